@@ -1,0 +1,13 @@
+//! strata's domain: the rules that decide what a user is offered and what a
+//! valid request looks like, independent of the wire format and of storage.
+//!
+//! Architecture invariant: this crate does no IO and knows nothing of tonic,
+//! tokio or RocksDB; callers convert their types into the borrowed views here.
+
+mod error;
+pub mod offers;
+pub mod user_id;
+
+pub use error::Error;
+pub use offers::{Ineligible, OfferContext, OfferTerms, Surface, UnixNanos, sort_best_first};
+pub use user_id::{MAX_USER_ID_BYTES, validate_user_id};

@@ -1,0 +1,161 @@
+//! Field masks on `Profile`: which top-level fields a caller wants back.
+//!
+//! A mask is parsed once per request into a bit set, so applying it per
+//! profile is a handful of branches.
+
+use super::v1::Profile;
+
+/// Top-level `Profile` fields a mask may name, in proto field order.
+pub const PROFILE_FIELDS: [&str; 10] = [
+    "user_id",
+    "lifecycle",
+    "value_tier",
+    "lifetime_value",
+    "quadrant",
+    "propensity",
+    "contact_channel",
+    "benefits",
+    "computed_at",
+    "model_version",
+];
+
+/// A parsed mask: bit i keeps `PROFILE_FIELDS[i]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileMask(u16);
+
+/// A mask path that names no `Profile` field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownPath {
+    pub index: usize,
+    pub path: String,
+}
+
+impl std::fmt::Display for UnknownPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "field_mask.paths[{}] {:?} is not a Profile field; use one of: {}",
+            self.index,
+            self.path,
+            PROFILE_FIELDS.join(", ")
+        )
+    }
+}
+
+impl ProfileMask {
+    /// `None` for an absent or empty mask: the caller wants whole profiles.
+    pub fn parse(
+        mask: Option<&prost_types::FieldMask>,
+    ) -> Result<Option<ProfileMask>, UnknownPath> {
+        let Some(mask) = mask.filter(|mask| !mask.paths.is_empty()) else {
+            return Ok(None);
+        };
+        let mut bits = 0u16;
+        for (index, path) in mask.paths.iter().enumerate() {
+            let position = PROFILE_FIELDS
+                .iter()
+                .position(|field| field == path)
+                .ok_or_else(|| UnknownPath {
+                    index,
+                    path: path.clone(),
+                })?;
+            bits |= 1 << position;
+        }
+        Ok(Some(ProfileMask(bits)))
+    }
+
+    fn keeps(self, field: &str) -> bool {
+        let position = PROFILE_FIELDS
+            .iter()
+            .position(|known| *known == field)
+            .expect("field names below are PROFILE_FIELDS");
+        self.0 & (1 << position) != 0
+    }
+
+    /// Clears every field the mask does not keep.
+    pub fn apply(self, profile: &mut Profile) {
+        if !self.keeps("user_id") {
+            profile.user_id.clear();
+        }
+        if !self.keeps("lifecycle") {
+            profile.lifecycle = None;
+        }
+        if !self.keeps("value_tier") {
+            profile.value_tier = None;
+        }
+        if !self.keeps("lifetime_value") {
+            profile.lifetime_value = None;
+        }
+        if !self.keeps("quadrant") {
+            profile.quadrant = None;
+        }
+        if !self.keeps("propensity") {
+            profile.propensity = None;
+        }
+        if !self.keeps("contact_channel") {
+            profile.contact_channel = None;
+        }
+        if !self.keeps("benefits") {
+            profile.benefits.clear();
+        }
+        if !self.keeps("computed_at") {
+            profile.computed_at = None;
+        }
+        if !self.keeps("model_version") {
+            profile.model_version.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::v1::{Lifecycle, ValueTier};
+
+    fn mask(paths: &[&str]) -> prost_types::FieldMask {
+        prost_types::FieldMask {
+            paths: paths.iter().map(|path| path.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn empty_mask_means_everything() {
+        assert_eq!(ProfileMask::parse(None), Ok(None));
+        assert_eq!(ProfileMask::parse(Some(&mask(&[]))), Ok(None));
+    }
+
+    #[test]
+    fn unknown_path_names_its_index() {
+        let error = ProfileMask::parse(Some(&mask(&["value_tier", "tier"]))).unwrap_err();
+        assert_eq!(error.index, 1);
+        assert!(
+            error
+                .to_string()
+                .starts_with("field_mask.paths[1] \"tier\"")
+        );
+    }
+
+    #[test]
+    fn keeps_only_named_fields() {
+        let mut profile = Profile {
+            user_id: "u".into(),
+            lifecycle: Some(Lifecycle::default()),
+            value_tier: Some(ValueTier::default()),
+            propensity: Some(0.5),
+            model_version: "m1".into(),
+            ..Profile::default()
+        };
+        ProfileMask::parse(Some(&mask(&["value_tier", "user_id"])))
+            .unwrap()
+            .unwrap()
+            .apply(&mut profile);
+        assert_eq!(
+            profile,
+            Profile {
+                user_id: "u".into(),
+                value_tier: Some(ValueTier::default()),
+                ..Profile::default()
+            }
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! strata: per-user lifecycle decisions served over batched gRPC from RocksDB.
+//!
+//! This package is the wire edge: the generated gRPC contract and its
+//! conversions ([`api`]), the tonic services ([`server`]), the client used by
+//! producers and tests ([`client`]), configuration ([`config`]) and the demo
+//! population ([`demo`]). Domain rules live in `strata-core`, storage in
+//! `strata-store`.
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod demo;
+pub mod server;

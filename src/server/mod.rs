@@ -1,0 +1,212 @@
+//! The strata server: the gRPC services, health, reflection and the metrics
+//! endpoint on one store, with graceful shutdown.
+
+pub mod ingest_service;
+pub mod metrics;
+pub mod profile_service;
+pub mod status;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_store::Store;
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::v1::ingest_service_server::IngestServiceServer;
+use crate::api::v1::profile_service_server::ProfileServiceServer;
+use crate::api::{FILE_DESCRIPTOR_SET, v1};
+use crate::config::Config;
+use ingest_service::IngestHandler;
+use metrics::Metrics;
+use profile_service::ProfileHandler;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] strata_store::StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("metrics endpoint failed: {0}")]
+    Metrics(#[source] std::io::Error),
+    #[error("store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Addresses the server actually bound (ports 0 in the config become real ports).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub grpc: SocketAddr,
+    pub metrics: SocketAddr,
+}
+
+/// Opens the store, binds both ports, calls `on_ready` and serves until
+/// `shutdown` resolves; then finishes in-flight calls and flushes the store.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(Bound),
+) -> Result<(), ServeError> {
+    let store_config = config.store.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        Store::open(&store_config.data_dir, &store_config.store_options())
+    })
+    .await??;
+    let store = Arc::new(store);
+    let metrics = Arc::new(Metrics::new());
+
+    let grpc_listener = bind(config.server.listen).await?;
+    let metrics_listener = bind(config.server.metrics_listen).await?;
+    let bound = Bound {
+        grpc: local_address(&grpc_listener, config.server.listen)?,
+        metrics: local_address(&metrics_listener, config.server.metrics_listen)?,
+    };
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<ProfileServiceServer<ProfileHandler>>()
+        .await;
+    health_reporter
+        .set_serving::<IngestServiceServer<IngestHandler>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let max_message = config.server.max_message_bytes;
+    let profiles = ProfileServiceServer::new(ProfileHandler {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        max_batch_size: config.server.max_batch_size,
+        default_max_offers: config.offers.default_max_offers,
+        cold_start: config
+            .offers
+            .cold_start
+            .iter()
+            .map(v1::Benefit::from)
+            .collect(),
+    })
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
+    let ingest = IngestServiceServer::new(IngestHandler {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        max_records_per_batch: config.ingest.max_records_per_batch,
+    })
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
+
+    // One shutdown signal fans out to the gRPC server and the metrics endpoint.
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_sender.send(true);
+    });
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+
+    let metrics_task = tokio::spawn(metrics::serve_metrics(
+        metrics_listener,
+        metrics.clone(),
+        store.clone(),
+        stopped(stop.clone()),
+    ));
+
+    on_ready(bound);
+    tracing::info!(grpc = %bound.grpc, metrics = %metrics::metrics_url(bound.metrics), "serving");
+
+    let incoming = TcpListenerStream::new(grpc_listener).map(|stream| {
+        let stream = stream?;
+        // Small request/response pairs: Nagle's delay would dominate latency.
+        stream.set_nodelay(true)?;
+        Ok::<_, std::io::Error>(stream)
+    });
+    let grpc_stop = stopped(stop.clone());
+    let grpc = tonic::transport::Server::builder()
+        .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(profiles)
+        .add_service(ingest)
+        .serve_with_incoming_shutdown(incoming, async move {
+            grpc_stop.await;
+            tracing::info!("shutting down: finishing in-flight calls");
+            health_reporter
+                .set_not_serving::<ProfileServiceServer<ProfileHandler>>()
+                .await;
+            health_reporter
+                .set_not_serving::<IngestServiceServer<IngestHandler>>()
+                .await;
+        });
+    // A client that never closes its connection must not hold the process
+    // past the grace period; dropping the server closes what is left. Batches
+    // not yet acknowledged are safe to lose: their producer resends them.
+    let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
+    let grace_stop = stopped(stop.clone());
+    let grace_over = async move {
+        grace_stop.await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = grpc => served?,
+        () = grace_over => tracing::warn!(?grace, "grace period over: closing remaining connections"),
+    }
+
+    match metrics_task.await? {
+        Ok(()) => {}
+        Err(error) => return Err(ServeError::Metrics(error)),
+    }
+    let flushing = store.clone();
+    tokio::task::spawn_blocking(move || flushing.flush()).await??;
+    tracing::info!("store flushed; stopped");
+    Ok(())
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Bind { address, source })
+}
+
+fn local_address(listener: &TcpListener, address: SocketAddr) -> Result<SocketAddr, ServeError> {
+    listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { address, source })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

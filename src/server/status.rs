@@ -1,0 +1,43 @@
+//! The one place where library errors become gRPC statuses.
+
+use strata_store::StoreError;
+use tonic::Status;
+
+/// Trailer carrying the sequence a producer must send next after a gap.
+pub const EXPECTED_SEQUENCE_TRAILER: &str = "strata-expected-sequence";
+
+pub fn from_store(error: StoreError) -> Status {
+    match error {
+        StoreError::SequenceGap { expected, .. } => {
+            let mut status = Status::failed_precondition(format!(
+                "{error}; resend from sequence {expected} (see GetIngestState)"
+            ));
+            status.metadata_mut().insert(
+                EXPECTED_SEQUENCE_TRAILER,
+                expected
+                    .to_string()
+                    .parse()
+                    .expect("a decimal number is valid metadata"),
+            );
+            status
+        }
+        StoreError::ZeroSequence { .. } => Status::invalid_argument(error.to_string()),
+        StoreError::Corrupt { .. } => Status::data_loss(error.to_string()),
+        // A failed write changed nothing (the batch is atomic), so the
+        // producer may retry the same sequence once the store recovers.
+        StoreError::Write(_) => Status::unavailable(format!(
+            "{error}; the batch was not applied, retry it later"
+        )),
+        StoreError::Read(_) | StoreError::Open { .. } => Status::internal(error.to_string()),
+    }
+}
+
+/// A blocking task that panicked or was cancelled: a server bug, not the caller's.
+pub fn from_join(error: tokio::task::JoinError) -> Status {
+    tracing::error!(%error, "blocking store task failed");
+    Status::internal("the store task failed; see the server log")
+}
+
+pub fn invalid(message: impl Into<String>) -> Status {
+    Status::invalid_argument(message)
+}

@@ -1,0 +1,84 @@
+//! The README's first command, as a user runs it: the demo loads a generated
+//! population through the ingest API, and a plain `serve` then serves it.
+
+use std::process::Command;
+
+use strata::api::v1::{BatchGetProfilesRequest, GetIngestStateRequest};
+use strata::demo::demo_user_id;
+
+use crate::support::Server;
+
+#[tokio::test]
+async fn demo_loads_through_ingest_and_serve_serves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("db");
+    let output = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["demo", "--users", "2500", "--exit-after-load"])
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("loaded 2500 demo profiles through IngestService"),
+        "{stdout}"
+    );
+
+    let server = Server::start(&data_dir, None);
+    let state = server
+        .ingest()
+        .await
+        .get_ingest_state(GetIngestStateRequest {
+            producer_id: "demo".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        state.last_applied_sequence, 3,
+        "2500 users in batches of 1000"
+    );
+
+    let ids = vec![demo_user_id(0), demo_user_id(2499), demo_user_id(2500)];
+    let response = server
+        .profiles()
+        .await
+        .batch_get_profiles(BatchGetProfilesRequest {
+            user_ids: ids,
+            field_mask: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.missing_indices, [2]);
+    let first = response.results[0].profile.as_ref().unwrap();
+    assert_eq!(first.user_id, demo_user_id(0));
+    assert_eq!(first.lifecycle.as_ref().unwrap().preset, "retail");
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[server]\nmax_batch_size = 0\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("db"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("config key server.max_batch_size: must be at least 1"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `strata` binary on loopback, RocksDB on disk.
+
+mod batch_get;
+mod cli;
+mod consistency;
+mod ingest;
+mod offers;
+mod operations;
+mod support;
