@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/strata/v1/profile.proto",
         "proto/strata/v1/profile_service.proto",
         "proto/strata/v1/ingest_service.proto",
+        "proto/strata/v1/snapshot.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -10,4 +10,6 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod recompute;
 pub mod server;
+pub mod snapshot;

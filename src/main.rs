@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use strata::client::{Changes, IngestClient};
 use strata::config::Config;
-use strata::demo::{demo_profile, demo_user_id};
+use strata::recompute::{Delivery, RecomputeOptions};
 use strata::server::{self, Bound};
+use strata_core::{LifecycleModel, QuadrantConfig, ValueConfig};
+use strata_recompute::generate::{self, GenConfig, Preset};
+use strata_recompute::input::{ErrorBudget, EventWriter, Format, timestamp};
 use tokio::sync::Notify;
 
 #[derive(Debug, Parser)]
@@ -27,8 +29,12 @@ struct Cli {
 enum Command {
     /// Serve profiles and ingest from the store in --data-dir.
     Serve(ServeArgs),
-    /// Serve, and load a generated demo population through the ingest API.
+    /// Serve, generate demo events, recompute them and push the profiles in.
     Demo(DemoArgs),
+    /// Write synthetic events with a known ground truth.
+    Gen(GenArgs),
+    /// Turn event logs into profiles; push what changed or write a snapshot.
+    Recompute(RecomputeArgs),
 }
 
 /// Settings in precedence order: flag, then environment, then --config file, then default.
@@ -84,15 +90,111 @@ impl ServeArgs {
 struct DemoArgs {
     #[command(flatten)]
     serve: ServeArgs,
-    /// Demo users to generate and load.
+    /// Demo users to generate.
     #[arg(long, default_value_t = 10_000)]
     users: u64,
-    /// Seed of the generated population.
+    /// Days of history to generate.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Seed of the generated events.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Lifecycle preset: retail, sns, saas or wealth.
+    #[arg(long, default_value = "retail")]
+    preset: String,
+    /// Folder for the generated events and the recompute job's state.
+    #[arg(long, default_value = "./demo")]
+    work_dir: PathBuf,
     /// Stop after loading instead of serving on.
     #[arg(long)]
     exit_after_load: bool,
+}
+
+#[derive(Debug, Args)]
+struct GenArgs {
+    /// Users to generate.
+    #[arg(long, default_value_t = 10_000)]
+    users: u64,
+    /// Days of history, ending at --end.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// retail, sns, saas or wealth.
+    #[arg(long, default_value = "retail")]
+    preset: String,
+    /// End of the generated window (RFC 3339 or epoch) [default: 2025-01-01T00:00:00Z].
+    #[arg(long, value_parser = parse_time)]
+    end: Option<i64>,
+    /// Share of offer issues that go to the random control group.
+    #[arg(long, default_value_t = generate::DEFAULT_CONTROL_SHARE)]
+    control_share: f64,
+    /// Output file; the format follows the extension (.csv, .jsonl, .parquet).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write each user's latent ground truth as JSON Lines here.
+    #[arg(long)]
+    truth: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RecomputeArgs {
+    /// Event log files or folders (CSV, JSON Lines, Parquet).
+    #[arg(long, required = true, num_args = 1..)]
+    events: Vec<PathBuf>,
+    /// Built-in lifecycle preset: retail, sns, saas or wealth.
+    #[arg(long, default_value = "retail", conflicts_with = "model")]
+    preset: String,
+    /// A custom lifecycle model (TOML) instead of a preset.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Value and quadrant thresholds (TOML with [value] and [quadrant]).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The time the profiles describe (RFC 3339 or epoch); later events are ignored.
+    #[arg(long, value_parser = parse_time)]
+    as_of: i64,
+    /// Push changed profiles to this service, e.g. http://127.0.0.1:50051.
+    #[arg(long, conflicts_with = "snapshot")]
+    push: Option<String>,
+    /// Write every profile to this snapshot file for a bulk load.
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// The job's state file (what was last delivered).
+    #[arg(long, default_value = "./recompute.state.jsonl")]
+    state: PathBuf,
+    /// Producer id for ApplyUpdates [default: recompute-<preset>].
+    #[arg(long)]
+    producer: Option<String>,
+    /// Model version stamped on every profile [default: <preset>-1].
+    #[arg(long)]
+    model_version: Option<String>,
+    /// Profiles per pushed batch.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+    /// Fail when more than this share of rows is bad.
+    #[arg(long, default_value_t = 0.01)]
+    max_bad_fraction: f64,
+    /// Erase users pushed before who have no events any more.
+    #[arg(long)]
+    delete_missing: bool,
+    /// Write every layer change (user, from, to, at) to this CSV file.
+    #[arg(long)]
+    transitions: Option<PathBuf>,
+    /// Test hook: exit as if crashed after this many pushed batches.
+    #[arg(long, hide = true)]
+    crash_after_batches: Option<u64>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RecomputeConfig {
+    value: Option<ValueConfig>,
+    quadrant: Option<QuadrantConfig>,
+}
+
+fn parse_time(text: &str) -> Result<i64, String> {
+    timestamp::parse_text(text)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -112,6 +214,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Demo(args) => demo(args).await,
+            Command::Gen(args) => gen_events(args),
+            Command::Recompute(args) => recompute(args).await,
         }
     })
 }
@@ -153,7 +257,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             anyhow::bail!("server stopped before it was ready");
         }
     };
-    let loaded = load_demo(bound.grpc, args.users, args.seed).await;
+    let loaded = load_demo(&args, bound).await;
     if args.exit_after_load || loaded.is_err() {
         stop.notify_one();
     } else {
@@ -165,42 +269,166 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load_demo(grpc: SocketAddr, users: u64, seed: u64) -> anyhow::Result<()> {
-    const USERS_PER_BATCH: u64 = 1_000;
-    const BATCHES_PER_STREAM: u64 = 20;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("system clock before 1970")?
-        .as_secs() as i64;
-    let mut client = IngestClient::connect(&format!("http://{grpc}"), "demo").await?;
-    let started = std::time::Instant::now();
-    let mut next_user = 0;
-    while next_user < users {
-        let mut batches = Vec::new();
-        while next_user < users && (batches.len() as u64) < BATCHES_PER_STREAM {
-            let end = (next_user + USERS_PER_BATCH).min(users);
-            batches.push(Changes {
-                upserts: (next_user..end)
-                    .map(|index| demo_profile(seed, index, now))
-                    .collect(),
-                deletes: Vec::new(),
-            });
-            next_user = end;
-        }
-        client.push(batches).await?;
-    }
+/// The README's path, in one process: gen -> recompute -> push.
+async fn load_demo(args: &DemoArgs, bound: Bound) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("creating {}", args.work_dir.display()))?;
+    let events = args.work_dir.join("events.parquet");
+    let mut gen_config = GenConfig::new(args.users, args.days, args.seed, preset(&args.preset)?);
+    gen_config.control_share = generate::DEFAULT_CONTROL_SHARE;
+    let written = write_events(&gen_config, &events, None)?;
     println!(
-        "loaded {users} demo profiles through IngestService in {:.1}s (producer \"demo\", last sequence {})",
-        started.elapsed().as_secs_f64(),
-        client.next_sequence() - 1
+        "generated {written} events for {} users in {}",
+        args.users,
+        events.display()
     );
+
+    let model = LifecycleModel::preset(&args.preset)?;
+    let summary = strata::recompute::run(RecomputeOptions {
+        events: vec![events],
+        model_version: format!("{}-1", model.name()),
+        model,
+        as_of: gen_config.end,
+        value: ValueConfig::default(),
+        quadrant: QuadrantConfig::default(),
+        budget: ErrorBudget::default(),
+        state_file: args.work_dir.join("recompute.state.jsonl"),
+        delivery: Delivery::Push {
+            endpoint: format!("http://{}", bound.grpc),
+            producer_id: format!("demo-{}", args.preset),
+            batch_size: 1000,
+            crash_after_batches: None,
+        },
+        delete_missing: false,
+        transitions_file: None,
+        show_progress: true,
+    })
+    .await?;
+    print!("{summary}");
+    Ok(())
+}
+
+fn preset(name: &str) -> anyhow::Result<Preset> {
+    Preset::from_name(name)
+        .with_context(|| format!("unknown preset {name:?}; use one of retail, sns, saas, wealth"))
+}
+
+fn write_events(
+    config: &GenConfig,
+    out: &std::path::Path,
+    truth: Option<&std::path::Path>,
+) -> anyhow::Result<u64> {
+    let mut writer = EventWriter::create(out, Format::from_path(out)?)?;
+    let mut failure = None;
+    generate::generate(config, |event| {
+        if failure.is_none()
+            && let Err(error) = writer.write(event)
+        {
+            failure = Some(error);
+        }
+    });
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    let written = writer.finish()?;
+    if let Some(path) = truth {
+        use std::io::Write;
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        for index in 0..config.users {
+            serde_json::to_writer(&mut out, &generate::truth(config, index))?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+    }
+    Ok(written)
+}
+
+fn gen_events(args: GenArgs) -> anyhow::Result<()> {
+    let mut config = GenConfig::new(args.users, args.days, args.seed, preset(&args.preset)?);
+    if let Some(end) = args.end {
+        config.end = end;
+    }
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.control_share),
+        "--control-share {} is outside 0..=1",
+        args.control_share
+    );
+    config.control_share = args.control_share;
+    let started = std::time::Instant::now();
+    let written = write_events(&config, &args.out, args.truth.as_deref())?;
+    println!(
+        "wrote {written} events for {} users to {} in {:.1}s",
+        args.users,
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
+    let model = match &args.model {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading model {}", path.display()))?;
+            LifecycleModel::from_toml(&text).with_context(|| format!("model {}", path.display()))?
+        }
+        None => LifecycleModel::preset(&args.preset)?,
+    };
+    let config: RecomputeConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("config {}", path.display()))?
+        }
+        None => RecomputeConfig::default(),
+    };
+    let value = config.value.unwrap_or_default();
+    value.validate()?;
+    let quadrant = config.quadrant.unwrap_or_default();
+    quadrant.validate()?;
+    anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
+    let delivery = match (&args.push, &args.snapshot) {
+        (Some(endpoint), _) => Delivery::Push {
+            endpoint: endpoint.clone(),
+            producer_id: args
+                .producer
+                .clone()
+                .unwrap_or_else(|| format!("recompute-{}", model.name())),
+            batch_size: args.batch_size,
+            crash_after_batches: args.crash_after_batches,
+        },
+        (None, Some(path)) => Delivery::Snapshot { path: path.clone() },
+        (None, None) => Delivery::DryRun,
+    };
+    let summary = strata::recompute::run(RecomputeOptions {
+        events: args.events,
+        model_version: args
+            .model_version
+            .unwrap_or_else(|| format!("{}-1", model.name())),
+        model,
+        as_of: args.as_of,
+        value,
+        quadrant,
+        budget: ErrorBudget {
+            max_bad_fraction: args.max_bad_fraction,
+        },
+        state_file: args.state,
+        delivery,
+        delete_missing: args.delete_missing,
+        transitions_file: args.transitions,
+        show_progress: true,
+    })
+    .await?;
+    print!("{summary}");
     Ok(())
 }
 
 fn print_tour(bound: Bound) {
     let grpc = bound.grpc;
-    let first = demo_user_id(0);
-    let second = demo_user_id(1);
+    let first = generate::user_id(0);
+    let second = generate::user_id(1);
     println!(
         r#"
 Try it (grpcurl uses server reflection):

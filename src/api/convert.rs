@@ -1,6 +1,8 @@
 //! Wire -> domain conversions for the request fields the domain judges.
 
-use strata_core::{Surface, UnixNanos};
+use strata_core::{
+    LoyaltySatisfaction, QuadrantKind, Stage, Surface, Tier, UnixNanos, ValueAssessment,
+};
 
 use super::v1;
 
@@ -27,6 +29,65 @@ impl v1::Benefit {
             minimum_spend: self.minimum_spend,
             valid_from: self.valid_from.as_ref().map(timestamp_to_nanos),
             valid_until: self.valid_until.as_ref().map(timestamp_to_nanos),
+        }
+    }
+}
+
+impl From<Tier> for v1::Tier {
+    fn from(tier: Tier) -> Self {
+        match tier {
+            Tier::High => v1::Tier::High,
+            Tier::Medium => v1::Tier::Medium,
+            Tier::Low => v1::Tier::Low,
+        }
+    }
+}
+
+impl From<&ValueAssessment> for v1::ValueTier {
+    fn from(value: &ValueAssessment) -> Self {
+        v1::ValueTier {
+            tier: v1::Tier::from(value.tier).into(),
+            recency_score: value.recency_score.into(),
+            frequency_score: value.frequency_score.into(),
+            monetary_score: value.monetary_score.into(),
+            rfm_segment: value.segment.to_owned(),
+        }
+    }
+}
+
+impl From<QuadrantKind> for v1::QuadrantKind {
+    fn from(kind: QuadrantKind) -> Self {
+        match kind {
+            QuadrantKind::Angel => v1::QuadrantKind::Angel,
+            QuadrantKind::Freeloader => v1::QuadrantKind::Freeloader,
+            QuadrantKind::Hostage => v1::QuadrantKind::Hostage,
+            QuadrantKind::Danger => v1::QuadrantKind::Danger,
+        }
+    }
+}
+
+impl v1::Quadrant {
+    /// `kind` is `None` for a user without satisfaction signal: the wire
+    /// then says UNSPECIFIED and carries no satisfaction score.
+    pub fn from_scores(scores: &LoyaltySatisfaction, kind: Option<QuadrantKind>) -> Self {
+        v1::Quadrant {
+            kind: kind
+                .map_or(v1::QuadrantKind::Unspecified, v1::QuadrantKind::from)
+                .into(),
+            loyalty_score: scores.loyalty,
+            satisfaction_score: scores.satisfaction,
+        }
+    }
+}
+
+impl v1::Lifecycle {
+    pub fn from_stage(preset: &str, stage: &Stage<'_>) -> Self {
+        v1::Lifecycle {
+            preset: preset.to_owned(),
+            layer: stage.layer.to_owned(),
+            layer_index: stage.layer_index,
+            churned: stage.churned,
+            churn_label: stage.churn_label.unwrap_or_default().to_owned(),
         }
     }
 }

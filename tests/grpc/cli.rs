@@ -1,22 +1,24 @@
-//! The README's first command, as a user runs it: the demo loads a generated
-//! population through the ingest API, and a plain `serve` then serves it.
+//! The README's first command, as a user runs it: the demo generates events,
+//! recomputes them and pushes the profiles through the ingest API; a plain
+//! `serve` then serves them.
 
 use std::process::Command;
 
 use strata::api::v1::{BatchGetProfilesRequest, GetIngestStateRequest};
-use strata::demo::demo_user_id;
 
 use crate::support::Server;
 
 #[tokio::test]
-async fn demo_loads_through_ingest_and_serve_serves_it() {
+async fn demo_loads_through_the_recompute_job_and_serve_serves_it() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("db");
     let output = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["demo", "--users", "2500", "--exit-after-load"])
+        .args(["demo", "--users", "1500", "--exit-after-load"])
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(&data_dir)
+        .arg("--work-dir")
+        .arg(dir.path().join("work"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -25,8 +27,9 @@ async fn demo_loads_through_ingest_and_serve_serves_it() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(stdout.contains("users      1500"), "{stdout}");
     assert!(
-        stdout.contains("loaded 2500 demo profiles through IngestService"),
+        stdout.contains("pushed     2 batches sent (1500 upserts"),
         "{stdout}"
     );
 
@@ -35,17 +38,21 @@ async fn demo_loads_through_ingest_and_serve_serves_it() {
         .ingest()
         .await
         .get_ingest_state(GetIngestStateRequest {
-            producer_id: "demo".into(),
+            producer_id: "demo-retail".into(),
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(
-        state.last_applied_sequence, 3,
-        "2500 users in batches of 1000"
+        state.last_applied_sequence, 2,
+        "1500 users in batches of 1000"
     );
 
-    let ids = vec![demo_user_id(0), demo_user_id(2499), demo_user_id(2500)];
+    let ids = vec![
+        "u00000000".to_owned(),
+        "u00001499".to_owned(),
+        "u00001500".to_owned(),
+    ];
     let response = server
         .profiles()
         .await
@@ -58,8 +65,10 @@ async fn demo_loads_through_ingest_and_serve_serves_it() {
         .into_inner();
     assert_eq!(response.missing_indices, [2]);
     let first = response.results[0].profile.as_ref().unwrap();
-    assert_eq!(first.user_id, demo_user_id(0));
+    assert_eq!(first.user_id, "u00000000");
     assert_eq!(first.lifecycle.as_ref().unwrap().preset, "retail");
+    assert_eq!(first.model_version, "retail-1");
+    assert!(first.computed_at.is_some());
 }
 
 #[test]

@@ -6,4 +6,5 @@ mod consistency;
 mod ingest;
 mod offers;
 mod operations;
+mod recompute;
 mod support;

@@ -12,4 +12,27 @@ pub enum Error {
     MissingCurrency { surface: &'static str },
     #[error("cart value {0} is negative")]
     NegativeCartValue(i64),
+    #[error("unknown lifecycle preset `{0}`, expected one of: retail, sns, saas, wealth")]
+    UnknownPreset(String),
+    #[error("lifecycle model: {0}")]
+    LifecycleToml(String),
+    #[error("lifecycle model key `{key}`: {reason}")]
+    LifecycleModelKey { key: &'static str, reason: String },
+    #[error("lifecycle layer `{layer}` (layers[{index}]): {message}")]
+    LifecycleLayer {
+        layer: String,
+        index: usize,
+        message: String,
+    },
+    #[error("lifecycle layer `{layer}` (layers[{index}]) key `{key}`: {reason}")]
+    LifecycleKey {
+        layer: String,
+        index: usize,
+        key: String,
+        reason: String,
+    },
+    #[error("value config key `{key}`: {reason}")]
+    ValueConfig { key: &'static str, reason: String },
+    #[error("quadrant config key `{key}`: {reason}")]
+    QuadrantConfig { key: &'static str, reason: String },
 }

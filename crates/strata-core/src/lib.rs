@@ -5,9 +5,19 @@
 //! tokio or RocksDB; callers convert their types into the borrowed views here.
 
 mod error;
+pub mod event;
+pub mod history;
+pub mod lifecycle;
 pub mod offers;
+pub mod quadrant;
 pub mod user_id;
+pub mod value;
 
 pub use error::Error;
+pub use event::{Event, UnixMillis};
+pub use history::{DayTotal, UserHistory};
+pub use lifecycle::{Layer, LifecycleModel, Stage};
 pub use offers::{Ineligible, OfferContext, OfferTerms, Surface, UnixNanos, sort_best_first};
+pub use quadrant::{LoyaltySatisfaction, QuadrantConfig, QuadrantKind, QuadrantScorer};
 pub use user_id::{MAX_USER_ID_BYTES, validate_user_id};
+pub use value::{RfmInput, Tier, ValueAssessment, ValueConfig, ValueScorer};

@@ -161,6 +161,16 @@ impl Store {
         user_ids: &[K],
         mut visit: impl FnMut(usize, Option<&[u8]>),
     ) -> Result<(), StoreError> {
+        // Measured (benches/store_lookup): for one key a plain point read is
+        // about twice as fast as MultiGet's batching set-up.
+        if let [user_id] = user_ids {
+            let slice = self
+                .db
+                .get_pinned_cf(self.profiles(), user_id)
+                .map_err(StoreError::Read)?;
+            visit(0, slice.as_deref());
+            return Ok(());
+        }
         let results = self
             .db
             .batched_multi_get_cf(self.profiles(), user_ids.iter(), false);

@@ -1,0 +1,472 @@
+//! A user's history folded from events: the small, mergeable summary every
+//! lifecycle, value and quadrant rule reads, so no rule ever needs raw events.
+//!
+//! Events arrive unsorted and from many files, so the fold is order
+//! independent and two folds over disjoint events merge into the fold over
+//! all of them. Memory per user is counters plus at most one entry per active
+//! day of each series a rule needs (purchases, and the model's tracked
+//! series); day entries are kept sorted on insert, because a user has few
+//! active days and readers then never need a `finish` step.
+
+use crate::event::{Event, UnixMillis, kinds};
+use crate::lifecycle::{LifecycleModel, Retention, SeriesRef};
+
+pub const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// Event type carrying a user's share of wallet (`amount` in 0..=1); the
+/// latest one wins. Not in [`kinds`] because only loyalty reads it.
+pub const WALLET_SHARE: &str = "wallet_share";
+
+/// The UTC calendar day of a timestamp, counted from 1970-01-01.
+///
+/// Clamped to `i32`: only a corrupt timestamp (beyond ±5.8 million years)
+/// reaches the clamp, and a clamped day still sorts on the right side.
+pub fn day_of(at: UnixMillis) -> i32 {
+    let day = at.div_euclid(MILLIS_PER_DAY);
+    i32::try_from(day).unwrap_or(if day < 0 { i32::MIN } else { i32::MAX })
+}
+
+/// One active day of a series: how many events fell on it and their summed
+/// amount (events without an amount add 0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayTotal {
+    pub day: i32,
+    pub events: u32,
+    pub amount: f64,
+}
+
+/// Events of some types folded into counters and, if a rule needs them,
+/// per-day totals.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Series {
+    pub(crate) count: u64,
+    pub(crate) total: f64,
+    pub(crate) first_at: Option<UnixMillis>,
+    pub(crate) last_at: Option<UnixMillis>,
+    /// Sorted by day, one entry per day; empty under [`Retention::Counters`].
+    pub(crate) days: Vec<DayTotal>,
+    retention: Retention,
+}
+
+impl Series {
+    pub(crate) fn new(retention: Retention) -> Self {
+        Series {
+            count: 0,
+            total: 0.0,
+            first_at: None,
+            last_at: None,
+            days: Vec::new(),
+            retention,
+        }
+    }
+
+    fn record(&mut self, at: UnixMillis, amount: f64) {
+        self.count += 1;
+        self.total += amount;
+        self.first_at = Some(self.first_at.map_or(at, |first| first.min(at)));
+        self.last_at = Some(self.last_at.map_or(at, |last| last.max(at)));
+        if self.retention == Retention::Counters {
+            return;
+        }
+        let entry = DayTotal {
+            day: day_of(at),
+            events: 1,
+            amount,
+        };
+        match self
+            .days
+            .binary_search_by_key(&entry.day, |total| total.day)
+        {
+            Ok(index) => add_day(&mut self.days[index], entry),
+            Err(index) => self.days.insert(index, entry),
+        }
+        self.prune();
+    }
+
+    fn merge(&mut self, other: Series) {
+        self.count += other.count;
+        self.total += other.total;
+        self.first_at = min_option(self.first_at, other.first_at);
+        self.last_at = max_option(self.last_at, other.last_at);
+        if other.days.is_empty() {
+            return;
+        }
+        let mine = std::mem::take(&mut self.days);
+        self.days = merge_days(mine, other.days);
+        self.prune();
+    }
+
+    /// Drops days no window can reach any more. The as-of time is never
+    /// before the newest event (later events are dropped by the caller), so a
+    /// window of `n` days never reaches back past the newest day minus `n`.
+    fn prune(&mut self) {
+        let Retention::LastDays(window) = self.retention else {
+            return;
+        };
+        let Some(newest) = self.days.last().map(|total| total.day) else {
+            return;
+        };
+        let oldest_kept = i64::from(newest) - i64::from(window);
+        let stale = self
+            .days
+            .partition_point(|total| i64::from(total.day) < oldest_kept);
+        self.days.drain(..stale);
+    }
+}
+
+fn add_day(into: &mut DayTotal, from: DayTotal) {
+    into.events = into.events.saturating_add(from.events);
+    into.amount += from.amount;
+}
+
+fn merge_days(left: Vec<DayTotal>, right: Vec<DayTotal>) -> Vec<DayTotal> {
+    let mut merged = Vec::with_capacity(left.len() + right.len());
+    let mut right = right.into_iter().peekable();
+    for entry in left {
+        while let Some(next) = right.next_if(|next| next.day < entry.day) {
+            merged.push(next);
+        }
+        let mut entry = entry;
+        if let Some(same) = right.next_if(|next| next.day == entry.day) {
+            add_day(&mut entry, same);
+        }
+        merged.push(entry);
+    }
+    merged.extend(right);
+    merged
+}
+
+fn min_option(left: Option<i64>, right: Option<i64>) -> Option<i64> {
+    match (left, right) {
+        (Some(left), Some(right)) => Some(left.min(right)),
+        (left, right) => left.or(right),
+    }
+}
+
+fn max_option(left: Option<i64>, right: Option<i64>) -> Option<i64> {
+    left.max(right)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct WalletShare {
+    at: UnixMillis,
+    share: f64,
+}
+
+/// Everything the rules know about one user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserHistory {
+    first_seen: Option<UnixMillis>,
+    last_seen: Option<UnixMillis>,
+    event_count: u64,
+    purchases: Series,
+    rating_count: u64,
+    rating_sum: u64,
+    review_count: u64,
+    add_to_cart_count: u64,
+    favorite_count: u64,
+    wallet_share: Option<WalletShare>,
+    /// The model's tracked series, indexed like the model's.
+    series: Vec<Series>,
+}
+
+impl UserHistory {
+    /// An empty history shaped for `model`: it tracks what the model's
+    /// predicates and churn rules read.
+    pub fn new(model: &LifecycleModel) -> Self {
+        UserHistory {
+            first_seen: None,
+            last_seen: None,
+            event_count: 0,
+            purchases: Series::new(Retention::AllDays),
+            rating_count: 0,
+            rating_sum: 0,
+            review_count: 0,
+            add_to_cart_count: 0,
+            favorite_count: 0,
+            wallet_share: None,
+            series: model.new_series(),
+        }
+    }
+
+    /// Folds one event in. `model` must be the one the history was made for.
+    pub fn observe(&mut self, model: &LifecycleModel, event: &Event) {
+        let at = event.at;
+        self.first_seen = min_option(self.first_seen, Some(at));
+        self.last_seen = max_option(self.last_seen, Some(at));
+        self.event_count += 1;
+        let amount = event.amount.unwrap_or(0.0);
+        match event.kind.as_str() {
+            kinds::PURCHASE => self.purchases.record(at, amount),
+            kinds::REVIEW => self.review_count += 1,
+            kinds::ADD_TO_CART => self.add_to_cart_count += 1,
+            kinds::FAVORITE => self.favorite_count += 1,
+            WALLET_SHARE => self.observe_wallet_share(at, event.amount),
+            _ => {}
+        }
+        if matches!(event.kind.as_str(), kinds::RATING | kinds::REVIEW)
+            && let Some(rating) = event.rating.filter(|rating| (1..=5).contains(rating))
+        {
+            self.rating_count += 1;
+            self.rating_sum += u64::from(rating);
+        }
+        for index in model.series_for(&event.kind, event.amount) {
+            if let Some(state) = self.series.get_mut(index) {
+                state.record(at, amount);
+            } else {
+                debug_assert!(false, "history made for another model");
+            }
+        }
+    }
+
+    fn observe_wallet_share(&mut self, at: UnixMillis, share: Option<f64>) {
+        let Some(share) = share.filter(|share| (0.0..=1.0).contains(share)) else {
+            return;
+        };
+        let candidate = WalletShare { at, share };
+        // Ties at the same millisecond keep the larger share, so the result
+        // does not depend on arrival order.
+        let newer = self
+            .wallet_share
+            .is_none_or(|current| (candidate.at, candidate.share) > (current.at, current.share));
+        if newer {
+            self.wallet_share = Some(candidate);
+        }
+    }
+
+    /// Adds a history over a disjoint set of events, built for the same model.
+    pub fn merge(&mut self, other: UserHistory) {
+        self.first_seen = min_option(self.first_seen, other.first_seen);
+        self.last_seen = max_option(self.last_seen, other.last_seen);
+        self.event_count += other.event_count;
+        self.purchases.merge(other.purchases);
+        self.rating_count += other.rating_count;
+        self.rating_sum += other.rating_sum;
+        self.review_count += other.review_count;
+        self.add_to_cart_count += other.add_to_cart_count;
+        self.favorite_count += other.favorite_count;
+        if let Some(share) = other.wallet_share {
+            self.observe_wallet_share(share.at, Some(share.share));
+        }
+        debug_assert_eq!(self.series.len(), other.series.len());
+        for (mine, theirs) in self.series.iter_mut().zip(other.series) {
+            mine.merge(theirs);
+        }
+    }
+
+    pub(crate) fn series(&self, reference: SeriesRef) -> Option<&Series> {
+        match reference {
+            SeriesRef::Purchases => Some(&self.purchases),
+            SeriesRef::Tracked(index) => self.series.get(index),
+        }
+    }
+
+    /// True once any event, of any type, was observed.
+    pub fn is_known(&self) -> bool {
+        self.first_seen.is_some()
+    }
+
+    pub fn first_seen(&self) -> Option<UnixMillis> {
+        self.first_seen
+    }
+
+    pub fn last_seen(&self) -> Option<UnixMillis> {
+        self.last_seen
+    }
+
+    pub fn event_count(&self) -> u64 {
+        self.event_count
+    }
+
+    /// Purchase days, oldest first, each with its summed amount.
+    pub fn purchase_days(&self) -> &[DayTotal] {
+        &self.purchases.days
+    }
+
+    pub fn purchase_day_count(&self) -> usize {
+        self.purchases.days.len()
+    }
+
+    pub fn first_purchase_day(&self) -> Option<i32> {
+        self.purchases.days.first().map(|total| total.day)
+    }
+
+    pub fn last_purchase_day(&self) -> Option<i32> {
+        self.purchases.days.last().map(|total| total.day)
+    }
+
+    /// Purchase events, before same-day purchases are merged into one.
+    pub fn purchase_event_count(&self) -> u64 {
+        self.purchases.count
+    }
+
+    pub fn total_spend(&self) -> f64 {
+        self.purchases.total
+    }
+
+    /// Mean spend per purchase day; `None` before the first purchase.
+    pub fn mean_spend(&self) -> Option<f64> {
+        let days = self.purchase_day_count();
+        (days > 0).then(|| self.purchases.total / days as f64)
+    }
+
+    /// Ratings 1..=5 from `rating` and `review` events.
+    pub fn rating_count(&self) -> u64 {
+        self.rating_count
+    }
+
+    pub fn rating_sum(&self) -> u64 {
+        self.rating_sum
+    }
+
+    pub fn mean_rating(&self) -> Option<f64> {
+        (self.rating_count > 0).then(|| self.rating_sum as f64 / self.rating_count as f64)
+    }
+
+    pub fn review_count(&self) -> u64 {
+        self.review_count
+    }
+
+    pub fn add_to_cart_count(&self) -> u64 {
+        self.add_to_cart_count
+    }
+
+    pub fn favorite_count(&self) -> u64 {
+        self.favorite_count
+    }
+
+    /// Intent to buy: add-to-cart and favourite events.
+    pub fn intent_count(&self) -> u64 {
+        self.add_to_cart_count + self.favorite_count
+    }
+
+    /// The latest share of wallet reported for the user, 0..=1.
+    pub fn wallet_share(&self) -> Option<f64> {
+        self.wallet_share.map(|wallet| wallet.share)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn event(kind: &str, at: UnixMillis, amount: Option<f64>) -> Event {
+        Event {
+            user_id: "user".to_owned(),
+            at,
+            kind: kind.to_owned(),
+            amount,
+            currency: None,
+            channel: None,
+            benefit_id: None,
+            rating: None,
+        }
+    }
+
+    pub(crate) fn fold(model: &LifecycleModel, events: &[Event]) -> UserHistory {
+        let mut history = UserHistory::new(model);
+        for event in events {
+            history.observe(model, event);
+        }
+        history
+    }
+
+    const DAY: i64 = MILLIS_PER_DAY;
+
+    fn sample_events() -> Vec<Event> {
+        let mut rated = event(kinds::REVIEW, 4 * DAY, None);
+        rated.rating = Some(4);
+        let mut out_of_range = event(kinds::RATING, 4 * DAY, None);
+        out_of_range.rating = Some(9);
+        vec![
+            event(kinds::PURCHASE, 10 * DAY + 5, Some(10.0)),
+            event(kinds::PURCHASE, 10 * DAY + 9, Some(5.0)),
+            event(kinds::PURCHASE, 2 * DAY, Some(0.0)),
+            event(kinds::PURCHASE, 7 * DAY, None),
+            event(kinds::BROWSE, DAY, None),
+            event("mystery", 30 * DAY, None),
+            event(kinds::ADD_TO_CART, 3 * DAY, None),
+            event(WALLET_SHARE, 5 * DAY, Some(0.4)),
+            event(WALLET_SHARE, 6 * DAY, Some(0.2)),
+            event(WALLET_SHARE, 6 * DAY, Some(0.3)),
+            event(WALLET_SHARE, 8 * DAY, Some(1.5)),
+            rated,
+            out_of_range,
+        ]
+    }
+
+    #[test]
+    fn purchases_fold_into_days() {
+        let model = LifecycleModel::preset("retail").unwrap();
+        let history = fold(&model, &sample_events());
+        let days: Vec<(i32, u32, f64)> = history
+            .purchase_days()
+            .iter()
+            .map(|total| (total.day, total.events, total.amount))
+            .collect();
+        assert_eq!(days, [(2, 1, 0.0), (7, 1, 0.0), (10, 2, 15.0)]);
+        assert_eq!(history.purchase_day_count(), 3);
+        assert_eq!(history.first_purchase_day(), Some(2));
+        assert_eq!(history.last_purchase_day(), Some(10));
+        assert_eq!(history.purchase_event_count(), 4);
+        assert_eq!(history.total_spend(), 15.0);
+        assert_eq!(history.mean_spend(), Some(5.0));
+        assert_eq!(history.first_seen(), Some(DAY));
+        assert_eq!(history.last_seen(), Some(30 * DAY));
+        assert_eq!(history.event_count(), 13);
+        assert_eq!(history.mean_rating(), Some(4.0));
+        assert_eq!(history.review_count(), 1);
+        assert_eq!(history.intent_count(), 1);
+        assert_eq!(history.wallet_share(), Some(0.3));
+    }
+
+    #[test]
+    fn empty_history_is_unknown() {
+        let model = LifecycleModel::preset("retail").unwrap();
+        let history = UserHistory::new(&model);
+        assert!(!history.is_known());
+        assert_eq!(history.mean_spend(), None);
+        assert_eq!(history.mean_rating(), None);
+        assert_eq!(history.first_purchase_day(), None);
+    }
+
+    #[test]
+    fn days_before_the_epoch_round_down() {
+        assert_eq!(day_of(-1), -1);
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_of(DAY - 1), 0);
+        assert_eq!(day_of(i64::MAX), i32::MAX);
+    }
+
+    /// A deterministic shuffle, so the test needs no random number crate.
+    fn shuffled(events: &[Event], seed: usize) -> Vec<Event> {
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by_key(|index| (index * 7919 + seed * 104_729) % 1_000_003);
+        order.iter().map(|index| events[*index].clone()).collect()
+    }
+
+    #[test]
+    fn merge_and_order_do_not_change_the_fold() {
+        for preset in crate::lifecycle::PRESET_NAMES {
+            let model = LifecycleModel::preset(preset).unwrap();
+            let mut events = sample_events();
+            for (index, kind) in [kinds::OPEN, kinds::LIKE, kinds::INVEST, kinds::VISIT]
+                .iter()
+                .enumerate()
+            {
+                let index = index as i64;
+                events.push(event(kind, index * 40 * DAY, Some(index as f64)));
+                events.push(event(kind, index * 3 * DAY, Some(1.0)));
+            }
+            let whole = fold(&model, &events);
+            for seed in 0..5 {
+                let reordered = shuffled(&events, seed);
+                assert_eq!(fold(&model, &reordered), whole, "{preset} seed {seed}");
+                let (left, right) = reordered.split_at(seed * 2 % events.len());
+                let mut merged = fold(&model, left);
+                merged.merge(fold(&model, right));
+                assert_eq!(merged, whole, "{preset} split {seed}");
+            }
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! Synthetic event logs with a known ground truth, for demos, benchmarks and model tests.
+//!
+//! Each user is simulated on its own from random streams seeded by (seed, user index,
+//! stream), so a user's events never depend on how many users came before or how a
+//! caller chunks the run, and `truth(i)` replays exactly what `generate` emitted for
+//! user `i`. Memory is one user's events at a time.
+//!
+//! Determinism: the same configuration gives a byte-identical event sequence with the
+//! same `rand`/`rand_distr` versions on the same platform; a version bump of either may
+//! change the draws (their algorithms are not a stability promise).
+
+mod clock;
+mod funnel;
+mod reach;
+mod retail;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Beta, Distribution, Gamma};
+use serde::{Deserialize, Serialize};
+use strata_core::{Event, UnixMillis};
+
+use clock::{Clock, DAY_MILLIS};
+
+pub use funnel::{FunnelTruth, stage_names};
+pub use reach::{CHANNELS, ChannelParameters, ChannelTruth};
+pub use retail::{
+    BENEFITS, Benefit, BgNbdParameters, GammaGammaParameters, OFFER_HORIZON_WEEKS, OfferTruth,
+    RetailParameters, RetailTruth, SATISFIED_FROM, SEGMENT_UPLIFT, Segment, TRUE_PARAMETERS,
+    ValueTier,
+};
+
+/// 2025-01-01T00:00:00Z: a fixed default so a run without `end` is reproducible.
+pub const DEFAULT_END: UnixMillis = 1_735_689_600_000;
+pub const DEFAULT_CONTROL_SHARE: f64 = 0.2;
+/// Every amount the generator writes is in this currency.
+pub const CURRENCY: &str = "EUR";
+/// Survey answer "what share of your spend in this category goes to us", amount in 0..=1.
+/// Not in [`strata_core::event::kinds`]: readers keep it as an unknown type.
+pub const WALLET_SHARE: &str = "wallet_share";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    #[default]
+    Retail,
+    Sns,
+    Saas,
+    Wealth,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 4] = [Preset::Retail, Preset::Sns, Preset::Saas, Preset::Wealth];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Retail => "retail",
+            Preset::Sns => "sns",
+            Preset::Saas => "saas",
+            Preset::Wealth => "wealth",
+        }
+    }
+
+    /// The preset called `name` (as in `--preset`), if there is one.
+    pub fn from_name(name: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|preset| preset.name() == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenConfig {
+    pub users: u64,
+    pub days: u32,
+    pub seed: u64,
+    pub preset: Preset,
+    /// The last day ends here (exclusive); events span `[end - days, end)`.
+    pub end: UnixMillis,
+    /// Probability that one offer issue goes to the control group (`offer_control`).
+    pub control_share: f64,
+    /// Population of the retail preset; the other presets ignore it.
+    pub retail: RetailParameters,
+}
+
+impl GenConfig {
+    pub fn new(users: u64, days: u32, seed: u64, preset: Preset) -> GenConfig {
+        GenConfig {
+            users,
+            days,
+            seed,
+            preset,
+            end: DEFAULT_END,
+            control_share: DEFAULT_CONTROL_SHARE,
+            retail: TRUE_PARAMETERS,
+        }
+    }
+
+    pub fn start(&self) -> UnixMillis {
+        self.end - i64::from(self.days) * DAY_MILLIS
+    }
+
+    /// Parameters outside their domain are programming errors (the CLI cannot set them).
+    fn assert_valid(&self) {
+        assert!(
+            (0.0..=1.0).contains(&self.control_share),
+            "control_share must be in 0..=1, got {}",
+            self.control_share
+        );
+        self.retail.assert_valid();
+    }
+}
+
+impl Default for GenConfig {
+    fn default() -> GenConfig {
+        GenConfig::new(1_000, 365, 0, Preset::Retail)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GenSummary {
+    pub users: u64,
+    pub events: u64,
+    pub events_per_kind: BTreeMap<String, u64>,
+    /// Users with at least one `purchase` (retail), `contract` (saas) or `invest` (wealth).
+    pub purchasers: u64,
+    /// Retail offer issues by segment name, with their true uplift.
+    pub offers: BTreeMap<String, OfferTally>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OfferTally {
+    pub treated: u64,
+    pub control: u64,
+    /// Sum over issues of the true uplift (treated minus control probability of a
+    /// purchase within 14 days), so the mean is `true_uplift_sum / issues`.
+    pub true_uplift_sum: f64,
+}
+
+impl OfferTally {
+    pub fn mean_true_uplift(&self) -> f64 {
+        let issues = self.treated + self.control;
+        if issues == 0 {
+            return 0.0;
+        }
+        self.true_uplift_sum / issues as f64
+    }
+}
+
+/// What the generator knew about one user: latent parameters and realised landmarks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserTruth {
+    pub user_id: String,
+    pub index: u64,
+    pub events: u64,
+    pub first_event_at: Option<UnixMillis>,
+    pub last_event_at: Option<UnixMillis>,
+    /// One entry per channel of [`CHANNELS`], in that order.
+    pub channels: Vec<ChannelTruth>,
+    pub journey: Journey,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "preset", rename_all = "lowercase")]
+pub enum Journey {
+    Retail(RetailTruth),
+    /// sns, saas and wealth: a latent funnel.
+    Funnel(FunnelTruth),
+}
+
+/// Fixed width so ids sort like indices (up to 100 million users).
+pub fn user_id(index: u64) -> String {
+    format!("u{index:08}")
+}
+
+/// Streams events to `sink`: users in index order, each user's events together and in
+/// time order, all inside `[config.start(), config.end)`.
+///
+/// # Panics
+/// If `config.control_share` or `config.retail` is outside its domain.
+pub fn generate(config: &GenConfig, mut sink: impl FnMut(&Event)) -> GenSummary {
+    config.assert_valid();
+    let clock = clock_for(config);
+    let mut summary = GenSummary::default();
+    let mut events = Vec::new();
+    for index in 0..config.users {
+        events.clear();
+        let truth = simulate(config, &clock, index, &mut events);
+        tally(&mut summary, &truth, &events);
+        events.iter().for_each(&mut sink);
+    }
+    summary
+}
+
+/// The ground truth of user `index`, by the same random path `generate` takes.
+///
+/// # Panics
+/// As [`generate`].
+pub fn truth(config: &GenConfig, index: u64) -> UserTruth {
+    config.assert_valid();
+    simulate(config, &clock_for(config), index, &mut Vec::new())
+}
+
+fn clock_for(config: &GenConfig) -> Clock {
+    let profile = match config.preset {
+        Preset::Saas => &clock::OFFICE_WEEK,
+        Preset::Retail | Preset::Sns | Preset::Wealth => &clock::CONSUMER_WEEK,
+    };
+    Clock::new(profile, config.start(), config.end)
+}
+
+fn simulate(config: &GenConfig, clock: &Clock, index: u64, events: &mut Vec<Event>) -> UserTruth {
+    let user_id = user_id(index);
+    let streams = Streams {
+        seed: config.seed,
+        index,
+    };
+    let mut timeline = Timeline {
+        clock,
+        user_id: &user_id,
+        events,
+    };
+    let (journey, first_seen) = match config.preset {
+        Preset::Retail => {
+            let truth = retail::simulate(config, &streams, &mut timeline);
+            let first_seen = truth.first_seen_weeks;
+            (Journey::Retail(truth), first_seen)
+        }
+        preset => {
+            let truth = funnel::simulate(preset, &streams, &mut timeline);
+            let first_seen = truth.first_seen_weeks;
+            (Journey::Funnel(truth), first_seen)
+        }
+    };
+    let channels = reach::simulate(&streams, &mut timeline, first_seen);
+    // Stable: events at the same millisecond keep their causal push order.
+    events.sort_by_key(|event| event.at);
+    UserTruth {
+        user_id,
+        index,
+        events: events.len() as u64,
+        first_event_at: events.first().map(|event| event.at),
+        last_event_at: events.last().map(|event| event.at),
+        channels,
+        journey,
+    }
+}
+
+fn tally(summary: &mut GenSummary, truth: &UserTruth, events: &[Event]) {
+    summary.users += 1;
+    summary.events += events.len() as u64;
+    let mut purchased = false;
+    for event in events {
+        purchased |= matches!(
+            event.kind.as_str(),
+            strata_core::event::kinds::PURCHASE
+                | strata_core::event::kinds::CONTRACT
+                | strata_core::event::kinds::INVEST
+        );
+        match summary.events_per_kind.get_mut(event.kind.as_str()) {
+            Some(count) => *count += 1,
+            None => {
+                summary.events_per_kind.insert(event.kind.clone(), 1);
+            }
+        }
+    }
+    summary.purchasers += u64::from(purchased);
+    if let Journey::Retail(retail) = &truth.journey {
+        for offer in &retail.offers {
+            let tally = summary.offers.entry(offer.segment.name()).or_default();
+            if offer.control {
+                tally.control += 1;
+            } else {
+                tally.treated += 1;
+            }
+            tally.true_uplift_sum += offer.uplift;
+        }
+    }
+}
+
+/// Independent random streams per user and per concern, so that e.g. changing the
+/// offer rate does not move anyone's purchases.
+struct Streams {
+    seed: u64,
+    index: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Latent = 1,
+    Purchases,
+    Offers,
+    Browsing,
+    Feedback,
+    Reach,
+    Funnel,
+}
+
+impl Streams {
+    pub fn rng(&self, stream: Stream) -> StdRng {
+        let mut state = split_mix(split_mix(split_mix(self.seed) ^ self.index) ^ stream as u64);
+        let mut seed = [0u8; 32];
+        for chunk in seed.chunks_exact_mut(8) {
+            state = split_mix(state);
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        StdRng::from_seed(seed)
+    }
+}
+
+/// SplitMix64's finaliser: a bijective, well-mixing hash of a 64-bit word.
+fn split_mix(value: u64) -> u64 {
+    let mut z = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One user's event buffer; drops anything outside the window, so no simulation has to.
+struct Timeline<'a> {
+    pub clock: &'a Clock,
+    user_id: &'a str,
+    events: &'a mut Vec<Event>,
+}
+
+impl Timeline<'_> {
+    /// Appends an event at operational instant `weeks`, or returns `None` if it falls
+    /// outside the window.
+    pub fn emit(&mut self, weeks: f64, kind: &str) -> Option<&mut Event> {
+        if !self.clock.contains(weeks) {
+            return None;
+        }
+        let at = self.clock.to_calendar(weeks);
+        if at < self.clock.start || at >= self.clock.end {
+            return None;
+        }
+        self.events.push(Event {
+            user_id: self.user_id.to_owned(),
+            at,
+            kind: kind.to_owned(),
+            amount: None,
+            currency: None,
+            channel: None,
+            benefit_id: None,
+            rating: None,
+        });
+        self.events.last_mut()
+    }
+
+    pub fn emit_money(&mut self, weeks: f64, kind: &str, amount: f64) -> Option<&mut Event> {
+        let event = self.emit(weeks, kind)?;
+        event.amount = Some(cents(amount));
+        event.currency = Some(CURRENCY.to_owned());
+        Some(event)
+    }
+}
+
+/// Amounts are written in whole cents, as a till would.
+fn cents(amount: f64) -> f64 {
+    (amount * 100.0).round() / 100.0
+}
+
+const HOUR_WEEKS: f64 = 1.0 / 168.0;
+const DAY_WEEKS: f64 = 1.0 / 7.0;
+
+/// The next arrival after `after` of a Poisson process with `rate` per week.
+fn next_arrival(rng: &mut StdRng, after: f64, rate: f64) -> f64 {
+    if rate <= 0.0 {
+        return f64::INFINITY;
+    }
+    after + standard_exponential(rng) / rate
+}
+
+/// A delay with mean `mean` (any unit).
+fn exponential(rng: &mut StdRng, mean: f64) -> f64 {
+    standard_exponential(rng) * mean
+}
+
+fn standard_exponential(rng: &mut StdRng) -> f64 {
+    // 1 - [0, 1) is (0, 1], so the logarithm is finite.
+    -(1.0 - rng.random::<f64>()).ln()
+}
+
+/// Gamma with `shape` and `scale`, both validated positive by the caller.
+fn gamma(rng: &mut StdRng, shape: f64, scale: f64) -> f64 {
+    Gamma::new(shape, scale)
+        .expect("gamma parameters are positive and finite")
+        .sample(rng)
+}
+
+/// Beta with both shapes validated positive by the caller.
+fn beta(rng: &mut StdRng, alpha: f64, beta: f64) -> f64 {
+    Beta::new(alpha, beta)
+        .expect("beta parameters are positive and finite")
+        .sample(rng)
+}
+
+/// Uniform in `[from, to)`.
+fn uniform(rng: &mut StdRng, from: f64, to: f64) -> f64 {
+    from + (to - from) * rng.random::<f64>()
+}

@@ -1,0 +1,702 @@
+//! The retail preset: BG/NBD purchases, Gamma-Gamma spend, browsing, feedback and offers
+//! with a known true uplift.
+//!
+//! Purchases follow the BG/NBD story (Fader, Hardie and Lee 2005) in operational weeks
+//! (see `clock`): a buyer's first purchase ("birth") is uniform in the window; repeat
+//! purchases arrive as a Poisson process with rate lambda ~ Gamma(r, rate alpha); after
+//! each *repeat* purchase the buyer drops out with probability p ~ Beta(a, b) (the BG/NBD
+//! convention: nobody drops out at the first purchase, so E[X(t) | lambda, p] =
+//! (1 - exp(-lambda p t)) / p repeats in the first t weeks). Each amount is
+//! Gamma(p_spend, rate nu) with nu ~ Gamma(q, rate gamma), so a buyer's mean spend is
+//! p_spend / nu and the population mean is p_spend gamma / (q - 1).
+//!
+//! Offers add purchases on top of that process (never replace one), so with
+//! `offers_per_week = 0` the purchase log is pure BG/NBD + Gamma-Gamma.
+
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use strata_core::UnixMillis;
+use strata_core::event::kinds;
+
+use super::{
+    DAY_WEEKS, GenConfig, HOUR_WEEKS, Stream, Streams, Timeline, WALLET_SHARE, beta, exponential,
+    gamma, next_arrival, uniform,
+};
+
+/// Purchase rate lambda ~ Gamma(shape `r`, rate `alpha`) per week; dropout probability
+/// p ~ Beta(`a`, `b`). The symbols are the paper's, so fits compare field by field.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BgNbdParameters {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+}
+
+impl BgNbdParameters {
+    pub fn mean_purchase_rate(&self) -> f64 {
+        self.r / self.alpha
+    }
+
+    pub fn mean_dropout_probability(&self) -> f64 {
+        self.a / (self.a + self.b)
+    }
+}
+
+/// Amount ~ Gamma(shape `p`, rate nu) with nu ~ Gamma(shape `q`, rate `gamma`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GammaGammaParameters {
+    pub p: f64,
+    pub q: f64,
+    pub gamma: f64,
+}
+
+impl GammaGammaParameters {
+    /// Population mean of one purchase amount (finite for q > 1).
+    pub fn mean_spend(&self) -> f64 {
+        self.p * self.gamma / (self.q - 1.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RetailParameters {
+    pub bg_nbd: BgNbdParameters,
+    pub gamma_gamma: GammaGammaParameters,
+    /// Share of users who ever make a first purchase; the rest only browse (potential).
+    pub buyer_share: f64,
+    /// Rate of offer issues per known user; issues are at least 14 days apart, so one
+    /// user never holds two open offers and their outcomes cannot mix.
+    pub offers_per_week: f64,
+}
+
+impl RetailParameters {
+    pub(super) fn assert_valid(&self) {
+        let BgNbdParameters { r, alpha, a, b } = self.bg_nbd;
+        let GammaGammaParameters { p, q, gamma } = self.gamma_gamma;
+        for (name, value) in [("r", r), ("alpha", alpha), ("a", a), ("b", b)] {
+            assert!(
+                value > 0.0 && value.is_finite(),
+                "bg_nbd.{name} must be positive, got {value}"
+            );
+        }
+        for (name, value) in [("p", p), ("q", q), ("gamma", gamma)] {
+            assert!(
+                value > 0.0 && value.is_finite(),
+                "gamma_gamma.{name} must be positive, got {value}"
+            );
+        }
+        assert!(
+            (0.0..=1.0).contains(&self.buyer_share),
+            "buyer_share must be in 0..=1, got {}",
+            self.buyer_share
+        );
+        assert!(
+            self.offers_per_week >= 0.0 && self.offers_per_week.is_finite(),
+            "offers_per_week must be non-negative, got {}",
+            self.offers_per_week
+        );
+    }
+}
+
+/// The CDNOW fits: BG/NBD from Fader, Hardie and Lee (2005), Gamma-Gamma from Fader,
+/// Hardie and Lee (2005b, "RFM and CLV"); 60% of users ever buy, one offer per 6 weeks.
+pub const TRUE_PARAMETERS: RetailParameters = RetailParameters {
+    bg_nbd: BgNbdParameters {
+        r: 0.243,
+        alpha: 4.414,
+        a: 0.793,
+        b: 2.426,
+    },
+    gamma_gamma: GammaGammaParameters {
+        p: 6.25,
+        q: 3.74,
+        gamma: 15.44,
+    },
+    buyer_share: 0.6,
+    offers_per_week: 1.0 / 6.0,
+};
+
+/// One entry of the offer catalogue. Its cost when redeemed is
+/// `min(order, fixed_value + percent_off / 100 * order)` EUR.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Benefit {
+    pub id: &'static str,
+    pub fixed_value: f64,
+    pub percent_off: f64,
+    /// Scales the segment's uplift (coupon-10 is the reference, 1.0).
+    pub uplift_multiplier: f64,
+}
+
+impl Benefit {
+    pub fn value_on(&self, order: f64) -> f64 {
+        order.min(self.fixed_value + self.percent_off / 100.0 * order)
+    }
+}
+
+pub const BENEFITS: [Benefit; 5] = [
+    Benefit {
+        id: "coupon-5",
+        fixed_value: 5.0,
+        percent_off: 0.0,
+        uplift_multiplier: 0.6,
+    },
+    Benefit {
+        id: "coupon-10",
+        fixed_value: 10.0,
+        percent_off: 0.0,
+        uplift_multiplier: 1.0,
+    },
+    Benefit {
+        id: "discount-15",
+        fixed_value: 0.0,
+        percent_off: 15.0,
+        uplift_multiplier: 1.3,
+    },
+    // The shipping fee it waives.
+    Benefit {
+        id: "free-shipping",
+        fixed_value: 4.9,
+        percent_off: 0.0,
+        uplift_multiplier: 0.5,
+    },
+    // 200 points at one cent each.
+    Benefit {
+        id: "points-200",
+        fixed_value: 2.0,
+        percent_off: 0.0,
+        uplift_multiplier: 0.25,
+    },
+];
+
+/// The outcome an offer is judged by: a purchase within this many weeks of the issue.
+pub const OFFER_HORIZON_WEEKS: f64 = 2.0;
+/// A treated buyer who would have bought anyway uses the offer half the time.
+const NATURAL_REDEMPTION: f64 = 0.5;
+/// Offer-driven purchases come early: truncated exponential with this mean.
+const INCREMENTAL_PURCHASE_MEAN_DELAY: f64 = 3.0 * DAY_WEEKS;
+/// Satisfaction at or above this is "satisfied" for the uplift segments.
+pub const SATISFIED_FROM: f64 = 0.6;
+
+/// Latent value tier, from the expected spend per week while active,
+/// lambda * p_spend / nu (EUR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueTier {
+    /// Never buys.
+    Potential,
+    Low,
+    Medium,
+    High,
+}
+
+impl ValueTier {
+    /// With [`TRUE_PARAMETERS`] these put about 55% of buyers in low, 22% in medium and
+    /// 23% in high (the heavy Gamma tail of lambda makes high value common among buyers).
+    pub const MEDIUM_FROM_WEEKLY_VALUE: f64 = 0.4;
+    pub const HIGH_FROM_WEEKLY_VALUE: f64 = 2.0;
+
+    fn of(buyer: bool, weekly_value: f64) -> ValueTier {
+        if !buyer {
+            ValueTier::Potential
+        } else if weekly_value >= Self::HIGH_FROM_WEEKLY_VALUE {
+            ValueTier::High
+        } else if weekly_value >= Self::MEDIUM_FROM_WEEKLY_VALUE {
+            ValueTier::Medium
+        } else {
+            ValueTier::Low
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueTier::Potential => "potential",
+            ValueTier::Low => "low",
+            ValueTier::Medium => "medium",
+            ValueTier::High => "high",
+        }
+    }
+}
+
+/// The cell of the true uplift table: value tier x satisfaction (ignored for potential).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Segment {
+    pub tier: ValueTier,
+    pub satisfied: bool,
+}
+
+impl Segment {
+    fn new(tier: ValueTier, satisfied: bool) -> Segment {
+        let satisfied = satisfied && tier != ValueTier::Potential;
+        Segment { tier, satisfied }
+    }
+
+    /// e.g. `high/satisfied`, `low/unsatisfied`, `potential`.
+    pub fn name(self) -> String {
+        match (self.tier, self.satisfied) {
+            (ValueTier::Potential, _) => "potential".to_owned(),
+            (tier, true) => format!("{}/satisfied", tier.name()),
+            (tier, false) => format!("{}/unsatisfied", tier.name()),
+        }
+    }
+
+    /// True uplift of coupon-10 in this segment; see [`SEGMENT_UPLIFT`].
+    pub fn base_uplift(self) -> f64 {
+        SEGMENT_UPLIFT
+            .iter()
+            .find(|(segment, _)| *segment == self)
+            .map_or(0.0, |(_, uplift)| *uplift)
+    }
+
+    /// The nominal true uplift of `benefit` here: treated minus control probability of a
+    /// purchase within 14 days. The per-issue truth ([`OfferTruth::uplift`]) equals it
+    /// unless the buyer's baseline leaves less room (baseline + uplift <= 1).
+    pub fn true_uplift(self, benefit: &Benefit) -> f64 {
+        self.base_uplift() * benefit.uplift_multiplier
+    }
+}
+
+/// True uplift of the reference benefit (coupon-10) by segment. The story: satisfied
+/// high-value buyers purchase anyway (little to gain); unsatisfied loyal ones are the
+/// coupon hunters ("wool" users); satisfied low-value users are hostages a nudge moves;
+/// unsatisfied low-value users are hard to move; never-buyers do not respond at all
+/// (a known null segment for uplift models).
+pub const SEGMENT_UPLIFT: [(Segment, f64); 7] = [
+    (segment(ValueTier::High, true), 0.01),
+    (segment(ValueTier::High, false), 0.08),
+    (segment(ValueTier::Medium, true), 0.05),
+    (segment(ValueTier::Medium, false), 0.07),
+    (segment(ValueTier::Low, true), 0.06),
+    (segment(ValueTier::Low, false), 0.02),
+    (segment(ValueTier::Potential, false), 0.0),
+];
+
+const fn segment(tier: ValueTier, satisfied: bool) -> Segment {
+    Segment { tier, satisfied }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OfferTruth {
+    pub at: UnixMillis,
+    pub benefit_id: &'static str,
+    /// Assigned to the control group: an `offer_control` event, nothing delivered.
+    pub control: bool,
+    pub segment: Segment,
+    /// Probability of a purchase within 14 days without the offer (zero once dropped out).
+    pub baseline: f64,
+    /// True uplift of this issue: treated minus control purchase probability.
+    pub uplift: f64,
+    /// Whether the offer caused an extra purchase (treated issues only).
+    pub caused_purchase: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetailTruth {
+    pub buyer: bool,
+    /// lambda, purchases per week while active.
+    pub purchase_rate: f64,
+    /// p, chance of dropping out after each repeat purchase.
+    pub dropout_probability: f64,
+    /// nu of Gamma-Gamma; the buyer's mean amount is `mean_spend`.
+    pub spend_rate: f64,
+    pub mean_spend: f64,
+    /// Latent attitude in 0..1; ratings are 1 + Binomial(4, satisfaction).
+    pub satisfaction: f64,
+    /// Latent share of the category spend that goes to us, in 0..1.
+    pub wallet_share: f64,
+    pub value_tier: ValueTier,
+    pub segment: Segment,
+    pub first_purchase_at: Option<UnixMillis>,
+    /// The repeat purchase after which the buyer dropped out, if inside the window.
+    pub dropped_out_at: Option<UnixMillis>,
+    /// When browsing stopped, if inside the window.
+    pub interest_ended_at: Option<UnixMillis>,
+    /// `purchase` events from the BG/NBD process.
+    pub purchases: u64,
+    /// `purchase` events caused by offers.
+    pub incremental_purchases: u64,
+    pub offers: Vec<OfferTruth>,
+    #[serde(skip)]
+    pub(super) first_seen_weeks: f64,
+}
+
+struct Purchase {
+    weeks: f64,
+    amount: f64,
+    incremental: bool,
+    redeemed: Option<&'static Benefit>,
+}
+
+/// Everything drawn up front from the latent stream, so later streams can change
+/// without moving these.
+struct Latent {
+    buyer: bool,
+    purchase_rate: f64,
+    dropout_probability: f64,
+    spend_rate: f64,
+    satisfaction: f64,
+    wallet_share: f64,
+    browse_rate: f64,
+    /// Birth for buyers, first visit for never-buyers.
+    arrival: f64,
+    /// How long before the first purchase a buyer first browsed.
+    lead: f64,
+    /// How long browsing outlasts activity.
+    interest_tail: f64,
+}
+
+impl Latent {
+    fn draw(parameters: &RetailParameters, rng: &mut StdRng, start: f64, end: f64) -> Latent {
+        let BgNbdParameters { r, alpha, a, b } = parameters.bg_nbd;
+        let GammaGammaParameters { q, gamma: rate, .. } = parameters.gamma_gamma;
+        let buyer = rng.random_bool(parameters.buyer_share);
+        let purchase_rate = gamma(rng, r, 1.0 / alpha);
+        let dropout_probability = beta(rng, a, b);
+        // A zero draw would make the mean spend infinite; it has probability ~0.
+        let spend_rate = gamma(rng, q, 1.0 / rate).max(1e-9);
+        let satisfaction = beta(rng, 3.0, 1.5);
+        // Frequent buyers give us a larger share of their category spend.
+        let wallet_share = beta(rng, 1.5 + 20.0 * purchase_rate.min(0.5), 3.0);
+        let browse_rate = gamma(rng, 1.5, 0.5) + 5.0 * purchase_rate;
+        let arrival = uniform(rng, start, end);
+        let lead = exponential(rng, 3.0 * DAY_WEEKS);
+        let interest_tail = exponential(rng, if buyer { 4.0 } else { 6.0 });
+        Latent {
+            buyer,
+            purchase_rate,
+            dropout_probability,
+            spend_rate,
+            satisfaction,
+            wallet_share,
+            browse_rate,
+            arrival,
+            lead,
+            interest_tail,
+        }
+    }
+}
+
+pub(super) fn simulate(
+    config: &GenConfig,
+    streams: &Streams,
+    timeline: &mut Timeline<'_>,
+) -> RetailTruth {
+    let parameters = &config.retail;
+    let clock = timeline.clock;
+    let (start, end) = (clock.operational_start, clock.operational_end);
+    let latent = Latent::draw(parameters, &mut streams.rng(Stream::Latent), start, end);
+    let spend_shape = parameters.gamma_gamma.p;
+    let mean_spend = spend_shape / latent.spend_rate;
+    let tier = ValueTier::of(latent.buyer, latent.purchase_rate * mean_spend);
+    let segment = Segment::new(tier, latent.satisfaction >= SATISFIED_FROM);
+
+    let (mut purchases, dropped_out) = if latent.buyer {
+        natural_purchases(
+            &latent,
+            spend_shape,
+            &mut streams.rng(Stream::Purchases),
+            end,
+        )
+    } else {
+        (Vec::new(), None)
+    };
+    let first_seen = if latent.buyer {
+        (latent.arrival - latent.lead).max(start)
+    } else {
+        latent.arrival
+    };
+    let known_from = if latent.buyer {
+        latent.arrival
+    } else {
+        first_seen
+    };
+    let offers = Offers {
+        latent: &latent,
+        segment,
+        spend_shape,
+        control_share: config.control_share,
+        offers_per_week: parameters.offers_per_week,
+        dropped_out,
+    }
+    .simulate(
+        &mut streams.rng(Stream::Offers),
+        timeline,
+        known_from,
+        &mut purchases,
+    );
+
+    let mut browsing_rng = streams.rng(Stream::Browsing);
+    let mut feedback_rng = streams.rng(Stream::Feedback);
+    let mut counts = [0u64; 2];
+    for purchase in &purchases {
+        browse_before(&mut browsing_rng, timeline, purchase.weeks);
+        if let Some(event) = timeline.emit_money(purchase.weeks, kinds::PURCHASE, purchase.amount) {
+            counts[usize::from(purchase.incremental)] += 1;
+            if let Some(benefit) = purchase.redeemed {
+                event.benefit_id = Some(benefit.id.to_owned());
+                let cost = benefit.value_on(purchase.amount);
+                if let Some(redeemed) =
+                    timeline.emit_money(purchase.weeks, kinds::OFFER_REDEEMED, cost)
+                {
+                    redeemed.benefit_id = Some(benefit.id.to_owned());
+                }
+            }
+        }
+        give_feedback(
+            &mut feedback_rng,
+            timeline,
+            purchase.weeks,
+            latent.satisfaction,
+        );
+    }
+
+    let interest_end = if latent.buyer {
+        dropped_out.unwrap_or(end) + latent.interest_tail
+    } else {
+        first_seen + latent.interest_tail
+    };
+    // Unclamped: browsing that began before the window is simply not in the log.
+    let browse_from = if latent.buyer {
+        latent.arrival - latent.lead
+    } else {
+        latent.arrival
+    };
+    browse_between(
+        &latent,
+        &mut browsing_rng,
+        timeline,
+        browse_from,
+        interest_end.min(end),
+    );
+    if latent.buyer {
+        answer_surveys(&latent, &mut feedback_rng, timeline, end);
+    }
+
+    let calendar = |weeks: f64| clock.contains(weeks).then(|| clock.to_calendar(weeks));
+    RetailTruth {
+        buyer: latent.buyer,
+        purchase_rate: latent.purchase_rate,
+        dropout_probability: latent.dropout_probability,
+        spend_rate: latent.spend_rate,
+        mean_spend,
+        satisfaction: latent.satisfaction,
+        wallet_share: latent.wallet_share,
+        value_tier: tier,
+        segment,
+        first_purchase_at: if latent.buyer {
+            calendar(latent.arrival)
+        } else {
+            None
+        },
+        dropped_out_at: dropped_out.and_then(calendar),
+        interest_ended_at: calendar(interest_end),
+        purchases: counts[0],
+        incremental_purchases: counts[1],
+        offers,
+        first_seen_weeks: first_seen,
+    }
+}
+
+/// The BG/NBD process from birth to the end of the window; returns the purchases and
+/// the instant of the purchase after which the buyer dropped out.
+fn natural_purchases(
+    latent: &Latent,
+    spend_shape: f64,
+    rng: &mut StdRng,
+    end: f64,
+) -> (Vec<Purchase>, Option<f64>) {
+    let spend_scale = 1.0 / latent.spend_rate;
+    let mut purchases = vec![Purchase {
+        weeks: latent.arrival,
+        amount: gamma(rng, spend_shape, spend_scale),
+        incremental: false,
+        redeemed: None,
+    }];
+    let mut at = latent.arrival;
+    loop {
+        at = next_arrival(rng, at, latent.purchase_rate);
+        if at >= end {
+            return (purchases, None);
+        }
+        purchases.push(Purchase {
+            weeks: at,
+            amount: gamma(rng, spend_shape, spend_scale),
+            incremental: false,
+            redeemed: None,
+        });
+        if rng.random_bool(latent.dropout_probability) {
+            return (purchases, Some(at));
+        }
+    }
+}
+
+struct Offers<'a> {
+    latent: &'a Latent,
+    segment: Segment,
+    spend_shape: f64,
+    control_share: f64,
+    offers_per_week: f64,
+    dropped_out: Option<f64>,
+}
+
+impl Offers<'_> {
+    /// Issues offers from `known_from` on, emits the issue events and adds the purchases
+    /// they cause (and the redemptions they get) to `purchases`.
+    fn simulate(
+        &self,
+        rng: &mut StdRng,
+        timeline: &mut Timeline<'_>,
+        known_from: f64,
+        purchases: &mut Vec<Purchase>,
+    ) -> Vec<OfferTruth> {
+        let end = timeline.clock.operational_end;
+        let mut truths = Vec::new();
+        let mut at = next_arrival(rng, known_from, self.offers_per_week);
+        while at < end {
+            let benefit = &BENEFITS[rng.random_range(0..BENEFITS.len())];
+            let control = rng.random_bool(self.control_share);
+            // Drawn whatever the branch, so an issue's draws never shift the next issue's.
+            let conversion_draw: f64 = rng.random();
+            let delay_draw: f64 = rng.random();
+            let redemption_draw: f64 = rng.random();
+            let amount = gamma(rng, self.spend_shape, 1.0 / self.latent.spend_rate);
+
+            let kind = if control {
+                kinds::OFFER_CONTROL
+            } else {
+                kinds::OFFER_ISSUED
+            };
+            let issued_at = timeline.emit(at, kind).map(|event| {
+                event.benefit_id = Some(benefit.id.to_owned());
+                event.at
+            });
+            if let Some(issued_at) = issued_at {
+                let baseline = self.baseline(at);
+                let uplift = self.segment.true_uplift(benefit).min(1.0 - baseline);
+                // P(extra purchase) = uplift / (1 - baseline) makes
+                // P(any purchase | treated) = baseline + uplift exactly.
+                let caused_purchase =
+                    !control && uplift > 0.0 && conversion_draw * (1.0 - baseline) < uplift;
+                if caused_purchase {
+                    purchases.push(Purchase {
+                        weeks: at + truncated_delay(delay_draw),
+                        amount,
+                        incremental: true,
+                        redeemed: Some(benefit),
+                    });
+                } else if !control && redemption_draw < NATURAL_REDEMPTION {
+                    let horizon = at + OFFER_HORIZON_WEEKS;
+                    let next = purchases
+                        .iter_mut()
+                        .filter(|purchase| purchase.weeks >= at && purchase.weeks < horizon)
+                        .min_by(|left, right| left.weeks.total_cmp(&right.weeks));
+                    if let Some(purchase) = next {
+                        purchase.redeemed = Some(benefit);
+                    }
+                }
+                truths.push(OfferTruth {
+                    at: issued_at,
+                    benefit_id: benefit.id,
+                    control,
+                    segment: self.segment,
+                    baseline,
+                    uplift,
+                    caused_purchase,
+                });
+            }
+            at = next_arrival(rng, at + OFFER_HORIZON_WEEKS, self.offers_per_week);
+        }
+        truths
+    }
+
+    /// P(a BG/NBD purchase within the horizon | state at `at`): memoryless while active,
+    /// and the horizon is whole weeks, so operational and calendar lengths agree.
+    fn baseline(&self, at: f64) -> f64 {
+        let active = self.latent.buyer
+            && at >= self.latent.arrival
+            && self.dropped_out.is_none_or(|dropped_out| at < dropped_out);
+        if !active {
+            return 0.0;
+        }
+        1.0 - (-self.latent.purchase_rate * OFFER_HORIZON_WEEKS).exp()
+    }
+}
+
+/// Inverse CDF of an exponential delay truncated to the offer horizon.
+fn truncated_delay(draw: f64) -> f64 {
+    let mean = INCREMENTAL_PURCHASE_MEAN_DELAY;
+    let mass = 1.0 - (-OFFER_HORIZON_WEEKS / mean).exp();
+    -mean * (1.0 - draw * mass).ln()
+}
+
+/// Most purchases are preceded by a look at the product and a cart.
+fn browse_before(rng: &mut StdRng, timeline: &mut Timeline<'_>, purchase: f64) {
+    let browse = rng.random_bool(0.7);
+    let browse_lead = HOUR_WEEKS / 12.0 + exponential(rng, 6.0 * HOUR_WEEKS);
+    let cart = rng.random_bool(0.6);
+    let cart_lead = HOUR_WEEKS / 60.0 + exponential(rng, HOUR_WEEKS / 4.0);
+    if browse {
+        timeline.emit(purchase - browse_lead - cart_lead, kinds::BROWSE);
+    }
+    if cart {
+        timeline.emit(purchase - cart_lead, kinds::ADD_TO_CART);
+    }
+}
+
+fn give_feedback(rng: &mut StdRng, timeline: &mut Timeline<'_>, purchase: f64, satisfaction: f64) {
+    let rates = rng.random_bool(0.25);
+    let rating_delay = exponential(rng, 3.0 * DAY_WEEKS);
+    let reviews = rng.random_bool(0.08);
+    let review_delay = exponential(rng, 4.0 * DAY_WEEKS);
+    let ratings = [stars(rng, satisfaction), stars(rng, satisfaction)];
+    if rates && let Some(event) = timeline.emit(purchase + rating_delay, kinds::RATING) {
+        event.rating = Some(ratings[0]);
+    }
+    if reviews && let Some(event) = timeline.emit(purchase + review_delay, kinds::REVIEW) {
+        event.rating = Some(ratings[1]);
+    }
+}
+
+fn stars(rng: &mut StdRng, satisfaction: f64) -> u8 {
+    1 + (0..4).filter(|_| rng.random_bool(satisfaction)).count() as u8
+}
+
+/// Background browsing between first contact and loss of interest; the first visit is
+/// always a browse, so never-buyers are known from their arrival.
+fn browse_between(
+    latent: &Latent,
+    rng: &mut StdRng,
+    timeline: &mut Timeline<'_>,
+    from: f64,
+    until: f64,
+) {
+    let favorite_probability = 0.02 + 0.08 * latent.satisfaction;
+    let mut at = from;
+    while at < until {
+        timeline.emit(at, kinds::BROWSE);
+        if rng.random_bool(0.1) {
+            let delay = exponential(rng, HOUR_WEEKS / 6.0);
+            timeline.emit(at + delay, kinds::ADD_TO_CART);
+        }
+        if rng.random_bool(favorite_probability) {
+            let delay = exponential(rng, HOUR_WEEKS / 6.0);
+            timeline.emit(at + delay, kinds::FAVORITE);
+        }
+        at = next_arrival(rng, at, latent.browse_rate);
+    }
+}
+
+/// Three in ten buyers answer a share-of-wallet survey once or twice, with +-0.05 noise.
+fn answer_surveys(latent: &Latent, rng: &mut StdRng, timeline: &mut Timeline<'_>, end: f64) {
+    if !rng.random_bool(0.3) {
+        return;
+    }
+    let answers = 1 + usize::from(rng.random_bool(0.3));
+    for _ in 0..answers {
+        let at = uniform(rng, latent.arrival, end);
+        let answer = (latent.wallet_share + uniform(rng, -0.05, 0.05)).clamp(0.0, 1.0);
+        if let Some(event) = timeline.emit(at, WALLET_SHARE) {
+            event.amount = Some((answer * 100.0).round() / 100.0);
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! Parquet event logs, read one record batch at a time and only the columns events need.
+//!
+//! Parquet columns are typed, so each column gets a getter chosen once per batch from its
+//! Arrow type; strings, integers of any width, floats, decimals, dates, timestamps of any
+//! unit and dictionary-encoded columns are understood.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    ArrowPrimitiveType, Date32Type, Date64Type, Decimal32Type, Decimal64Type, Decimal128Type,
+    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
+};
+use arrow_array::{Array, GenericStringArray, OffsetSizeTrait, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use strata_core::UnixMillis;
+
+use super::row::{Field, RawRow};
+use super::{Tally, column_index};
+use crate::Error;
+
+/// Rows per decoded batch: large enough to amortise decoding, small enough to stay a few MB.
+const BATCH_ROWS: usize = 8192;
+
+const MILLIS_PER_DAY: i64 = 86_400_000;
+
+const COLUMNS: [&str; 8] = [
+    "user_id",
+    "timestamp",
+    "event_type",
+    "amount",
+    "currency",
+    "channel",
+    "benefit_id",
+    "rating",
+];
+const REQUIRED_COLUMNS: usize = 3;
+
+pub(super) fn read(path: &Path, file_bytes: u64, tally: &mut Tally<'_>) -> Result<(), Error> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let parquet_error = |source| Error::Parquet {
+        path: path.to_owned(),
+        source,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
+    let names: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| field.name().clone())
+        .collect();
+    // The position of each of COLUMNS among the file's top-level columns.
+    let mut positions = [None; COLUMNS.len()];
+    for (slot, column) in positions.iter_mut().zip(COLUMNS) {
+        *slot = column_index(&names, column);
+    }
+    for (position, column) in positions.iter().zip(COLUMNS).take(REQUIRED_COLUMNS) {
+        if position.is_none() {
+            return Err(Error::MissingColumn {
+                path: path.to_owned(),
+                column,
+            });
+        }
+    }
+    let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let mask = ProjectionMask::roots(
+        builder.parquet_schema(),
+        positions.iter().flatten().copied(),
+    );
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(parquet_error)?;
+
+    let mut rows_done = 0_u64;
+    for batch in reader {
+        let batch = batch.map_err(|source| Error::Arrow {
+            path: path.to_owned(),
+            source,
+        })?;
+        read_batch(path, &batch, &names, &positions, rows_done, tally)?;
+        rows_done += batch.num_rows() as u64;
+        if total_rows > 0 {
+            let bytes =
+                (u128::from(file_bytes) * u128::from(rows_done) / u128::from(total_rows)) as u64;
+            // A batch is already thousands of rows, so every batch reports.
+            tally.send_progress(bytes);
+        }
+    }
+    Ok(())
+}
+
+fn read_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    names: &[String],
+    positions: &[Option<usize>; COLUMNS.len()],
+    rows_before: u64,
+    tally: &mut Tally<'_>,
+) -> Result<(), Error> {
+    let getter_at = |slot: usize| column_getter(path, batch, names, positions[slot], COLUMNS[slot]);
+    let user_id = getter_at(0)?;
+    let timestamp = getter_at(1)?;
+    let event_type = getter_at(2)?;
+    let amount = getter_at(3)?;
+    let currency = getter_at(4)?;
+    let channel = getter_at(5)?;
+    let benefit_id = getter_at(6)?;
+    let rating = getter_at(7)?;
+    for index in 0..batch.num_rows() {
+        let raw = RawRow {
+            user_id: user_id(index),
+            timestamp: timestamp(index),
+            event_type: event_type(index),
+            amount: amount(index),
+            currency: currency(index),
+            channel: channel(index),
+            benefit_id: benefit_id(index),
+            rating: rating(index),
+        };
+        tally.row(path, rows_before + index as u64 + 1, raw.into_event());
+    }
+    Ok(())
+}
+
+fn column_getter<'a>(
+    path: &Path,
+    batch: &'a RecordBatch,
+    names: &[String],
+    position: Option<usize>,
+    column: &'static str,
+) -> Result<Getter<'a>, Error> {
+    // The projection keeps names, so the column is found by the file's own spelling.
+    let Some(array) = position.and_then(|position| batch.column_by_name(&names[position])) else {
+        return Ok(Box::new(|_| Field::Absent));
+    };
+    getter(array.as_ref()).ok_or_else(|| Error::UnsupportedColumnType {
+        path: path.to_owned(),
+        column,
+        data_type: array.data_type().to_string(),
+    })
+}
+
+/// Reads row `index` of one column.
+type Getter<'a> = Box<dyn Fn(usize) -> Field<'a> + 'a>;
+
+/// A getter for `array`, or `None` if its type cannot hold an event field.
+fn getter(array: &dyn Array) -> Option<Getter<'_>> {
+    let getter = match array.data_type() {
+        DataType::Null => Box::new(|_| Field::Absent),
+        DataType::Utf8 => text(array.as_string::<i32>()),
+        DataType::LargeUtf8 => text(array.as_string::<i64>()),
+        DataType::Utf8View => {
+            let strings = array.as_string_view();
+            nullable(array, move |index| Field::Text(strings.value(index)))
+        }
+        DataType::Int8 => integer::<Int8Type>(array),
+        DataType::Int16 => integer::<Int16Type>(array),
+        DataType::Int32 => integer::<Int32Type>(array),
+        DataType::Int64 => integer::<Int64Type>(array),
+        DataType::UInt8 => integer::<UInt8Type>(array),
+        DataType::UInt16 => integer::<UInt16Type>(array),
+        DataType::UInt32 => integer::<UInt32Type>(array),
+        DataType::UInt64 => {
+            let values = array.as_primitive::<UInt64Type>();
+            nullable(array, move |index| {
+                let value = values.value(index);
+                i64::try_from(value).map_or(Field::Float(value as f64), Field::Integer)
+            })
+        }
+        DataType::Float32 => {
+            let values = array.as_primitive::<Float32Type>();
+            nullable(array, move |index| {
+                Field::Float(f64::from(values.value(index)))
+            })
+        }
+        DataType::Float64 => {
+            let values = array.as_primitive::<Float64Type>();
+            nullable(array, move |index| Field::Float(values.value(index)))
+        }
+        DataType::Decimal32(_, scale) => {
+            let values = array.as_primitive::<Decimal32Type>();
+            decimal(array, *scale, move |index| f64::from(values.value(index)))
+        }
+        DataType::Decimal64(_, scale) => {
+            let values = array.as_primitive::<Decimal64Type>();
+            decimal(array, *scale, move |index| values.value(index) as f64)
+        }
+        DataType::Decimal128(_, scale) => {
+            let values = array.as_primitive::<Decimal128Type>();
+            decimal(array, *scale, move |index| values.value(index) as f64)
+        }
+        DataType::Date32 => instant::<Date32Type>(array, |days| i64::from(days) * MILLIS_PER_DAY),
+        DataType::Date64 => instant::<Date64Type>(array, |millis| millis),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            instant::<TimestampSecondType>(array, |seconds| seconds.saturating_mul(1000))
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            instant::<TimestampMillisecondType>(array, |millis| millis)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            instant::<TimestampMicrosecondType>(array, |micros| micros.div_euclid(1000))
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            instant::<TimestampNanosecondType>(array, |nanos| nanos.div_euclid(1_000_000))
+        }
+        DataType::Dictionary(_, _) => {
+            let dictionary = array.as_any_dictionary();
+            let keys = dictionary.normalized_keys();
+            let values = getter(dictionary.values().as_ref())?;
+            nullable(array, move |index| values(keys[index]))
+        }
+        _ => return None,
+    };
+    Some(getter)
+}
+
+/// Wraps `present` so null slots read as absent.
+fn nullable<'a>(array: &'a dyn Array, present: impl Fn(usize) -> Field<'a> + 'a) -> Getter<'a> {
+    if array.null_count() == 0 {
+        return Box::new(present);
+    }
+    Box::new(move |index| {
+        if array.is_null(index) {
+            Field::Absent
+        } else {
+            present(index)
+        }
+    })
+}
+
+fn text<Offset: OffsetSizeTrait>(strings: &GenericStringArray<Offset>) -> Getter<'_> {
+    nullable(strings, move |index| Field::Text(strings.value(index)))
+}
+
+fn integer<Type>(array: &dyn Array) -> Getter<'_>
+where
+    Type: ArrowPrimitiveType,
+    Type::Native: Into<i64>,
+{
+    let values = array.as_primitive::<Type>();
+    nullable(array, move |index| {
+        Field::Integer(values.value(index).into())
+    })
+}
+
+fn decimal<'a>(
+    array: &'a dyn Array,
+    scale: i8,
+    unscaled: impl Fn(usize) -> f64 + 'a,
+) -> Getter<'a> {
+    let divisor = 10_f64.powi(i32::from(scale));
+    nullable(array, move |index| Field::Float(unscaled(index) / divisor))
+}
+
+fn instant<Type: ArrowPrimitiveType>(
+    array: &dyn Array,
+    to_millis: impl Fn(Type::Native) -> UnixMillis + 'static,
+) -> Getter<'_> {
+    let values = array.as_primitive::<Type>();
+    nullable(array, move |index| {
+        Field::Millis(to_millis(values.value(index)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::builder::{StringBuilder, StringDictionaryBuilder};
+    use arrow_array::types::Int32Type;
+    use arrow_array::{
+        ArrayRef, Decimal128Array, Int16Array, Int64Array, RecordBatch, StringArray,
+        TimestampMicrosecondArray,
+    };
+    use parquet::arrow::ArrowWriter;
+
+    use super::super::tests::{EventFields, event};
+    use crate::input::{ErrorBudget, EventSource};
+
+    /// Writes `columns` as one Parquet file in two row groups and reads it back.
+    fn read_back(columns: Vec<(&str, ArrayRef)>) -> (Vec<strata_core::Event>, Vec<(u64, String)>) {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let path = folder.path().join("events.parquet");
+        let batch = RecordBatch::try_from_iter(columns).expect("a batch");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        let half = batch.num_rows() / 2;
+        writer.write(&batch.slice(0, half)).expect("write");
+        writer.flush().expect("flush");
+        writer
+            .write(&batch.slice(half, batch.num_rows() - half))
+            .expect("write");
+        writer.close().expect("close");
+
+        let source = EventSource::open(&[path]).expect("open");
+        let mut events = Vec::new();
+        let budget = ErrorBudget {
+            max_bad_fraction: 1.0,
+        };
+        let report = source
+            .read(budget, |event| events.push(event))
+            .expect("read");
+        let bad = report
+            .bad_row_samples
+            .into_iter()
+            .map(|row| (row.line, row.reason))
+            .collect();
+        (events, bad)
+    }
+
+    #[test]
+    fn typed_columns_from_other_writers() {
+        let mut event_types = StringDictionaryBuilder::<Int32Type>::new();
+        for kind in ["Purchase", "browse", "rating", "open"] {
+            event_types.append_value(kind);
+        }
+        let mut currencies = StringBuilder::new();
+        for currency in [Some("usd"), None, Some(""), None] {
+            currencies.append_option(currency);
+        }
+        let micros = 1_714_536_000_123_456;
+        let (events, bad) = read_back(vec![
+            (
+                "USER_ID",
+                Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as ArrayRef,
+            ),
+            (
+                "timestamp",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![micros, micros, micros, micros])
+                        .with_timezone("Asia/Shanghai"),
+                ),
+            ),
+            ("event_type", Arc::new(event_types.finish())),
+            (
+                "amount",
+                Arc::new(
+                    Decimal128Array::from(vec![Some(1250), None, None, None])
+                        .with_precision_and_scale(10, 2)
+                        .expect("decimal"),
+                ),
+            ),
+            ("currency", Arc::new(currencies.finish())),
+            (
+                "rating",
+                Arc::new(Int16Array::from(vec![None, None, Some(3), Some(0)])),
+            ),
+            (
+                "ignored",
+                Arc::new(StringArray::from(vec!["a", "b", "c", "d"])),
+            ),
+        ]);
+        let at = 1_714_536_000_123;
+        assert_eq!(
+            events,
+            vec![
+                event("1", at, "purchase").amount(12.5, "USD"),
+                event("2", at, "browse"),
+                event("3", at, "rating").rating(3),
+            ]
+        );
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, 4);
+        assert!(bad[0].1.contains("rating 0"), "{}", bad[0].1);
+    }
+
+    #[test]
+    fn epoch_numbers_and_text_timestamps() {
+        let (events, bad) = read_back(vec![
+            (
+                "user_id",
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    Some("b"),
+                    None,
+                    Some("d"),
+                ])) as ArrayRef,
+            ),
+            (
+                "timestamp",
+                Arc::new(StringArray::from(vec![
+                    "1714536000",
+                    "2024-05-01T12:00:00.5+08:00",
+                    "1714536000",
+                    "later",
+                ])),
+            ),
+            ("event_type", Arc::new(StringArray::from(vec!["open"; 4]))),
+        ]);
+        assert_eq!(
+            events,
+            vec![
+                event("a", 1_714_536_000_000, "open"),
+                event("b", 1_714_536_000_500, "open")
+            ]
+        );
+        let lines: Vec<u64> = bad.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, vec![3, 4]);
+
+        let (events, _) = read_back(vec![
+            (
+                "user_id",
+                Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+            ),
+            (
+                "timestamp",
+                Arc::new(Int64Array::from(vec![1_714_536_000, 1_714_536_000_123])),
+            ),
+            ("event_type", Arc::new(StringArray::from(vec!["open"; 2]))),
+        ]);
+        let instants: Vec<i64> = events.iter().map(|event| event.at).collect();
+        assert_eq!(instants, vec![1_714_536_000_000, 1_714_536_000_123]);
+    }
+
+    #[test]
+    fn unsupported_column_type_names_the_column() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let path = folder.path().join("events.parquet");
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "user_id",
+                Arc::new(StringArray::from(vec!["a"])) as ArrayRef,
+            ),
+            ("timestamp", Arc::new(Int64Array::from(vec![0]))),
+            ("event_type", Arc::new(StringArray::from(vec!["open"]))),
+            (
+                "amount",
+                Arc::new(arrow_array::BooleanArray::from(vec![true])),
+            ),
+        ])
+        .expect("a batch");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        let source = EventSource::open(&[path]).expect("open");
+        let error = source
+            .read(ErrorBudget::default(), |_| {})
+            .expect_err("boolean amount");
+        assert!(
+            error
+                .to_string()
+                .contains("column `amount` has type Boolean"),
+            "{error}"
+        );
+    }
+}

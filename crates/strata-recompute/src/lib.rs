@@ -1,0 +1,11 @@
+//! strata's offline side: reading event logs and generating demo events.
+//!
+//! Architecture invariant: no gRPC, no RocksDB. Readers stream: memory grows
+//! with the number of users a caller aggregates, never with the number of
+//! events.
+
+mod error;
+pub mod generate;
+pub mod input;
+
+pub use error::Error;

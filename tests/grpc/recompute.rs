@@ -1,0 +1,376 @@
+//! The recompute job as a user runs it: `strata gen` and `strata recompute`
+//! against a real server, with the job's state file on disk.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use strata::api::v1::{BatchGetProfilesRequest, GetIngestStateRequest, Profile};
+
+use crate::support::Server;
+
+const AS_OF: &str = "2025-01-01T00:00:00Z";
+const AS_OF_MILLIS: i64 = 1_735_689_600_000;
+const DAY: i64 = 86_400_000;
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn succeeded(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout(&output)
+}
+
+/// (user, days before as-of, event type, amount)
+const EVENTS: &[(&str, i64, &str, &str)] = &[
+    ("a-potential", 5, "browse", ""),
+    ("b-new", 10, "purchase", "20"),
+    ("c-growth", 40, "purchase", "20"),
+    ("c-growth", 20, "purchase", "25"),
+    ("d-mature", 100, "purchase", "10"),
+    ("d-mature", 80, "purchase", "10"),
+    ("d-mature", 60, "purchase", "10"),
+    ("d-mature", 40, "purchase", "10"),
+    ("d-mature", 20, "purchase", "10"),
+    ("e-declining", 100, "purchase", "30"),
+    ("e-declining", 95, "purchase", "30"),
+    ("e-declining", 90, "purchase", "30"),
+    ("e-declining", 85, "purchase", "30"),
+    ("f-churned", 300, "purchase", "50"),
+    ("f-churned", 250, "purchase", "50"),
+    ("g-after", 3, "browse", ""),
+    ("g-after", -1, "purchase", "99"),
+    ("h-unknown", 7, "teleport", ""),
+    ("h-unknown", 7, "teleport", ""),
+];
+
+fn write_events(path: &Path, extra: &[(&str, i64, &str, &str)]) {
+    let mut text = String::from("user_id,timestamp,event_type,amount,currency\n");
+    for (user, days_before, kind, amount) in EVENTS.iter().chain(extra) {
+        let at = AS_OF_MILLIS - days_before * DAY;
+        let currency = if amount.is_empty() { "" } else { "EUR" };
+        text.push_str(&format!("{user},{at},{kind},{amount},{currency}\n"));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+async fn lookup(server: &Server, ids: &[&str]) -> Vec<Option<Profile>> {
+    server
+        .profiles()
+        .await
+        .batch_get_profiles(BatchGetProfilesRequest {
+            user_ids: ids.iter().map(|id| id.to_string()).collect(),
+            field_mask: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results
+        .into_iter()
+        .map(|result| result.profile)
+        .collect()
+}
+
+async fn applied(server: &Server, producer: &str) -> u64 {
+    server
+        .ingest()
+        .await
+        .get_ingest_state(GetIngestStateRequest {
+            producer_id: producer.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .last_applied_sequence
+}
+
+#[tokio::test]
+async fn pushes_expected_layers_then_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("db"), None);
+    let events = dir.path().join("events.csv");
+    write_events(&events, &[]);
+    let state = dir.path().join("state.jsonl");
+    let transitions = dir.path().join("transitions.csv");
+    let endpoint = server.endpoint();
+    let run = |transitions_file: &Path| {
+        succeeded(strata(&[
+            "recompute",
+            "--events",
+            events.to_str().unwrap(),
+            "--as-of",
+            AS_OF,
+            "--push",
+            &endpoint,
+            "--state",
+            state.to_str().unwrap(),
+            "--transitions",
+            transitions_file.to_str().unwrap(),
+        ]))
+    };
+
+    let first = run(&transitions);
+    assert!(first.contains("users      8"), "{first}");
+    assert!(first.contains("1 after as-of (ignored)"), "{first}");
+    assert!(first.contains("8 changed, 0 unchanged"), "{first}");
+
+    let ids = [
+        "a-potential",
+        "b-new",
+        "c-growth",
+        "d-mature",
+        "e-declining",
+        "f-churned",
+        "g-after",
+        "h-unknown",
+    ];
+    let expected = [
+        ("potential", false),
+        ("new", false),
+        ("growth", false),
+        ("mature", false),
+        ("declining", false),
+        ("growth", true),
+        ("potential", false),
+        ("potential", false),
+    ];
+    let profiles = lookup(&server, &ids).await;
+    for ((id, profile), (layer, churned)) in ids.iter().zip(&profiles).zip(expected) {
+        let lifecycle = profile.as_ref().unwrap().lifecycle.as_ref().unwrap();
+        assert_eq!(
+            (lifecycle.layer.as_str(), lifecycle.churned),
+            (layer, churned),
+            "{id}"
+        );
+        assert_eq!(lifecycle.preset, "retail");
+    }
+    let never_bought = profiles[0].as_ref().unwrap();
+    assert!(
+        never_bought.value_tier.is_none(),
+        "no purchase, no value tier"
+    );
+    assert!(profiles[3].as_ref().unwrap().value_tier.is_some());
+    assert_eq!(applied(&server, "recompute-retail").await, 1);
+
+    // Unchanged input: nothing to push.
+    let second = run(&transitions);
+    assert!(second.contains("0 changed, 8 unchanged"), "{second}");
+    assert!(!second.contains("pushed "), "{second}");
+    assert_eq!(applied(&server, "recompute-retail").await, 1);
+
+    // One user buys. Quintile cut points are population-wide, so other users'
+    // RFM scores may move too: exactly the users whose record differs are
+    // pushed, and the rest keep the record (and computed-at) served before.
+    let before = lookup(&server, &ids).await;
+    write_events(&events, &[("a-potential", 1, "purchase", "15")]);
+    let third = run(&transitions);
+    let after = lookup(&server, &ids).await;
+    let without_time = |profile: &Option<Profile>| {
+        let mut profile = profile.clone().unwrap();
+        profile.computed_at = None;
+        profile
+    };
+    let mut differing = 0;
+    for (old, new) in before.iter().zip(&after) {
+        if without_time(old) == without_time(new) {
+            assert_eq!(
+                old.as_ref().unwrap().computed_at,
+                new.as_ref().unwrap().computed_at
+            );
+        } else {
+            differing += 1;
+        }
+    }
+    assert!(differing >= 1);
+    assert!(
+        third.contains(&format!("{differing} changed, {} unchanged", 8 - differing)),
+        "{third}"
+    );
+    assert!(third.contains("potential -> new"), "{third}");
+    let rows = std::fs::read_to_string(&transitions).unwrap();
+    assert_eq!(
+        rows,
+        "user_id,from,to,at\na-potential,potential,new,2025-01-01T00:00:00.000Z\n"
+    );
+    assert_eq!(applied(&server, "recompute-retail").await, 2);
+    assert_eq!(
+        after[0].as_ref().unwrap().lifecycle.as_ref().unwrap().layer,
+        "new"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_between_batches_resumes_without_loss_or_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("db"), None);
+    let events = dir.path().join("events.parquet");
+    succeeded(strata(&[
+        "gen",
+        "--users",
+        "3000",
+        "--seed",
+        "7",
+        "--out",
+        events.to_str().unwrap(),
+    ]));
+    let state = dir.path().join("state.jsonl");
+    let endpoint = server.endpoint();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "recompute",
+            "--events",
+            events.to_str().unwrap(),
+            "--as-of",
+            AS_OF,
+            "--push",
+            &endpoint,
+            "--state",
+            state.to_str().unwrap(),
+            "--batch-size",
+            "100",
+        ];
+        args.extend_from_slice(extra);
+        strata(&args)
+    };
+
+    let crashed = run(&["--crash-after-batches", "5"]);
+    assert!(!crashed.status.success());
+    assert!(String::from_utf8_lossy(&crashed.stderr).contains("push stopped after 5 batches"));
+    assert_eq!(applied(&server, "recompute-retail").await, 5);
+    assert!(
+        !state.exists(),
+        "the state is committed only after the whole push"
+    );
+
+    let resumed = succeeded(run(&[]));
+    let users: u64 = resumed
+        .lines()
+        .find_map(|line| line.strip_prefix("  users      "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let batches = users.div_ceil(100);
+    assert!(
+        resumed.contains(&format!("resumed    {} batches sent", batches - 5)),
+        "{resumed}"
+    );
+    assert!(resumed.contains("5 already applied"), "{resumed}");
+    assert!(
+        resumed.contains(&format!("0 changed, {users} unchanged")),
+        "{resumed}"
+    );
+    assert_eq!(applied(&server, "recompute-retail").await, batches);
+
+    let metrics = server.scrape_metrics();
+    assert!(
+        metrics.contains(&format!(
+            r#"strata_ingest_batches_total{{outcome="applied"}} {batches}"#
+        )),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains(r#"outcome="replayed""#),
+        "no batch was sent twice"
+    );
+
+    let ids: Vec<String> = (0..3000).map(strata_recompute::generate::user_id).collect();
+    let mut found = 0;
+    for chunk in ids.chunks(1000) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        found += lookup(&server, &refs).await.iter().flatten().count() as u64;
+    }
+    assert_eq!(found, users, "every computed user is served");
+}
+
+#[tokio::test]
+async fn csv_jsonl_and_parquet_give_identical_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut snapshots = Vec::new();
+    for extension in ["csv", "jsonl", "parquet"] {
+        let events = dir.path().join(format!("events.{extension}"));
+        succeeded(strata(&[
+            "gen",
+            "--users",
+            "400",
+            "--seed",
+            "3",
+            "--out",
+            events.to_str().unwrap(),
+        ]));
+        let snapshot = dir.path().join(format!("{extension}.snapshot"));
+        let state = dir.path().join(format!("{extension}.state.jsonl"));
+        succeeded(strata(&[
+            "recompute",
+            "--events",
+            events.to_str().unwrap(),
+            "--as-of",
+            AS_OF,
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+        ]));
+        let mut profiles = Vec::new();
+        let (_, trailer) = strata::snapshot::read_snapshot(&snapshot, |mut profile| {
+            profile.computed_at = None;
+            profiles.push(profile);
+        })
+        .unwrap();
+        assert_eq!(trailer.profiles as usize, profiles.len());
+        snapshots.push(profiles);
+    }
+    assert!(snapshots[0].len() > 300, "{}", snapshots[0].len());
+    assert_eq!(snapshots[0], snapshots[1], "CSV vs JSON Lines");
+    assert_eq!(snapshots[0], snapshots[2], "CSV vs Parquet");
+}
+
+#[test]
+fn bad_rows_are_reported_with_file_and_line_and_the_budget_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.csv");
+    let mut text = String::from("user_id,timestamp,event_type,amount\n");
+    for user in 0..199 {
+        text.push_str(&format!("u{user},{},browse,\n", AS_OF_MILLIS - DAY));
+    }
+    text.push_str("u-bad,yesterday,browse,\n");
+    std::fs::write(&events, &text).unwrap();
+    let state = dir.path().join("state.jsonl");
+    let args = [
+        "recompute",
+        "--events",
+        events.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    let within = succeeded(strata(&args));
+    assert!(within.contains("1 bad rows"), "{within}");
+    assert!(
+        within.contains(&format!("bad row {}:201:", events.display())),
+        "{within}"
+    );
+
+    text.push_str("u-bad2,,browse,\nu-bad3,1,browse,lots\n");
+    std::fs::write(&events, &text).unwrap();
+    let over = strata(&args);
+    assert!(!over.status.success());
+    let stderr = String::from_utf8_lossy(&over.stderr);
+    assert!(
+        stderr.contains(&format!("{}:202", events.display())),
+        "{stderr}"
+    );
+}
