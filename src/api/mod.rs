@@ -3,6 +3,7 @@
 
 mod convert;
 pub mod field_mask;
+pub mod splice;
 
 pub use convert::{surface_from_wire, timestamp_to_nanos};
 

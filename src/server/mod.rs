@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::api::splice::profile_service_server::ProfileServiceServer;
 use crate::api::v1::ingest_service_server::IngestServiceServer;
-use crate::api::v1::profile_service_server::ProfileServiceServer;
 use crate::api::{FILE_DESCRIPTOR_SET, v1};
 use crate::config::Config;
 use ingest_service::IngestHandler;

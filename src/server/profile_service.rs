@@ -15,10 +15,10 @@ use tonic::{Request, Response, Status};
 use super::metrics::Metrics;
 use super::status::{self, invalid};
 use crate::api::field_mask::ProfileMask;
-use crate::api::v1::profile_service_server::ProfileService;
+use crate::api::splice::profile_service_server::ProfileService;
+use crate::api::splice::{EncodedBatchGetProfiles, ResponseWriter};
 use crate::api::v1::{
-    BatchGetProfilesRequest, BatchGetProfilesResponse, Benefit, GetOffersRequest,
-    GetOffersResponse, Profile, ProfileResult,
+    BatchGetProfilesRequest, Benefit, GetOffersRequest, GetOffersResponse, Profile,
 };
 use crate::api::{surface_from_wire, timestamp_to_nanos};
 
@@ -41,7 +41,7 @@ impl ProfileService for ProfileHandler {
     async fn batch_get_profiles(
         &self,
         request: Request<BatchGetProfilesRequest>,
-    ) -> Result<Response<BatchGetProfilesResponse>, Status> {
+    ) -> Result<Response<EncodedBatchGetProfiles>, Status> {
         let started = Instant::now();
         let result = self.batch_get(request.into_inner()).await;
         self.observe(BATCH_GET, &result, started);
@@ -75,7 +75,7 @@ impl ProfileHandler {
     async fn batch_get(
         &self,
         request: BatchGetProfilesRequest,
-    ) -> Result<BatchGetProfilesResponse, Status> {
+    ) -> Result<EncodedBatchGetProfiles, Status> {
         let BatchGetProfilesRequest {
             user_ids,
             field_mask,
@@ -86,11 +86,12 @@ impl ProfileHandler {
         self.metrics.observe_batch_size(BATCH_GET, user_ids.len());
 
         let store = self.store.clone();
-        let response = tokio::task::spawn_blocking(move || lookup(&store, user_ids, mask))
-            .await
-            .map_err(status::from_join)??;
-        let misses = response.missing_indices.len() as u64;
-        let hits = response.results.len() as u64 - misses;
+        let users = user_ids.len() as u64;
+        let (response, misses) =
+            tokio::task::spawn_blocking(move || lookup(&store, user_ids, mask))
+                .await
+                .map_err(status::from_join)??;
+        let hits = users - misses;
         self.metrics.observe_lookups(hits, misses);
         tracing::debug!(hits, misses, "looked up");
         Ok(response)
@@ -167,29 +168,40 @@ impl ProfileHandler {
     }
 }
 
-/// Runs one MultiGet and builds the response in request order.
+/// Runs one MultiGet and writes the response in request order; returns it
+/// with the number of misses.
+///
+/// Without a field mask, stored bytes go to the wire as they are: they were
+/// encoded by this server at ingest, so they are not decoded again here.
 fn lookup(
     store: &Store,
     user_ids: Vec<String>,
     mask: Option<ProfileMask>,
-) -> Result<BatchGetProfilesResponse, Status> {
-    let mut profiles: Vec<Option<Profile>> = Vec::with_capacity(user_ids.len());
+) -> Result<(EncodedBatchGetProfiles, u64), Status> {
+    // A typical stored profile is a few hundred bytes; one reservation
+    // covers most batches.
+    let mut writer = ResponseWriter::with_capacity(user_ids.len() * 384);
+    let mut masked = Vec::new();
     let mut corrupt = None;
     store
         .multi_get(&user_ids, |index, bytes| {
-            let profile = bytes.and_then(|bytes| match Profile::decode(bytes) {
+            let user_id = user_ids[index].as_str();
+            let (Some(bytes), Some(mask)) = (bytes, mask) else {
+                writer.push(user_id, bytes);
+                return;
+            };
+            match Profile::decode(bytes) {
                 Ok(mut profile) => {
-                    if let Some(mask) = mask {
-                        mask.apply(&mut profile);
-                    }
-                    Some(profile)
+                    mask.apply(&mut profile);
+                    masked.clear();
+                    profile.encode(&mut masked).expect("a Vec grows as needed");
+                    writer.push(user_id, Some(&masked));
                 }
                 Err(error) => {
                     corrupt.get_or_insert((index, error));
-                    None
+                    writer.push(user_id, None);
                 }
-            });
-            profiles.push(profile);
+            }
         })
         .map_err(status::from_store)?;
     if let Some((index, error)) = corrupt {
@@ -197,22 +209,8 @@ fn lookup(
             "stored profile of user_ids[{index}] cannot be decoded: {error}"
         )));
     }
-    let mut missing_indices = Vec::new();
-    let results = user_ids
-        .into_iter()
-        .zip(profiles)
-        .enumerate()
-        .map(|(index, (user_id, profile))| {
-            if profile.is_none() {
-                missing_indices.push(index as u32);
-            }
-            ProfileResult { user_id, profile }
-        })
-        .collect();
-    Ok(BatchGetProfilesResponse {
-        results,
-        missing_indices,
-    })
+    let misses = writer.missing() as u64;
+    Ok((writer.finish(), misses))
 }
 
 fn now_nanos() -> strata_core::UnixNanos {

@@ -8,6 +8,7 @@
 //! series); day entries are kept sorted on insert, because a user has few
 //! active days and readers then never need a `finish` step.
 
+use crate::engagement::Engagement;
 use crate::event::{Event, UnixMillis, kinds};
 use crate::lifecycle::{LifecycleModel, Retention, SeriesRef};
 
@@ -166,6 +167,7 @@ pub struct UserHistory {
     add_to_cart_count: u64,
     favorite_count: u64,
     wallet_share: Option<WalletShare>,
+    engagement: Engagement,
     /// The model's tracked series, indexed like the model's.
     series: Vec<Series>,
 }
@@ -185,6 +187,7 @@ impl UserHistory {
             add_to_cart_count: 0,
             favorite_count: 0,
             wallet_share: None,
+            engagement: Engagement::default(),
             series: model.new_series(),
         }
     }
@@ -202,7 +205,7 @@ impl UserHistory {
             kinds::ADD_TO_CART => self.add_to_cart_count += 1,
             kinds::FAVORITE => self.favorite_count += 1,
             WALLET_SHARE => self.observe_wallet_share(at, event.amount),
-            _ => {}
+            _ => self.engagement.observe(event),
         }
         if matches!(event.kind.as_str(), kinds::RATING | kinds::REVIEW)
             && let Some(rating) = event.rating.filter(|rating| (1..=5).contains(rating))
@@ -248,6 +251,7 @@ impl UserHistory {
         if let Some(share) = other.wallet_share {
             self.observe_wallet_share(share.at, Some(share.share));
         }
+        self.engagement.merge(other.engagement);
         debug_assert_eq!(self.series.len(), other.series.len());
         for (mine, theirs) in self.series.iter_mut().zip(other.series) {
             mine.merge(theirs);
@@ -343,6 +347,11 @@ impl UserHistory {
     /// The latest share of wallet reported for the user, 0..=1.
     pub fn wallet_share(&self) -> Option<f64> {
         self.wallet_share.map(|wallet| wallet.share)
+    }
+
+    /// Channel sends and responses, recent contacts and offer issues.
+    pub fn engagement(&self) -> &Engagement {
+        &self.engagement
     }
 }
 

@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no IO and knows nothing of tonic,
 //! tokio or RocksDB; callers convert their types into the borrowed views here.
 
+pub mod engagement;
 mod error;
 pub mod event;
 pub mod history;
@@ -13,6 +14,7 @@ pub mod quadrant;
 pub mod user_id;
 pub mod value;
 
+pub use engagement::{CHANNELS, ChannelCounts, Engagement, OfferIssue};
 pub use error::Error;
 pub use event::{Event, UnixMillis};
 pub use history::{DayTotal, UserHistory};

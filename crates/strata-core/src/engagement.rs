@@ -1,0 +1,173 @@
+//! Reach and offer history of one user: channel sends and responses, recent
+//! contact times for the frequency cap, and offer issues with their arm.
+//!
+//! Kept apart from the purchase and lifecycle fold in `history.rs` because the
+//! channel and uplift models read it, not the layer rules. Memory per user is
+//! bounded: counters per channel, the last [`RECENT_CONTACTS`] contact times,
+//! and one entry per offer issue (a handful a year).
+
+use crate::event::{Event, UnixMillis, kinds};
+
+/// The contact channels, in the order of every per-channel array.
+pub const CHANNELS: [&str; 4] = ["sms", "app_push", "wechat", "email"];
+
+/// Contact times kept for the frequency cap; a cap above this is not exact.
+pub const RECENT_CONTACTS: usize = 32;
+
+pub fn channel_index(name: &str) -> Option<usize> {
+    CHANNELS.iter().position(|channel| *channel == name)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelCounts {
+    pub sends: u32,
+    pub responses: u32,
+}
+
+/// One offer issue: delivered (treated) or held back (control).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OfferIssue {
+    pub at: UnixMillis,
+    pub benefit_id: String,
+    pub treated: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Engagement {
+    channels: [ChannelCounts; 4],
+    /// Most recent contact times, newest last, at most [`RECENT_CONTACTS`].
+    recent_contacts: Vec<UnixMillis>,
+    offers: Vec<OfferIssue>,
+    redemptions: u32,
+}
+
+impl Engagement {
+    pub fn observe(&mut self, event: &Event) {
+        match event.kind.as_str() {
+            kinds::SEND => {
+                if let Some(index) = event.channel.as_deref().and_then(channel_index) {
+                    self.channels[index].sends += 1;
+                }
+                self.record_contact(event.at);
+            }
+            kinds::RESPONSE => {
+                if let Some(index) = event.channel.as_deref().and_then(channel_index) {
+                    self.channels[index].responses += 1;
+                }
+            }
+            kinds::OFFER_ISSUED | kinds::OFFER_CONTROL => {
+                if let Some(benefit_id) = &event.benefit_id {
+                    self.offers.push(OfferIssue {
+                        at: event.at,
+                        benefit_id: benefit_id.clone(),
+                        treated: event.kind == kinds::OFFER_ISSUED,
+                    });
+                }
+            }
+            kinds::OFFER_REDEEMED => self.redemptions += 1,
+            _ => {}
+        }
+    }
+
+    fn record_contact(&mut self, at: UnixMillis) {
+        // Sorted insert keeps the result independent of arrival order.
+        let position = self.recent_contacts.partition_point(|known| *known <= at);
+        self.recent_contacts.insert(position, at);
+        if self.recent_contacts.len() > RECENT_CONTACTS {
+            self.recent_contacts.remove(0);
+        }
+    }
+
+    pub fn merge(&mut self, other: Engagement) {
+        for (mine, theirs) in self.channels.iter_mut().zip(other.channels) {
+            mine.sends += theirs.sends;
+            mine.responses += theirs.responses;
+        }
+        for at in other.recent_contacts {
+            self.record_contact(at);
+        }
+        self.offers.extend(other.offers);
+        self.redemptions += other.redemptions;
+    }
+
+    /// Sends and responses per channel, in [`CHANNELS`] order.
+    pub fn channels(&self) -> &[ChannelCounts; 4] {
+        &self.channels
+    }
+
+    /// Contacts in the `window_days` days up to and including `as_of`.
+    pub fn contacts_within(&self, as_of: UnixMillis, window_days: u32) -> usize {
+        let since = as_of - i64::from(window_days) * 86_400_000;
+        self.recent_contacts
+            .iter()
+            .filter(|at| **at > since && **at <= as_of)
+            .count()
+    }
+
+    /// Offer issues sorted by time (then benefit), whatever the arrival order.
+    pub fn offers(&self) -> Vec<OfferIssue> {
+        let mut offers = self.offers.clone();
+        offers.sort();
+        offers
+    }
+
+    pub fn redemptions(&self) -> u32 {
+        self.redemptions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, at: UnixMillis, channel: Option<&str>, benefit: Option<&str>) -> Event {
+        Event {
+            user_id: "u".into(),
+            at,
+            kind: kind.into(),
+            amount: None,
+            currency: None,
+            channel: channel.map(str::to_owned),
+            benefit_id: benefit.map(str::to_owned),
+            rating: None,
+        }
+    }
+
+    #[test]
+    fn counts_channels_offers_and_recent_contacts_in_any_order() {
+        let day = 86_400_000;
+        let events = [
+            event("send", 10 * day, Some("sms"), None),
+            event("response", 10 * day, Some("sms"), None),
+            event("send", 9 * day, Some("wechat"), None),
+            event("send", 2 * day, Some("email"), None),
+            event("offer_issued", 5 * day, None, Some("coupon-5")),
+            event("offer_control", 3 * day, None, Some("coupon-10")),
+            event("send", 4 * day, Some("pigeon"), None),
+        ];
+        let mut forward = Engagement::default();
+        events.iter().for_each(|e| forward.observe(e));
+        let mut backward = Engagement::default();
+        events.iter().rev().for_each(|e| backward.observe(e));
+        assert_eq!(forward.offers(), backward.offers());
+        assert_eq!(forward.channels(), backward.channels());
+        assert_eq!(
+            forward.channels()[0],
+            ChannelCounts {
+                sends: 1,
+                responses: 1
+            }
+        );
+        assert_eq!(forward.contacts_within(10 * day, 7), 3, "days 4, 9 and 10");
+        assert_eq!(forward.offers()[0].benefit_id, "coupon-10");
+        assert!(!forward.offers()[0].treated);
+
+        let mut halves = Engagement::default();
+        events[..3].iter().for_each(|e| halves.observe(e));
+        let mut rest = Engagement::default();
+        events[3..].iter().for_each(|e| rest.observe(e));
+        halves.merge(rest);
+        assert_eq!(halves.offers(), forward.offers());
+        assert_eq!(halves.contacts_within(10 * day, 7), 3);
+    }
+}
