@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use strata::recompute::{Delivery, RecomputeOptions};
-use strata_core::{LifecycleModel, QuadrantConfig, ValueConfig};
+use strata::recompute::{Delivery, ModelsConfig, RecomputeOptions};
+use strata_core::LifecycleModel;
 use strata_recompute::generate::{self, GenConfig, Preset};
 use strata_recompute::input::{ErrorBudget, EventSource, EventWriter, Format};
 
@@ -80,8 +80,7 @@ fn main() -> anyhow::Result<()> {
         model: LifecycleModel::preset("retail")?,
         model_version: "retail-1".into(),
         as_of: config.end,
-        value: ValueConfig::default(),
-        quadrant: QuadrantConfig::default(),
+        models: ModelsConfig::default(),
         budget: ErrorBudget::default(),
         state_file: dir.path().join("state.jsonl"),
         delivery: Delivery::DryRun,

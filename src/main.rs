@@ -7,9 +7,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use strata::config::Config;
-use strata::recompute::{Delivery, RecomputeOptions};
+use strata::recompute::{Delivery, ModelsConfig, RecomputeOptions};
 use strata::server::{self, Bound};
-use strata_core::{LifecycleModel, QuadrantConfig, ValueConfig};
+use strata_core::LifecycleModel;
 use strata_recompute::generate::{self, GenConfig, Preset};
 use strata_recompute::input::{ErrorBudget, EventWriter, Format, timestamp};
 use tokio::sync::Notify;
@@ -148,7 +148,8 @@ struct RecomputeArgs {
     /// A custom lifecycle model (TOML) instead of a preset.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Value and quadrant thresholds (TOML with [value] and [quadrant]).
+    /// Model settings (TOML: [value], [quadrant], [lifetime], [propensity],
+    /// [channel], [economics], [fairness], [[benefits]]).
     #[arg(long)]
     config: Option<PathBuf>,
     /// The time the profiles describe (RFC 3339 or epoch); later events are ignored.
@@ -184,13 +185,6 @@ struct RecomputeArgs {
     /// Test hook: exit as if crashed after this many pushed batches.
     #[arg(long, hide = true)]
     crash_after_batches: Option<u64>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct RecomputeConfig {
-    value: Option<ValueConfig>,
-    quadrant: Option<QuadrantConfig>,
 }
 
 fn parse_time(text: &str) -> Result<i64, String> {
@@ -289,8 +283,7 @@ async fn load_demo(args: &DemoArgs, bound: Bound) -> anyhow::Result<()> {
         model_version: format!("{}-1", model.name()),
         model,
         as_of: gen_config.end,
-        value: ValueConfig::default(),
-        quadrant: QuadrantConfig::default(),
+        models: ModelsConfig::default(),
         budget: ErrorBudget::default(),
         state_file: args.work_dir.join("recompute.state.jsonl"),
         delivery: Delivery::Push {
@@ -376,18 +369,17 @@ async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
         }
         None => LifecycleModel::preset(&args.preset)?,
     };
-    let config: RecomputeConfig = match &args.config {
+    let models: ModelsConfig = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config {}", path.display()))?;
             toml::from_str(&text).with_context(|| format!("config {}", path.display()))?
         }
-        None => RecomputeConfig::default(),
+        None => ModelsConfig::default(),
     };
-    let value = config.value.unwrap_or_default();
-    value.validate()?;
-    let quadrant = config.quadrant.unwrap_or_default();
-    quadrant.validate()?;
+    models
+        .validate()
+        .map_err(|reason| anyhow::anyhow!("config: {reason}"))?;
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     let delivery = match (&args.push, &args.snapshot) {
         (Some(endpoint), _) => Delivery::Push {
@@ -409,8 +401,7 @@ async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| format!("{}-1", model.name())),
         model,
         as_of: args.as_of,
-        value,
-        quadrant,
+        models,
         budget: ErrorBudget {
             max_bad_fraction: args.max_bad_fraction,
         },

@@ -7,6 +7,8 @@
 //! scorers, then build each user's profile), deliver (diff against the job's
 //! state, push exactly once or write a snapshot, then commit the new state).
 
+pub mod config;
+pub mod decisions;
 pub mod push;
 pub mod state;
 mod summary;
@@ -18,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use strata_core::{
-    Event, LifecycleModel, LoyaltySatisfaction, QuadrantConfig, QuadrantScorer, RfmInput,
-    UnixMillis, UserHistory, ValueConfig, ValueScorer,
+    Event, LifecycleModel, LoyaltySatisfaction, QuadrantScorer, RfmInput, UnixMillis, UserHistory,
+    ValueScorer,
 };
 use strata_recompute::input::{ErrorBudget, EventSource, InputReport, Progress};
 use twox_hash::XxHash3_64;
@@ -27,6 +29,9 @@ use twox_hash::XxHash3_64;
 use crate::api::v1::{self, Profile, SnapshotHeader};
 use crate::client::IngestClient;
 use crate::snapshot::{SnapshotError, SnapshotWriter};
+pub use config::ModelsConfig;
+pub use decisions::ModelReport;
+use decisions::{Decisions, UserSegment};
 pub use push::{PlanFiles, PushError, PushOutcome, PushPlan};
 pub use state::{JobState, StateError, StateHeader, UserEntry};
 pub use summary::RunSummary;
@@ -76,8 +81,8 @@ pub struct RecomputeOptions {
     pub model: LifecycleModel,
     pub model_version: String,
     pub as_of: UnixMillis,
-    pub value: ValueConfig,
-    pub quadrant: QuadrantConfig,
+    /// Thresholds, horizons, the benefit catalogue and the fairness switch.
+    pub models: ModelsConfig,
     pub budget: ErrorBudget,
     pub state_file: PathBuf,
     pub delivery: Delivery,
@@ -147,6 +152,7 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
     summary.changed = scored.changed;
     summary.unchanged = scored.users - scored.changed;
     summary.deleted = scored.deletes.len() as u64;
+    summary.models = scored.models.clone();
 
     let started = Instant::now();
     match &options.delivery {
@@ -264,6 +270,7 @@ struct Scored {
     quadrants: BTreeMap<String, u64>,
     transitions: BTreeMap<(String, String), u64>,
     transition_rows: Vec<(String, String, String)>,
+    models: ModelReport,
 }
 
 fn score(
@@ -273,21 +280,70 @@ fn score(
 ) -> Result<Scored, RecomputeError> {
     let as_of = options.as_of;
     let model = &options.model;
-    let value_scorer = ValueScorer::fit(
-        options.value,
-        histories
-            .values()
-            .filter_map(|history| RfmInput::from_history(history, as_of)),
-    )?;
-    let quadrant_scorer = QuadrantScorer::fit(
-        options.quadrant,
-        histories
-            .values()
-            .map(|history| LoyaltySatisfaction::from_history(history, as_of)),
-    )?;
-
+    // Every population-wide fit sees users in id order, so the same input
+    // gives the same bits (HashMap order differs from run to run).
     let mut user_ids: Vec<&String> = histories.keys().collect();
     user_ids.sort_unstable();
+    let users: Vec<(&str, &UserHistory)> = user_ids
+        .iter()
+        .map(|user_id| (user_id.as_str(), &histories[*user_id]))
+        .collect();
+    let value_scorer = ValueScorer::fit(
+        options.models.value,
+        users
+            .iter()
+            .filter_map(|(_, history)| RfmInput::from_history(history, as_of)),
+    )?;
+    let quadrant_scorer = QuadrantScorer::fit(
+        options.models.quadrant,
+        users
+            .iter()
+            .map(|(_, history)| LoyaltySatisfaction::from_history(history, as_of)),
+    )?;
+
+    // Pass 1: the rule-based fields, which are also the models' segments.
+    let rules: Vec<UserRules<'_>> = user_ids
+        .iter()
+        .map(|user_id| {
+            let history = &histories[*user_id];
+            let stage = model.assign(history, as_of);
+            let value =
+                RfmInput::from_history(history, as_of).map(|input| value_scorer.score(&input));
+            let loyalty_satisfaction = LoyaltySatisfaction::from_history(history, as_of);
+            let quadrant = quadrant_scorer.classify(&loyalty_satisfaction);
+            UserRules {
+                stage,
+                value,
+                loyalty_satisfaction,
+                quadrant,
+            }
+        })
+        .collect();
+    let segments: HashMap<&str, UserSegment> = user_ids
+        .iter()
+        .zip(&rules)
+        .map(|(user_id, rules)| (user_id.as_str(), rules.segment()))
+        .collect();
+
+    // Pass 2: the models, fitted over everyone, then the fairness rule,
+    // which compares users with each other.
+    let mut decisions = Decisions::fit(&options.models, as_of, &users, &segments);
+    let mut decided = Vec::with_capacity(rules.len());
+    let mut offers = Vec::with_capacity(rules.len());
+    for (user_id, rules) in user_ids.iter().zip(&rules) {
+        let mut decision = decisions.decide(&histories[*user_id], &rules.segment());
+        offers.push((
+            rules.segment(),
+            std::mem::take(&mut decision.recommendations),
+        ));
+        decided.push(decision);
+    }
+    let new_layer = model
+        .layers()
+        .iter()
+        .position(|layer| layer.name() == "new")
+        .unwrap_or(1);
+    decisions.enforce_fairness(&mut offers, new_layer);
 
     let computed_at = now_timestamp();
     let mut snapshot = match &options.delivery {
@@ -326,39 +382,44 @@ fn score(
         quadrants: BTreeMap::new(),
         transitions: BTreeMap::new(),
         transition_rows: Vec::new(),
+        models: ModelReport::default(),
     };
 
+    // Pass 3: profiles, diffed against what was delivered before.
     let mut buffer = Vec::new();
-    for user_id in user_ids {
-        let history = &histories[user_id];
-        let stage = model.assign(history, as_of);
-        let value = RfmInput::from_history(history, as_of).map(|input| value_scorer.score(&input));
-        let loyalty_satisfaction = LoyaltySatisfaction::from_history(history, as_of);
-        let quadrant = quadrant_scorer.classify(&loyalty_satisfaction);
-
+    for (((user_id, rules), decision), (_, recommendations)) in
+        user_ids.iter().zip(&rules).zip(decided).zip(&offers)
+    {
+        let stage = &rules.stage;
         *scored
             .layers
-            .entry((stage.layer_index, layer_label(&stage)))
+            .entry((stage.layer_index, layer_label(stage)))
             .or_default() += 1;
-        let tier_name = value
+        let tier_name = rules
+            .value
             .as_ref()
             .map_or("none (no purchase)", |value| value.tier.name());
         *scored.tiers.entry(tier_name.to_owned()).or_default() += 1;
-        let quadrant_name = quadrant.map_or("none (no satisfaction signal)", |kind| kind.name());
+        let quadrant_name = rules
+            .quadrant
+            .map_or("none (no satisfaction signal)", |kind| kind.name());
         *scored
             .quadrants
             .entry(quadrant_name.to_owned())
             .or_default() += 1;
 
         let mut profile = Profile {
-            user_id: user_id.clone(),
-            lifecycle: Some(v1::Lifecycle::from_stage(model.name(), &stage)),
-            value_tier: value.as_ref().map(v1::ValueTier::from),
-            lifetime_value: None,
-            quadrant: Some(v1::Quadrant::from_scores(&loyalty_satisfaction, quadrant)),
-            propensity: None,
-            contact_channel: None,
-            benefits: Vec::new(),
+            user_id: (*user_id).clone(),
+            lifecycle: Some(v1::Lifecycle::from_stage(model.name(), stage)),
+            value_tier: rules.value.as_ref().map(v1::ValueTier::from),
+            lifetime_value: decision.lifetime_value,
+            quadrant: Some(v1::Quadrant::from_scores(
+                &rules.loyalty_satisfaction,
+                rules.quadrant,
+            )),
+            propensity: decision.propensity,
+            contact_channel: decision.contact_channel,
+            benefits: decisions.benefits(recommendations),
             computed_at: None,
             model_version: options.model_version.clone(),
         };
@@ -370,8 +431,8 @@ fn score(
         let fingerprint = hasher.finish();
         profile.computed_at = Some(computed_at);
 
-        let layer = layer_label(&stage);
-        let before = previous.users.get(user_id);
+        let layer = layer_label(stage);
+        let before = previous.users.get(*user_id);
         let changed = before.is_none_or(|entry| entry.fingerprint != fingerprint);
         let from = before.map_or("(none)", |entry| entry.layer.as_str());
         if from != layer {
@@ -381,7 +442,7 @@ fn score(
                 .or_default() += 1;
             scored
                 .transition_rows
-                .push((user_id.clone(), from.to_owned(), layer.clone()));
+                .push(((*user_id).clone(), from.to_owned(), layer.clone()));
         }
         if changed {
             scored.changed += 1;
@@ -394,11 +455,12 @@ fn score(
         scored
             .next_state
             .users
-            .insert(user_id.clone(), UserEntry { fingerprint, layer });
+            .insert((*user_id).clone(), UserEntry { fingerprint, layer });
     }
     if let Some(writer) = snapshot {
         writer.finish()?;
     }
+    scored.models = decisions.report;
 
     // Users delivered before who have no events now.
     let mut gone: Vec<&String> = previous
@@ -429,6 +491,24 @@ fn score(
         }
     }
     Ok(scored)
+}
+
+/// The rule-based fields of one user.
+struct UserRules<'a> {
+    stage: strata_core::Stage<'a>,
+    value: Option<strata_core::ValueAssessment>,
+    loyalty_satisfaction: LoyaltySatisfaction,
+    quadrant: Option<strata_core::QuadrantKind>,
+}
+
+impl UserRules<'_> {
+    fn segment(&self) -> UserSegment {
+        UserSegment {
+            layer_index: self.stage.layer_index,
+            tier: self.value.as_ref().map(|value| value.tier),
+            quadrant: self.quadrant,
+        }
+    }
 }
 
 /// A layer, or its churned state, as reports and the state file name it:

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use strata_recompute::input::InputReport;
 
+use super::decisions::ModelReport;
 use super::push::PushOutcome;
 
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,7 @@ pub struct RunSummary {
     /// A push interrupted by an earlier crash, finished at the start.
     pub resumed: Option<PushOutcome>,
     pub phases: Vec<(&'static str, Duration)>,
+    pub models: ModelReport,
 }
 
 fn share(count: u64, total: u64) -> f64 {
@@ -76,6 +78,7 @@ impl fmt::Display for RunSummary {
                 )?;
             }
         }
+        write!(out, "{}", self.models)?;
         writeln!(out, "  transitions")?;
         if self.transitions.is_empty() {
             writeln!(out, "    none")?;
@@ -114,6 +117,54 @@ impl fmt::Display for RunSummary {
                 "  throughput {:.0} events/s read",
                 input.events as f64 / seconds
             )?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ModelReport {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let number =
+            |value: Option<f64>| value.map_or("n/a".to_owned(), |value| format!("{value:.3}"));
+        writeln!(out, "  models")?;
+        if let Some((parameters, log_likelihood)) = &self.bg_nbd {
+            writeln!(
+                out,
+                "    BG/NBD       r {:.3}, alpha {:.3}, a {:.3}, b {:.3}, log-likelihood {:.1}",
+                parameters.r, parameters.alpha, parameters.a, parameters.b, log_likelihood
+            )?;
+        }
+        if let Some(parameters) = &self.gamma_gamma {
+            writeln!(
+                out,
+                "    Gamma-Gamma  p {:.3}, q {:.3}, gamma {:.3}",
+                parameters.p, parameters.q, parameters.gamma
+            )?;
+        }
+        writeln!(
+            out,
+            "    propensity   holdout AUC {} (recency alone {}, BG/NBD expected purchases {})",
+            number(self.propensity_auc),
+            number(self.recency_auc),
+            number(self.bg_nbd_auc)
+        )?;
+        let random = self.random_qini.map_or("n/a".to_owned(), |(mean, spread)| {
+            format!("{mean:.3} +- {spread:.3}")
+        });
+        writeln!(
+            out,
+            "    uplift       {} offer issues; holdout Qini {} (two-model {}, random {random})",
+            self.offer_issues,
+            number(self.qini),
+            number(self.two_model_qini)
+        )?;
+        writeln!(
+            out,
+            "    benefits     {} users with recommendations; fairness rule changed {}; {} users over the contact cap",
+            self.users_with_benefits, self.fairness_changes, self.capped_users
+        )?;
+        for note in &self.notes {
+            writeln!(out, "    note: {note}")?;
         }
         Ok(())
     }

@@ -374,3 +374,185 @@ fn bad_rows_are_reported_with_file_and_line_and_the_budget_holds() {
         "{stderr}"
     );
 }
+
+/// The decision models through the real path: gen -> recompute -> push ->
+/// BatchGetProfiles and GetOffers.
+#[tokio::test]
+async fn served_profiles_carry_the_model_fields_end_to_end() {
+    use strata::api::v1::{GetOffersRequest, OfferContext, Surface};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("db"), None);
+    let events = dir.path().join("events.parquet");
+    succeeded(strata(&[
+        "gen",
+        "--users",
+        "4000",
+        "--seed",
+        "11",
+        "--out",
+        events.to_str().unwrap(),
+    ]));
+    let state = dir.path().join("state.jsonl");
+    let output = succeeded(strata(&[
+        "recompute",
+        "--events",
+        events.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "--push",
+        &server.endpoint(),
+        "--state",
+        state.to_str().unwrap(),
+    ]));
+    assert!(output.contains("BG/NBD       r "), "{output}");
+    assert!(output.contains("propensity   holdout AUC 0."), "{output}");
+
+    let ids: Vec<String> = (0..400).map(strata_recompute::generate::user_id).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let profiles: Vec<Profile> = lookup(&server, &refs).await.into_iter().flatten().collect();
+    let buyer = profiles
+        .iter()
+        .find(|profile| profile.value_tier.is_some() && !profile.benefits.is_empty())
+        .expect("a buyer with recommendations");
+    let lifetime = buyer.lifetime_value.as_ref().expect("lifetime value");
+    assert!((0.0..=1.0).contains(&lifetime.probability_alive));
+    assert!(lifetime.expected_purchases >= 0.0 && lifetime.predicted_value >= 0.0);
+    assert_eq!(lifetime.horizon_days, 90);
+    assert!(buyer.propensity.is_some_and(|p| (0.0..=1.0).contains(&p)));
+    let channel = buyer.contact_channel.as_ref().expect("contact channel");
+    assert_eq!(channel.scores.len(), 4);
+    assert!(channel.frequency_capped || channel.best != 0);
+    let profits: Vec<f64> = buyer
+        .benefits
+        .iter()
+        .map(|benefit| benefit.expected_incremental_profit)
+        .collect();
+    assert!(
+        profits.windows(2).all(|pair| pair[0] >= pair[1]),
+        "best first: {profits:?}"
+    );
+    assert!(profits.iter().all(|profit| *profit > 0.0));
+    // Users who never bought get no lifetime value rather than a zero.
+    let never_bought = profiles
+        .iter()
+        .find(|profile| profile.value_tier.is_none())
+        .expect("a user who never bought");
+    assert!(never_bought.lifetime_value.is_none());
+
+    // GetOffers serves the same benefits, eligible at checkout in EUR.
+    let offers = server
+        .profiles()
+        .await
+        .get_offers(GetOffersRequest {
+            user_id: buyer.user_id.clone(),
+            context: Some(OfferContext {
+                surface: Surface::Checkout.into(),
+                cart_value: Some(100_000),
+                currency: "EUR".into(),
+                request_time: Some(strata::recompute::millis_to_timestamp(AS_OF_MILLIS + DAY)),
+            }),
+            max_offers: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!offers.cold_start);
+    assert_eq!(offers.offers, buyer.benefits);
+}
+
+/// The models' checks on generated data with a known effect, through the
+/// library: propensity beats both baselines, uplift beats random ranking,
+/// and the fairness rule holds (and is needed: without it the data breaks it).
+#[tokio::test]
+async fn models_beat_their_baselines_and_fairness_holds() {
+    use strata::recompute::{Delivery, ModelsConfig, RecomputeOptions, RunSummary};
+
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.parquet");
+    succeeded(strata(&[
+        "gen",
+        "--users",
+        "20000",
+        "--seed",
+        "5",
+        "--out",
+        events.to_str().unwrap(),
+    ]));
+    let run = |fairness: bool, name: &str| {
+        let mut models = ModelsConfig::default();
+        models.fairness.enabled = fairness;
+        let snapshot = dir.path().join(format!("{name}.snapshot"));
+        let options = RecomputeOptions {
+            events: vec![events.clone()],
+            model: strata_core::LifecycleModel::preset("retail").unwrap(),
+            model_version: "retail-1".into(),
+            as_of: AS_OF_MILLIS,
+            models,
+            budget: strata_recompute::input::ErrorBudget::default(),
+            state_file: dir.path().join(format!("{name}.state.jsonl")),
+            delivery: Delivery::Snapshot {
+                path: snapshot.clone(),
+            },
+            delete_missing: false,
+            transitions_file: None,
+            show_progress: false,
+        };
+        (options, snapshot)
+    };
+    let (fair_options, fair_snapshot) = run(true, "fair");
+    let summary: RunSummary = strata::recompute::run(fair_options).await.unwrap();
+    let models = &summary.models;
+    let auc = models.propensity_auc.unwrap();
+    assert!(auc > 0.75, "propensity AUC {auc}");
+    assert!(auc > models.recency_auc.unwrap(), "{models:?}");
+    assert!(auc > models.bg_nbd_auc.unwrap(), "{models:?}");
+    let (random_mean, random_spread) = models.random_qini.unwrap();
+    let qini = models.qini.unwrap();
+    assert!(
+        qini > random_mean + 4.0 * random_spread,
+        "Qini {qini} vs random {random_mean} +- {random_spread}"
+    );
+    assert!(
+        models.fairness_changes > 0,
+        "the generated data needs the rule"
+    );
+    assert_eq!(violations(&fair_snapshot), 0);
+
+    let (unfair_options, unfair_snapshot) = run(false, "unfair");
+    strata::recompute::run(unfair_options).await.unwrap();
+    assert!(
+        violations(&unfair_snapshot) > 0,
+        "without the rule the data breaks it"
+    );
+}
+
+/// Later-layer users (growth and on) offered a lower face value than a new
+/// user of the same tier and quadrant gets for the same benefit kind.
+fn violations(snapshot: &Path) -> usize {
+    use std::collections::HashMap;
+    let mut new_best: HashMap<(i32, i32, i32), i64> = HashMap::new();
+    let mut later: Vec<((i32, i32, i32), i64)> = Vec::new();
+    strata::snapshot::read_snapshot(snapshot, |profile| {
+        let lifecycle = profile.lifecycle.as_ref().unwrap();
+        let tier = profile.value_tier.as_ref().map_or(0, |value| value.tier);
+        let quadrant = profile
+            .quadrant
+            .as_ref()
+            .map_or(0, |quadrant| quadrant.kind);
+        for benefit in &profile.benefits {
+            let key = (tier, quadrant, benefit.kind);
+            if lifecycle.layer == "new" {
+                let best = new_best.entry(key).or_insert(i64::MIN);
+                *best = (*best).max(benefit.face_value);
+            } else if lifecycle.layer_index > 1 {
+                later.push((key, benefit.face_value));
+            }
+        }
+    })
+    .unwrap();
+    later
+        .iter()
+        .filter(|(key, face_value)| new_best.get(key).is_some_and(|best| face_value < best))
+        .count()
+}

@@ -38,7 +38,8 @@ pub struct Engagement {
     /// Most recent contact times, newest last, at most [`RECENT_CONTACTS`].
     recent_contacts: Vec<UnixMillis>,
     offers: Vec<OfferIssue>,
-    redemptions: u32,
+    /// Redemption times with the benefit redeemed.
+    redemptions: Vec<(UnixMillis, String)>,
 }
 
 impl Engagement {
@@ -64,7 +65,11 @@ impl Engagement {
                     });
                 }
             }
-            kinds::OFFER_REDEEMED => self.redemptions += 1,
+            kinds::OFFER_REDEEMED => {
+                if let Some(benefit_id) = &event.benefit_id {
+                    self.redemptions.push((event.at, benefit_id.clone()));
+                }
+            }
             _ => {}
         }
     }
@@ -87,7 +92,7 @@ impl Engagement {
             self.record_contact(at);
         }
         self.offers.extend(other.offers);
-        self.redemptions += other.redemptions;
+        self.redemptions.extend(other.redemptions);
     }
 
     /// Sends and responses per channel, in [`CHANNELS`] order.
@@ -111,8 +116,11 @@ impl Engagement {
         offers
     }
 
-    pub fn redemptions(&self) -> u32 {
+    /// Whether `benefit_id` was redeemed in `[from, until]`.
+    pub fn redeemed_between(&self, benefit_id: &str, from: UnixMillis, until: UnixMillis) -> bool {
         self.redemptions
+            .iter()
+            .any(|(at, id)| id == benefit_id && (from..=until).contains(at))
     }
 }
 

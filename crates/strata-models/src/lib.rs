@@ -4,3 +4,18 @@
 //!
 //! Architecture invariant: no IO, no async, no strata-core types: callers
 //! turn their data into plain numbers first.
+
+mod error;
+pub use error::Error;
+
+pub mod channel;
+pub mod evaluation;
+pub mod fairness;
+pub mod lifetime;
+pub mod propensity;
+pub mod uplift;
+
+pub use lifetime::{
+    BgNbdFit, BgNbdParameters, CustomerSummary, GammaGammaFit, GammaGammaParameters, PurchaseDay,
+    fit_bg_nbd, fit_gamma_gamma, predicted_value, summarize_purchases,
+};
