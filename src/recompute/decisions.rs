@@ -13,11 +13,12 @@ use std::hash::Hasher;
 use strata_core::history::day_of;
 use strata_core::{CHANNELS, QuadrantKind, Tier, UnixMillis, UserHistory};
 use strata_models::channel::{ChannelConfig as ChannelModelConfig, ChannelModel, Counts};
-use strata_models::evaluation::roc_auc;
+use strata_models::evaluation::{roc_auc, uplift_at_top};
 use strata_models::fairness::{self, FairnessConfig as FairnessRule, Offer, UserOffers};
 use strata_models::propensity::{LogisticConfig, LogisticModel};
 use strata_models::uplift::{
-    BenefitEconomics, OfferOutcome, TwoModelBaseline, UpliftConfig, UpliftModel, compare_on_holdout,
+    BenefitEconomics, OfferOutcome, TwoModelBaseline, UpliftConfig, UpliftModel, UpliftScorer,
+    compare_on_holdout, score_holdout,
 };
 use strata_models::{
     BgNbdParameters, CustomerSummary, GammaGammaParameters, PurchaseDay, fit_bg_nbd,
@@ -57,6 +58,10 @@ pub struct ModelReport {
     pub qini: Option<f64>,
     pub two_model_qini: Option<f64>,
     pub random_qini: Option<(f64, f64)>,
+    /// Treated minus control conversion among the top 10% of the holdout, as
+    /// ranked by the pooled model and by the two-model baseline; and overall
+    /// (what a random 10% would show on average).
+    pub uplift_top_decile: Option<(f64, f64, f64)>,
     pub users_with_benefits: u64,
     pub fairness_changes: usize,
     pub capped_users: u64,
@@ -395,21 +400,21 @@ impl<'a> Decisions<'a> {
             })
             .collect();
         let uplift_config = UpliftConfig::default();
-        if !holdout.is_empty() {
-            if let Ok(model) = UpliftModel::fit(&train, &economics, uplift_config.clone())
-                && let Ok(comparison) = compare_on_holdout(&model, &holdout, 20, 1)
-            {
+        if !holdout.is_empty()
+            && let Ok(model) = UpliftModel::fit(&train, &economics, uplift_config.clone())
+            && let Ok(baseline) = TwoModelBaseline::fit(&train)
+        {
+            if let Ok(comparison) = compare_on_holdout(&model, &holdout, 20, 1) {
                 self.report.qini = Some(comparison.qini);
                 self.report.random_qini = Some((
                     comparison.random_qini_mean,
                     comparison.random_qini_deviation,
                 ));
             }
-            if let Ok(baseline) = TwoModelBaseline::fit(&train)
-                && let Ok(comparison) = compare_on_holdout(&baseline, &holdout, 1, 1)
-            {
+            if let Ok(comparison) = compare_on_holdout(&baseline, &holdout, 1, 1) {
                 self.report.two_model_qini = Some(comparison.qini);
             }
+            self.report.uplift_top_decile = top_decile(&model, &baseline, &holdout);
         }
         // Recommendations learn from every finished issue.
         train.extend(holdout);
@@ -580,6 +585,22 @@ impl<'a> Decisions<'a> {
             })
             .collect()
     }
+}
+
+/// Uplift among the top 10% of `holdout` by each scorer, and over all of it.
+fn top_decile(
+    model: &impl UpliftScorer,
+    baseline: &impl UpliftScorer,
+    holdout: &[OfferOutcome],
+) -> Option<(f64, f64, f64)> {
+    let treated: Vec<bool> = holdout.iter().map(|outcome| outcome.treated).collect();
+    let converted: Vec<bool> = holdout.iter().map(|outcome| outcome.converted).collect();
+    let top = |scores: Vec<f64>| uplift_at_top(&scores, &treated, &converted, 0.1).ok();
+    Some((
+        top(score_holdout(model, holdout))?,
+        top(score_holdout(baseline, holdout))?,
+        uplift_at_top(&vec![0.0; holdout.len()], &treated, &converted, 1.0).ok()?,
+    ))
 }
 
 fn channel_counts(history: &UserHistory) -> [Counts; 4] {

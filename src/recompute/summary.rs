@@ -158,6 +158,12 @@ impl fmt::Display for ModelReport {
             number(self.qini),
             number(self.two_model_qini)
         )?;
+        if let Some((model, baseline, everyone)) = self.uplift_top_decile {
+            writeln!(
+                out,
+                "    uplift top 10% {model:.4} (two-model {baseline:.4}; whole holdout {everyone:.4})"
+            )?;
+        }
         writeln!(
             out,
             "    benefits     {} users with recommendations; fairness rule changed {}; {} users over the contact cap",
