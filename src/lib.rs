@@ -10,6 +10,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod loadtest;
 pub mod recompute;
 pub mod server;
 pub mod snapshot;

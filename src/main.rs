@@ -35,6 +35,8 @@ enum Command {
     Gen(GenArgs),
     /// Turn event logs into profiles; push what changed or write a snapshot.
     Recompute(RecomputeArgs),
+    /// Load-test a running server with BatchGetProfiles or GetOffers.
+    Loadtest(strata::loadtest::LoadtestArgs),
 }
 
 /// Settings in precedence order: flag, then environment, then --config file, then default.
@@ -210,6 +212,7 @@ fn main() -> anyhow::Result<()> {
             Command::Demo(args) => demo(args).await,
             Command::Gen(args) => gen_events(args),
             Command::Recompute(args) => recompute(args).await,
+            Command::Loadtest(args) => Ok(strata::loadtest::run_cli(args).await?),
         }
     })
 }

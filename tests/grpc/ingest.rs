@@ -1,38 +1,17 @@
 //! IngestService: atomic, ordered, idempotent and durable batches.
 
-use strata::api::v1::{BatchGetProfilesRequest, GetIngestStateRequest, Profile};
+use strata::api::v1::Profile;
 use tonic::Code;
 
 use crate::support::{Server, batch, profile, push};
 
-async fn state(server: &Server, producer: &str) -> u64 {
-    server
-        .ingest()
-        .await
-        .get_ingest_state(GetIngestStateRequest {
-            producer_id: producer.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .last_applied_sequence
-}
-
 /// The model version stored for each id, None when absent.
 async fn versions(server: &Server, ids: &[&str]) -> Vec<Option<String>> {
     server
-        .profiles()
+        .lookup(ids)
         .await
-        .batch_get_profiles(BatchGetProfilesRequest {
-            user_ids: ids.iter().map(|id| id.to_string()).collect(),
-            field_mask: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .results
         .into_iter()
-        .map(|result| result.profile.map(|profile: Profile| profile.model_version))
+        .map(|profile| profile.map(|profile: Profile| profile.model_version))
         .collect()
 }
 
@@ -48,7 +27,7 @@ async fn replay_is_a_no_op_and_a_gap_names_the_expected_sequence() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("db"), None);
     let mut ingest = server.ingest().await;
-    assert_eq!(state(&server, "job").await, 0);
+    assert_eq!(server.applied("job").await, 0);
 
     let first = push(
         &mut ingest,
@@ -106,9 +85,9 @@ async fn replay_is_a_no_op_and_a_gap_names_the_expected_sequence() {
         "4"
     );
     assert_eq!(versions(&server, &["e"]).await, [None]);
-    assert_eq!(state(&server, "job").await, 3);
+    assert_eq!(server.applied("job").await, 3);
     // Another producer has its own numbering.
-    assert_eq!(state(&server, "other").await, 0);
+    assert_eq!(server.applied("other").await, 0);
 }
 
 #[tokio::test]
@@ -140,7 +119,7 @@ async fn a_refused_batch_applies_nothing_and_earlier_batches_stay() {
         versions(&server, &["a", "b", "c"]).await,
         some(&["v1", "", ""])
     );
-    assert_eq!(state(&server, "job").await, 1);
+    assert_eq!(server.applied("job").await, 1);
 
     let cases = [
         (
@@ -180,7 +159,7 @@ async fn a_refused_batch_applies_nothing_and_earlier_batches_stay() {
         "{}",
         mixed.message()
     );
-    assert_eq!(state(&server, "job").await, 2);
+    assert_eq!(server.applied("job").await, 2);
 }
 
 #[tokio::test]
@@ -218,7 +197,7 @@ async fn deletes_erase_and_data_survives_a_graceful_restart() {
         versions(&server, &["a", "b", "c"]).await,
         some(&["", "v1", "v2"])
     );
-    assert_eq!(state(&server, "job").await, 2);
+    assert_eq!(server.applied("job").await, 2);
 }
 
 #[tokio::test]
@@ -255,7 +234,7 @@ async fn acknowledged_batches_survive_kill_9() {
     );
 
     let server = Server::start(&data_dir, None);
-    let applied = state(&server, "job").await;
+    let applied = server.applied("job").await;
     // At most the one in-flight batch may have landed without its acknowledgement.
     assert!(
         applied == acknowledged || applied == acknowledged + 1,

@@ -4,6 +4,7 @@ mod batch_get;
 mod cli;
 mod consistency;
 mod ingest;
+mod loadtest;
 mod offers;
 mod operations;
 mod recompute;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use strata::api::v1::{BatchGetProfilesRequest, GetIngestStateRequest, Profile};
+use strata::api::v1::Profile;
 
 use crate::support::Server;
 
@@ -66,36 +66,6 @@ fn write_events(path: &Path, extra: &[(&str, i64, &str, &str)]) {
     std::fs::write(path, text).unwrap();
 }
 
-async fn lookup(server: &Server, ids: &[&str]) -> Vec<Option<Profile>> {
-    server
-        .profiles()
-        .await
-        .batch_get_profiles(BatchGetProfilesRequest {
-            user_ids: ids.iter().map(|id| id.to_string()).collect(),
-            field_mask: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .results
-        .into_iter()
-        .map(|result| result.profile)
-        .collect()
-}
-
-async fn applied(server: &Server, producer: &str) -> u64 {
-    server
-        .ingest()
-        .await
-        .get_ingest_state(GetIngestStateRequest {
-            producer_id: producer.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .last_applied_sequence
-}
-
 #[tokio::test]
 async fn pushes_expected_layers_then_only_what_changed() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,7 +116,7 @@ async fn pushes_expected_layers_then_only_what_changed() {
         ("potential", false),
         ("potential", false),
     ];
-    let profiles = lookup(&server, &ids).await;
+    let profiles = server.lookup(&ids).await;
     for ((id, profile), (layer, churned)) in ids.iter().zip(&profiles).zip(expected) {
         let lifecycle = profile.as_ref().unwrap().lifecycle.as_ref().unwrap();
         assert_eq!(
@@ -162,21 +132,21 @@ async fn pushes_expected_layers_then_only_what_changed() {
         "no purchase, no value tier"
     );
     assert!(profiles[3].as_ref().unwrap().value_tier.is_some());
-    assert_eq!(applied(&server, "recompute-retail").await, 1);
+    assert_eq!(server.applied("recompute-retail").await, 1);
 
     // Unchanged input: nothing to push.
     let second = run(&transitions);
     assert!(second.contains("0 changed, 8 unchanged"), "{second}");
     assert!(!second.contains("pushed "), "{second}");
-    assert_eq!(applied(&server, "recompute-retail").await, 1);
+    assert_eq!(server.applied("recompute-retail").await, 1);
 
     // One user buys. Quintile cut points are population-wide, so other users'
     // RFM scores may move too: exactly the users whose record differs are
     // pushed, and the rest keep the record (and computed-at) served before.
-    let before = lookup(&server, &ids).await;
+    let before = server.lookup(&ids).await;
     write_events(&events, &[("a-potential", 1, "purchase", "15")]);
     let third = run(&transitions);
-    let after = lookup(&server, &ids).await;
+    let after = server.lookup(&ids).await;
     let without_time = |profile: &Option<Profile>| {
         let mut profile = profile.clone().unwrap();
         profile.computed_at = None;
@@ -204,7 +174,7 @@ async fn pushes_expected_layers_then_only_what_changed() {
         rows,
         "user_id,from,to,at\na-potential,potential,new,2025-01-01T00:00:00.000Z\n"
     );
-    assert_eq!(applied(&server, "recompute-retail").await, 2);
+    assert_eq!(server.applied("recompute-retail").await, 2);
     assert_eq!(
         after[0].as_ref().unwrap().lifecycle.as_ref().unwrap().layer,
         "new"
@@ -248,7 +218,7 @@ async fn a_crash_between_batches_resumes_without_loss_or_duplicates() {
     let crashed = run(&["--crash-after-batches", "5"]);
     assert!(!crashed.status.success());
     assert!(String::from_utf8_lossy(&crashed.stderr).contains("push stopped after 5 batches"));
-    assert_eq!(applied(&server, "recompute-retail").await, 5);
+    assert_eq!(server.applied("recompute-retail").await, 5);
     assert!(
         !state.exists(),
         "the state is committed only after the whole push"
@@ -272,7 +242,7 @@ async fn a_crash_between_batches_resumes_without_loss_or_duplicates() {
         resumed.contains(&format!("0 changed, {users} unchanged")),
         "{resumed}"
     );
-    assert_eq!(applied(&server, "recompute-retail").await, batches);
+    assert_eq!(server.applied("recompute-retail").await, batches);
 
     let metrics = server.scrape_metrics();
     assert!(
@@ -290,7 +260,7 @@ async fn a_crash_between_batches_resumes_without_loss_or_duplicates() {
     let mut found = 0;
     for chunk in ids.chunks(1000) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        found += lookup(&server, &refs).await.iter().flatten().count() as u64;
+        found += server.lookup(&refs).await.iter().flatten().count() as u64;
     }
     assert_eq!(found, users, "every computed user is served");
 }
@@ -410,7 +380,7 @@ async fn served_profiles_carry_the_model_fields_end_to_end() {
 
     let ids: Vec<String> = (0..400).map(strata_recompute::generate::user_id).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let profiles: Vec<Profile> = lookup(&server, &refs).await.into_iter().flatten().collect();
+    let profiles: Vec<Profile> = server.lookup(&refs).await.into_iter().flatten().collect();
     let buyer = profiles
         .iter()
         .find(|profile| profile.value_tier.is_some() && !profile.benefits.is_empty())

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use strata::api::v1::ingest_service_client::IngestServiceClient;
 use strata::api::v1::profile_service_client::ProfileServiceClient;
-use strata::api::v1::{ApplyUpdatesRequest, Benefit, Lifecycle, Profile, ValueTier};
+use strata::api::v1::{
+    ApplyUpdatesRequest, BatchGetProfilesRequest, Benefit, GetIngestStateRequest, Lifecycle,
+    Profile, ValueTier,
+};
 use tonic::transport::Channel;
 
 pub struct Server {
@@ -119,6 +122,36 @@ impl Server {
             .unwrap();
         assert!(sent.success());
         child.wait().unwrap()
+    }
+
+    /// BatchGetProfiles for `ids`: each user's profile, None when unknown.
+    pub async fn lookup(&self, ids: &[&str]) -> Vec<Option<Profile>> {
+        self.profiles()
+            .await
+            .batch_get_profiles(BatchGetProfilesRequest {
+                user_ids: ids.iter().map(|id| id.to_string()).collect(),
+                field_mask: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .results
+            .into_iter()
+            .map(|result| result.profile)
+            .collect()
+    }
+
+    /// The producer's last applied sequence (GetIngestState).
+    pub async fn applied(&self, producer: &str) -> u64 {
+        self.ingest()
+            .await
+            .get_ingest_state(GetIngestStateRequest {
+                producer_id: producer.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .last_applied_sequence
     }
 
     pub fn log(&self) -> String {
