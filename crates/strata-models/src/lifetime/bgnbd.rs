@@ -10,11 +10,6 @@ use crate::error::Error;
 
 const MODEL: &str = "BG/NBD";
 
-/// Log-parameters beyond this (parameters past about 1e10 or below 1e-10)
-/// mean the likelihood is flat in that direction: the data do not identify
-/// the parameter, and a fitted value there would be noise.
-const LOG_PARAMETER_LIMIT: f64 = 23.0;
-
 /// Half-width of the interval around `a = 1` where predictions interpolate:
 /// eq. 9 and 10 divide by `a - 1`, a removable singularity. The predictions
 /// are smooth in `a`, so linear interpolation across `1 ± 1e-4` errs by
@@ -73,21 +68,8 @@ pub fn fit_bg_nbd(customers: &[CustomerSummary]) -> Result<BgNbdFit, Error> {
     let count = sorted.len() as f64;
     let objective =
         |point: &[f64]| -log_likelihood_sorted(&from_logarithms(point), &sorted) / count;
-    let minimum = minimize(MODEL, objective, starting_point(&sorted))?;
-    if let Some(log_parameter) = minimum
-        .point
-        .iter()
-        .find(|value| value.abs() > LOG_PARAMETER_LIMIT)
-    {
-        return Err(Error::NotConverged {
-            model: MODEL,
-            iterations: minimum.iterations,
-            reason: format!(
-                "a parameter ran to {:e}: the data do not identify it (too few repeat purchases, or no sign of dropout)",
-                log_parameter.exp()
-            ),
-        });
-    }
+    let minimum = minimize(MODEL, objective, starting_point(&sorted))?
+        .identified(MODEL, " (too few repeat purchases, or no sign of dropout)")?;
     Ok(BgNbdFit {
         parameters: from_logarithms(&minimum.point),
         log_likelihood: -minimum.value * count,

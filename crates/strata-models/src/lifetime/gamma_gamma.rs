@@ -11,9 +11,6 @@ use crate::error::Error;
 
 const MODEL: &str = "Gamma-Gamma";
 
-/// Same meaning as in the BG/NBD fit: past about 1e10 the likelihood is flat.
-const LOG_PARAMETER_LIMIT: f64 = 23.0;
-
 /// The three Gamma-Gamma parameters, named as in the paper: a purchase's
 /// spend is gamma(p, ν) and the customer's ν is gamma(q, γ).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,21 +77,7 @@ pub fn fit_gamma_gamma(customers: &[CustomerSummary]) -> Result<GammaGammaFit, E
     }
     let count = usable.len() as f64;
     let objective = |point: &[f64]| -from_logarithms(point).log_likelihood(&usable) / count;
-    let minimum = minimize(MODEL, objective, starting_point(&usable))?;
-    if let Some(log_parameter) = minimum
-        .point
-        .iter()
-        .find(|value| value.abs() > LOG_PARAMETER_LIMIT)
-    {
-        return Err(Error::NotConverged {
-            model: MODEL,
-            iterations: minimum.iterations,
-            reason: format!(
-                "a parameter ran to {:e}: the data do not identify it",
-                log_parameter.exp()
-            ),
-        });
-    }
+    let minimum = minimize(MODEL, objective, starting_point(&usable))?.identified(MODEL, "")?;
     Ok(GammaGammaFit {
         parameters: from_logarithms(&minimum.point),
         log_likelihood: -minimum.value * count,

@@ -218,6 +218,33 @@ pub(crate) struct Minimum {
     pub(crate) iterations: u64,
 }
 
+/// Log-parameters beyond this (parameters past about 1e10 or below 1e-10)
+/// mean the likelihood is flat in that direction: the data do not identify
+/// the parameter, and a fitted value there would be noise.
+const LOG_PARAMETER_LIMIT: f64 = 23.0;
+
+impl Minimum {
+    /// Refuses a minimum where a log-parameter ran past the limit; `hint`
+    /// says what in the data usually causes it.
+    pub(crate) fn identified(self, model: &'static str, hint: &str) -> Result<Minimum, Error> {
+        match self
+            .point
+            .iter()
+            .find(|value| value.abs() > LOG_PARAMETER_LIMIT)
+        {
+            Some(log_parameter) => Err(Error::NotConverged {
+                model,
+                iterations: self.iterations,
+                reason: format!(
+                    "a parameter ran to {:e}: the data do not identify it{hint}",
+                    log_parameter.exp()
+                ),
+            }),
+            None => Ok(self),
+        }
+    }
+}
+
 /// Adapts a closure to argmin; non-finite values become +infinity so the
 /// simplex backs away from overflow instead of sorting NaN arbitrarily.
 struct Objective<F>(F);
