@@ -9,13 +9,25 @@
 use prost::bytes::{Buf, BufMut};
 use prost::encoding::{DecodeContext, WireType, encode_varint, encoded_len_varint, skip_field};
 
-/// Server-side stand-in for `v1::BatchGetProfilesResponse`, already encoded.
+/// A message already in protobuf wire format, sent as is: the server's
+/// BatchGetProfiles answers, the load tester's prebuilt requests.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct EncodedBatchGetProfiles {
-    bytes: Vec<u8>,
+pub struct Encoded {
+    bytes: prost::bytes::Bytes,
 }
 
-impl prost::Message for EncodedBatchGetProfiles {
+impl Encoded {
+    pub fn new(bytes: impl Into<prost::bytes::Bytes>) -> Encoded {
+        Encoded {
+            bytes: bytes.into(),
+        }
+    }
+}
+
+/// Server-side stand-in for `v1::BatchGetProfilesResponse`.
+pub type EncodedBatchGetProfiles = Encoded;
+
+impl prost::Message for Encoded {
     fn encode_raw(&self, buf: &mut impl BufMut) {
         buf.put_slice(&self.bytes);
     }
@@ -27,7 +39,7 @@ impl prost::Message for EncodedBatchGetProfiles {
         buf: &mut impl Buf,
         ctx: DecodeContext,
     ) -> Result<(), prost::DecodeError> {
-        // Only ever encoded by the server; decoding skips like an unknown field.
+        // Only ever sent; decoding skips like an unknown field.
         skip_field(wire_type, tag, buf, ctx)
     }
 
@@ -106,7 +118,7 @@ impl ResponseWriter {
                 encode_varint(u64::from(*index), &mut self.bytes);
             }
         }
-        EncodedBatchGetProfiles { bytes: self.bytes }
+        Encoded::new(self.bytes)
     }
 }
 

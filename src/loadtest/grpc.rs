@@ -22,6 +22,7 @@ use tonic_prost::ProstCodec;
 
 use super::LoadError;
 use super::driver::{Answer, Caller};
+use crate::api::splice::Encoded;
 use crate::api::v1::{OfferContext, Surface};
 
 /// The RPC a run calls.
@@ -107,10 +108,10 @@ impl Caller for GrpcCaller {
     async fn call(&mut self, ids: &[&[u8]]) -> Result<Answer, Code> {
         let body = self.encode(ids);
         self.grpc.ready().await.map_err(|_| Code::Unavailable)?;
-        let request = tonic::Request::new(EncodedRequest { bytes: body });
+        let request = tonic::Request::new(Encoded::new(body));
         match self.method {
             Method::BatchGetProfiles => {
-                let codec = ProstCodec::<EncodedRequest, BatchGetSummary>::default();
+                let codec = ProstCodec::<Encoded, BatchGetSummary>::default();
                 let path = PathAndQuery::from_static(BATCH_GET_PATH);
                 let summary = self
                     .grpc
@@ -121,7 +122,7 @@ impl Caller for GrpcCaller {
                 summary.answer(ids.len())
             }
             Method::GetOffers => {
-                let codec = ProstCodec::<EncodedRequest, OffersSummary>::default();
+                let codec = ProstCodec::<Encoded, OffersSummary>::default();
                 let path = PathAndQuery::from_static(GET_OFFERS_PATH);
                 let summary = self
                     .grpc
@@ -156,37 +157,6 @@ impl GrpcCaller {
             self.buffer.put_slice(&self.offer_context);
         }
         self.buffer.split().freeze()
-    }
-}
-
-/// A request already in protobuf wire format.
-#[derive(Debug, Clone, Default)]
-struct EncodedRequest {
-    bytes: Bytes,
-}
-
-impl Message for EncodedRequest {
-    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
-        buf.put_slice(&self.bytes);
-    }
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: WireType,
-        buf: &mut impl Buf,
-        ctx: DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        // Only ever sent; a decode would not need the bytes.
-        skip_field(wire_type, tag, buf, ctx)
-    }
-
-    fn encoded_len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    fn clear(&mut self) {
-        self.bytes.clear();
     }
 }
 
