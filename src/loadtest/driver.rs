@@ -323,6 +323,11 @@ async fn run_slot<C: Caller>(
             tokio::time::sleep_until(wake.into()).await;
         }
         let sent = Instant::now();
+        // A closed loop has no schedule: its latency is the service time.
+        let intended = match plan.pace {
+            Pace::Closed => sent,
+            Pace::Open { .. } => intended,
+        };
         let outcome = match tokio::time::timeout(plan.timeout, caller.call(&ids)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Code::DeadlineExceeded),
@@ -498,8 +503,10 @@ mod tests {
             "{}",
             measured.requests
         );
+        // Loose: a shared CI machine may stall a few ticks; queueing without
+        // bound would show up as hundreds of milliseconds here.
         let latency_p99 = millis(measured.latency.value_at_quantile(0.99));
-        assert!(latency_p99 < 20.0, "{latency_p99} ms");
+        assert!(latency_p99 < 100.0, "{latency_p99} ms");
     }
 
     #[tokio::test]

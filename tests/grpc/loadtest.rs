@@ -132,8 +132,10 @@ async fn open_loop_keeps_the_asked_rate() {
     assert_eq!(report["mode"], "open");
     assert_eq!(number(&report, "target_rate"), 200.0);
     assert_eq!(number(&report, "requests"), 200.0, "{report:#}");
+    // The schedule fixes the count; the rate also holds the time to the last
+    // answer, which a busy CI machine can stretch, hence the loose floor.
     let rate = number(&report, "requests_per_second");
-    assert!((180.0..=210.0).contains(&rate), "{report:#}");
+    assert!((150.0..=210.0).contains(&rate), "{report:#}");
     assert_eq!(number(&report, "hit_rate"), 1.0);
 }
 
