@@ -1,7 +1,8 @@
 //! The store's batched lookup: one RocksDB MultiGet per batch, against the
 //! baseline of one point read per user, at batch sizes 1, 10, 100 and 1000.
 //!
-//! Run with `cargo bench --bench store_lookup`. Criterion measures each case;
+//! Run with `cargo bench --bench store_lookup` (`STRATA_BENCH_ROW_CACHE_MB=0`
+//! to measure without the row cache). Criterion measures each case;
 //! at the end a table compares MultiGet with the per-user loop measured in
 //! the same run, since absolute numbers on a shared machine drift.
 
@@ -22,6 +23,11 @@ fn load(path: &Path) -> Store {
     let options = StoreOptions {
         // Loading is not what is measured; a synced WAL only slows set-up.
         sync_writes: false,
+        row_cache_bytes: std::env::var("STRATA_BENCH_ROW_CACHE_MB")
+            .ok()
+            .and_then(|mb| mb.parse::<usize>().ok())
+            .unwrap_or(256)
+            << 20,
         ..StoreOptions::default()
     };
     let store = Store::open(path, &options).expect("open store");

@@ -51,6 +51,8 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     pub block_cache_mb: usize,
     pub bloom_bits_per_key: f64,
+    /// Row cache (user id -> stored profile) in front of the block cache; 0 = off.
+    pub row_cache_mb: usize,
 }
 
 impl Default for StoreConfig {
@@ -59,6 +61,7 @@ impl Default for StoreConfig {
             data_dir: PathBuf::from("./data"),
             block_cache_mb: 256,
             bloom_bits_per_key: 10.0,
+            row_cache_mb: 256,
         }
     }
 }
@@ -68,6 +71,7 @@ impl StoreConfig {
         strata_store::StoreOptions {
             block_cache_bytes: self.block_cache_mb << 20,
             bloom_bits_per_key: self.bloom_bits_per_key,
+            row_cache_bytes: self.row_cache_mb << 20,
             sync_writes: true,
         }
     }
