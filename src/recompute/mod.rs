@@ -102,14 +102,15 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
     // starts from what the service really holds.
     if let Delivery::Push {
         endpoint,
-        producer_id,
         crash_after_batches,
         ..
     } = &options.delivery
         && let Some(plan) = plan_files.load_plan()?
     {
         let started = Instant::now();
-        let mut client = IngestClient::connect(endpoint, producer_id)
+        // The plan's own producer: its sequence numbers belong to it, even
+        // if this run was started with another --producer.
+        let mut client = IngestClient::connect(endpoint, &plan.producer_id)
             .await
             .map_err(PushError::from)?;
         let outcome = push::push_plan(
