@@ -88,14 +88,13 @@ impl ServeArgs {
     }
 }
 
+/// The generated population, shared by `gen` and `demo`.
 #[derive(Debug, Args)]
-struct DemoArgs {
-    #[command(flatten)]
-    serve: ServeArgs,
-    /// Demo users to generate.
+struct PopulationArgs {
+    /// Users to generate.
     #[arg(long, default_value_t = 10_000)]
     users: u64,
-    /// Days of history to generate.
+    /// Days of history.
     #[arg(long, default_value_t = 365)]
     days: u32,
     /// Seed of the generated events.
@@ -104,6 +103,25 @@ struct DemoArgs {
     /// Lifecycle preset: retail, sns, saas or wealth.
     #[arg(long, default_value = "retail")]
     preset: String,
+}
+
+impl PopulationArgs {
+    fn gen_config(&self) -> anyhow::Result<GenConfig> {
+        Ok(GenConfig::new(
+            self.users,
+            self.days,
+            self.seed,
+            preset(&self.preset)?,
+        ))
+    }
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(flatten)]
+    population: PopulationArgs,
     /// Folder for the generated events and the recompute job's state.
     #[arg(long, default_value = "./demo")]
     work_dir: PathBuf,
@@ -114,17 +132,8 @@ struct DemoArgs {
 
 #[derive(Debug, Args)]
 struct GenArgs {
-    /// Users to generate.
-    #[arg(long, default_value_t = 10_000)]
-    users: u64,
-    /// Days of history, ending at --end.
-    #[arg(long, default_value_t = 365)]
-    days: u32,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// retail, sns, saas or wealth.
-    #[arg(long, default_value = "retail")]
-    preset: String,
+    #[command(flatten)]
+    population: PopulationArgs,
     /// End of the generated window (RFC 3339 or epoch) [default: 2025-01-01T00:00:00Z].
     #[arg(long, value_parser = parse_time)]
     end: Option<i64>,
@@ -271,16 +280,15 @@ async fn load_demo(args: &DemoArgs, bound: Bound) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("creating {}", args.work_dir.display()))?;
     let events = args.work_dir.join("events.parquet");
-    let mut gen_config = GenConfig::new(args.users, args.days, args.seed, preset(&args.preset)?);
-    gen_config.control_share = generate::DEFAULT_CONTROL_SHARE;
+    let gen_config = args.population.gen_config()?;
     let written = write_events(&gen_config, &events, None)?;
     println!(
         "generated {written} events for {} users in {}",
-        args.users,
+        args.population.users,
         events.display()
     );
 
-    let model = LifecycleModel::preset(&args.preset)?;
+    let model = LifecycleModel::preset(&args.population.preset)?;
     let summary = strata::recompute::run(RecomputeOptions {
         events: vec![events],
         model_version: format!("{}-1", model.name()),
@@ -291,7 +299,7 @@ async fn load_demo(args: &DemoArgs, bound: Bound) -> anyhow::Result<()> {
         state_file: args.work_dir.join("recompute.state.jsonl"),
         delivery: Delivery::Push {
             endpoint: format!("http://{}", bound.grpc),
-            producer_id: format!("demo-{}", args.preset),
+            producer_id: format!("demo-{}", args.population.preset),
             batch_size: 1000,
             crash_after_batches: None,
         },
@@ -342,7 +350,7 @@ fn write_events(
 }
 
 fn gen_events(args: GenArgs) -> anyhow::Result<()> {
-    let mut config = GenConfig::new(args.users, args.days, args.seed, preset(&args.preset)?);
+    let mut config = args.population.gen_config()?;
     if let Some(end) = args.end {
         config.end = end;
     }
@@ -356,7 +364,7 @@ fn gen_events(args: GenArgs) -> anyhow::Result<()> {
     let written = write_events(&config, &args.out, args.truth.as_deref())?;
     println!(
         "wrote {written} events for {} users to {} in {:.1}s",
-        args.users,
+        args.population.users,
         args.out.display(),
         started.elapsed().as_secs_f64()
     );

@@ -40,6 +40,19 @@ use crate::Error;
 
 pub use writer::EventWriter;
 
+/// The columns (JSON keys) of an event log, in the order the writers use;
+/// the first three are required.
+pub const COLUMNS: [&str; 8] = [
+    "user_id",
+    "timestamp",
+    "event_type",
+    "amount",
+    "currency",
+    "channel",
+    "benefit_id",
+    "rating",
+];
+
 /// How many bad rows a report keeps in detail; the rest are only counted.
 pub const MAX_BAD_ROW_SAMPLES: usize = 100;
 

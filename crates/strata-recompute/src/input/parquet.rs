@@ -21,7 +21,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use strata_core::UnixMillis;
 
 use super::row::{Field, RawRow};
-use super::{Tally, column_index};
+use super::{COLUMNS, Tally, column_index};
 use crate::Error;
 
 /// Rows per decoded batch: large enough to amortise decoding, small enough to stay a few MB.
@@ -29,16 +29,6 @@ const BATCH_ROWS: usize = 8192;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
-const COLUMNS: [&str; 8] = [
-    "user_id",
-    "timestamp",
-    "event_type",
-    "amount",
-    "currency",
-    "channel",
-    "benefit_id",
-    "rating",
-];
 const REQUIRED_COLUMNS: usize = 3;
 
 pub(super) fn read(path: &Path, file_bytes: u64, tally: &mut Tally<'_>) -> Result<(), Error> {

@@ -25,25 +25,14 @@ use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 use strata_core::Event;
 
-use super::Format;
 use super::timestamp::format_rfc3339;
+use super::{COLUMNS, Format};
 use crate::Error;
 
 /// Rows per Parquet record batch.
 pub const PARQUET_BATCH_ROWS: usize = 64 * 1024;
 
 const TEXT_BUFFER_BYTES: usize = 64 * 1024;
-
-const CSV_HEADER: [&str; 8] = [
-    "user_id",
-    "timestamp",
-    "event_type",
-    "amount",
-    "currency",
-    "channel",
-    "benefit_id",
-    "rating",
-];
 
 /// Writes events to one file. Call [`EventWriter::finish`]: a Parquet file is unreadable
 /// until its footer is written, and text buffers are flushed only there.
@@ -165,7 +154,7 @@ impl CsvSink {
             .buffer_capacity(TEXT_BUFFER_BYTES)
             .from_writer(file);
         output
-            .write_record(CSV_HEADER)
+            .write_record(COLUMNS)
             .map_err(|source| csv_error(path, source))?;
         Ok(CsvSink {
             output,
