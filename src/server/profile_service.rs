@@ -87,6 +87,10 @@ impl ProfileHandler {
 
         let store = self.store.clone();
         let users = user_ids.len() as u64;
+        // Measured (strata loadtest, 100k cached users, 2 cores): reading
+        // inline with block_in_place gave 14.0k req/s at batch 1 and 4.25k at
+        // batch 100, against 15.5k and 4.14k through the blocking pool, with a
+        // worse p99: no gain, so reads stay off the async workers.
         let (response, misses) =
             tokio::task::spawn_blocking(move || lookup(&store, user_ids, mask))
                 .await
