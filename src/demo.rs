@@ -1,8 +1,9 @@
-//! A synthetic population of profiles for the demo and for benchmarks.
+//! Synthetic profiles for the serving benchmarks (`store_lookup`,
+//! `side_by_side`), built directly without events.
 //!
-//! These records are plausible but invented: they are not derived from
-//! events. Their purpose is to give a fresh install something to serve and
-//! load-test through the real ingest path.
+//! These records are plausible but invented; the `demo` command does not use
+//! them: it generates events and runs the recompute job. Benchmarks need a
+//! large population in seconds, which this gives.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -2,8 +2,10 @@
 //!
 //! This package is the wire edge: the generated gRPC contract and its
 //! conversions ([`api`]), the tonic services ([`server`]), the client used by
-//! producers and tests ([`client`]), configuration ([`config`]) and the demo
-//! population ([`demo`]). Domain rules live in `strata-core`, storage in
+//! producers and tests ([`client`]), configuration ([`config`]), the recompute
+//! job's orchestration ([`recompute`]), snapshot files ([`snapshot`]), the load
+//! tester ([`loadtest`]) and the benchmarks' synthetic profiles ([`demo`]).
+//! Domain rules live in `strata-core`, storage in
 //! `strata-store`.
 
 pub mod api;

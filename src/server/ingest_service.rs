@@ -124,29 +124,25 @@ impl IngestHandler {
             )));
         }
         // A user named twice in one batch has no single meaning: refuse it
-        // rather than pick a winner silently.
-        let mut seen: HashMap<&str, String> = HashMap::with_capacity(records);
+        // rather than pick a winner silently. Places are kept as (list,
+        // index) and written out only for an error: this runs per record.
+        let mut seen: HashMap<&str, Place> = HashMap::with_capacity(records);
         let named = batch
             .upserts
             .iter()
             .enumerate()
-            .map(|(index, profile)| {
-                (
-                    format!("upserts[{index}].user_id"),
-                    profile.user_id.as_str(),
-                )
-            })
+            .map(|(index, profile)| (Place::Upsert(index), profile.user_id.as_str()))
             .chain(
                 batch
                     .deletes
                     .iter()
                     .enumerate()
-                    .map(|(index, user_id)| (format!("deletes[{index}]"), user_id.as_str())),
+                    .map(|(index, user_id)| (Place::Delete(index), user_id.as_str())),
             );
         for (place, user_id) in named {
             validate_user_id(user_id)
                 .map_err(|error| invalid(format!("batch {sequence}: {place}: {error}")))?;
-            if let Some(first) = seen.insert(user_id, place.clone()) {
+            if let Some(first) = seen.insert(user_id, place) {
                 return Err(invalid(format!(
                     "batch {sequence}: {place} names user {user_id:?} again, first named by {first}"
                 )));
@@ -220,6 +216,22 @@ impl IngestHandler {
             }
         }
         Ok(())
+    }
+}
+
+/// Where a user id sits in a batch, for error messages.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Upsert(usize),
+    Delete(usize),
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Upsert(index) => write!(f, "upserts[{index}].user_id"),
+            Place::Delete(index) => write!(f, "deletes[{index}]"),
+        }
     }
 }
 

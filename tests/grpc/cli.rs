@@ -6,7 +6,7 @@ use std::process::Command;
 
 use strata::api::v1::{BatchGetProfilesRequest, GetIngestStateRequest};
 
-use crate::support::Server;
+use crate::support::{Server, succeeded};
 
 #[tokio::test]
 async fn demo_loads_through_the_recompute_job_and_serve_serves_it() {
@@ -21,12 +21,7 @@ async fn demo_loads_through_the_recompute_job_and_serve_serves_it() {
         .arg(dir.path().join("work"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(output);
     assert!(stdout.contains("users      1500"), "{stdout}");
     assert!(
         stdout.contains("pushed     2 batches sent (1500 upserts"),

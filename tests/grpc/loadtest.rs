@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Server, batch, profile, push};
+use crate::support::{Server, batch, profile, push, succeeded};
 
 const USERS: usize = 1_000;
 
@@ -33,12 +33,7 @@ fn loadtest(server: &Server, flags: &[&str]) -> Value {
         .args(flags)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(output);
     serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout}"))
 }
 

@@ -2,35 +2,26 @@
 //! against a real server, with the job's state file on disk.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use strata::api::v1::Profile;
 
-use crate::support::Server;
+use crate::support::{Server, strata, succeeded};
 
 const AS_OF: &str = "2025-01-01T00:00:00Z";
 const AS_OF_MILLIS: i64 = 1_735_689_600_000;
 const DAY: i64 = 86_400_000;
 
-fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn succeeded(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        stdout(&output),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout(&output)
+/// `strata gen` of `users` retail users with `seed` into `out`.
+fn gen_events(out: &Path, users: u32, seed: u32) {
+    succeeded(strata(&[
+        "gen",
+        "--users",
+        &users.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
 }
 
 /// (user, days before as-of, event type, amount)
@@ -186,15 +177,7 @@ async fn a_crash_between_batches_resumes_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("db"), None);
     let events = dir.path().join("events.parquet");
-    succeeded(strata(&[
-        "gen",
-        "--users",
-        "3000",
-        "--seed",
-        "7",
-        "--out",
-        events.to_str().unwrap(),
-    ]));
+    gen_events(&events, 3000, 7);
     let state = dir.path().join("state.jsonl");
     let endpoint = server.endpoint();
     let run = |extra: &[&str]| {
@@ -271,15 +254,7 @@ async fn csv_jsonl_and_parquet_give_identical_profiles() {
     let mut snapshots = Vec::new();
     for extension in ["csv", "jsonl", "parquet"] {
         let events = dir.path().join(format!("events.{extension}"));
-        succeeded(strata(&[
-            "gen",
-            "--users",
-            "400",
-            "--seed",
-            "3",
-            "--out",
-            events.to_str().unwrap(),
-        ]));
+        gen_events(&events, 400, 3);
         let snapshot = dir.path().join(format!("{extension}.snapshot"));
         let state = dir.path().join(format!("{extension}.state.jsonl"));
         succeeded(strata(&[
@@ -354,15 +329,7 @@ async fn served_profiles_carry_the_model_fields_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("db"), None);
     let events = dir.path().join("events.parquet");
-    succeeded(strata(&[
-        "gen",
-        "--users",
-        "4000",
-        "--seed",
-        "11",
-        "--out",
-        events.to_str().unwrap(),
-    ]));
+    gen_events(&events, 4000, 11);
     let state = dir.path().join("state.jsonl");
     let output = succeeded(strata(&[
         "recompute",
@@ -440,15 +407,7 @@ async fn models_beat_their_baselines_and_fairness_holds() {
 
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.parquet");
-    succeeded(strata(&[
-        "gen",
-        "--users",
-        "20000",
-        "--seed",
-        "5",
-        "--out",
-        events.to_str().unwrap(),
-    ]));
+    gen_events(&events, 20000, 5);
     let run = |fairness: bool, name: &str| {
         let mut models = ModelsConfig::default();
         models.fairness.enabled = fairness;

@@ -130,14 +130,9 @@ mod tests {
 
     fn event(kind: &str, at: UnixMillis, channel: Option<&str>, benefit: Option<&str>) -> Event {
         Event {
-            user_id: "u".into(),
-            at,
-            kind: kind.into(),
-            amount: None,
-            currency: None,
             channel: channel.map(str::to_owned),
             benefit_id: benefit.map(str::to_owned),
-            rating: None,
+            ..Event::new("u", at, kind)
         }
     }
 

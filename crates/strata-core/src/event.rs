@@ -27,6 +27,22 @@ pub struct Event {
     pub rating: Option<u8>,
 }
 
+impl Event {
+    /// An event with only the required fields; set the optional ones after.
+    pub fn new(user_id: impl Into<String>, at: UnixMillis, kind: impl Into<String>) -> Event {
+        Event {
+            user_id: user_id.into(),
+            at,
+            kind: kind.into(),
+            amount: None,
+            currency: None,
+            channel: None,
+            benefit_id: None,
+            rating: None,
+        }
+    }
+}
+
 /// Event types the built-in presets and models understand.
 pub mod kinds {
     // Retail

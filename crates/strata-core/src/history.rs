@@ -361,14 +361,8 @@ pub(crate) mod tests {
 
     pub(crate) fn event(kind: &str, at: UnixMillis, amount: Option<f64>) -> Event {
         Event {
-            user_id: "user".to_owned(),
-            at,
-            kind: kind.to_owned(),
             amount,
-            currency: None,
-            channel: None,
-            benefit_id: None,
-            rating: None,
+            ..Event::new("user", at, kind)
         }
     }
 

@@ -336,16 +336,7 @@ impl Timeline<'_> {
         if at < self.clock.start || at >= self.clock.end {
             return None;
         }
-        self.events.push(Event {
-            user_id: self.user_id.to_owned(),
-            at,
-            kind: kind.to_owned(),
-            amount: None,
-            currency: None,
-            channel: None,
-            benefit_id: None,
-            rating: None,
-        });
+        self.events.push(Event::new(self.user_id, at, kind));
         self.events.last_mut()
     }
 

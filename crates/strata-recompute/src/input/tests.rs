@@ -10,16 +10,7 @@ use super::{ErrorBudget, EventSource, EventWriter, Format, InputReport, MAX_BAD_
 use crate::Error;
 
 pub(super) fn event(user_id: &str, at: i64, kind: &str) -> Event {
-    Event {
-        user_id: user_id.to_owned(),
-        at,
-        kind: kind.to_owned(),
-        amount: None,
-        currency: None,
-        channel: None,
-        benefit_id: None,
-        rating: None,
-    }
+    Event::new(user_id, at, kind)
 }
 
 /// Builder-style setters for the optional fields, so expected events read as one line.

@@ -385,14 +385,8 @@ mod tests {
             let path = folder.path().join("out");
             let mut writer = EventWriter::create(&path, format).expect("create");
             let mut event = Event {
-                user_id: "u".into(),
-                at: 0,
-                kind: "purchase".into(),
                 amount: Some(1.0),
-                currency: None,
-                channel: None,
-                benefit_id: None,
-                rating: None,
+                ..Event::new("u", 0, "purchase")
             };
             writer.write(&event).expect("a good event");
             event.amount = Some(f64::NAN);
