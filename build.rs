@@ -1,27 +1,17 @@
-//! Generates the gRPC contract's Rust code from `proto/` at build time.
+//! Generates the root package's own server code for the contract in `proto/`.
 //!
-//! protoc comes from the system (Debian's protobuf-compiler, installed by
-//! `.ci/run`), so codegen works offline. The descriptor set is kept for gRPC
-//! server reflection.
+//! The messages, clients and the standard servers live in `crates/strata-proto`
+//! (shared with clients); what is generated here is the ProfileService server
+//! that answers BatchGetProfiles with spliced bytes, which only the server
+//! needs.
 
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = [
-        "proto/strata/v1/profile.proto",
-        "proto/strata/v1/profile_service.proto",
-        "proto/strata/v1/ingest_service.proto",
-        "proto/strata/v1/snapshot.proto",
-    ];
-    for proto in protos {
-        println!("cargo:rerun-if-changed={proto}");
-    }
+    // The routes and message types below must match the service definition.
+    println!("cargo:rerun-if-changed=proto/strata/v1/profile_service.proto");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    tonic_prost_build::configure()
-        .file_descriptor_set_path(out_dir.join("strata_descriptor.bin"))
-        .compile_protos(&protos, &["proto"])?;
-    splicing_profile_server(&out_dir)?;
-    Ok(())
+    splicing_profile_server(&out_dir)
 }
 
 /// The server side of ProfileService once more, by hand, with one change:

@@ -132,6 +132,7 @@ fn main() -> anyhow::Result<()> {
             method: Method::BatchGetProfiles,
             connections: CONNECTIONS,
             in_flight: IN_FLIGHT,
+            token: None,
             ids: ids.clone(),
             plan: plan_for(batch_size),
             progress: false,

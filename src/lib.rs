@@ -1,15 +1,14 @@
 //! strata: per-user lifecycle decisions served over batched gRPC from RocksDB.
 //!
 //! This package is the wire edge: the generated gRPC contract and its
-//! conversions ([`api`]), the tonic services ([`server`]), the client used by
-//! producers and tests ([`client`]), configuration ([`config`]), the recompute
+//! conversions ([`api`]), the tonic services ([`server`]), configuration
+//! ([`config`]), the recompute
 //! job's orchestration ([`recompute`]), snapshot files ([`snapshot`]), the load
 //! tester ([`loadtest`]) and the benchmarks' synthetic profiles ([`demo`]).
-//! Domain rules live in `strata-core`, storage in
-//! `strata-store`.
+//! Domain rules live in `strata-core`, storage in `strata-store`, the
+//! contract in `strata-proto` and the client in `strata-client`.
 
 pub mod api;
-pub mod client;
 pub mod config;
 pub mod demo;
 pub mod loadtest;

@@ -298,7 +298,7 @@ async fn load_demo(args: &DemoArgs, bound: Bound) -> anyhow::Result<()> {
         budget: ErrorBudget::default(),
         state_file: args.work_dir.join("recompute.state.jsonl"),
         delivery: Delivery::Push {
-            endpoint: format!("http://{}", bound.grpc),
+            connection: strata_client::Connection::new(format!("http://{}", bound.grpc)),
             producer_id: format!("demo-{}", args.population.preset),
             batch_size: 1000,
             crash_after_batches: None,
@@ -394,7 +394,7 @@ async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     let delivery = match (&args.push, &args.snapshot) {
         (Some(endpoint), _) => Delivery::Push {
-            endpoint: endpoint.clone(),
+            connection: strata_client::Connection::new(endpoint.clone()),
             producer_id: args
                 .producer
                 .clone()

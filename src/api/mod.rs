@@ -5,38 +5,9 @@ mod convert;
 pub mod field_mask;
 pub mod splice;
 
-pub use convert::{surface_from_wire, timestamp_to_nanos};
+pub use convert::{
+    benefit_terms, lifecycle_to_wire, quadrant_kind_to_wire, quadrant_to_wire, surface_from_wire,
+    tier_to_wire, timestamp_to_nanos, value_tier_to_wire,
+};
 
-/// Generated messages, clients and servers of package `strata.v1`.
-pub mod v1 {
-    #![allow(clippy::all, missing_docs)]
-    tonic::include_proto!("strata.v1");
-}
-
-/// The gRPC name of a status code, as in the spec (`UNAVAILABLE`): metric
-/// labels and load-test reports use it.
-pub fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
-/// Encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("strata_descriptor");
+pub use strata_proto::{FILE_DESCRIPTOR_SET, code_name, v1};

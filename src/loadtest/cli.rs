@@ -47,6 +47,10 @@ pub struct LoadtestArgs {
     /// Requests in flight per connection.
     #[arg(long, default_value_t = 8)]
     pub in_flight: usize,
+    /// Bearer token for a server that requires one (read scope is enough).
+    /// Prefer the environment variable: flags show up in process lists.
+    #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Measured time after the warm-up, e.g. 30s, 500ms, 2m (at most 10m)
     /// [default: 10s unless --requests is given].
     #[arg(long, value_parser = parse_duration)]
@@ -171,6 +175,7 @@ impl LoadtestArgs {
             method: self.method,
             connections: self.connections,
             in_flight: self.in_flight,
+            token: self.token.clone(),
             ids,
             plan,
             progress: !self.no_progress && !self.json,

@@ -17,8 +17,9 @@ use prost::encoding::{DecodeContext, WireType, decode_varint, encode_varint, ski
 use tonic::Code;
 use tonic::client::Grpc;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
+
+use strata_client::{AuthChannel, Connection};
 
 use super::LoadError;
 use super::driver::{Answer, Caller};
@@ -49,33 +50,23 @@ pub async fn connect(
     target: SocketAddr,
     connections: usize,
     timeout: Duration,
-) -> Result<Vec<Channel>, LoadError> {
-    let endpoint_text = format!("http://{target}");
+    token: Option<&str>,
+) -> Result<Vec<AuthChannel>, LoadError> {
+    let mut connection = Connection::new(format!("http://{target}")).with_connect_timeout(timeout);
+    if let Some(token) = token {
+        connection = connection.with_token(token);
+    }
     let mut channels = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let endpoint = Endpoint::from_shared(endpoint_text.clone())
-            .map_err(|source| LoadError::Connect {
-                endpoint: endpoint_text.clone(),
-                source,
-            })?
-            .tcp_nodelay(true)
-            .connect_timeout(timeout);
         // connect() rather than connect_lazy(): one connection each, made now,
         // so a wrong address fails before the run instead of as errors in it.
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|source| LoadError::Connect {
-                endpoint: endpoint_text.clone(),
-                source,
-            })?;
-        channels.push(channel);
+        channels.push(connection.connect().await?);
     }
     Ok(channels)
 }
 
 /// One caller per in-flight slot, `in_flight` per channel.
-pub fn callers(method: Method, channels: &[Channel], in_flight: usize) -> Vec<GrpcCaller> {
+pub fn callers(method: Method, channels: &[AuthChannel], in_flight: usize) -> Vec<GrpcCaller> {
     let context = OfferContext {
         surface: Surface::AppHome.into(),
         ..OfferContext::default()
@@ -96,7 +87,7 @@ pub fn callers(method: Method, channels: &[Channel], in_flight: usize) -> Vec<Gr
 /// Calls BatchGetProfiles or GetOffers on one channel.
 pub struct GrpcCaller {
     method: Method,
-    grpc: Grpc<Channel>,
+    grpc: Grpc<AuthChannel>,
     /// Request bodies are split off this buffer; once tonic has encoded and
     /// dropped one, `reserve` reclaims its memory for the next.
     buffer: BytesMut,
@@ -337,7 +328,9 @@ mod tests {
 
     #[tokio::test]
     async fn encoded_requests_decode_as_the_generated_types() {
-        let channel = Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let channel = Connection::new("http://127.0.0.1:1")
+            .connect_lazy()
+            .unwrap();
         let ids: [&[u8]; 3] = [b"user-00000001", b"", b"user-00000002"];
 
         let mut batch = callers(Method::BatchGetProfiles, std::slice::from_ref(&channel), 1)

@@ -40,12 +40,8 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot connect to {endpoint}: {source}")]
-    Connect {
-        endpoint: String,
-        #[source]
-        source: tonic::transport::Error,
-    },
+    #[error(transparent)]
+    Connect(#[from] strata_client::ClientError),
     #[error("writing the JSON report: {0}")]
     Json(#[from] serde_json::Error),
     #[error("a load slot failed: {0}")]
@@ -60,6 +56,8 @@ pub struct LoadConfig {
     pub connections: usize,
     /// Requests in flight per connection.
     pub in_flight: usize,
+    /// Bearer token sent with every call (a read-scope token).
+    pub token: Option<String>,
     pub ids: IdConfig,
     pub plan: Plan,
     /// Draw a progress bar on stderr (when it is a terminal).
@@ -77,7 +75,13 @@ pub async fn run(config: &LoadConfig) -> Result<Report, LoadError> {
 /// [`run`] with ids built once by the caller, for callers that run many
 /// cells over one key space.
 pub async fn run_with_ids(config: &LoadConfig, space: Arc<IdSpace>) -> Result<Report, LoadError> {
-    let channels = connect(config.target, config.connections, config.plan.timeout).await?;
+    let channels = connect(
+        config.target,
+        config.connections,
+        config.plan.timeout,
+        config.token.as_deref(),
+    )
+    .await?;
     let slots = callers(config.method, &channels, config.in_flight);
     let measurement = drive(slots, space, &config.plan, config.progress).await?;
     tracing::debug!(

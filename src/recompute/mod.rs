@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use prost::Message;
+use strata_client::{Connection, IngestClient};
 use strata_core::{
     Event, LifecycleModel, LoyaltySatisfaction, QuadrantScorer, RfmInput, UnixMillis, UserHistory,
     ValueScorer,
@@ -26,8 +27,8 @@ use strata_core::{
 use strata_recompute::input::{ErrorBudget, EventSource, InputReport, Progress};
 use twox_hash::XxHash3_64;
 
-use crate::api::v1::{self, Profile, SnapshotHeader};
-use crate::client::IngestClient;
+use crate::api;
+use crate::api::v1::{Profile, SnapshotHeader};
 use crate::snapshot::{SnapshotError, SnapshotWriter};
 pub use config::ModelsConfig;
 pub use decisions::ModelReport;
@@ -63,7 +64,7 @@ pub enum RecomputeError {
 pub enum Delivery {
     /// Push the changed profiles to a running service.
     Push {
-        endpoint: String,
+        connection: Connection,
         producer_id: String,
         batch_size: usize,
         /// Test hook: stop as if crashed after this many pushed batches.
@@ -101,7 +102,7 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
     // A push that crashed last time is finished first, so this run's diff
     // starts from what the service really holds.
     if let Delivery::Push {
-        endpoint,
+        connection,
         crash_after_batches,
         ..
     } = &options.delivery
@@ -110,7 +111,7 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
         let started = Instant::now();
         // The plan's own producer: its sequence numbers belong to it, even
         // if this run was started with another --producer.
-        let mut client = IngestClient::connect(endpoint, &plan.producer_id)
+        let mut client = IngestClient::connect(connection, &plan.producer_id)
             .await
             .map_err(PushError::from)?;
         let outcome = push::push_plan(
@@ -158,7 +159,7 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
     let started = Instant::now();
     match &options.delivery {
         Delivery::Push {
-            endpoint,
+            connection,
             producer_id,
             batch_size,
             crash_after_batches,
@@ -167,7 +168,7 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
                 // Nothing to send; keep the state's header current.
                 scored.next_state.save(&options.state_file)?;
             } else {
-                let mut client = IngestClient::connect(endpoint, producer_id)
+                let mut client = IngestClient::connect(connection, producer_id)
                     .await
                     .map_err(PushError::from)?;
                 let first_sequence = client.resync().await.map_err(PushError::from)? + 1;
@@ -411,10 +412,10 @@ fn score(
 
         let mut profile = Profile {
             user_id: (*user_id).clone(),
-            lifecycle: Some(v1::Lifecycle::from_stage(model.name(), stage)),
-            value_tier: rules.value.as_ref().map(v1::ValueTier::from),
+            lifecycle: Some(api::lifecycle_to_wire(model.name(), stage)),
+            value_tier: rules.value.as_ref().map(api::value_tier_to_wire),
             lifetime_value: decision.lifetime_value,
-            quadrant: Some(v1::Quadrant::from_scores(
+            quadrant: Some(api::quadrant_to_wire(
                 &rules.loyalty_satisfaction,
                 rules.quadrant,
             )),

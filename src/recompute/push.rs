@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::state::write_atomically;
 use crate::api::v1::Profile;
-use crate::client::{Changes, ClientError, IngestClient};
 use crate::snapshot::{SnapshotError, read_snapshot};
+use strata_client::{Changes, ClientError, IngestClient};
 
 /// Batches sent per ApplyUpdates stream.
 const BATCHES_PER_STREAM: usize = 8;

@@ -163,7 +163,7 @@ impl ProfileHandler {
         };
         let mut offers: Vec<Benefit> = candidates
             .into_iter()
-            .filter(|benefit| offer_context.check(&benefit.terms()).is_ok())
+            .filter(|benefit| offer_context.check(&crate::api::benefit_terms(benefit)).is_ok())
             .collect();
         sort_best_first(&mut offers, |benefit| benefit.expected_incremental_profit);
         offers.truncate(limit);

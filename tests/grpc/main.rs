@@ -2,6 +2,7 @@
 
 mod batch_get;
 mod cli;
+mod client;
 mod consistency;
 mod ingest;
 mod loadtest;

@@ -1,22 +1,10 @@
 //! A producer's client for IngestService: numbers batches, streams them, and
 //! resumes from the server's ingest state after a failure.
 
-use tonic::transport::Channel;
+use strata_proto::v1::ingest_service_client::IngestServiceClient;
+use strata_proto::v1::{ApplyUpdatesRequest, ApplyUpdatesResponse, GetIngestStateRequest, Profile};
 
-use crate::api::v1::ingest_service_client::IngestServiceClient;
-use crate::api::v1::{ApplyUpdatesRequest, ApplyUpdatesResponse, GetIngestStateRequest, Profile};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot connect to {endpoint}: {source}")]
-    Connect {
-        endpoint: String,
-        #[source]
-        source: tonic::transport::Error,
-    },
-    #[error("{0}")]
-    Rpc(#[from] tonic::Status),
-}
+use crate::{AuthChannel, ClientError, Connection};
 
 /// One batch of changes before it is numbered.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,20 +16,19 @@ pub struct Changes {
 /// Pushes batches for one producer, keeping its sequence numbers.
 #[derive(Debug, Clone)]
 pub struct IngestClient {
-    client: IngestServiceClient<Channel>,
+    client: IngestServiceClient<AuthChannel>,
     producer_id: String,
     next_sequence: u64,
 }
 
 impl IngestClient {
     /// Connects and learns where the producer left off.
-    pub async fn connect(endpoint: &str, producer_id: &str) -> Result<IngestClient, ClientError> {
-        let client = IngestServiceClient::connect(endpoint.to_owned())
-            .await
-            .map_err(|source| ClientError::Connect {
-                endpoint: endpoint.to_owned(),
-                source,
-            })?
+    pub async fn connect(
+        connection: &Connection,
+        producer_id: &str,
+    ) -> Result<IngestClient, ClientError> {
+        // The server enforces its own message limit and says so in the status.
+        let client = IngestServiceClient::new(connection.connect().await?)
             .max_encoding_message_size(usize::MAX)
             .max_decoding_message_size(usize::MAX);
         let mut ingest = IngestClient {
