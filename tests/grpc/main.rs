@@ -8,5 +8,6 @@ mod ingest;
 mod loadtest;
 mod offers;
 mod operations;
+mod python_client;
 mod recompute;
 mod support;
