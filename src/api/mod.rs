@@ -2,7 +2,6 @@
 //! between wire and domain types, kept in one place.
 
 mod convert;
-pub mod field_mask;
 pub mod splice;
 
 pub use convert::{
@@ -10,4 +9,4 @@ pub use convert::{
     tier_to_wire, timestamp_to_nanos, value_tier_to_wire,
 };
 
-pub use strata_proto::{FILE_DESCRIPTOR_SET, code_name, v1};
+pub use strata_proto::{FILE_DESCRIPTOR_SET, code_name, field_mask, v1};

@@ -1,9 +1,12 @@
 //! The wire contract of strata, generated from `proto/strata/v1`: messages,
-//! clients and servers of package `strata.v1`, and its descriptor set.
+//! clients and servers of package `strata.v1`, its descriptor set, and the
+//! meaning of a `Profile` field mask ([`field_mask`]).
 //!
 //! Its own crate so that clients (the `strata-client` crate, the load tester,
 //! other teams' services) build the contract without the server, RocksDB or
 //! the domain crates.
+
+pub mod field_mask;
 
 /// Generated messages, clients and servers of package `strata.v1`.
 pub mod v1 {

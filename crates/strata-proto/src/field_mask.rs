@@ -3,7 +3,7 @@
 //! A mask is parsed once per request into a bit set, so applying it per
 //! profile is a handful of branches.
 
-use super::v1::Profile;
+use crate::v1::Profile;
 
 /// Top-level `Profile` fields a mask may name, in proto field order.
 pub const PROFILE_FIELDS: [&str; 10] = [
@@ -110,7 +110,7 @@ impl ProfileMask {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::v1::{Lifecycle, ValueTier};
+    use crate::v1::{Lifecycle, ValueTier};
 
     fn mask(paths: &[&str]) -> prost_types::FieldMask {
         prost_types::FieldMask {
