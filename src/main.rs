@@ -37,6 +37,18 @@ enum Command {
     Recompute(RecomputeArgs),
     /// Load-test a running server with BatchGetProfiles or GetOffers.
     Loadtest(strata::loadtest::LoadtestArgs),
+    /// Render a recompute's run report (--report-data) as one HTML page with charts.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// The run report (JSON) a recompute wrote with --report-data.
+    #[arg(long)]
+    run: PathBuf,
+    /// The HTML page to write.
+    #[arg(long, default_value = "report.html")]
+    out: PathBuf,
 }
 
 /// Settings in precedence order: flag, then environment, then --config file, then default.
@@ -196,6 +208,16 @@ struct RecomputeArgs {
     /// Test hook: exit as if crashed after this many pushed batches.
     #[arg(long, hide = true)]
     crash_after_batches: Option<u64>,
+    /// Write the run's numbers (JSON) here, for `strata report`.
+    #[arg(long)]
+    report_data: Option<PathBuf>,
+    /// Also render the run report straight to this HTML page.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Only the users of partition i of N (0-based, e.g. 2/8), by user id
+    /// hash; state, snapshot and producer id get a `p2of8` tag.
+    #[arg(long)]
+    partition: Option<strata::recompute::Partition>,
 }
 
 fn parse_time(text: &str) -> Result<i64, String> {
@@ -222,6 +244,7 @@ fn main() -> anyhow::Result<()> {
             Command::Gen(args) => gen_events(args),
             Command::Recompute(args) => recompute(args).await,
             Command::Loadtest(args) => Ok(strata::loadtest::run_cli(args).await?),
+            Command::Report(args) => report(&args),
         }
     })
 }
@@ -405,7 +428,10 @@ async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
         (None, Some(path)) => Delivery::Snapshot { path: path.clone() },
         (None, None) => Delivery::DryRun,
     };
-    let summary = strata::recompute::run(RecomputeOptions {
+    let partition = args
+        .partition
+        .unwrap_or_else(strata::recompute::Partition::whole);
+    let options = RecomputeOptions {
         events: args.events,
         model_version: args
             .model_version
@@ -421,9 +447,47 @@ async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
         delete_missing: args.delete_missing,
         transitions_file: args.transitions,
         show_progress: true,
-    })
-    .await?;
+    };
+    let report_of = (
+        options.model.name().to_owned(),
+        options.model_version.clone(),
+        options.as_of,
+    );
+    let summary = strata::recompute::run_partition(options, partition).await?;
+    if !partition.is_whole() {
+        println!("partition  {partition}");
+    }
     print!("{summary}");
+    if args.report_data.is_some() || args.report.is_some() {
+        let (preset, model_version, as_of) = report_of;
+        let data = summary.report_data(&preset, &model_version, as_of);
+        if let Some(path) = &args.report_data {
+            std::fs::write(path, data.to_json()?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("run report data written to {}", path.display());
+        }
+        if let Some(path) = &args.report {
+            write_report_page(&data, path)?;
+        }
+    }
+    Ok(())
+}
+
+fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.run)
+        .with_context(|| format!("reading {}", args.run.display()))?;
+    let data = strata_report::RunReport::from_json(&text)
+        .with_context(|| format!("run report {}", args.run.display()))?;
+    write_report_page(&data, &args.out)
+}
+
+fn write_report_page(
+    data: &strata_report::RunReport,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let page = strata_report::render_html(data)?;
+    std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+    println!("report written to {}", path.display());
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use std::hash::Hasher;
 use strata_core::history::day_of;
 use strata_core::{CHANNELS, QuadrantKind, Tier, UnixMillis, UserHistory};
 use strata_models::channel::{ChannelConfig as ChannelModelConfig, ChannelModel, Counts};
-use strata_models::evaluation::{roc_auc, uplift_at_top};
+use strata_models::evaluation::{qini, roc_auc, uplift_at_top};
 use strata_models::fairness::{self, FairnessConfig as FairnessRule, Offer, UserOffers};
 use strata_models::propensity::{LogisticConfig, LogisticModel};
 use strata_models::uplift::{
@@ -66,7 +66,18 @@ pub struct ModelReport {
     pub fairness_changes: usize,
     pub capped_users: u64,
     pub notes: Vec<String>,
+    /// The BG/NBD fitted at T - window against the purchases of (T - window, T].
+    pub bg_nbd_holdout: Option<strata_report::BgNbdHoldout>,
+    /// Holdout Qini curves of the pooled model and of the two-model baseline.
+    pub qini_curve: Vec<[f64; 2]>,
+    pub two_model_qini_curve: Vec<[f64; 2]>,
+    pub propensity_window_days: u32,
 }
+
+/// Calibration repeat purchases 0 to 6 get a bucket each; 7 and more share one.
+const HOLDOUT_BUCKETS: usize = 8;
+/// Enough points for a smooth curve on a page, whatever the holdout size.
+const QINI_CURVE_POINTS: usize = 200;
 
 /// The per-user inputs the models need besides the history.
 pub struct UserSegment {
@@ -247,6 +258,7 @@ impl<'a> Decisions<'a> {
         let window_weeks = f64::from(window) / DAYS_PER_WEEK;
         let today = day_of(self.as_of);
         let cutoff = today - window;
+        self.report.propensity_window_days = window as u32;
         // The features at T - window need a BG/NBD fit that saw only that far.
         let cutoff_summaries: Vec<CustomerSummary> = users
             .iter()
@@ -256,16 +268,28 @@ impl<'a> Decisions<'a> {
 
         let mut train = (Vec::new(), Vec::new());
         let mut holdout = (Vec::new(), Vec::new());
+        // (buyers, predicted, actual) per calibration repeat-purchase bucket.
+        let mut fit_check = [(0u64, 0.0f64, 0.0f64); HOLDOUT_BUCKETS];
         for (user_id, history) in users {
             let Some(features) =
                 propensity_features(history, cutoff, cutoff_bg_nbd.as_ref(), window_weeks)
             else {
                 continue;
             };
-            let label = history
+            let later = history
                 .purchase_days()
                 .iter()
-                .any(|day| day.day > cutoff && day.day <= today);
+                .filter(|day| day.day > cutoff && day.day <= today)
+                .count();
+            let label = later > 0;
+            // features: [1] purchase days by the cutoff, [4] bought, [5] expected.
+            if cutoff_bg_nbd.is_some() && features[4] > 0.0 {
+                let repeat = (features[1] as usize).saturating_sub(1);
+                let bucket = &mut fit_check[repeat.min(HOLDOUT_BUCKETS - 1)];
+                bucket.0 += 1;
+                bucket.1 += features[5];
+                bucket.2 += later as f64;
+            }
             let set = if in_holdout(user_id, self.config.propensity.holdout_share) {
                 &mut holdout
             } else {
@@ -273,6 +297,9 @@ impl<'a> Decisions<'a> {
             };
             set.0.push(features);
             set.1.push(label);
+        }
+        if cutoff_bg_nbd.is_some() {
+            self.report.bg_nbd_holdout = Some(holdout_check(&fit_check, window as u32));
         }
         let model = match LogisticModel::fit(&train.0, &train.1, &LogisticConfig::default()) {
             Ok(model) => model,
@@ -415,6 +442,8 @@ impl<'a> Decisions<'a> {
                 self.report.two_model_qini = Some(comparison.qini);
             }
             self.report.uplift_top_decile = top_decile(&model, &baseline, &holdout);
+            self.report.qini_curve = qini_curve(&model, &holdout);
+            self.report.two_model_qini_curve = qini_curve(&baseline, &holdout);
         }
         // Recommendations learn from every finished issue.
         train.extend(holdout);
@@ -585,6 +614,53 @@ impl<'a> Decisions<'a> {
             })
             .collect()
     }
+}
+
+/// Mean predicted and actual holdout purchases per calibration bucket.
+fn holdout_check(
+    buckets: &[(u64, f64, f64); HOLDOUT_BUCKETS],
+    holdout_days: u32,
+) -> strata_report::BgNbdHoldout {
+    let buckets = buckets
+        .iter()
+        .enumerate()
+        .filter(|(_, (buyers, _, _))| *buyers > 0)
+        .map(
+            |(repeat, (buyers, predicted, actual))| strata_report::FrequencyBucket {
+                label: if repeat + 1 == HOLDOUT_BUCKETS {
+                    format!("{repeat}+")
+                } else {
+                    repeat.to_string()
+                },
+                customers: *buyers,
+                predicted: predicted / *buyers as f64,
+                actual: actual / *buyers as f64,
+            },
+        )
+        .collect();
+    strata_report::BgNbdHoldout {
+        holdout_days,
+        buckets,
+    }
+}
+
+/// A scorer's Qini curve on `holdout`, thinned to at most
+/// [`QINI_CURVE_POINTS`] points (the last one always kept).
+fn qini_curve(scorer: &impl UpliftScorer, holdout: &[OfferOutcome]) -> Vec<[f64; 2]> {
+    let treated: Vec<bool> = holdout.iter().map(|outcome| outcome.treated).collect();
+    let converted: Vec<bool> = holdout.iter().map(|outcome| outcome.converted).collect();
+    let Ok(result) = qini(&score_holdout(scorer, holdout), &treated, &converted) else {
+        return Vec::new();
+    };
+    let step = result.curve.len().div_ceil(QINI_CURVE_POINTS).max(1);
+    let last = result.curve.len() - 1;
+    result
+        .curve
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| index % step == 0 || *index == last)
+        .map(|(_, point)| [point.population_fraction, point.incremental_responses])
+        .collect()
 }
 
 /// Uplift among the top 10% of `holdout` by each scorer, and over all of it.

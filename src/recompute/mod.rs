@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod decisions;
+pub mod partition;
 pub mod push;
 pub mod state;
 mod summary;
@@ -33,6 +34,7 @@ use crate::snapshot::{SnapshotError, SnapshotWriter};
 pub use config::ModelsConfig;
 pub use decisions::ModelReport;
 use decisions::{Decisions, UserSegment};
+pub use partition::Partition;
 pub use push::{PlanFiles, PushError, PushOutcome, PushPlan};
 pub use state::{JobState, StateError, StateHeader, UserEntry};
 pub use summary::RunSummary;
@@ -96,6 +98,19 @@ pub struct RecomputeOptions {
 
 /// Runs the job end to end.
 pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError> {
+    run_partition(options, Partition::whole()).await
+}
+
+/// Runs the job for the users of one partition only: other users' events are
+/// dropped as they are read, and the previous state is narrowed to this
+/// partition's users, so it never deletes a user another partition owns.
+/// State, plan, snapshot and producer id get the partition's tag
+/// (`Partition::localise`), so workers share no file and no sequence.
+pub async fn run_partition(
+    options: RecomputeOptions,
+    partition: Partition,
+) -> Result<RunSummary, RecomputeError> {
+    let options = partition.localise(options);
     let mut summary = RunSummary::default();
     let plan_files = PlanFiles::beside(&options.state_file);
 
@@ -133,13 +148,16 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
     }
 
     let started = Instant::now();
-    let (histories, report, ignored_after_as_of) = read_histories(&options).await?;
+    let (histories, report, ignored_after_as_of) = read_histories(&options, partition).await?;
     summary.phases.push(("read", started.elapsed()));
     summary.input = report;
     summary.ignored_after_as_of = ignored_after_as_of;
 
     let started = Instant::now();
-    let previous = JobState::load(&options.state_file)?;
+    let mut previous = JobState::load(&options.state_file)?;
+    if !partition.is_whole() {
+        previous.users.retain(|user_id, _| partition.owns(user_id));
+    }
     let scored = tokio::task::spawn_blocking({
         let options = options.clone();
         move || score(&options, histories, previous)
@@ -155,6 +173,13 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
     summary.unchanged = scored.users - scored.changed;
     summary.deleted = scored.deletes.len() as u64;
     summary.models = scored.models.clone();
+    summary.cohorts = scored.cohorts.clone();
+    summary.layer_names = options
+        .model
+        .layers()
+        .iter()
+        .map(|layer| layer.name().to_owned())
+        .collect();
 
     let started = Instant::now();
     match &options.delivery {
@@ -226,6 +251,7 @@ type Histories = HashMap<String, UserHistory>;
 
 async fn read_histories(
     options: &RecomputeOptions,
+    partition: Partition,
 ) -> Result<(Histories, InputReport, u64), RecomputeError> {
     let source = EventSource::open(&options.events)?;
     let model = options.model.clone();
@@ -240,6 +266,10 @@ async fn read_histories(
             budget,
             |progress: Progress| task_bar.set_position(progress.bytes_read),
             |event: Event| {
+                // Before any per-user memory: a worker holds only its share.
+                if !partition.owns(&event.user_id) {
+                    return;
+                }
                 if event.at > as_of {
                     ignored += 1;
                     return;
@@ -273,6 +303,7 @@ struct Scored {
     transitions: BTreeMap<(String, String), u64>,
     transition_rows: Vec<(String, String, String)>,
     models: ModelReport,
+    cohorts: strata_report::CohortMatrix,
 }
 
 fn score(
@@ -385,6 +416,7 @@ fn score(
         transitions: BTreeMap::new(),
         transition_rows: Vec::new(),
         models: ModelReport::default(),
+        cohorts: strata_report::CohortMatrix::default(),
     };
 
     // Pass 3: profiles, diffed against what was delivered before.
@@ -463,6 +495,12 @@ fn score(
         writer.finish()?;
     }
     scored.models = decisions.report;
+    // For the report's retention heat map: a few integers per cohort month.
+    let mut cohorts = strata_report::CohortCounter::new(as_of);
+    for (_, history) in &users {
+        cohorts.add_user(history.purchase_days().iter().map(|day| day.day));
+    }
+    scored.cohorts = cohorts.finish();
 
     // Users delivered before who have no events now.
     let mut gone: Vec<&String> = previous

@@ -1,10 +1,16 @@
-//! The report printed at the end of a recompute run.
+//! The report printed at the end of a recompute run, and the same numbers
+//! as the machine-readable run report that `strata report` renders.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use strata_core::UnixMillis;
 use strata_recompute::input::InputReport;
+use strata_report::{
+    BgNbdFit, CohortMatrix, Count, GammaGammaFit, LayerCount, ModelChecks, PropensityCheck,
+    RunReport, Transition, UpliftCheck,
+};
 
 use super::decisions::ModelReport;
 use super::push::PushOutcome;
@@ -30,6 +36,116 @@ pub struct RunSummary {
     pub resumed: Option<PushOutcome>,
     pub phases: Vec<(&'static str, Duration)>,
     pub models: ModelReport,
+    /// The model's layer names in its order (the pyramid's and funnel's rows).
+    pub layer_names: Vec<String>,
+    /// Buyers by first-purchase month and the months they bought in.
+    pub cohorts: CohortMatrix,
+}
+
+impl RunSummary {
+    /// The run's numbers for `strata report`.
+    pub fn report_data(&self, preset: &str, model_version: &str, as_of: UnixMillis) -> RunReport {
+        let mut layers: Vec<LayerCount> = self
+            .layer_names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| LayerCount {
+                index: index as u32,
+                name: name.clone(),
+                active: 0,
+                churned: 0,
+            })
+            .collect();
+        for ((index, label), count) in &self.layers {
+            let Some(layer) = layers.get_mut(*index as usize) else {
+                continue;
+            };
+            // Any other label than the layer's own name is its churned state.
+            if *label == layer.name {
+                layer.active += count;
+            } else {
+                layer.churned += count;
+            }
+        }
+        let counts = |counts: &BTreeMap<String, u64>| {
+            counts
+                .iter()
+                .map(|(name, count)| Count {
+                    name: name.clone(),
+                    count: *count,
+                })
+                .collect()
+        };
+        RunReport {
+            format: strata_report::FORMAT,
+            preset: preset.to_owned(),
+            model_version: model_version.to_owned(),
+            as_of: strata_recompute::input::timestamp::format_rfc3339(as_of)
+                .unwrap_or_else(|| as_of.to_string()),
+            users: self.users,
+            events: self.input.events,
+            bad_rows: self.input.bad_rows,
+            layers,
+            tiers: counts(&self.tiers),
+            quadrants: counts(&self.quadrants),
+            transitions: self
+                .transitions
+                .iter()
+                .map(|((from, to), count)| Transition {
+                    from: from.clone(),
+                    to: to.clone(),
+                    count: *count,
+                })
+                .collect(),
+            cohorts: self.cohorts.clone(),
+            models: self.models.checks(),
+        }
+    }
+}
+
+impl ModelReport {
+    fn checks(&self) -> ModelChecks {
+        ModelChecks {
+            bg_nbd: self
+                .bg_nbd
+                .as_ref()
+                .map(|(parameters, log_likelihood)| BgNbdFit {
+                    r: parameters.r,
+                    alpha: parameters.alpha,
+                    a: parameters.a,
+                    b: parameters.b,
+                    log_likelihood: *log_likelihood,
+                }),
+            gamma_gamma: self.gamma_gamma.as_ref().map(|parameters| GammaGammaFit {
+                p: parameters.p,
+                q: parameters.q,
+                gamma: parameters.gamma,
+            }),
+            bg_nbd_holdout: self.bg_nbd_holdout.clone(),
+            propensity: PropensityCheck {
+                window_days: self.propensity_window_days,
+                model_auc: self.propensity_auc,
+                recency_auc: self.recency_auc,
+                bg_nbd_auc: self.bg_nbd_auc,
+            },
+            uplift: UpliftCheck {
+                offer_issues: self.offer_issues,
+                qini: self.qini,
+                two_model_qini: self.two_model_qini,
+                random_qini_mean: self.random_qini.map(|(mean, _)| mean),
+                random_qini_deviation: self.random_qini.map(|(_, spread)| spread),
+                top_decile: self
+                    .uplift_top_decile
+                    .map(|(model, baseline, everyone)| [model, baseline, everyone]),
+                curve: self.qini_curve.clone(),
+                two_model_curve: self.two_model_qini_curve.clone(),
+            },
+            users_with_benefits: self.users_with_benefits,
+            fairness_changes: self.fairness_changes as u64,
+            capped_users: self.capped_users,
+            notes: self.notes.clone(),
+        }
+    }
 }
 
 fn share(count: u64, total: u64) -> f64 {

@@ -1,0 +1,1016 @@
+//! The HTML page: one `<figure id="chart-...">` per chart, each an inline
+//! SVG drawn with plotters' SVG backend, a table of the same numbers (the
+//! page reads without the charts) and a caption saying how to read it.
+//!
+//! Charts use plain f64 coordinates and draw their row and column labels
+//! themselves at the mapped pixel positions: plotters' automatic ticks
+//! cannot be told to sit in the middle of a bar or a heat map cell.
+
+use std::fmt::Write as _;
+
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::Error;
+use crate::data::{CohortMatrix, RunReport, funnel, ratio};
+
+/// Every figure the page holds, in page order.
+pub const CHART_IDS: [&str; 9] = [
+    "chart-pyramid",
+    "chart-funnel",
+    "chart-cohorts",
+    "chart-tiers",
+    "chart-quadrants",
+    "chart-transitions",
+    "chart-bgnbd",
+    "chart-propensity",
+    "chart-qini",
+];
+
+const WIDTH: u32 = 800;
+const FONT: &str = "sans-serif";
+/// Cohorts and month offsets shown in the heat map (the newest ones).
+const COHORT_LIMIT: usize = 24;
+const TRANSITION_LIMIT: usize = 20;
+
+const DARK: RGBColor = RGBColor(0x2b, 0x5c, 0x8a);
+const LIGHT: RGBColor = RGBColor(0xa9, 0xc6, 0xe3);
+const ACCENT: RGBColor = RGBColor(0xd9, 0x6c, 0x2c);
+const GREY: RGBColor = RGBColor(0x88, 0x88, 0x88);
+const TEXT: RGBColor = RGBColor(0x22, 0x22, 0x22);
+
+impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for Error {
+    fn from(error: DrawingAreaErrorKind<E>) -> Self {
+        Error::Draw(error.to_string())
+    }
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+/// The whole page.
+pub fn render_html(report: &RunReport) -> Result<String, Error> {
+    let mut page = String::new();
+    let title = format!(
+        "strata run report: {} ({}) as of {}",
+        report.preset, report.model_version, report.as_of
+    );
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n\
+         <p class=\"meta\">{} users, {} events read, {} bad rows. Made by <code>strata report</code> \
+         from the run's <code>report.json</code>.</p>\n",
+        escape(&title),
+        escape(&title),
+        report.users,
+        report.events,
+        report.bad_rows
+    );
+    page.push_str("<h2>Lifecycle layers</h2>\n");
+    page.push_str(&pyramid(report)?);
+    page.push_str(&funnel_figure(report)?);
+    page.push_str("<h2>Retention</h2>\n");
+    page.push_str(&cohorts(&report.cohorts)?);
+    page.push_str("<h2>Value and satisfaction</h2>\n");
+    page.push_str(&distribution(
+        "chart-tiers",
+        "Value tiers (RFM score bands); users who never bought have no tier.",
+        &report.tiers,
+        report.users,
+    )?);
+    page.push_str(&distribution(
+        "chart-quadrants",
+        "Loyalty x satisfaction quadrants; users without a satisfaction signal have none.",
+        &report.quadrants,
+        report.users,
+    )?);
+    page.push_str("<h2>Layer transitions</h2>\n");
+    page.push_str(&transitions(report)?);
+    page.push_str("<h2>Model checks</h2>\n");
+    page.push_str(&bg_nbd(report)?);
+    page.push_str(&propensity(report)?);
+    page.push_str(&qini(report)?);
+    if !report.models.notes.is_empty() {
+        page.push_str("<h3>Notes</h3>\n<ul>\n");
+        for note in &report.models.notes {
+            let _ = writeln!(page, "<li>{}</li>", escape(note));
+        }
+        page.push_str("</ul>\n");
+    }
+    page.push_str("</body>\n</html>\n");
+    Ok(page)
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;\
+padding:0 1em;color:#222}h1{font-size:1.4em}h2{margin-top:2em;border-bottom:1px solid #ccc}\
+.meta{color:#555}figure{margin:1.5em 0}figure svg{max-width:100%;height:auto;display:block}\
+figcaption{color:#444;font-size:.92em;margin-top:.4em}table{border-collapse:collapse;\
+font-size:.85em;margin-top:.6em}th,td{border:1px solid #ddd;padding:2px 8px;text-align:right}\
+th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}";
+
+fn figure(id: &str, svg: &str, table: &str, caption: &str) -> String {
+    format!(
+        "<figure id=\"{id}\">\n{svg}\n{table}\n<figcaption>{}</figcaption>\n</figure>\n",
+        escape(caption)
+    )
+}
+
+/// A table; cells are escaped, the first row is the header.
+fn table(rows: &[Vec<String>]) -> String {
+    let mut html = String::from("<table>\n");
+    for (index, row) in rows.iter().enumerate() {
+        let tag = if index == 0 { "th" } else { "td" };
+        html.push_str("<tr>");
+        for cell in row {
+            let _ = write!(html, "<{tag}>{}</{tag}>", escape(cell));
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>");
+    html
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(character),
+        }
+    }
+    out
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(
+        || "n/a".to_owned(),
+        |value| format!("{:.1}%", 100.0 * value),
+    )
+}
+
+fn number(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |value| format!("{value:.decimals$}"))
+}
+
+/// Draws into a fresh SVG of `height` pixels and returns its markup.
+fn svg(height: u32, draw: impl FnOnce(&Area<'_>) -> Result<(), Error>) -> Result<String, Error> {
+    let mut markup = String::new();
+    {
+        let root = SVGBackend::with_string(&mut markup, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+    }
+    Ok(markup)
+}
+
+/// An SVG that says why there is no chart, so every figure still has one.
+fn empty_svg(message: &str) -> Result<String, Error> {
+    svg(80, |root| {
+        root.draw(&Text::new(
+            message.to_owned(),
+            (WIDTH as i32 / 2, 40),
+            text_style(17).pos(Pos::new(HPos::Center, VPos::Center)),
+        ))?;
+        Ok(())
+    })
+}
+
+fn text_style(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().color(&TEXT)
+}
+
+/// Pixels a label needs, by plotters' own estimate plus room to breathe.
+fn label_width(labels: impl IntoIterator<Item = usize>) -> u32 {
+    let longest = labels.into_iter().max().unwrap_or(0) as u32;
+    (longest * 8 + 16).clamp(40, 300)
+}
+
+/// One bar of a horizontal bar chart: coloured spans on one row, and a note
+/// written after the last span.
+struct Bar {
+    label: String,
+    spans: Vec<(f64, f64, RGBColor)>,
+    note: String,
+}
+
+struct BarChart<'a> {
+    bars: &'a [Bar],
+    x_range: std::ops::Range<f64>,
+    x_desc: &'a str,
+    x_format: &'a dyn Fn(&f64) -> String,
+    /// A dashed vertical line, e.g. what chance gives.
+    reference: Option<(f64, &'a str)>,
+    legend: &'a [(&'a str, RGBColor)],
+    legend_at: SeriesLabelPosition,
+}
+
+/// Horizontal bars, first bar on top.
+fn bar_chart(chart: &BarChart<'_>) -> Result<String, Error> {
+    let rows = chart.bars.len().max(1);
+    let height = 74 + 36 * rows as u32;
+    let labels_width = label_width(chart.bars.iter().map(|bar| bar.label.len()));
+    svg(height, |root| {
+        let mut context = ChartBuilder::on(root)
+            .margin(12)
+            .margin_right(24)
+            .x_label_area_size(40)
+            .y_label_area_size(labels_width)
+            .build_cartesian_2d(chart.x_range.clone(), 0f64..rows as f64)?;
+        context
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .y_label_formatter(&|_| String::new())
+            .x_labels(8)
+            .x_label_formatter(chart.x_format)
+            .x_desc(chart.x_desc)
+            .label_style(text_style(15))
+            .axis_desc_style(text_style(16))
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+            .draw()?;
+        let top = |index: usize| (rows - index) as f64;
+        for (index, bar) in chart.bars.iter().enumerate() {
+            let (upper, lower) = (top(index) - 0.18, top(index) - 0.82);
+            for (start, end, color) in &bar.spans {
+                context.draw_series(std::iter::once(Rectangle::new(
+                    [(*start, upper), (*end, lower)],
+                    color.filled(),
+                )))?;
+            }
+            let end = bar
+                .spans
+                .iter()
+                .map(|span| span.1)
+                .fold(chart.x_range.start, f64::max);
+            let span = chart.x_range.end - chart.x_range.start;
+            let middle = top(index) - 0.5;
+            context.draw_series(std::iter::once(Text::new(
+                bar.note.clone(),
+                (end + span * 0.01, middle),
+                text_style(15).pos(Pos::new(HPos::Left, VPos::Center)),
+            )))?;
+            let (left, y) = context.backend_coord(&(chart.x_range.start, middle));
+            root.draw(&Text::new(
+                bar.label.clone(),
+                (left - 8, y),
+                text_style(15).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))?;
+        }
+        if let Some((at, label)) = chart.reference {
+            context
+                .draw_series(DashedLineSeries::new(
+                    [(at, 0.0), (at, rows as f64)],
+                    6,
+                    4,
+                    GREY.stroke_width(2),
+                ))?
+                .label(label)
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], GREY.stroke_width(2)));
+        }
+        for (name, color) in chart.legend {
+            let color = *color;
+            context
+                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
+        }
+        if chart.reference.is_some() || !chart.legend.is_empty() {
+            context
+                .configure_series_labels()
+                .position(chart.legend_at.clone())
+                .background_style(WHITE.mix(0.9))
+                .border_style(GREY)
+                .label_font(text_style(15))
+                .draw()?;
+        }
+        Ok(())
+    })
+}
+
+fn users_format(value: &f64) -> String {
+    format!("{:.0}", value.abs())
+}
+
+fn pyramid(report: &RunReport) -> Result<String, Error> {
+    let mut layers: Vec<_> = report.layers.iter().collect();
+    layers.sort_by_key(|layer| std::cmp::Reverse(layer.index));
+    let widest = layers.iter().map(|layer| layer.total()).max().unwrap_or(0);
+    let caption = "The layer pyramid: users per lifecycle layer, deepest on top, bar width \
+                   proportional to users; the light ends are users who reached the layer and \
+                   then churned.";
+    let rows: Vec<Vec<String>> = std::iter::once(
+        ["layer", "active", "churned", "total", "share of users"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .chain(layers.iter().map(|layer| {
+        vec![
+            format!("{} {}", layer.index, layer.name),
+            layer.active.to_string(),
+            layer.churned.to_string(),
+            layer.total().to_string(),
+            percent(ratio(layer.total(), report.users)),
+        ]
+    }))
+    .collect();
+    if widest == 0 {
+        return Ok(figure(
+            "chart-pyramid",
+            &empty_svg("no users in this run")?,
+            &table(&rows),
+            caption,
+        ));
+    }
+    let half = widest as f64 / 2.0;
+    let bars: Vec<Bar> = layers
+        .iter()
+        .map(|layer| {
+            let active = layer.active as f64 / 2.0;
+            let total = layer.total() as f64 / 2.0;
+            Bar {
+                label: layer.name.clone(),
+                spans: vec![
+                    (-total, -active, LIGHT),
+                    (-active, active, DARK),
+                    (active, total, LIGHT),
+                ],
+                note: format!(
+                    "{} ({})",
+                    layer.total(),
+                    percent(ratio(layer.total(), report.users))
+                ),
+            }
+        })
+        .collect();
+    let svg = bar_chart(&BarChart {
+        bars: &bars,
+        x_range: -half * 1.05..half * 1.45,
+        x_desc: "users (bar centred on 0)",
+        x_format: &|value| format!("{:.0}", 2.0 * value.abs()),
+        reference: None,
+        legend: &[("active", DARK), ("churned", LIGHT)],
+        legend_at: SeriesLabelPosition::UpperRight,
+    })?;
+    Ok(figure("chart-pyramid", &svg, &table(&rows), caption))
+}
+
+fn funnel_figure(report: &RunReport) -> Result<String, Error> {
+    let steps = funnel(&report.layers);
+    let caption = "The funnel: the share of all users who reached each layer or a deeper one \
+                   in the model's order (a churned user counts at the layer they reached), and \
+                   the step conversion from the layer above.";
+    let rows: Vec<Vec<String>> = std::iter::once(
+        ["layer", "reached", "share of users", "step conversion"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .chain(steps.iter().map(|step| {
+        vec![
+            step.name.clone(),
+            step.reached.to_string(),
+            percent(Some(step.share)),
+            percent(step.step_conversion),
+        ]
+    }))
+    .collect();
+    if steps.is_empty() || report.users == 0 {
+        return Ok(figure(
+            "chart-funnel",
+            &empty_svg("no users in this run")?,
+            &table(&rows),
+            caption,
+        ));
+    }
+    let bars: Vec<Bar> = steps
+        .iter()
+        .map(|step| Bar {
+            label: step.name.clone(),
+            spans: vec![(0.0, 100.0 * step.share, DARK)],
+            note: match step.step_conversion {
+                Some(rate) => format!(
+                    "{:.1}% of users, {:.1}% of the step above",
+                    100.0 * step.share,
+                    100.0 * rate
+                ),
+                None => format!("{:.1}% of users", 100.0 * step.share),
+            },
+        })
+        .collect();
+    let svg = bar_chart(&BarChart {
+        bars: &bars,
+        x_range: 0.0..160.0,
+        x_desc: "share of users who reached the layer or a deeper one (%)",
+        x_format: &|value| {
+            if *value <= 100.0 {
+                format!("{value:.0}")
+            } else {
+                String::new()
+            }
+        },
+        reference: None,
+        legend: &[],
+        legend_at: SeriesLabelPosition::LowerRight,
+    })?;
+    Ok(figure("chart-funnel", &svg, &table(&rows), caption))
+}
+
+/// White to dark blue.
+fn heat(share: f64) -> RGBColor {
+    let share = share.clamp(0.0, 1.0);
+    let mix =
+        |low: u8, high: u8| (f64::from(low) + (f64::from(high) - f64::from(low)) * share) as u8;
+    RGBColor(mix(0xf4, 0x08), mix(0xf8, 0x30), mix(0xfc, 0x6b))
+}
+
+fn cohorts(matrix: &CohortMatrix) -> Result<String, Error> {
+    let caption = format!(
+        "Cohort retention: buyers grouped by the month of their first purchase (rows); each cell \
+         is the share of the cohort that bought in the month that many months later (month 0 \
+         is 100% by definition). Colour is scaled to the highest share after month 0.{}{}",
+        if matrix.partial_last_month {
+            " The last month is cut short by the as-of time."
+        } else {
+            ""
+        },
+        if matrix.rows.len() > COHORT_LIMIT {
+            " The chart shows the newest cohorts; the table has them all."
+        } else {
+            ""
+        }
+    );
+    let offsets = [1usize, 2, 3, 6, 12];
+    let header: Vec<String> = ["first purchase", "buyers"]
+        .into_iter()
+        .map(String::from)
+        .chain(offsets.iter().map(|offset| format!("month +{offset}")))
+        .collect();
+    let rows: Vec<Vec<String>> = std::iter::once(header)
+        .chain(matrix.rows.iter().map(|row| {
+            [row.month.clone(), row.size.to_string()]
+                .into_iter()
+                .chain(offsets.iter().map(|offset| match row.buyers.get(*offset) {
+                    Some(buyers) => percent(ratio(*buyers, row.size)),
+                    None => String::new(),
+                }))
+                .collect()
+        }))
+        .collect();
+    let shown = &matrix.rows[matrix.rows.len().saturating_sub(COHORT_LIMIT)..];
+    if shown.iter().all(|row| row.size == 0) {
+        return Ok(figure(
+            "chart-cohorts",
+            &empty_svg("no purchases before the as-of time")?,
+            &table(&rows),
+            &caption,
+        ));
+    }
+    let columns = shown
+        .iter()
+        .map(|row| row.buyers.len())
+        .max()
+        .unwrap_or(1)
+        .min(COHORT_LIMIT);
+    let scale = shown
+        .iter()
+        .flat_map(|row| {
+            row.buyers
+                .iter()
+                .skip(1)
+                .filter_map(|buyers| ratio(*buyers, row.size))
+        })
+        .fold(0.0f64, f64::max)
+        .max(0.01);
+    let cell_height = 26;
+    let height = 90 + cell_height * shown.len() as u32;
+    let svg = svg(height, |root| {
+        let mut context = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..columns as f64, 0f64..shown.len() as f64)?;
+        context
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(0)
+            .y_labels(0)
+            .x_label_formatter(&|_| String::new())
+            .y_label_formatter(&|_| String::new())
+            .x_desc("months since the first purchase")
+            .axis_desc_style(text_style(16))
+            .draw()?;
+        let rows = shown.len();
+        for (index, row) in shown.iter().enumerate() {
+            let bottom = (rows - 1 - index) as f64;
+            let (left, y) = context.backend_coord(&(0.0, bottom + 0.5));
+            root.draw(&Text::new(
+                row.month.clone(),
+                (left - 6, y),
+                text_style(15).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))?;
+            if row.size == 0 {
+                continue;
+            }
+            for (offset, buyers) in row.buyers.iter().take(columns).enumerate() {
+                let share = *buyers as f64 / row.size as f64;
+                let strength = if offset == 0 { 1.0 } else { share / scale };
+                let x = offset as f64;
+                let mut cell = Rectangle::new(
+                    [(x, bottom + 1.0), (x + 1.0, bottom)],
+                    heat(strength).filled(),
+                );
+                cell.set_margin(1, 1, 1, 1);
+                context.draw_series(std::iter::once(cell))?;
+                let ink = if strength > 0.55 { WHITE } else { TEXT };
+                context.draw_series(std::iter::once(Text::new(
+                    format!("{:.0}", 100.0 * share),
+                    (x + 0.5, bottom + 0.5),
+                    (FONT, 13)
+                        .into_font()
+                        .color(&ink)
+                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                )))?;
+            }
+        }
+        for offset in 0..columns {
+            let (x, bottom) = context.backend_coord(&(offset as f64 + 0.5, 0.0));
+            root.draw(&Text::new(
+                offset.to_string(),
+                (x, bottom + 12),
+                text_style(15).pos(Pos::new(HPos::Center, VPos::Center)),
+            ))?;
+        }
+        Ok(())
+    })?;
+    Ok(figure("chart-cohorts", &svg, &table(&rows), &caption))
+}
+
+fn distribution(
+    id: &str,
+    caption: &str,
+    counts: &[crate::data::Count],
+    users: u64,
+) -> Result<String, Error> {
+    let rows: Vec<Vec<String>> = std::iter::once(
+        ["name", "users", "share of users"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .chain(counts.iter().map(|count| {
+        vec![
+            count.name.clone(),
+            count.count.to_string(),
+            percent(ratio(count.count, users)),
+        ]
+    }))
+    .collect();
+    let widest = counts.iter().map(|count| count.count).max().unwrap_or(0);
+    if widest == 0 {
+        return Ok(figure(
+            id,
+            &empty_svg("no users in this run")?,
+            &table(&rows),
+            caption,
+        ));
+    }
+    let bars: Vec<Bar> = counts
+        .iter()
+        .map(|count| Bar {
+            label: count.name.clone(),
+            spans: vec![(0.0, count.count as f64, DARK)],
+            note: format!("{} ({})", count.count, percent(ratio(count.count, users))),
+        })
+        .collect();
+    let svg = bar_chart(&BarChart {
+        bars: &bars,
+        x_range: 0.0..widest as f64 * 1.3,
+        x_desc: "users",
+        x_format: &users_format,
+        reference: None,
+        legend: &[],
+        legend_at: SeriesLabelPosition::LowerRight,
+    })?;
+    Ok(figure(id, &svg, &table(&rows), caption))
+}
+
+fn transitions(report: &RunReport) -> Result<String, Error> {
+    let mut moves: Vec<_> = report.transitions.iter().collect();
+    moves.sort_by(|left, right| {
+        right
+            .count
+            .cmp(&left.count)
+            .then_with(|| (&left.from, &left.to).cmp(&(&right.from, &right.to)))
+    });
+    let caption = format!(
+        "Layer transitions since the job's last delivered state, most common first (at most \
+         {TRANSITION_LIMIT} in the chart): \"(none)\" is a user new to the job, \"(erased)\" one \
+         erased. On a first run every user comes from \"(none)\"."
+    );
+    let rows: Vec<Vec<String>> =
+        std::iter::once(["from", "to", "users"].map(String::from).to_vec())
+            .chain(moves.iter().map(|change| {
+                vec![
+                    change.from.clone(),
+                    change.to.clone(),
+                    change.count.to_string(),
+                ]
+            }))
+            .collect();
+    let widest = moves.first().map_or(0, |change| change.count);
+    if widest == 0 {
+        return Ok(figure(
+            "chart-transitions",
+            &empty_svg("no user changed layer since the last run")?,
+            &table(&rows),
+            &caption,
+        ));
+    }
+    let bars: Vec<Bar> = moves
+        .iter()
+        .take(TRANSITION_LIMIT)
+        .map(|change| Bar {
+            label: format!("{} -> {}", change.from, change.to),
+            spans: vec![(0.0, change.count as f64, DARK)],
+            note: change.count.to_string(),
+        })
+        .collect();
+    let svg = bar_chart(&BarChart {
+        bars: &bars,
+        x_range: 0.0..widest as f64 * 1.15,
+        x_desc: "users",
+        x_format: &users_format,
+        reference: None,
+        legend: &[],
+        legend_at: SeriesLabelPosition::LowerRight,
+    })?;
+    Ok(figure("chart-transitions", &svg, &table(&rows), &caption))
+}
+
+type Context<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn line_chart(
+    x_range: std::ops::Range<f64>,
+    y_range: std::ops::Range<f64>,
+    x_desc: &str,
+    y_desc: &str,
+    x_format: &dyn Fn(&f64) -> String,
+    legend_at: SeriesLabelPosition,
+    draw: impl FnOnce(&mut Context<'_, '_>) -> Result<(), Error>,
+) -> Result<String, Error> {
+    svg(400, |root| {
+        let mut context = ChartBuilder::on(root)
+            .margin(14)
+            .margin_right(24)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x_range, y_range)?;
+        context
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(x_format)
+            .label_style(text_style(15))
+            .axis_desc_style(text_style(16))
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+            .draw()?;
+        draw(&mut context)?;
+        context
+            .configure_series_labels()
+            .position(legend_at)
+            .background_style(WHITE.mix(0.9))
+            .border_style(GREY)
+            .label_font(text_style(15))
+            .draw()?;
+        Ok(())
+    })
+}
+
+fn draw_line(
+    context: &mut Context<'_, '_>,
+    points: &[(f64, f64)],
+    color: RGBColor,
+    label: &str,
+    markers: bool,
+) -> Result<(), Error> {
+    context
+        .draw_series(LineSeries::new(
+            points.iter().copied(),
+            color.stroke_width(2),
+        ))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+    if markers {
+        context.draw_series(
+            points
+                .iter()
+                .map(|point| Circle::new(*point, 4, color.filled())),
+        )?;
+    }
+    Ok(())
+}
+
+fn bg_nbd(report: &RunReport) -> Result<String, Error> {
+    let models = &report.models;
+    let parameters = match (&models.bg_nbd, &models.gamma_gamma) {
+        (Some(bg), gamma) => format!(
+            "Fitted on all buyers: r {:.3}, alpha {:.3}, a {:.3}, b {:.3} (log-likelihood {:.1}){}.",
+            bg.r,
+            bg.alpha,
+            bg.a,
+            bg.b,
+            bg.log_likelihood,
+            gamma.as_ref().map_or(String::new(), |gamma| format!(
+                "; Gamma-Gamma p {:.3}, q {:.3}, gamma {:.3}",
+                gamma.p, gamma.q, gamma.gamma
+            ))
+        ),
+        (None, _) => "BG/NBD was not fitted on this run.".to_owned(),
+    };
+    let Some(holdout) = models
+        .bg_nbd_holdout
+        .as_ref()
+        .filter(|holdout| !holdout.buckets.is_empty())
+    else {
+        let caption = format!("BG/NBD fit check: no calibration/holdout comparison. {parameters}");
+        return Ok(figure(
+            "chart-bgnbd",
+            &empty_svg("no BG/NBD calibration fit on this data")?,
+            "",
+            &caption,
+        ));
+    };
+    let caption = format!(
+        "BG/NBD fit check, calibration/holdout: the model fitted on purchases up to {} days \
+         before the as-of time predicts each buyer's purchases in those last {} days; mean \
+         predicted and actual purchases per buyer, by repeat purchases in the calibration period. \
+         {parameters}",
+        holdout.holdout_days, holdout.holdout_days
+    );
+    let rows: Vec<Vec<String>> = std::iter::once(
+        ["repeat purchases before", "buyers", "predicted", "actual"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .chain(holdout.buckets.iter().map(|bucket| {
+        vec![
+            bucket.label.clone(),
+            bucket.customers.to_string(),
+            format!("{:.3}", bucket.predicted),
+            format!("{:.3}", bucket.actual),
+        ]
+    }))
+    .collect();
+    let predicted: Vec<(f64, f64)> = holdout
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(index, bucket)| (index as f64, bucket.predicted))
+        .collect();
+    let actual: Vec<(f64, f64)> = holdout
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(index, bucket)| (index as f64, bucket.actual))
+        .collect();
+    let top = predicted
+        .iter()
+        .chain(&actual)
+        .map(|point| point.1)
+        .fold(0.0f64, f64::max)
+        .max(0.01);
+    let labels: Vec<String> = holdout
+        .buckets
+        .iter()
+        .map(|bucket| bucket.label.clone())
+        .collect();
+    let x_format = |value: &f64| {
+        let index = value.round();
+        if (value - index).abs() < 1e-6 && index >= 0.0 {
+            labels.get(index as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let svg = line_chart(
+        -0.3..(labels.len() as f64 - 0.7),
+        0.0..top * 1.25,
+        "repeat purchases in the calibration period",
+        &format!("mean purchases in the last {} days", holdout.holdout_days),
+        &x_format,
+        SeriesLabelPosition::UpperLeft,
+        |context| {
+            draw_line(context, &actual, DARK, "actual", true)?;
+            draw_line(context, &predicted, ACCENT, "BG/NBD predicted", true)
+        },
+    )?;
+    Ok(figure("chart-bgnbd", &svg, &table(&rows), &caption))
+}
+
+fn propensity(report: &RunReport) -> Result<String, Error> {
+    let check = &report.models.propensity;
+    let scores = [
+        ("propensity model", check.model_auc),
+        ("recency alone", check.recency_auc),
+        ("BG/NBD expected purchases", check.bg_nbd_auc),
+    ];
+    let caption = format!(
+        "Propensity check: holdout ROC AUC of the model's score for buying in the next {} days, \
+         next to its two baselines; 0.5 is chance, 1 a perfect ranking.",
+        check.window_days
+    );
+    let rows: Vec<Vec<String>> =
+        std::iter::once(["ranking", "holdout AUC"].map(String::from).to_vec())
+            .chain(
+                scores
+                    .iter()
+                    .map(|(name, auc)| vec![(*name).to_owned(), number(*auc, 3)]),
+            )
+            .collect();
+    if scores.iter().all(|(_, auc)| auc.is_none()) {
+        return Ok(figure(
+            "chart-propensity",
+            &empty_svg("the propensity model was not fitted on this data")?,
+            &table(&rows),
+            &caption,
+        ));
+    }
+    let bars: Vec<Bar> = scores
+        .iter()
+        .map(|(name, auc)| Bar {
+            label: (*name).to_owned(),
+            spans: auc.map_or_else(Vec::new, |auc| {
+                vec![(
+                    0.0,
+                    auc,
+                    if *name == "propensity model" {
+                        DARK
+                    } else {
+                        LIGHT
+                    },
+                )]
+            }),
+            note: number(*auc, 3),
+        })
+        .collect();
+    let svg = bar_chart(&BarChart {
+        bars: &bars,
+        x_range: 0.0..1.35,
+        x_desc: "holdout ROC AUC",
+        x_format: &|value| {
+            if *value <= 1.0 {
+                format!("{value:.1}")
+            } else {
+                String::new()
+            }
+        },
+        reference: Some((0.5, "chance (0.5)")),
+        legend: &[],
+        legend_at: SeriesLabelPosition::LowerRight,
+    })?;
+    Ok(figure("chart-propensity", &svg, &table(&rows), &caption))
+}
+
+fn qini(report: &RunReport) -> Result<String, Error> {
+    let uplift = &report.models.uplift;
+    let random = match (uplift.random_qini_mean, uplift.random_qini_deviation) {
+        (Some(mean), Some(deviation)) => format!("{mean:.3} +- {deviation:.3}"),
+        _ => "n/a".to_owned(),
+    };
+    let mut rows = vec![
+        ["ranking", "Qini coefficient", "uplift in the top 10%"]
+            .map(String::from)
+            .to_vec(),
+        vec![
+            "pooled uplift model".into(),
+            number(uplift.qini, 3),
+            number(uplift.top_decile.map(|top| top[0]), 4),
+        ],
+        vec![
+            "two-model baseline".into(),
+            number(uplift.two_model_qini, 3),
+            number(uplift.top_decile.map(|top| top[1]), 4),
+        ],
+        vec![
+            "random rankings".into(),
+            random,
+            number(uplift.top_decile.map(|top| top[2]), 4),
+        ],
+    ];
+    rows[3][0] = "random rankings (mean +- sd; uplift over everyone)".into();
+    let caption = format!(
+        "Uplift check on {} offer issues: the Qini curve of the holdout, ranked by each model \
+         (incremental conversions when targeting the top share, control responses scaled to the \
+         treated count), against random targeting (the diagonal). The Qini coefficient is the \
+         area above the diagonal over the best possible area.",
+        uplift.offer_issues
+    );
+    if uplift.curve.len() < 2 {
+        return Ok(figure(
+            "chart-qini",
+            &empty_svg("no uplift holdout on this data (no finished offer outcomes)")?,
+            &table(&rows),
+            &caption,
+        ));
+    }
+    let points = |curve: &[[f64; 2]]| -> Vec<(f64, f64)> {
+        curve.iter().map(|point| (point[0], point[1])).collect()
+    };
+    let model = points(&uplift.curve);
+    let baseline = points(&uplift.two_model_curve);
+    let everyone = model.last().map_or(0.0, |point| point.1);
+    let (low, high) = model
+        .iter()
+        .chain(&baseline)
+        .map(|point| point.1)
+        .fold((0.0f64, 0.0f64), |(low, high), y| (low.min(y), high.max(y)));
+    let pad = (high - low).max(1.0) * 0.12;
+    let svg = line_chart(
+        0.0..1.0,
+        (low - pad)..(high + pad),
+        "share of the holdout targeted, best ranked first",
+        "incremental conversions",
+        &|value| format!("{:.0}%", 100.0 * value),
+        SeriesLabelPosition::LowerLeft,
+        |context| {
+            context
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, 0.0), (1.0, everyone)],
+                    6,
+                    4,
+                    GREY.stroke_width(2),
+                ))?
+                .label("random targeting")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], GREY.stroke_width(2)));
+            if baseline.len() >= 2 {
+                draw_line(context, &baseline, LIGHT, "two-model baseline", false)?;
+            }
+            draw_line(context, &model, DARK, "pooled uplift model", false)
+        },
+    )?;
+    Ok(figure("chart-qini", &svg, &table(&rows), &caption))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Count, LayerCount, ModelChecks};
+
+    fn tiny() -> RunReport {
+        RunReport {
+            format: crate::FORMAT,
+            preset: "retail".into(),
+            model_version: "retail-1".into(),
+            as_of: "2025-01-01T00:00:00.000Z".into(),
+            users: 10,
+            events: 100,
+            bad_rows: 0,
+            layers: vec![
+                LayerCount {
+                    index: 0,
+                    name: "potential".into(),
+                    active: 6,
+                    churned: 0,
+                },
+                LayerCount {
+                    index: 1,
+                    name: "new <&>".into(),
+                    active: 3,
+                    churned: 1,
+                },
+            ],
+            tiers: vec![Count {
+                name: "high".into(),
+                count: 4,
+            }],
+            quadrants: Vec::new(),
+            transitions: Vec::new(),
+            cohorts: CohortMatrix::default(),
+            models: ModelChecks::default(),
+        }
+    }
+
+    #[test]
+    fn every_chart_has_a_figure_with_an_svg_even_without_data() {
+        let page = render_html(&tiny()).unwrap();
+        for id in CHART_IDS {
+            let start = page
+                .find(&format!("<figure id=\"{id}\">"))
+                .unwrap_or_else(|| panic!("{id} missing"));
+            let end = start + page[start..].find("</figure>").unwrap();
+            assert!(page[start..end].contains("<svg"), "{id} has no svg");
+        }
+        // Names are escaped in the tables.
+        assert!(page.contains("new &lt;&amp;&gt;"));
+        assert!(!page.contains("<script"));
+    }
+}
