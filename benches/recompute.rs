@@ -87,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         delete_missing: false,
         transitions_file: None,
         show_progress: false,
+        targeting: None,
     }))?;
     let job_seconds = started.elapsed().as_secs_f64();
     let job_peak = peak_rss_mib();

@@ -133,6 +133,7 @@ fn main() -> anyhow::Result<()> {
             connections: CONNECTIONS,
             in_flight: IN_FLIGHT,
             token: None,
+            tls: None,
             ids: ids.clone(),
             plan: plan_for(batch_size),
             progress: false,

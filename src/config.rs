@@ -16,6 +16,10 @@ pub struct Config {
     pub store: StoreConfig,
     pub offers: OffersConfig,
     pub ingest: IngestConfig,
+    /// Bearer tokens and scopes; without `[auth]` every caller is served.
+    pub auth: Option<crate::server::auth::AuthConfig>,
+    /// TLS on the gRPC port; without `[tls]` it speaks plaintext.
+    pub tls: Option<crate::server::tls::TlsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +35,10 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// On SIGTERM, how long in-flight calls may take before connections are closed.
     pub shutdown_grace_seconds: u64,
+    /// ProfileService calls in flight; more are shed with RESOURCE_EXHAUSTED.
+    pub max_concurrent_requests: usize,
+    /// Longest a ProfileService call may take (a shorter client deadline wins).
+    pub request_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +49,14 @@ impl Default for ServerConfig {
             max_batch_size: 1000,
             max_message_bytes: 16 << 20,
             shutdown_grace_seconds: 10,
+            // Cached reads are CPU-bound (a core serves about one at a
+            // time) and a read from disk parks its blocking thread: 64 per
+            // core saturates the cores with room for disk waits, well below
+            // the blocking pool's 512 threads, and sheds the rest instead of
+            // queueing it.
+            max_concurrent_requests: 64
+                * std::thread::available_parallelism().map_or(1, usize::from),
+            request_timeout_seconds: 10,
         }
     }
 }
@@ -53,6 +69,12 @@ pub struct StoreConfig {
     pub bloom_bits_per_key: f64,
     /// Row cache (user id -> stored profile) in front of the block cache; 0 = off.
     pub row_cache_mb: usize,
+    /// AdminService LoadSnapshot reads snapshot files only from here when
+    /// set (relative paths resolve in it); unset = any absolute path.
+    pub snapshot_dir: Option<PathBuf>,
+    /// AdminService CreateBackup writes only here when set (relative paths
+    /// resolve in it); unset = any absolute path.
+    pub backup_dir: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -62,6 +84,8 @@ impl Default for StoreConfig {
             block_cache_mb: 256,
             bloom_bits_per_key: 10.0,
             row_cache_mb: 256,
+            snapshot_dir: None,
+            backup_dir: None,
         }
     }
 }
@@ -145,12 +169,15 @@ impl From<&BenefitConfig> for v1::Benefit {
 pub struct IngestConfig {
     /// Most upserts plus deletes in one ApplyUpdates batch.
     pub max_records_per_batch: usize,
+    /// ApplyUpdates streams open at once; more are refused with RESOURCE_EXHAUSTED.
+    pub max_concurrent_streams: usize,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             max_records_per_batch: 10_000,
+            max_concurrent_streams: 16,
         }
     }
 }
@@ -210,6 +237,24 @@ impl Config {
         }
         if self.ingest.max_records_per_batch == 0 {
             return invalid("ingest.max_records_per_batch", "must be at least 1".into());
+        }
+        for (key, value) in [
+            (
+                "server.max_concurrent_requests",
+                self.server.max_concurrent_requests,
+            ),
+            (
+                "server.request_timeout_seconds",
+                self.server.request_timeout_seconds as usize,
+            ),
+            (
+                "ingest.max_concurrent_streams",
+                self.ingest.max_concurrent_streams,
+            ),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1".into());
+            }
         }
         for (index, benefit) in self.offers.cold_start.iter().enumerate() {
             let key = format!("offers.cold_start[{index}]");

@@ -138,6 +138,7 @@ pub fn demo_profile(seed: u64, index: u64, computed_at_unix: i64) -> Profile {
             nanos: 0,
         }),
         model_version: "demo-1".to_owned(),
+        ..Profile::default()
     }
 }
 

@@ -1,5 +1,8 @@
 //! The `strata` command: a thin shell over the library.
 
+mod admin_cli;
+mod campaigns_cli;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +10,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use strata::config::Config;
-use strata::recompute::{Delivery, ModelsConfig, RecomputeOptions};
+use strata::recompute::{Delivery, ModelsConfig, PushTarget, RecomputeOptions};
+use strata::replication::{LogTarget, ReplicaOptions};
 use strata::server::{self, Bound};
 use strata_core::LifecycleModel;
 use strata_recompute::generate::{self, GenConfig, Preset};
@@ -25,6 +29,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve profiles and ingest from the store in --data-dir.
@@ -37,8 +43,21 @@ enum Command {
     Recompute(RecomputeArgs),
     /// Load-test a running server with BatchGetProfiles or GetOffers.
     Loadtest(strata::loadtest::LoadtestArgs),
+    /// Replica sidecar: apply the update batches published to NATS JetStream
+    /// (`recompute --publish`) to the local server, in order.
+    Replicate(ReplicateArgs),
     /// Render a recompute's run report (--report-data) as one HTML page with charts.
     Report(ReportArgs),
+    /// Operate a running server: load-snapshot, versions, rollback.
+    Admin(admin_cli::AdminArgs),
+    /// Write a consistent checkpoint of a running server's store (on its disk).
+    Backup(admin_cli::BackupArgs),
+    /// Restore a backup into the data folder of a stopped server.
+    Restore(admin_cli::RestoreArgs),
+    /// Select an audience from a snapshot's profiles: size, mix, user list.
+    Audience(campaigns_cli::AudienceArgs),
+    /// Measure a campaign's lift (or compare campaigns) after its window.
+    Lift(campaigns_cli::LiftArgs),
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +177,40 @@ struct GenArgs {
     /// Also write each user's latent ground truth as JSON Lines here.
     #[arg(long)]
     truth: Option<PathBuf>,
+    #[command(flatten)]
+    targeting: campaigns_cli::GenTargetingArgs,
+}
+
+#[derive(Debug, Args)]
+struct ReplicateArgs {
+    /// The NATS server.
+    #[arg(long, env = "STRATA_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    /// The JetStream stream of update batches (created if missing).
+    #[arg(long, env = "STRATA_NATS_STREAM", default_value = strata::replication::DEFAULT_STREAM)]
+    stream: String,
+    /// This replica's durable consumer: one name per replica, kept across restarts.
+    #[arg(long, env = "STRATA_REPLICA_CONSUMER")]
+    consumer: String,
+    /// The local server the batches are applied to.
+    #[arg(
+        long,
+        env = "STRATA_REPLICA_TARGET",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    target: String,
+    /// Bearer token for a server that requires one (ingest scope).
+    /// Prefer the environment variable: flags show up in process lists.
+    #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(flatten)]
+    tls: strata::server::tls::ClientTlsArgs,
+    /// Exit once every batch in the stream is applied (tests, bootstrap).
+    #[arg(long, alias = "once")]
+    until_caught_up: bool,
+    /// Most batches delivered to this replica but not yet acknowledged.
+    #[arg(long, default_value_t = 64)]
+    max_ack_pending: i64,
 }
 
 #[derive(Debug, Args)]
@@ -178,9 +231,23 @@ struct RecomputeArgs {
     /// The time the profiles describe (RFC 3339 or epoch); later events are ignored.
     #[arg(long, value_parser = parse_time)]
     as_of: i64,
-    /// Push changed profiles to this service, e.g. http://127.0.0.1:50051.
+    /// Push changed profiles to this service, e.g. http://127.0.0.1:50051
+    /// (https://... with --tls-ca).
     #[arg(long, conflicts_with = "snapshot")]
     push: Option<String>,
+    /// Bearer token for --push (ingest scope).
+    /// Prefer the environment variable: flags show up in process lists.
+    #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(flatten)]
+    tls: strata::server::tls::ClientTlsArgs,
+    /// Publish changed profiles to NATS JetStream for replicas instead,
+    /// e.g. nats://127.0.0.1:4222 (see `strata replicate`).
+    #[arg(long, conflicts_with_all = ["push", "snapshot"])]
+    publish: Option<String>,
+    /// The JetStream stream for --publish (created if missing).
+    #[arg(long, requires = "publish", default_value = strata::replication::DEFAULT_STREAM)]
+    stream: String,
     /// Write every profile to this snapshot file for a bulk load.
     #[arg(long)]
     snapshot: Option<PathBuf>,
@@ -218,6 +285,8 @@ struct RecomputeArgs {
     /// hash; state, snapshot and producer id get a `p2of8` tag.
     #[arg(long)]
     partition: Option<strata::recompute::Partition>,
+    #[command(flatten)]
+    targeting: campaigns_cli::TargetingArgs,
 }
 
 fn parse_time(text: &str) -> Result<i64, String> {
@@ -244,7 +313,13 @@ fn main() -> anyhow::Result<()> {
             Command::Gen(args) => gen_events(args),
             Command::Recompute(args) => recompute(args).await,
             Command::Loadtest(args) => Ok(strata::loadtest::run_cli(args).await?),
+            Command::Replicate(args) => replicate(args).await,
             Command::Report(args) => report(&args),
+            Command::Admin(args) => admin_cli::admin(args).await,
+            Command::Backup(args) => admin_cli::backup(args).await,
+            Command::Restore(args) => admin_cli::restore(args),
+            Command::Audience(args) => campaigns_cli::audience(args),
+            Command::Lift(args) => campaigns_cli::lift(args),
         }
     })
 }
@@ -321,7 +396,10 @@ async fn load_demo(args: &DemoArgs, bound: Bound) -> anyhow::Result<()> {
         budget: ErrorBudget::default(),
         state_file: args.work_dir.join("recompute.state.jsonl"),
         delivery: Delivery::Push {
-            connection: strata_client::Connection::new(format!("http://{}", bound.grpc)),
+            target: PushTarget::Server(strata_client::Connection::new(format!(
+                "http://{}",
+                bound.grpc
+            ))),
             producer_id: format!("demo-{}", args.population.preset),
             batch_size: 1000,
             crash_after_batches: None,
@@ -329,6 +407,7 @@ async fn load_demo(args: &DemoArgs, bound: Bound) -> anyhow::Result<()> {
         delete_missing: false,
         transitions_file: None,
         show_progress: true,
+        targeting: None,
     })
     .await?;
     print!("{summary}");
@@ -384,7 +463,11 @@ fn gen_events(args: GenArgs) -> anyhow::Result<()> {
     );
     config.control_share = args.control_share;
     let started = std::time::Instant::now();
-    let written = write_events(&config, &args.out, args.truth.as_deref())?;
+    let written = if args.targeting.requested() {
+        campaigns_cli::gen_targeted(&config, &args.out, args.truth.as_deref(), &args.targeting)?
+    } else {
+        write_events(&config, &args.out, args.truth.as_deref())?
+    };
     println!(
         "wrote {written} events for {} users to {} in {:.1}s",
         args.population.users,
@@ -415,9 +498,14 @@ async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
         .validate()
         .map_err(|reason| anyhow::anyhow!("config: {reason}"))?;
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
-    let delivery = match (&args.push, &args.snapshot) {
-        (Some(endpoint), _) => Delivery::Push {
-            connection: strata_client::Connection::new(endpoint.clone()),
+    let target = match (&args.push, &args.publish) {
+        (Some(endpoint), _) => Some(PushTarget::Server(push_connection(endpoint, &args)?)),
+        (None, Some(url)) => Some(PushTarget::Log(LogTarget::new(url, &args.stream))),
+        (None, None) => None,
+    };
+    let delivery = match (target, &args.snapshot) {
+        (Some(target), _) => Delivery::Push {
+            target,
             producer_id: args
                 .producer
                 .clone()
@@ -431,6 +519,7 @@ async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
     let partition = args
         .partition
         .unwrap_or_else(strata::recompute::Partition::whole);
+    let targeting = args.targeting.load(&model, &models, args.partition)?;
     let options = RecomputeOptions {
         events: args.events,
         model_version: args
@@ -447,6 +536,7 @@ async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
         delete_missing: args.delete_missing,
         transitions_file: args.transitions,
         show_progress: true,
+        targeting: targeting.clone(),
     };
     let report_of = (
         options.model.name().to_owned(),
@@ -458,6 +548,7 @@ async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
         println!("partition  {partition}");
     }
     print!("{summary}");
+    campaigns_cli::print_report(targeting.as_ref());
     if args.report_data.is_some() || args.report.is_some() {
         let (preset, model_version, as_of) = report_of;
         let data = summary.report_data(&preset, &model_version, as_of);
@@ -470,6 +561,53 @@ async fn recompute(args: RecomputeArgs) -> anyhow::Result<()> {
             write_report_page(&data, path)?;
         }
     }
+    Ok(())
+}
+
+/// The --push server with the run's token and TLS flags.
+fn push_connection(
+    endpoint: &str,
+    args: &RecomputeArgs,
+) -> anyhow::Result<strata_client::Connection> {
+    let mut connection = strata_client::Connection::new(endpoint);
+    if let Some(token) = &args.token {
+        connection = connection.with_token(token.clone());
+    }
+    if let Some(tls) = args.tls.options()? {
+        connection = connection.with_tls(tls);
+    }
+    Ok(connection)
+}
+
+async fn replicate(args: ReplicateArgs) -> anyhow::Result<()> {
+    let mut server = strata_client::Connection::new(args.target);
+    if let Some(token) = args.token {
+        server = server.with_token(token);
+    }
+    if let Some(tls) = args.tls.options()? {
+        server = server.with_tls(tls);
+    }
+    anyhow::ensure!(
+        args.max_ack_pending > 0,
+        "--max-ack-pending must be at least 1"
+    );
+    let options = ReplicaOptions {
+        log: LogTarget::new(args.nats, args.stream),
+        consumer: args.consumer,
+        server,
+        until_caught_up: args.until_caught_up,
+        max_ack_pending: args.max_ack_pending,
+    };
+    let report = strata::replication::replicate(&options, server::termination_signal()).await?;
+    println!(
+        "replicated {} messages: {} batches applied, {} replayed ({} upserts, {} deletes); lag {}",
+        report.messages,
+        report.batches_applied,
+        report.batches_replayed,
+        report.upserts,
+        report.deletes,
+        report.lag
+    );
     Ok(())
 }
 

@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "strata/v1/profile_service.proto",
         "strata/v1/ingest_service.proto",
         "strata/v1/snapshot.proto",
+        "strata/v1/admin_service.proto",
     ]
     .iter()
     .map(|proto| root.join(proto))

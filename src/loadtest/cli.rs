@@ -13,7 +13,7 @@ use super::{LoadConfig, LoadError};
 /// Load-test a running strata server with BatchGetProfiles or GetOffers.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadtestArgs {
-    /// Server address, host:port (an http:// prefix is accepted).
+    /// Server address, host:port (an http:// or https:// prefix is accepted).
     #[arg(long, default_value = "127.0.0.1:50051")]
     pub target: String,
     /// Allow a target that is not a loopback address.
@@ -51,6 +51,8 @@ pub struct LoadtestArgs {
     /// Prefer the environment variable: flags show up in process lists.
     #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::server::tls::ClientTlsArgs,
     /// Measured time after the warm-up, e.g. 30s, 500ms, 2m (at most 10m)
     /// [default: 10s unless --requests is given].
     #[arg(long, value_parser = parse_duration)]
@@ -170,12 +172,22 @@ impl LoadtestArgs {
             seed: self.seed,
         };
         plan.validate()?;
+        let mut tls = self.tls.options()?;
+        // The target is dialled by address; verify the certificate for the
+        // host name that was typed, unless --tls-domain says otherwise.
+        if let Some(options) = tls.take() {
+            tls = Some(match &self.tls.tls_domain {
+                Some(_) => options,
+                None => options.domain_name(target_host(&self.target)),
+            });
+        }
         Ok(LoadConfig {
             target,
             method: self.method,
             connections: self.connections,
             in_flight: self.in_flight,
             token: self.token.clone(),
+            tls,
             ids,
             plan,
             progress: !self.no_progress && !self.json,
@@ -190,7 +202,7 @@ fn invalid(flag: &'static str, reason: String) -> LoadError {
 /// Resolves `host:port`; every address it names must be loopback unless
 /// `allow_remote`, so a load test cannot hit a shared server by accident.
 fn resolve_target(target: &str, allow_remote: bool) -> Result<SocketAddr, LoadError> {
-    let address = target.strip_prefix("http://").unwrap_or(target);
+    let address = strip_scheme(target);
     let resolved: Vec<SocketAddr> = address
         .to_socket_addrs()
         .map_err(|source| LoadError::Resolve {
@@ -211,6 +223,22 @@ fn resolve_target(target: &str, allow_remote: bool) -> Result<SocketAddr, LoadEr
         });
     }
     Ok(first)
+}
+
+fn strip_scheme(target: &str) -> &str {
+    target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+        .unwrap_or(target)
+}
+
+/// The host of `host:port` (IPv6 brackets removed).
+fn target_host(target: &str) -> String {
+    let address = strip_scheme(target);
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
 }
 
 /// Parses `500ms`, `1.5s`, `2m` or a bare number of seconds.

@@ -51,10 +51,16 @@ pub async fn connect(
     connections: usize,
     timeout: Duration,
     token: Option<&str>,
+    tls: Option<&strata_client::TlsOptions>,
 ) -> Result<Vec<AuthChannel>, LoadError> {
-    let mut connection = Connection::new(format!("http://{target}")).with_connect_timeout(timeout);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut connection =
+        Connection::new(format!("{scheme}://{target}")).with_connect_timeout(timeout);
     if let Some(token) = token {
         connection = connection.with_token(token);
+    }
+    if let Some(tls) = tls {
+        connection = connection.with_tls(tls.clone());
     }
     let mut channels = Vec::with_capacity(connections);
     for _ in 0..connections {

@@ -58,6 +58,8 @@ pub struct LoadConfig {
     pub in_flight: usize,
     /// Bearer token sent with every call (a read-scope token).
     pub token: Option<String>,
+    /// TLS to the target (then https://), or plaintext.
+    pub tls: Option<strata_client::TlsOptions>,
     pub ids: IdConfig,
     pub plan: Plan,
     /// Draw a progress bar on stderr (when it is a terminal).
@@ -80,6 +82,7 @@ pub async fn run_with_ids(config: &LoadConfig, space: Arc<IdSpace>) -> Result<Re
         config.connections,
         config.plan.timeout,
         config.token.as_deref(),
+        config.tls.as_ref(),
     )
     .await?;
     let slots = callers(config.method, &channels, config.in_flight);

@@ -19,6 +19,8 @@ pub struct ModelsConfig {
     pub economics: EconomicsConfig,
     pub fairness: FairnessConfig,
     pub benefits: Vec<BenefitSpec>,
+    /// `[campaigns]`: the cap on campaigns running at once per user.
+    pub campaigns: crate::campaigns::CampaignsConfig,
 }
 
 impl Default for ModelsConfig {
@@ -32,6 +34,7 @@ impl Default for ModelsConfig {
             economics: EconomicsConfig::default(),
             fairness: FairnessConfig::default(),
             benefits: default_benefits(),
+            campaigns: crate::campaigns::CampaignsConfig::default(),
         }
     }
 }

@@ -20,7 +20,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use strata_client::{Connection, IngestClient};
 use strata_core::{
     Event, LifecycleModel, LoyaltySatisfaction, QuadrantScorer, RfmInput, UnixMillis, UserHistory,
     ValueScorer,
@@ -35,7 +34,7 @@ pub use config::ModelsConfig;
 pub use decisions::ModelReport;
 use decisions::{Decisions, UserSegment};
 pub use partition::Partition;
-pub use push::{PlanFiles, PushError, PushOutcome, PushPlan};
+pub use push::{PlanFiles, PushError, PushOutcome, PushPlan, PushTarget, Sink, UpdateSink};
 pub use state::{JobState, StateError, StateHeader, UserEntry};
 pub use summary::RunSummary;
 
@@ -64,9 +63,10 @@ pub enum RecomputeError {
 /// Where a run's results go.
 #[derive(Debug, Clone)]
 pub enum Delivery {
-    /// Push the changed profiles to a running service.
+    /// Push the changed profiles to a running service, or publish them to
+    /// the update log replicas follow.
     Push {
-        connection: Connection,
+        target: PushTarget,
         producer_id: String,
         batch_size: usize,
         /// Test hook: stop as if crashed after this many pushed batches.
@@ -94,6 +94,9 @@ pub struct RecomputeOptions {
     /// Write every layer change (user, from, to, at) here as CSV.
     pub transitions_file: Option<PathBuf>,
     pub show_progress: bool,
+    /// Attributes joined as tags and campaign arms assigned
+    /// (`--attributes`, `--campaigns`); see `crate::campaigns`.
+    pub targeting: Option<std::sync::Arc<crate::campaigns::Targeting>>,
 }
 
 /// Runs the job end to end.
@@ -117,7 +120,7 @@ pub async fn run_partition(
     // A push that crashed last time is finished first, so this run's diff
     // starts from what the service really holds.
     if let Delivery::Push {
-        connection,
+        target,
         crash_after_batches,
         ..
     } = &options.delivery
@@ -126,9 +129,7 @@ pub async fn run_partition(
         let started = Instant::now();
         // The plan's own producer: its sequence numbers belong to it, even
         // if this run was started with another --producer.
-        let mut client = IngestClient::connect(connection, &plan.producer_id)
-            .await
-            .map_err(PushError::from)?;
+        let mut client = Sink::connect(target, &plan.producer_id).await?;
         let outcome = push::push_plan(
             &mut client,
             &plan,
@@ -184,7 +185,7 @@ pub async fn run_partition(
     let started = Instant::now();
     match &options.delivery {
         Delivery::Push {
-            connection,
+            target,
             producer_id,
             batch_size,
             crash_after_batches,
@@ -193,10 +194,8 @@ pub async fn run_partition(
                 // Nothing to send; keep the state's header current.
                 scored.next_state.save(&options.state_file)?;
             } else {
-                let mut client = IngestClient::connect(connection, producer_id)
-                    .await
-                    .map_err(PushError::from)?;
-                let first_sequence = client.resync().await.map_err(PushError::from)? + 1;
+                let mut client = Sink::connect(target, producer_id).await?;
+                let first_sequence = client.resync().await? + 1;
                 let plan = PushPlan {
                     producer_id: producer_id.clone(),
                     first_sequence,
@@ -419,11 +418,43 @@ fn score(
         cohorts: strata_report::CohortMatrix::default(),
     };
 
-    // Pass 3: profiles, diffed against what was delivered before.
+    // Pass 3: profiles; then tags and campaign arms, which need them all
+    // (an audience ranks the whole population).
+    let mut profiles: Vec<Profile> = user_ids
+        .iter()
+        .zip(&rules)
+        .zip(decided)
+        .zip(&offers)
+        .map(
+            |(((user_id, rules), decision), (_, recommendations))| Profile {
+                user_id: (*user_id).clone(),
+                lifecycle: Some(api::lifecycle_to_wire(model.name(), &rules.stage)),
+                value_tier: rules.value.as_ref().map(api::value_tier_to_wire),
+                lifetime_value: decision.lifetime_value,
+                quadrant: Some(api::quadrant_to_wire(
+                    &rules.loyalty_satisfaction,
+                    rules.quadrant,
+                )),
+                propensity: decision.propensity,
+                contact_channel: decision.contact_channel,
+                benefits: decisions.benefits(recommendations),
+                computed_at: None,
+                model_version: options.model_version.clone(),
+                tags: Vec::new(),
+                campaigns: Vec::new(),
+                last_purchase_at: histories[*user_id]
+                    .last_purchase_day()
+                    .map(|day| millis_to_timestamp(i64::from(day) * 86_400_000)),
+            },
+        )
+        .collect();
+    if let Some(targeting) = &options.targeting {
+        targeting.apply(&mut profiles, as_of);
+    }
+
+    // Pass 4: diffed against what was delivered before.
     let mut buffer = Vec::new();
-    for (((user_id, rules), decision), (_, recommendations)) in
-        user_ids.iter().zip(&rules).zip(decided).zip(&offers)
-    {
+    for ((user_id, rules), mut profile) in user_ids.iter().zip(&rules).zip(profiles) {
         let stage = &rules.stage;
         *scored
             .layers
@@ -442,21 +473,6 @@ fn score(
             .entry(quadrant_name.to_owned())
             .or_default() += 1;
 
-        let mut profile = Profile {
-            user_id: (*user_id).clone(),
-            lifecycle: Some(api::lifecycle_to_wire(model.name(), stage)),
-            value_tier: rules.value.as_ref().map(api::value_tier_to_wire),
-            lifetime_value: decision.lifetime_value,
-            quadrant: Some(api::quadrant_to_wire(
-                &rules.loyalty_satisfaction,
-                rules.quadrant,
-            )),
-            propensity: decision.propensity,
-            contact_channel: decision.contact_channel,
-            benefits: decisions.benefits(recommendations),
-            computed_at: None,
-            model_version: options.model_version.clone(),
-        };
         // The fingerprint leaves out computed_at, which changes every run.
         buffer.clear();
         profile.encode(&mut buffer).expect("a Vec grows as needed");

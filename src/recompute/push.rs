@@ -6,15 +6,20 @@
 //! crash the next run asks the server for the producer's last applied
 //! sequence, skips the batches at or below it, and sends the rest: nothing is
 //! lost and nothing is applied twice.
+//!
+//! The plan goes to an [`UpdateSink`]: the service itself (gRPC push) or the
+//! NATS JetStream stream replicas follow (publish); both resume the same way.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::state::write_atomically;
 use crate::api::v1::Profile;
+use crate::replication::{LogTarget, NatsPublisher, ReplicationError};
 use crate::snapshot::{SnapshotError, read_snapshot};
-use strata_client::{Changes, ClientError, IngestClient};
+use strata_client::{Changes, ClientError, Connection, IngestClient};
 
 /// Batches sent per ApplyUpdates stream.
 const BATCHES_PER_STREAM: usize = 8;
@@ -25,6 +30,8 @@ pub enum PushError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Publish(#[from] ReplicationError),
     #[error("push plan {path}: {source}")]
     Plan {
         path: PathBuf,
@@ -43,6 +50,118 @@ pub enum PushError {
     },
     #[error("push stopped after {0} batches, as asked (--crash-after-batches)")]
     CrashForTesting(u64),
+}
+
+/// Where pushed batches go.
+#[derive(Debug, Clone)]
+pub enum PushTarget {
+    /// ApplyUpdates on one running service.
+    Server(Connection),
+    /// The JetStream stream every replica follows.
+    Log(LogTarget),
+}
+
+/// Takes a producer's numbered batches: the service or the update log.
+pub trait UpdateSink {
+    /// The producer's last applied (service) or published (log) sequence;
+    /// the next batch carries it + 1.
+    fn resync(&mut self) -> impl Future<Output = Result<u64, PushError>> + Send;
+    /// The sequence the next batch will carry.
+    fn next_sequence(&self) -> u64;
+    /// Sends `batches` numbered from [`Self::next_sequence`]; they count as
+    /// sent once durable at the other end. On error the sink resynchronises.
+    fn push(
+        &mut self,
+        batches: Vec<Changes>,
+    ) -> impl Future<Output = Result<Delivered, PushError>> + Send;
+}
+
+/// Records delivered by one [`UpdateSink::push`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub upserts: u64,
+    pub deletes: u64,
+}
+
+impl UpdateSink for IngestClient {
+    async fn resync(&mut self) -> Result<u64, PushError> {
+        Ok(IngestClient::resync(self).await?)
+    }
+
+    fn next_sequence(&self) -> u64 {
+        IngestClient::next_sequence(self)
+    }
+
+    async fn push(&mut self, batches: Vec<Changes>) -> Result<Delivered, PushError> {
+        let response = IngestClient::push(self, batches).await?;
+        Ok(Delivered {
+            upserts: response.upserts,
+            deletes: response.deletes,
+        })
+    }
+}
+
+impl UpdateSink for NatsPublisher {
+    async fn resync(&mut self) -> Result<u64, PushError> {
+        Ok(NatsPublisher::resync(self).await?)
+    }
+
+    fn next_sequence(&self) -> u64 {
+        NatsPublisher::next_sequence(self)
+    }
+
+    async fn push(&mut self, batches: Vec<Changes>) -> Result<Delivered, PushError> {
+        let published = self.publish(batches).await?;
+        Ok(Delivered {
+            upserts: published.upserts,
+            deletes: published.deletes,
+        })
+    }
+}
+
+/// The sink a [`PushTarget`] names, connected for one producer.
+#[derive(Debug)]
+pub enum Sink {
+    // Boxed: a publisher holds the stream's info (about 1.5 KB), and the
+    // enum stays a pointer wide either way.
+    Server(Box<IngestClient>),
+    Log(Box<NatsPublisher>),
+}
+
+impl Sink {
+    pub async fn connect(target: &PushTarget, producer_id: &str) -> Result<Sink, PushError> {
+        Ok(match target {
+            PushTarget::Server(connection) => Sink::Server(Box::new(
+                IngestClient::connect(connection, producer_id).await?,
+            )),
+            PushTarget::Log(log) => {
+                Sink::Log(Box::new(NatsPublisher::connect(log, producer_id).await?))
+            }
+        })
+    }
+}
+
+impl UpdateSink for Sink {
+    async fn resync(&mut self) -> Result<u64, PushError> {
+        match self {
+            Sink::Server(client) => UpdateSink::resync(client.as_mut()).await,
+            Sink::Log(publisher) => UpdateSink::resync(publisher.as_mut()).await,
+        }
+    }
+
+    fn next_sequence(&self) -> u64 {
+        match self {
+            Sink::Server(client) => client.next_sequence(),
+            Sink::Log(publisher) => publisher.next_sequence(),
+        }
+    }
+
+    async fn push(&mut self, batches: Vec<Changes>) -> Result<Delivered, PushError> {
+        match self {
+            Sink::Server(client) => UpdateSink::push(client.as_mut(), batches).await,
+            Sink::Log(publisher) => UpdateSink::push(publisher.as_mut(), batches).await,
+        }
+    }
 }
 
 /// A push in progress, as written to disk before the first batch is sent.
@@ -131,9 +250,10 @@ pub struct PushOutcome {
     pub deletes: u64,
 }
 
-/// Sends the plan's batches that the server has not applied yet.
+/// Sends the plan's batches that the server has not applied yet (or the
+/// log does not hold yet).
 pub async fn push_plan(
-    client: &mut IngestClient,
+    client: &mut impl UpdateSink,
     plan: &PushPlan,
     files: &PlanFiles,
     crash_after_batches: Option<u64>,

@@ -161,6 +161,7 @@ impl IngestHandler {
             sequence,
             upserts,
             deletes,
+            model_version,
         } = batch;
         let (upsert_count, delete_count) = (upserts.len() as u64, deletes.len() as u64);
         self.metrics
@@ -174,12 +175,18 @@ impl IngestHandler {
                     (profile.user_id, bytes)
                 })
                 .collect();
-            store.apply(Batch {
-                producer_id: &producer_id,
-                sequence,
-                upserts: &encoded,
-                deletes: &deletes,
-            })
+            // Empty: whichever version serves (producers from before
+            // versioned reloads send none).
+            let addressed = Some(model_version.as_str()).filter(|version| !version.is_empty());
+            store.apply_to(
+                addressed,
+                Batch {
+                    producer_id: &producer_id,
+                    sequence,
+                    upserts: &encoded,
+                    deletes: &deletes,
+                },
+            )
         })
         .await
         .map_err(status::from_join)?;

@@ -26,6 +26,19 @@ pub struct RpcLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShedLabels {
+    pub method: &'static str,
+    /// `overloaded` (in-flight limit) or `deadline`.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// `read` (ProfileService calls) or `ingest` (ApplyUpdates streams).
+    pub limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
     pub method: &'static str,
 }
@@ -45,6 +58,8 @@ pub struct Metrics {
     registry: Registry,
     rpc_requests: Family<RpcLabels, Counter>,
     rpc_duration: Family<MethodLabels, Histogram>,
+    rpc_shed: Family<ShedLabels, Counter>,
+    rpc_in_flight: Family<LimitLabels, Gauge>,
     batch_size: Family<MethodLabels, Histogram>,
     lookups: Family<OutcomeLabels, Counter>,
     ingest_batches: Family<OutcomeLabels, Counter>,
@@ -94,6 +109,18 @@ impl Metrics {
             "rpc_duration_seconds",
             "gRPC handler latency, by method",
             rpc_duration.clone(),
+        );
+        let rpc_shed = Family::<ShedLabels, Counter>::default();
+        registry.register(
+            "rpc_shed",
+            "calls answered without being served: over the in-flight limit (RESOURCE_EXHAUSTED) or past their deadline (DEADLINE_EXCEEDED)",
+            rpc_shed.clone(),
+        );
+        let rpc_in_flight = Family::<LimitLabels, Gauge>::default();
+        registry.register(
+            "rpc_in_flight",
+            "calls holding an in-flight slot, by limit (read: server.max_concurrent_requests, ingest: ingest.max_concurrent_streams)",
+            rpc_in_flight.clone(),
         );
         let batch_size = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(1.0, 2.0, 15))
@@ -169,6 +196,8 @@ impl Metrics {
             registry,
             rpc_requests,
             rpc_duration,
+            rpc_shed,
+            rpc_in_flight,
             batch_size,
             lookups,
             ingest_batches,
@@ -191,6 +220,20 @@ impl Metrics {
         self.rpc_duration
             .get_or_create(&MethodLabels { method })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// One call shed by the overload layer.
+    pub fn observe_shed(&self, method: &'static str, reason: &'static str) {
+        self.rpc_shed
+            .get_or_create(&ShedLabels { method, reason })
+            .inc();
+    }
+
+    /// The gauge of calls holding a slot of `limit`.
+    pub fn in_flight(&self, limit: &'static str) -> Gauge {
+        self.rpc_in_flight
+            .get_or_create(&LimitLabels { limit })
+            .clone()
     }
 
     pub fn observe_batch_size(&self, method: &'static str, size: usize) {

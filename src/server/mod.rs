@@ -1,10 +1,14 @@
 //! The strata server: the gRPC services, health, reflection and the metrics
 //! endpoint on one store, with graceful shutdown.
 
+pub mod admin_service;
+pub mod auth;
 pub mod ingest_service;
 pub mod metrics;
+pub mod overload;
 pub mod profile_service;
 pub mod status;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,9 +21,11 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::splice::profile_service_server::ProfileServiceServer;
+use crate::api::v1::admin_service_server::AdminServiceServer;
 use crate::api::v1::ingest_service_server::IngestServiceServer;
 use crate::api::{FILE_DESCRIPTOR_SET, v1};
 use crate::config::Config;
+use admin_service::AdminHandler;
 use ingest_service::IngestHandler;
 use metrics::Metrics;
 use profile_service::ProfileHandler;
@@ -42,6 +48,10 @@ pub enum ServeError {
     Metrics(#[source] std::io::Error),
     #[error("store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthConfigError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Addresses the server actually bound (ports 0 in the config become real ports).
@@ -58,6 +68,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
+    // Tokens and certificates first: a bad file fails start-up before the store opens.
+    let tokens = config.auth.as_ref().map(auth::Tokens::load).transpose()?;
+    let tls = config.tls.as_ref().map(tls::TlsConfig::load).transpose()?;
     let store_config = config.store.clone();
     let store = tokio::task::spawn_blocking(move || {
         Store::open(&store_config.data_dir, &store_config.store_options())
@@ -79,6 +92,9 @@ pub async fn serve(
         .await;
     health_reporter
         .set_serving::<IngestServiceServer<IngestHandler>>()
+        .await;
+    health_reporter
+        .set_serving::<AdminServiceServer<AdminHandler>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -111,6 +127,14 @@ pub async fn serve(
     })
     .max_decoding_message_size(max_message)
     .max_encoding_message_size(max_message);
+    let admin = AdminServiceServer::new(AdminHandler {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        snapshot_dir: config.store.snapshot_dir.clone(),
+        backup_dir: config.store.backup_dir.clone(),
+    })
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
 
     // One shutdown signal fans out to the gRPC server and the metrics endpoint.
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
@@ -130,6 +154,21 @@ pub async fn serve(
     ));
 
     on_ready(bound);
+    if tokens.is_none() && !bound.grpc.ip().is_loopback() {
+        tracing::warn!(grpc = %bound.grpc, "no [auth] section: any client that reaches this address can read and write profiles");
+    }
+    if tokens.is_some() && tls.is_none() && !bound.grpc.ip().is_loopback() {
+        tracing::warn!(grpc = %bound.grpc, "bearer tokens without [tls]: tokens cross the network in plaintext");
+    }
+    tracing::info!(
+        tokens = tokens.as_ref().map_or(0, auth::Tokens::len),
+        tls = tls.is_some(),
+        client_certificates = config
+            .tls
+            .as_ref()
+            .is_some_and(tls::TlsConfig::requires_client_certificates),
+        "security"
+    );
     tracing::info!(grpc = %bound.grpc, metrics = %metrics::metrics_url(bound.metrics), "serving");
 
     let incoming = TcpListenerStream::new(grpc_listener).map(|stream| {
@@ -139,13 +178,21 @@ pub async fn serve(
         Ok::<_, std::io::Error>(stream)
     });
     let grpc_stop = stopped(stop.clone());
-    let grpc = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let grpc = builder
         .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        // Outermost first: an unauthenticated call never takes an in-flight slot.
+        .layer(auth::AuthLayer::new(tokens, metrics.clone()))
+        .layer(overload::OverloadLayer::new(&config, metrics.clone()))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
         .add_service(profiles)
         .add_service(ingest)
+        .add_service(admin)
         .serve_with_incoming_shutdown(incoming, async move {
             grpc_stop.await;
             tracing::info!("shutting down: finishing in-flight calls");
@@ -154,6 +201,9 @@ pub async fn serve(
                 .await;
             health_reporter
                 .set_not_serving::<IngestServiceServer<IngestHandler>>()
+                .await;
+            health_reporter
+                .set_not_serving::<AdminServiceServer<AdminHandler>>()
                 .await;
         });
     // A client that never closes its connection must not hold the process

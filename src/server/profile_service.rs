@@ -157,15 +157,21 @@ impl ProfileHandler {
         .transpose()
         .map_err(|error| Status::data_loss(format!("stored profile cannot be decoded: {error}")))?;
 
-        let (candidates, cold_start) = match stored {
-            Some(profile) => (profile.benefits, false),
-            None => (self.cold_start.to_vec(), true),
+        let (candidates, arms, cold_start) = match stored {
+            Some(profile) => (profile.benefits, profile.campaigns, false),
+            None => (self.cold_start.to_vec(), Vec::new(), true),
         };
         let mut offers: Vec<Benefit> = candidates
             .into_iter()
-            .filter(|benefit| offer_context.check(&crate::api::benefit_terms(benefit)).is_ok())
+            .filter(|benefit| {
+                offer_context
+                    .check(&crate::api::benefit_terms(benefit))
+                    .is_ok()
+            })
             .collect();
         sort_best_first(&mut offers, |benefit| benefit.expected_incremental_profit);
+        // Running campaigns: control withholds the benefit, treatment leads with it.
+        crate::campaigns::offers::apply_campaign_arms(&mut offers, &arms, at);
         offers.truncate(limit);
         tracing::debug!(offers = offers.len(), cold_start, "offers chosen");
         Ok(GetOffersResponse { offers, cold_start })

@@ -29,6 +29,17 @@ pub fn from_store(error: StoreError) -> Status {
             "{error}; the batch was not applied, retry it later"
         )),
         StoreError::Read(_) | StoreError::Open { .. } => Status::internal(error.to_string()),
+        StoreError::WrongVersion { .. } => Status::failed_precondition(format!(
+            "{error}; the batch was not applied: recompute it for the serving version"
+        )),
+        StoreError::ReloadInProgress { .. } => Status::failed_precondition(error.to_string()),
+        StoreError::AlreadyCurrent { .. } => Status::already_exists(error.to_string()),
+        StoreError::InvalidModelVersion { .. } => Status::invalid_argument(error.to_string()),
+        StoreError::NoPreviousVersion => Status::not_found(error.to_string()),
+        StoreError::NotEmpty { .. } => Status::failed_precondition(error.to_string()),
+        StoreError::Build { .. } | StoreError::Io { .. } | StoreError::Checkpoint { .. } => {
+            Status::internal(error.to_string())
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `strata` binary on loopback, RocksDB on disk.
 
+mod backup;
 mod batch_get;
+mod campaigns;
 mod cli;
 mod client;
 mod consistency;
@@ -10,8 +12,12 @@ mod ingest;
 mod loadtest;
 mod offers;
 mod operations;
+mod overload;
 mod partition;
 mod python_client;
 mod recompute;
+mod reload;
+mod replication;
 mod report;
+mod security;
 mod support;

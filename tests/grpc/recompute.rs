@@ -426,6 +426,7 @@ async fn models_beat_their_baselines_and_fairness_holds() {
             delete_missing: false,
             transitions_file: None,
             show_progress: false,
+            targeting: None,
         };
         (options, snapshot)
     };

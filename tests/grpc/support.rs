@@ -238,6 +238,7 @@ pub fn batch(
         sequence,
         upserts,
         deletes: deletes.iter().map(|id| id.to_string()).collect(),
+        model_version: String::new(),
     }
 }
 

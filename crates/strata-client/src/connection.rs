@@ -1,11 +1,12 @@
-//! Where a server is and how to talk to it: endpoint, timeouts and the bearer
-//! token every call carries.
+//! Where a server is and how to talk to it: endpoint, timeouts, TLS and the
+//! bearer token every call carries.
 
+use std::path::Path;
 use std::time::Duration;
 
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::ClientError;
 
@@ -18,6 +19,7 @@ pub struct Connection {
     endpoint: String,
     token: Option<String>,
     connect_timeout: Duration,
+    tls: Option<TlsOptions>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -27,6 +29,7 @@ impl std::fmt::Debug for Connection {
             .field("endpoint", &self.endpoint)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -38,6 +41,7 @@ impl Connection {
             endpoint: endpoint.into(),
             token: None,
             connect_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 
@@ -49,6 +53,12 @@ impl Connection {
 
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Connection {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Talk TLS to an `https://` endpoint, trusting the given CA.
+    pub fn with_tls(mut self, tls: TlsOptions) -> Connection {
+        self.tls = Some(tls);
         self
     }
 
@@ -89,11 +99,28 @@ impl Connection {
     }
 
     fn endpoint_builder(&self) -> Result<Endpoint, ClientError> {
-        Ok(Endpoint::from_shared(self.endpoint.clone())
+        let endpoint = Endpoint::from_shared(self.endpoint.clone())
             .map_err(|source| self.connect_error(source))?
             // Small request/response pairs: Nagle's delay would dominate latency.
             .tcp_nodelay(true)
-            .connect_timeout(self.connect_timeout))
+            .connect_timeout(self.connect_timeout);
+        // tonic would quietly send plaintext to an http:// endpoint even with
+        // TLS configured; the scheme and the options must agree.
+        let https = endpoint.uri().scheme_str() == Some("https");
+        match (&self.tls, https) {
+            (Some(tls), true) => endpoint
+                .tls_config(tls.client_config())
+                .map_err(|source| self.connect_error(source)),
+            (None, false) => Ok(endpoint),
+            (Some(_), false) => Err(ClientError::Tls(format!(
+                "TLS options were given but {} is not an https:// endpoint",
+                self.endpoint
+            ))),
+            (None, true) => Err(ClientError::Tls(format!(
+                "{} is an https:// endpoint: give the CA certificate to trust (--tls-ca)",
+                self.endpoint
+            ))),
+        }
     }
 
     fn connect_error(&self, source: tonic::transport::Error) -> ClientError {
@@ -102,6 +129,87 @@ impl Connection {
             source,
         }
     }
+}
+
+/// TLS settings: the CA that signed the server's certificate, optionally a
+/// client certificate (for servers that require one) and the name to verify.
+#[derive(Clone)]
+pub struct TlsOptions {
+    ca_certificate: Vec<u8>,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+    domain_name: Option<String>,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    // The client key is a secret.
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        out.debug_struct("TlsOptions")
+            .field("client_certificate", &self.identity.is_some())
+            .field("domain_name", &self.domain_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsOptions {
+    /// Trust the server certificates this CA (PEM) signed.
+    pub fn new(ca_certificate_pem: impl Into<Vec<u8>>) -> TlsOptions {
+        TlsOptions {
+            ca_certificate: ca_certificate_pem.into(),
+            identity: None,
+            domain_name: None,
+        }
+    }
+
+    /// Reads the CA and, if given, the client certificate and key (PEM files).
+    pub fn from_files(
+        ca_certificate: &Path,
+        client_identity: Option<(&Path, &Path)>,
+    ) -> Result<TlsOptions, ClientError> {
+        let mut options = TlsOptions::new(read("CA certificate", ca_certificate)?);
+        if let Some((certificate, key)) = client_identity {
+            options = options.client_identity(
+                read("client certificate", certificate)?,
+                read("client key", key)?,
+            );
+        }
+        Ok(options)
+    }
+
+    /// Present this certificate and key (PEM) to servers that require one.
+    pub fn client_identity(
+        mut self,
+        certificate_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> TlsOptions {
+        self.identity = Some((certificate_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// Verify the server certificate for this name instead of the endpoint's host.
+    pub fn domain_name(mut self, name: impl Into<String>) -> TlsOptions {
+        self.domain_name = Some(name.into());
+        self
+    }
+
+    fn client_config(&self) -> ClientTlsConfig {
+        let mut config =
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.ca_certificate));
+        if let Some((certificate, key)) = &self.identity {
+            config = config.identity(Identity::from_pem(certificate, key));
+        }
+        if let Some(name) = &self.domain_name {
+            config = config.domain_name(name.clone());
+        }
+        config
+    }
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|source| ClientError::ReadFile {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Adds the `authorization` header to every request.
@@ -140,6 +248,17 @@ mod tests {
     fn a_token_with_a_newline_is_refused() {
         let connection = Connection::new("http://127.0.0.1:1").with_token("bad\ntoken");
         assert!(matches!(connection.bearer(), Err(ClientError::Token)));
+    }
+
+    #[test]
+    fn scheme_and_tls_options_must_agree() {
+        let tls = TlsOptions::new("not used").client_identity("cert", "s3cret-key");
+        let plain = Connection::new("http://127.0.0.1:1").with_tls(tls.clone());
+        assert!(matches!(plain.connect_lazy(), Err(ClientError::Tls(_))));
+        let https = Connection::new("https://127.0.0.1:1");
+        assert!(matches!(https.connect_lazy(), Err(ClientError::Tls(_))));
+        let printed = format!("{:?}", https.with_tls(tls));
+        assert!(!printed.contains("s3cret-key"), "{printed}");
     }
 
     #[tokio::test]

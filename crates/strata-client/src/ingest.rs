@@ -75,6 +75,7 @@ impl IngestClient {
                 sequence,
                 upserts: changes.upserts,
                 deletes: changes.deletes,
+                model_version: String::new(),
             })
             .collect();
         let count = requests.len() as u64;

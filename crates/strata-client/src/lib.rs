@@ -19,11 +19,13 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod connection;
 mod ingest;
 mod profiles;
 
-pub use connection::{AuthChannel, Connection};
+pub use admin::AdminClient;
+pub use connection::{AuthChannel, Connection, TlsOptions};
 pub use ingest::{Changes, IngestClient};
 pub use profiles::ProfileClient;
 pub use strata_proto::{code_name, v1};
@@ -38,6 +40,15 @@ pub enum ClientError {
     },
     #[error("bearer token is not a valid header value (it must be visible ASCII)")]
     Token,
+    #[error("{0}")]
+    Tls(String),
+    #[error("cannot read {what} {path}: {source}")]
+    ReadFile {
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{}: {}", code_name(.0.code()), .0.message())]
     Rpc(#[from] tonic::Status),
 }

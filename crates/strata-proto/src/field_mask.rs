@@ -6,7 +6,7 @@
 use crate::v1::Profile;
 
 /// Top-level `Profile` fields a mask may name, in proto field order.
-pub const PROFILE_FIELDS: [&str; 10] = [
+pub const PROFILE_FIELDS: [&str; 13] = [
     "user_id",
     "lifecycle",
     "value_tier",
@@ -17,6 +17,9 @@ pub const PROFILE_FIELDS: [&str; 10] = [
     "benefits",
     "computed_at",
     "model_version",
+    "tags",
+    "campaigns",
+    "last_purchase_at",
 ];
 
 /// A parsed mask: bit i keeps `PROFILE_FIELDS[i]`.
@@ -103,6 +106,15 @@ impl ProfileMask {
         }
         if !self.keeps("model_version") {
             profile.model_version.clear();
+        }
+        if !self.keeps("tags") {
+            profile.tags.clear();
+        }
+        if !self.keeps("campaigns") {
+            profile.campaigns.clear();
+        }
+        if !self.keeps("last_purchase_at") {
+            profile.last_purchase_at = None;
         }
     }
 }

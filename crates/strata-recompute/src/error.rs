@@ -62,6 +62,23 @@ pub enum Error {
         index: u64,
         reason: String,
     },
+    #[error("{}:{line}: {reason}", path.display())]
+    BadAttributeRow {
+        path: PathBuf,
+        /// 1-based line (the CSV header is line 1), or row for Parquet.
+        line: u64,
+        reason: String,
+    },
+    #[error(
+        "{}: column `{column}` has type {data_type}; attribute columns are text, numbers, \
+         booleans or lists of them",
+        path.display()
+    )]
+    UnsupportedAttributeColumn {
+        path: PathBuf,
+        column: String,
+        data_type: String,
+    },
     #[error("max_bad_fraction must be a number in 0..=1, got {0}")]
     InvalidBudget(f64),
     #[error(

@@ -4,6 +4,7 @@
 //! with the number of users a caller aggregates, never with the number of
 //! events.
 
+pub mod attributes;
 mod error;
 pub mod generate;
 pub mod input;

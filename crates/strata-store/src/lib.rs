@@ -6,29 +6,40 @@
 //! and so that RocksDB's types never leak past this crate.
 //!
 //! Layout, one column family per kind of record:
-//! - `profiles`: user id -> encoded profile;
-//! - `ingest`: producer id -> last applied sequence (u64, big-endian).
+//! - `profiles` (the version that existed before versioning) and
+//!   `profiles@<generation>` (one per loaded model version): user id ->
+//!   encoded profile;
+//! - `ingest`: producer id -> last applied sequence (u64, big-endian);
+//! - `meta`: the version catalog (which generation is current, which is
+//!   kept for rollback), see [`versions`].
 //!
 //! A batch of upserts and deletes is written in one `WriteBatch` together
 //! with its producer's new sequence, with a synced WAL, so a batch is either
 //! wholly applied and durable or not applied at all, even across a crash.
 
+mod backup;
 mod error;
 mod stats;
+pub mod versions;
 
+pub use backup::{BackupInfo, restore_backup};
 pub use error::StoreError;
 pub use stats::StoreStats;
+pub use versions::{VersionBuilder, VersionInfo, VersionState};
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Options,
-    WriteBatch, WriteOptions,
+    BlockBasedOptions, BoundColumnFamily, Cache, ColumnFamilyDescriptor, DB, DBCompressionType,
+    Options, WriteBatch, WriteOptions,
 };
+
+use versions::Catalog;
 
 const PROFILES_CF: &str = "profiles";
 const INGEST_CF: &str = "ingest";
+const META_CF: &str = "meta";
 
 /// Tuning knobs of the store; defaults suit a development machine.
 #[derive(Debug, Clone)]
@@ -84,10 +95,19 @@ pub struct Store {
     block_cache: Cache,
     path: PathBuf,
     sync_writes: bool,
+    /// Options of every profiles column family, kept to create new versions
+    /// and to write their SST files with the same table format.
+    profile_options: Options,
     /// Serialises the read-check-write of producer sequences; without it two
     /// streams of one producer could both pass the gap check for the same
-    /// sequence.
+    /// sequence. Version switches and checkpoints take it too, so a batch is
+    /// checked against and written to one version, and a backup falls
+    /// between two batches.
     ingest_lock: Mutex<()>,
+    /// Which version serves. Readers hold the read lock only long enough to
+    /// resolve the current column family handle, which stays valid (RocksDB
+    /// keeps a dropped family readable while a handle lives).
+    catalog: RwLock<Catalog>,
 }
 
 impl std::fmt::Debug for Store {
@@ -124,40 +144,98 @@ impl Store {
         table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         profiles_options.set_block_based_table_factory(&table);
 
-        let column_families = vec![
-            ColumnFamilyDescriptor::new(PROFILES_CF, profiles_options),
-            ColumnFamilyDescriptor::new(INGEST_CF, db_options.clone()),
-        ];
-        let db = DB::open_cf_descriptors(&db_options, path, column_families).map_err(|source| {
-            StoreError::Open {
-                path: path.to_path_buf(),
-                source,
+        // Every existing family must be opened; a fresh store starts with
+        // the unversioned `profiles` family as its first version.
+        let mut names = DB::list_cf(&db_options, path).unwrap_or_else(|_| {
+            vec![
+                rocksdb::DEFAULT_COLUMN_FAMILY_NAME.to_owned(),
+                PROFILES_CF.to_owned(),
+            ]
+        });
+        for name in [INGEST_CF, META_CF] {
+            if !names.iter().any(|existing| existing == name) {
+                names.push(name.to_owned());
             }
-        })?;
-        tracing::info!(path = %path.display(), "store opened");
-        Ok(Store {
+        }
+        let column_families: Vec<ColumnFamilyDescriptor> = names
+            .iter()
+            .map(|name| {
+                let family_options = if versions::is_profiles_cf(name) {
+                    profiles_options.clone()
+                } else {
+                    db_options.clone()
+                };
+                ColumnFamilyDescriptor::new(name, family_options)
+            })
+            .collect();
+        let open_error = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let db = DB::open_cf_descriptors(&db_options, path, column_families).map_err(open_error)?;
+        let mut store = Store {
             db,
             block_cache,
             path: path.to_path_buf(),
             sync_writes: options.sync_writes,
+            profile_options: profiles_options,
             ingest_lock: Mutex::new(()),
-        })
+            catalog: RwLock::new(Catalog::default()),
+        };
+        let catalog = store.recover_catalog(&names)?;
+        tracing::info!(
+            path = %path.display(),
+            model_version = %catalog.current_record().model_version,
+            "store opened"
+        );
+        *store
+            .catalog
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = catalog;
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn profiles(&self) -> &ColumnFamily {
+    /// The serving version's column family. Resolved once per call, so one
+    /// call never reads two versions.
+    fn profiles(&self) -> Arc<BoundColumnFamily<'_>> {
+        let catalog = self.read_catalog();
         self.db
-            .cf_handle(PROFILES_CF)
-            .expect("profiles column family is created at open")
+            .cf_handle(&catalog.current_record().cf_name())
+            .expect("the current version's column family exists while it is current")
     }
 
-    fn ingest(&self) -> &ColumnFamily {
+    fn ingest(&self) -> Arc<BoundColumnFamily<'_>> {
         self.db
             .cf_handle(INGEST_CF)
             .expect("ingest column family is created at open")
+    }
+
+    fn meta(&self) -> Arc<BoundColumnFamily<'_>> {
+        self.db
+            .cf_handle(META_CF)
+            .expect("meta column family is created at open")
+    }
+
+    fn read_catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_ingest(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.ingest_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_options(&self) -> WriteOptions {
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(self.sync_writes);
+        write_options
     }
 
     /// Looks up many users in one RocksDB MultiGet and hands each answer to
@@ -176,14 +254,14 @@ impl Store {
         if let [user_id] = user_ids {
             let slice = self
                 .db
-                .get_pinned_cf(self.profiles(), user_id)
+                .get_pinned_cf(&self.profiles(), user_id)
                 .map_err(StoreError::Read)?;
             visit(0, slice.as_deref());
             return Ok(());
         }
         let results = self
             .db
-            .batched_multi_get_cf(self.profiles(), user_ids.iter(), false);
+            .batched_multi_get_cf(&self.profiles(), user_ids.iter(), false);
         for (index, result) in results.into_iter().enumerate() {
             let slice = result.map_err(StoreError::Read)?;
             visit(index, slice.as_deref());
@@ -199,7 +277,7 @@ impl Store {
     ) -> Result<R, StoreError> {
         let slice = self
             .db
-            .get_pinned_cf(self.profiles(), user_id)
+            .get_pinned_cf(&self.profiles(), user_id)
             .map_err(StoreError::Read)?;
         Ok(read(slice.as_deref()))
     }
@@ -215,15 +293,29 @@ impl Store {
         V: AsRef<[u8]>,
         D: AsRef<[u8]>,
     {
+        self.apply_to(None, batch)
+    }
+
+    /// [`Store::apply`] for a batch addressed to `model_version`: refused with
+    /// [`StoreError::WrongVersion`] unless that version is the serving one
+    /// (`None` means whichever serves). A replay is acknowledged whatever
+    /// version it names: it was checked when first applied.
+    pub fn apply_to<K, V, D>(
+        &self,
+        model_version: Option<&str>,
+        batch: Batch<'_, K, V, D>,
+    ) -> Result<ApplyOutcome, StoreError>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+        D: AsRef<[u8]>,
+    {
         if batch.sequence == 0 {
             return Err(StoreError::ZeroSequence {
                 producer_id: batch.producer_id.to_owned(),
             });
         }
-        let _guard = self
-            .ingest_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.lock_ingest();
         let last_applied = self.last_sequence(batch.producer_id)?;
         if batch.sequence <= last_applied {
             return Ok(ApplyOutcome::Replayed { last_applied });
@@ -237,23 +329,34 @@ impl Store {
             });
         }
 
+        // Under the ingest lock the serving version cannot change (switches
+        // take the lock), so the check and the write agree.
+        if let Some(requested) = model_version {
+            let current = self.read_catalog().current_record().model_version.clone();
+            if requested != current {
+                return Err(StoreError::WrongVersion {
+                    producer_id: batch.producer_id.to_owned(),
+                    requested: requested.to_owned(),
+                    current,
+                });
+            }
+        }
+
         let profiles = self.profiles();
         let mut write = WriteBatch::default();
         for (user_id, record) in batch.upserts {
-            write.put_cf(profiles, user_id, record);
+            write.put_cf(&profiles, user_id, record);
         }
         for user_id in batch.deletes {
-            write.delete_cf(profiles, user_id);
+            write.delete_cf(&profiles, user_id);
         }
         write.put_cf(
-            self.ingest(),
+            &self.ingest(),
             batch.producer_id.as_bytes(),
             batch.sequence.to_be_bytes(),
         );
-        let mut write_options = WriteOptions::default();
-        write_options.set_sync(self.sync_writes);
         self.db
-            .write_opt(write, &write_options)
+            .write_opt(write, &self.write_options())
             .map_err(StoreError::Write)?;
         Ok(ApplyOutcome::Applied)
     }
@@ -262,7 +365,7 @@ impl Store {
     pub fn last_sequence(&self, producer_id: &str) -> Result<u64, StoreError> {
         let value = self
             .db
-            .get_pinned_cf(self.ingest(), producer_id.as_bytes())
+            .get_pinned_cf(&self.ingest(), producer_id.as_bytes())
             .map_err(StoreError::Read)?;
         match value {
             None => Ok(0),
@@ -275,7 +378,7 @@ impl Store {
         let mut producers = Vec::new();
         for entry in self
             .db
-            .iterator_cf(self.ingest(), rocksdb::IteratorMode::Start)
+            .iterator_cf(&self.ingest(), rocksdb::IteratorMode::Start)
         {
             let (key, value) = entry.map_err(StoreError::Read)?;
             let producer_id = String::from_utf8_lossy(&key).into_owned();
@@ -289,7 +392,7 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db
             .flush_cfs_opt(
-                &[self.profiles(), self.ingest()],
+                &[&self.profiles(), &self.ingest(), &self.meta()],
                 &rocksdb::FlushOptions::default(),
             )
             .map_err(StoreError::Write)

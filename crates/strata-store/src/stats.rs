@@ -2,7 +2,8 @@
 
 use crate::{Store, StoreError};
 
-/// A point-in-time view of the store's size and memory use.
+/// A point-in-time view of the store's size and memory use (profiles: the
+/// serving version).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreStats {
     /// RocksDB's estimate of the number of stored profiles.
@@ -21,10 +22,11 @@ pub struct StoreStats {
 
 impl Store {
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let profiles = self.profiles();
         let property = |name: &str| -> Result<u64, StoreError> {
             Ok(self
                 .db
-                .property_int_value_cf(self.profiles(), name)
+                .property_int_value_cf(&profiles, name)
                 .map_err(StoreError::Read)?
                 .unwrap_or(0))
         };

@@ -9,6 +9,7 @@
 //! same `rand`/`rand_distr` versions on the same platform; a version bump of either may
 //! change the draws (their algorithms are not a stability promise).
 
+pub mod campaigns;
 mod clock;
 mod funnel;
 mod reach;

@@ -1,0 +1,63 @@
+//! Operators' calls: full reloads, the version list, rollback and backups
+//! (AdminService; the token needs the admin scope).
+
+use strata_proto::v1::admin_service_client::AdminServiceClient;
+use strata_proto::v1::{
+    CreateBackupRequest, CreateBackupResponse, ListVersionsRequest, LoadSnapshotRequest,
+    LoadSnapshotResponse, ModelVersion, RollbackRequest, RollbackResponse,
+};
+
+use crate::{AuthChannel, ClientError};
+
+/// AdminService over one connection.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    client: AdminServiceClient<AuthChannel>,
+}
+
+impl AdminClient {
+    pub fn new(channel: AuthChannel) -> AdminClient {
+        AdminClient {
+            client: AdminServiceClient::new(channel),
+        }
+    }
+
+    /// Loads the snapshot at `path` (on the server's disk) as a new version
+    /// and switches to it; returns once it serves or the load failed.
+    pub async fn load_snapshot(
+        &mut self,
+        path: impl Into<String>,
+    ) -> Result<LoadSnapshotResponse, ClientError> {
+        let request = LoadSnapshotRequest { path: path.into() };
+        Ok(self.client.load_snapshot(request).await?.into_inner())
+    }
+
+    /// Known versions, newest first.
+    pub async fn versions(&mut self) -> Result<Vec<ModelVersion>, ClientError> {
+        Ok(self
+            .client
+            .list_versions(ListVersionsRequest {})
+            .await?
+            .into_inner()
+            .versions)
+    }
+
+    /// Serves the previous version again.
+    pub async fn rollback(&mut self) -> Result<RollbackResponse, ClientError> {
+        Ok(self.client.rollback(RollbackRequest {}).await?.into_inner())
+    }
+
+    /// Writes a checkpoint of the store into `dir` (on the server's disk).
+    pub async fn create_backup(
+        &mut self,
+        dir: impl Into<String>,
+    ) -> Result<CreateBackupResponse, ClientError> {
+        let request = CreateBackupRequest { dir: dir.into() };
+        Ok(self.client.create_backup(request).await?.into_inner())
+    }
+
+    /// The generated client, for calls this wrapper does not cover.
+    pub fn inner(&mut self) -> &mut AdminServiceClient<AuthChannel> {
+        &mut self.client
+    }
+}

@@ -1,0 +1,179 @@
+//! The `strata` binary's operator commands: `admin` (load-snapshot,
+//! versions, rollback), `backup` and `restore`; thin shells over
+//! `strata_client::AdminClient` and `strata_store::restore_backup`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use strata_client::v1::{ModelVersion, VersionState};
+use strata_client::{AdminClient, Connection};
+
+/// Where the server is and how to authenticate.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The server, e.g. http://127.0.0.1:50051.
+    #[arg(long, env = "STRATA_TARGET", default_value = "http://127.0.0.1:50051")]
+    target: String,
+    /// Bearer token with the admin scope, for a server that requires one.
+    /// Prefer the environment variable: flags show up in process lists.
+    #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl TargetArgs {
+    async fn admin(&self) -> anyhow::Result<AdminClient> {
+        let mut connection = Connection::new(self.target.clone());
+        if let Some(token) = &self.token {
+            connection = connection.with_token(token.clone());
+        }
+        Ok(AdminClient::new(connection.connect().await?))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Load a snapshot file (a path on the server's disk) as a new model
+    /// version and switch to it once verified; waits until it serves.
+    LoadSnapshot {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The snapshot file, as the server sees it.
+        path: String,
+    },
+    /// List model versions: serving, previous, building, recently failed.
+    Versions {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Serve the previous model version again.
+    Rollback {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// A new folder on the server's disk for the checkpoint.
+    #[arg(long)]
+    out: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A backup folder written by `strata backup`.
+    #[arg(long)]
+    from: PathBuf,
+    /// The stopped server's data folder.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Replace a data folder that is not empty.
+    #[arg(long)]
+    force: bool,
+}
+
+pub async fn admin(args: AdminArgs) -> anyhow::Result<()> {
+    match args.command {
+        AdminCommand::LoadSnapshot { target, path } => {
+            let loaded = target.admin().await?.load_snapshot(path).await?;
+            let version = loaded.version.unwrap_or_default();
+            println!(
+                "loaded {}: {} records, {} sampled reads verified; previous {}",
+                version.model_version,
+                version.record_count,
+                loaded.sampled_reads,
+                loaded.previous_model_version
+            );
+        }
+        AdminCommand::Versions { target } => {
+            let versions = target.admin().await?.versions().await?;
+            println!(
+                "{:<24} {:<9} {:>12} {:>12}  role",
+                "model_version", "state", "records", "estimated"
+            );
+            for version in &versions {
+                print_version(version);
+            }
+        }
+        AdminCommand::Rollback { target } => {
+            let rolled = target.admin().await?.rollback().await?;
+            println!(
+                "rolled back from {} to {}",
+                rolled.from_model_version, rolled.to_model_version
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_version(version: &ModelVersion) {
+    let state = match version.state() {
+        VersionState::Building => "building",
+        VersionState::Ready => "ready",
+        VersionState::Failed => "failed",
+        VersionState::Unspecified => "?",
+    };
+    let role = if version.current {
+        "current"
+    } else if version.previous {
+        "previous"
+    } else {
+        ""
+    };
+    println!(
+        "{:<24} {:<9} {:>12} {:>12}  {role}{}",
+        version.model_version,
+        state,
+        version.record_count,
+        version.estimated_records,
+        if version.failure.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", version.failure)
+        }
+    );
+}
+
+pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let backup = args.target.admin().await?.create_backup(args.out).await?;
+    println!(
+        "backup written to {} (model version {})",
+        backup.dir, backup.model_version
+    );
+    for producer in &backup.producers {
+        println!(
+            "producer {} at sequence {}",
+            producer.producer_id, producer.last_applied_sequence
+        );
+    }
+    Ok(())
+}
+
+/// Offline: the server must be stopped (RocksDB's lock on the data folder
+/// makes opening fail otherwise).
+pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    strata_store::restore_backup(&args.from, &args.data_dir, args.force)?;
+    // Opening checks the copy and shows what a server will serve from it.
+    let store =
+        strata_store::Store::open(&args.data_dir, &strata_store::StoreOptions::default())
+            .with_context(|| format!("opening the restored store {}", args.data_dir.display()))?;
+    println!(
+        "restored {} into {} (model version {})",
+        args.from.display(),
+        args.data_dir.display(),
+        store.current_model_version()
+    );
+    for (producer, sequence) in store.producers()? {
+        println!("producer {producer} at sequence {sequence}");
+    }
+    Ok(())
+}
