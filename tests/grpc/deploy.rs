@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use strata::api::v1::BatchGetProfilesRequest;
+use strata::api::v1::profile_service_client::ProfileServiceClient;
 use strata::config::Config;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -159,8 +161,19 @@ fn every_object_an_install_needs_is_there() {
 #[tokio::test]
 async fn the_configmap_config_is_what_serve_accepts_and_probes_expect() {
     let configmap = read("kubernetes/configmap.yaml");
-    let toml = block(&configmap, "strata.toml");
     let dir = tempfile::tempdir().unwrap();
+    // The Secret's tokens file, where the pod mounts it, is here a temporary
+    // file: the same [auth] section then runs for real.
+    let tokens_file = dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens_file,
+        block(&read("kubernetes/secret.yaml"), "tokens.toml"),
+    )
+    .unwrap();
+    let pod_tokens = "\"/etc/strata/secrets/tokens.toml\"";
+    let toml = block(&configmap, "strata.toml");
+    assert!(toml.contains(pod_tokens), "the ConfigMap turns tokens on");
+    let toml = toml.replace(pod_tokens, &format!("{:?}", tokens_file.to_str().unwrap()));
     let path = dir.path().join("strata.toml");
     std::fs::write(&path, &toml).unwrap();
     let config = Config::from_file(&path).unwrap();
@@ -209,6 +222,25 @@ async fn the_configmap_config_is_what_serve_accepts_and_probes_expect() {
             .status;
         assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
     }
+    // Probes need no token; reads do, and the checkout token is enough.
+    let read_ids = || BatchGetProfilesRequest {
+        user_ids: vec!["u1".into()],
+        field_mask: None,
+    };
+    let mut anonymous = ProfileServiceClient::new(server.channel().await);
+    let refused = anonymous.batch_get_profiles(read_ids()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let checkout = strata_client::Connection::new(server.endpoint())
+        .with_token("PLACEHOLDER-checkout-not-a-real-secret")
+        .connect()
+        .await
+        .unwrap();
+    let answer = ProfileServiceClient::new(checkout)
+        .batch_get_profiles(read_ids())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.missing_indices, [0]);
 }
 
 #[test]
@@ -232,7 +264,35 @@ fn the_token_secret_has_the_server_format_and_only_placeholders() {
             );
         }
     }
-    // Mounted where the server's [auth] tokens_file will point.
+    // The recompute jobs' STRATA_TOKEN is the "recompute" entry's secret.
+    let recompute = tokens
+        .iter()
+        .find(|token| token["name"].as_str() == Some("recompute"))
+        .expect("a recompute token");
+    assert!(
+        recompute["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|scope| scope.as_str() == Some("ingest"))
+    );
+    let job_token = secret
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("recompute-token: "))
+        .expect("a recompute-token key")
+        .trim_matches('"');
+    assert_eq!(job_token, recompute["secret"].as_str().unwrap());
+    for job in [
+        "kubernetes/recompute-cronjob.yaml",
+        "kubernetes/partitioned/recompute-job.yaml",
+    ] {
+        let text = read(job);
+        assert!(
+            text.contains("name: STRATA_TOKEN") && text.contains("key: recompute-token"),
+            "{job} pushes without the recompute token"
+        );
+    }
+    // Mounted where the server's [auth] tokens_file points.
     assert!(read("kubernetes/configmap.yaml").contains("/etc/strata/secrets/tokens.toml"));
     let statefulset = read("kubernetes/statefulset.yaml");
     assert!(statefulset.contains("secretName: strata-tokens"));
