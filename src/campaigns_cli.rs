@@ -49,7 +49,7 @@ impl TargetingArgs {
         if self.attributes.is_none() && self.campaigns.is_none() {
             return Ok(None);
         }
-        let targeting = Targeting::load(
+        let mut targeting = Targeting::load(
             self.attributes.as_deref(),
             self.campaigns.as_deref(),
             &self.audiences,
@@ -57,6 +57,13 @@ impl TargetingArgs {
             models,
         )?;
         if let Some(partition) = partition.filter(|partition| !partition.is_whole()) {
+            // Other partitions' users are not unknown: they are elsewhere.
+            if let Some(attributes) = targeting.attributes.as_mut() {
+                attributes
+                    .users
+                    .retain(|user_id, _| partition.owns(user_id));
+                attributes.rows = attributes.users.len() as u64;
+            }
             for campaign in &targeting.campaigns {
                 if let Some(audience) = targeting.audiences.get(&campaign.audience)
                     && matches!(audience.model, Some(ModelPick::Top(_)))
@@ -132,7 +139,7 @@ pub fn audience(args: AudienceArgs) -> anyhow::Result<()> {
     }
     let audience = parse_audience(&args.definition, &vocabulary)?;
     let selection = audience.select(&members);
-    print!("{selection}");
+    let mut written = None;
     if let Some(out) = &args.out {
         let by_id: HashMap<&str, &v1::Profile> = profiles
             .iter()
@@ -145,7 +152,11 @@ pub fn audience(args: AudienceArgs) -> anyhow::Result<()> {
             .map(|profile| audience_row(profile))
             .collect();
         write_audience(out, &rows)?;
-        println!("wrote {} users to {}", rows.len(), out.display());
+        written = Some((rows.len(), out));
+    }
+    print!("{selection}");
+    if let Some((rows, out)) = written {
+        println!("wrote {rows} users to {}", out.display());
     }
     Ok(())
 }

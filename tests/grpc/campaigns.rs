@@ -243,6 +243,15 @@ async fn gen_recompute_audience_push_offers_and_lift() {
         .concat(),
     );
     assert!(pushed.contains("campaign    rule-picked"), "{pushed}");
+    // Arms are a pure function of the inputs: a rerun changes nothing.
+    let again = recompute(
+        &[
+            &with_campaigns[..],
+            &["--push", &endpoint, "--state", &path(dir, "push.state")],
+        ]
+        .concat(),
+    );
+    assert!(again.contains("delivery   0 changed"), "{again}");
 
     let mut snapshot: Vec<Profile> = Vec::new();
     strata::snapshot::read_snapshot(&dir.join("campaign.snap"), |profile| snapshot.push(profile))
