@@ -1,12 +1,12 @@
 //! The `strata` binary's operator commands: `admin` (load-snapshot,
-//! versions, rollback), `backup` and `restore`; thin shells over
+//! versions, rollback, stats, watch), `backup` and `restore`; thin shells over
 //! `strata_client::AdminClient` and `strata_store::restore_backup`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use strata_client::v1::{ModelVersion, VersionState};
+use strata_client::v1::{FacetUsers, ModelVersion, StatsResponse, VersionState};
 use strata_client::{AdminClient, Connection};
 
 /// Where the server is and how to authenticate.
@@ -56,6 +56,24 @@ enum AdminCommand {
     Rollback {
         #[command(flatten)]
         target: TargetArgs,
+    },
+    /// The serving version's pyramid: users per layer, value tier, quadrant
+    /// and best channel.
+    Stats {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Print layer transitions as ingest applies them, one per line
+    /// (cursor, user, from, to, model version, time), until interrupted.
+    Watch {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Start after this cursor (the last one you processed); 0 = from now.
+        #[arg(long, default_value_t = 0)]
+        from_cursor: u64,
+        /// Only transitions into or out of this layer label (repeatable).
+        #[arg(long = "layer")]
+        layers: Vec<String>,
     },
 }
 
@@ -111,8 +129,92 @@ pub async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 rolled.from_model_version, rolled.to_model_version
             );
         }
+        AdminCommand::Stats { target } => {
+            let stats = target.admin().await?.stats().await?;
+            print!("{}", stats_table(&stats));
+        }
+        AdminCommand::Watch {
+            target,
+            from_cursor,
+            layers,
+        } => {
+            let mut stream = target
+                .admin()
+                .await?
+                .watch_transitions(from_cursor, layers)
+                .await?;
+            while let Some(message) = stream
+                .message()
+                .await
+                .context("the transition stream ended")?
+            {
+                for transition in message.transitions {
+                    let at = transition.at.map_or(0, |at| at.seconds);
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{at}",
+                        transition.cursor,
+                        transition.user_id,
+                        or_none(&transition.from_layer),
+                        or_none(&transition.to_layer),
+                        transition.model_version
+                    );
+                }
+            }
+        }
     }
     Ok(())
+}
+
+fn or_none(layer: &str) -> &str {
+    if layer.is_empty() { "-" } else { layer }
+}
+
+/// `strata admin stats` output: one section per facet, users and share.
+pub fn stats_table(stats: &StatsResponse) -> String {
+    use std::fmt::Write as _;
+    let share = |users: u64| {
+        if stats.users == 0 {
+            0.0
+        } else {
+            100.0 * users as f64 / stats.users as f64
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "model version {}", stats.model_version);
+    let _ = writeln!(out, "users         {}", stats.users);
+    let _ = writeln!(out, "layers (the pyramid)");
+    for layer in stats.layers.iter().rev() {
+        let index = if layer.layer_index == u32::MAX {
+            "-".to_owned()
+        } else {
+            layer.layer_index.to_string()
+        };
+        let _ = writeln!(
+            out,
+            "  {index:>2} {:<30} {:>10} {:>5.1}%",
+            or_none(&layer.layer),
+            layer.users,
+            share(layer.users)
+        );
+    }
+    let sections: [(&str, &[FacetUsers]); 3] = [
+        ("value tiers", &stats.tiers),
+        ("quadrants", &stats.quadrants),
+        ("best channels", &stats.channels),
+    ];
+    for (title, counts) in sections {
+        let _ = writeln!(out, "{title}");
+        for count in counts {
+            let _ = writeln!(
+                out,
+                "     {:<30} {:>10} {:>5.1}%",
+                count.name,
+                count.users,
+                share(count.users)
+            );
+        }
+    }
+    out
 }
 
 fn print_version(version: &ModelVersion) {

@@ -377,15 +377,7 @@ pub fn gen_targeted(
         );
     }
     if let Some(path) = truth {
-        use std::io::Write;
-        let file =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let mut out = std::io::BufWriter::new(file);
-        for index in 0..config.users {
-            serde_json::to_writer(&mut out, &generate::truth(config, index))?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()?;
+        super::write_truth(config, path)?;
     }
     Ok(written)
 }

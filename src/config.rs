@@ -75,6 +75,9 @@ pub struct StoreConfig {
     /// AdminService CreateBackup writes only here when set (relative paths
     /// resolve in it); unset = any absolute path.
     pub backup_dir: Option<PathBuf>,
+    /// Newest layer transitions kept for WatchTransitions consumers; a
+    /// consumer further behind is told it lost events.
+    pub transitions_retained: u64,
 }
 
 impl Default for StoreConfig {
@@ -86,6 +89,7 @@ impl Default for StoreConfig {
             row_cache_mb: 256,
             snapshot_dir: None,
             backup_dir: None,
+            transitions_retained: 1_000_000,
         }
     }
 }
@@ -97,6 +101,8 @@ impl StoreConfig {
             bloom_bits_per_key: self.bloom_bits_per_key,
             row_cache_bytes: self.row_cache_mb << 20,
             sync_writes: true,
+            transitions_retained: self.transitions_retained,
+            ..strata_store::StoreOptions::default()
         }
     }
 }
@@ -234,6 +240,9 @@ impl Config {
                 "store.bloom_bits_per_key",
                 format!("{} is outside 0..=64", self.store.bloom_bits_per_key),
             );
+        }
+        if self.store.transitions_retained == 0 {
+            return invalid("store.transitions_retained", "must be at least 1".into());
         }
         if self.ingest.max_records_per_batch == 0 {
             return invalid("ingest.max_records_per_batch", "must be at least 1".into());

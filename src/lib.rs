@@ -13,6 +13,7 @@ pub mod api;
 pub mod campaigns;
 pub mod config;
 pub mod demo;
+pub mod facets;
 pub mod loadtest;
 pub mod recompute;
 pub mod reload;

@@ -438,17 +438,23 @@ fn write_events(
     }
     let written = writer.finish()?;
     if let Some(path) = truth {
-        use std::io::Write;
-        let file =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let mut out = std::io::BufWriter::new(file);
-        for index in 0..config.users {
-            serde_json::to_writer(&mut out, &generate::truth(config, index))?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()?;
+        write_truth(config, path)?;
     }
     Ok(written)
+}
+
+/// Each generated user's latent ground truth, one JSON object per line.
+fn write_truth(config: &GenConfig, path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for index in 0..config.users {
+        serde_json::to_writer(&mut out, &generate::truth(config, index))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn gen_events(args: GenArgs) -> anyhow::Result<()> {

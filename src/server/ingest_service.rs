@@ -28,6 +28,9 @@ pub struct IngestHandler {
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
     pub max_records_per_batch: usize,
+    /// Told the newest transition cursor after every applied batch, for
+    /// WatchTransitions; replacing a value never waits on a watcher.
+    pub transitions: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 #[tonic::async_trait]
@@ -199,6 +202,13 @@ impl IngestHandler {
         };
         match outcome {
             ApplyOutcome::Applied => {
+                // Only a batch that moved someone wakes the watchers.
+                let newest = self.store.newest_transition();
+                self.transitions.send_if_modified(|announced| {
+                    let moved = *announced != newest;
+                    *announced = newest;
+                    moved
+                });
                 self.metrics.observe_ingest_batch("applied");
                 self.metrics.observe_applied(
                     &summary.producer_id,

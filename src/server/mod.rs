@@ -73,7 +73,11 @@ pub async fn serve(
     let tls = config.tls.as_ref().map(tls::TlsConfig::load).transpose()?;
     let store_config = config.store.clone();
     let store = tokio::task::spawn_blocking(move || {
-        Store::open(&store_config.data_dir, &store_config.store_options())
+        let options = strata_store::StoreOptions {
+            classifier: Some(Arc::new(crate::facets::ProfileClassifier)),
+            ..store_config.store_options()
+        };
+        Store::open(&store_config.data_dir, &options)
     })
     .await??;
     let store = Arc::new(store);
@@ -106,6 +110,11 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let max_message = config.server.max_message_bytes;
+    // Ingest replaces the newest transition cursor; each watcher subscribes.
+    let transitions = Arc::new(tokio::sync::watch::Sender::new(store.newest_transition()));
+    // One shutdown signal fans out to the gRPC server, the metrics endpoint
+    // and transition watchers.
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let profiles = ProfileServiceServer::new(ProfileHandler {
         store: store.clone(),
         metrics: metrics.clone(),
@@ -124,6 +133,7 @@ pub async fn serve(
         store: store.clone(),
         metrics: metrics.clone(),
         max_records_per_batch: config.ingest.max_records_per_batch,
+        transitions: transitions.clone(),
     })
     .max_decoding_message_size(max_message)
     .max_encoding_message_size(max_message);
@@ -132,12 +142,12 @@ pub async fn serve(
         metrics: metrics.clone(),
         snapshot_dir: config.store.snapshot_dir.clone(),
         backup_dir: config.store.backup_dir.clone(),
+        transitions,
+        shutdown: stop.clone(),
     })
     .max_decoding_message_size(max_message)
     .max_encoding_message_size(max_message);
 
-    // One shutdown signal fans out to the gRPC server and the metrics endpoint.
-    let (stop_sender, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_sender.send(true);

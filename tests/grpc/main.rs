@@ -20,4 +20,6 @@ mod reload;
 mod replication;
 mod report;
 mod security;
+mod stats;
 mod support;
+mod watch;

@@ -1,10 +1,12 @@
-//! Operators' calls: full reloads, the version list, rollback and backups
-//! (AdminService; the token needs the admin scope).
+//! Operators' calls: full reloads, the version list, rollback, backups,
+//! the pyramid and the transition stream (AdminService; the token needs the
+//! admin scope).
 
 use strata_proto::v1::admin_service_client::AdminServiceClient;
 use strata_proto::v1::{
     CreateBackupRequest, CreateBackupResponse, ListVersionsRequest, LoadSnapshotRequest,
-    LoadSnapshotResponse, ModelVersion, RollbackRequest, RollbackResponse,
+    LoadSnapshotResponse, ModelVersion, RollbackRequest, RollbackResponse, StatsRequest,
+    StatsResponse, WatchTransitionsRequest, WatchTransitionsResponse,
 };
 
 use crate::{AuthChannel, ClientError};
@@ -54,6 +56,27 @@ impl AdminClient {
     ) -> Result<CreateBackupResponse, ClientError> {
         let request = CreateBackupRequest { dir: dir.into() };
         Ok(self.client.create_backup(request).await?.into_inner())
+    }
+
+    /// The serving version's users per layer, tier, quadrant and channel.
+    pub async fn stats(&mut self) -> Result<StatsResponse, ClientError> {
+        Ok(self.client.stats(StatsRequest {}).await?.into_inner())
+    }
+
+    /// Layer transitions after `from_cursor` (0: from now on), into or out
+    /// of `layers` (empty: all). The stream ends with an error status when
+    /// the cursor is out of the server's retention or the server stops;
+    /// resume with the last cursor received.
+    pub async fn watch_transitions(
+        &mut self,
+        from_cursor: u64,
+        layers: Vec<String>,
+    ) -> Result<tonic::Streaming<WatchTransitionsResponse>, ClientError> {
+        let request = WatchTransitionsRequest {
+            from_cursor,
+            layers,
+        };
+        Ok(self.client.watch_transitions(request).await?.into_inner())
     }
 
     /// The generated client, for calls this wrapper does not cover.

@@ -11,30 +11,42 @@
 //!   encoded profile;
 //! - `ingest`: producer id -> last applied sequence (u64, big-endian);
 //! - `meta`: the version catalog (which generation is current, which is
-//!   kept for rollback), see [`versions`].
+//!   kept for rollback), see [`versions`], and each kept version's counters
+//!   (`pyramid@<generation>`), see [`facets`];
+//! - `transitions`: cursor (u64, big-endian) -> one user's layer change, see
+//!   [`transitions`].
 //!
 //! A batch of upserts and deletes is written in one `WriteBatch` together
 //! with its producer's new sequence, with a synced WAL, so a batch is either
 //! wholly applied and durable or not applied at all, even across a crash.
+//! With a [`Classifier`] set, the same `WriteBatch` carries the version's
+//! updated counters and the layer changes the batch made.
 
 mod backup;
 mod error;
+pub mod facets;
 mod stats;
+pub mod transitions;
 pub mod versions;
 
 pub use backup::{BackupInfo, restore_backup};
 pub use error::StoreError;
+pub use facets::{Classifier, Facets, LayerKey, Pyramid};
 pub use stats::StoreStats;
+pub use transitions::{Transition, TransitionRead};
 pub use versions::{VersionBuilder, VersionInfo, VersionState};
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rocksdb::{
     BlockBasedOptions, BoundColumnFamily, Cache, ColumnFamilyDescriptor, DB, DBCompressionType,
     Options, WriteBatch, WriteOptions,
 };
 
+use transitions::{TRANSITIONS_CF, TransitionLog};
 use versions::Catalog;
 
 const PROFILES_CF: &str = "profiles";
@@ -55,6 +67,13 @@ pub struct StoreOptions {
     /// Sync the WAL on every ingest batch. Only tests that measure something
     /// else may turn this off: an acknowledged batch must survive a crash.
     pub sync_writes: bool,
+    /// Maps stored records to the labels the pyramid counts and transitions
+    /// name. Without one the store keeps no counters and no transitions
+    /// (and drops a written version's stored counters, which the next open
+    /// with a classifier recomputes): for tools, not for serving.
+    pub classifier: Option<Arc<dyn Classifier>>,
+    /// Newest transitions kept in the `transitions` family.
+    pub transitions_retained: u64,
 }
 
 impl Default for StoreOptions {
@@ -64,6 +83,8 @@ impl Default for StoreOptions {
             bloom_bits_per_key: 10.0,
             row_cache_bytes: 256 << 20,
             sync_writes: true,
+            classifier: None,
+            transitions_retained: 1_000_000,
         }
     }
 }
@@ -108,6 +129,11 @@ pub struct Store {
     /// resolve the current column family handle, which stays valid (RocksDB
     /// keeps a dropped family readable while a handle lives).
     catalog: RwLock<Catalog>,
+    classifier: Option<Arc<dyn Classifier>>,
+    /// Counters of the current and previous versions by generation (and of
+    /// nothing else); replaced after the write that changes them is durable.
+    pyramids: Mutex<HashMap<u64, Arc<Pyramid>>>,
+    transition_log: TransitionLog,
 }
 
 impl std::fmt::Debug for Store {
@@ -152,7 +178,7 @@ impl Store {
                 PROFILES_CF.to_owned(),
             ]
         });
-        for name in [INGEST_CF, META_CF] {
+        for name in [INGEST_CF, META_CF, TRANSITIONS_CF] {
             if !names.iter().any(|existing| existing == name) {
                 names.push(name.to_owned());
             }
@@ -181,8 +207,13 @@ impl Store {
             profile_options: profiles_options,
             ingest_lock: Mutex::new(()),
             catalog: RwLock::new(Catalog::default()),
+            classifier: options.classifier.clone(),
+            pyramids: Mutex::new(HashMap::new()),
+            transition_log: TransitionLog::new(options.transitions_retained),
         };
         let catalog = store.recover_catalog(&names)?;
+        store.recover_transitions()?;
+        store.recover_pyramids(&catalog)?;
         tracing::info!(
             path = %path.display(),
             model_version = %catalog.current_record().model_version,
@@ -218,6 +249,18 @@ impl Store {
         self.db
             .cf_handle(META_CF)
             .expect("meta column family is created at open")
+    }
+
+    fn transitions_cf(&self) -> Arc<BoundColumnFamily<'_>> {
+        self.db
+            .cf_handle(TRANSITIONS_CF)
+            .expect("transitions column family is created at open")
+    }
+
+    fn lock_pyramids(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Pyramid>>> {
+        self.pyramids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn read_catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
@@ -331,15 +374,19 @@ impl Store {
 
         // Under the ingest lock the serving version cannot change (switches
         // take the lock), so the check and the write agree.
-        if let Some(requested) = model_version {
-            let current = self.read_catalog().current_record().model_version.clone();
-            if requested != current {
-                return Err(StoreError::WrongVersion {
-                    producer_id: batch.producer_id.to_owned(),
-                    requested: requested.to_owned(),
-                    current,
-                });
-            }
+        let (generation, current) = {
+            let catalog = self.read_catalog();
+            let record = catalog.current_record();
+            (record.generation(), record.model_version.clone())
+        };
+        if let Some(requested) = model_version
+            && requested != current
+        {
+            return Err(StoreError::WrongVersion {
+                producer_id: batch.producer_id.to_owned(),
+                requested: requested.to_owned(),
+                current,
+            });
         }
 
         let profiles = self.profiles();
@@ -350,6 +397,28 @@ impl Store {
         for user_id in batch.deletes {
             write.delete_cf(&profiles, user_id);
         }
+        // Counters and transitions go into the same WriteBatch: they can
+        // never disagree with the profiles they describe.
+        let effects = match &self.classifier {
+            Some(classifier) => {
+                let mut effects =
+                    self.batch_effects(classifier.as_ref(), &profiles, generation, &batch)?;
+                for transition in &mut effects.transitions {
+                    transition.model_version.clone_from(&current);
+                }
+                write.put_cf(
+                    &self.meta(),
+                    facets::pyramid_key(generation),
+                    effects.pyramid.encode(classifier.id()),
+                );
+                let appended = self.append_transitions(&mut write, &mut effects.transitions);
+                Some((effects.pyramid, appended))
+            }
+            None => {
+                write.delete_cf(&self.meta(), facets::pyramid_key(generation));
+                None
+            }
+        };
         write.put_cf(
             &self.ingest(),
             batch.producer_id.as_bytes(),
@@ -358,7 +427,87 @@ impl Store {
         self.db
             .write_opt(write, &self.write_options())
             .map_err(StoreError::Write)?;
+        if let Some((pyramid, (added, oldest))) = effects {
+            self.lock_pyramids().insert(generation, Arc::new(pyramid));
+            self.transition_log.committed(added, oldest);
+        }
         Ok(ApplyOutcome::Applied)
+    }
+
+    /// What `batch` does to the version's counters and which layer changes
+    /// it makes: one MultiGet of the batch's keys for their old records,
+    /// both sides classified. Runs under the ingest lock.
+    fn batch_effects<K, V, D>(
+        &self,
+        classifier: &dyn Classifier,
+        profiles: &Arc<BoundColumnFamily<'_>>,
+        generation: u64,
+        batch: &Batch<'_, K, V, D>,
+    ) -> Result<BatchEffects, StoreError>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+        D: AsRef<[u8]>,
+    {
+        let mut pyramid = Pyramid::clone(&*self.pyramid_of(generation)?);
+        let keys: Vec<&[u8]> = batch
+            .upserts
+            .iter()
+            .map(|(user_id, _)| user_id.as_ref())
+            .chain(batch.deletes.iter().map(AsRef::as_ref))
+            .collect();
+        // Each user's facets as the batch goes: the old record's first, so
+        // a user named twice in one batch is counted once.
+        let mut state: HashMap<&[u8], Option<Facets>> = HashMap::with_capacity(keys.len());
+        let old = self.db.batched_multi_get_cf(profiles, keys.iter(), false);
+        for (key, value) in keys.iter().zip(old) {
+            let value = value.map_err(StoreError::Read)?;
+            state
+                .entry(*key)
+                .or_insert_with(|| value.map(|bytes| classifier.facets(&bytes).normalised()));
+        }
+        let at_millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        let mut transitions = Vec::new();
+        let mut moved = |user_id: &[u8], from: Option<&Facets>, to: Option<&Facets>| {
+            let label = |facets: Option<&Facets>| {
+                facets.map_or_else(String::new, |facets| facets.layer.label.clone())
+            };
+            let (from_layer, to_layer) = (label(from), label(to));
+            if from_layer != to_layer {
+                transitions.push(Transition {
+                    cursor: 0,
+                    user_id: user_id.to_vec(),
+                    from_layer,
+                    to_layer,
+                    model_version: String::new(),
+                    at_millis,
+                });
+            }
+        };
+        for (user_id, record) in batch.upserts {
+            let user_id = user_id.as_ref();
+            let new = classifier.facets(record.as_ref()).normalised();
+            let slot = state.entry(user_id).or_default();
+            if let Some(old) = slot.as_ref() {
+                pyramid.remove(old);
+            }
+            pyramid.add(&new);
+            moved(user_id, slot.as_ref(), Some(&new));
+            *slot = Some(new);
+        }
+        for user_id in batch.deletes {
+            let user_id = user_id.as_ref();
+            if let Some(old) = state.get_mut(user_id).and_then(Option::take) {
+                pyramid.remove(&old);
+                moved(user_id, Some(&old), None);
+            }
+        }
+        Ok(BatchEffects {
+            pyramid,
+            transitions,
+        })
     }
 
     /// The last sequence applied for `producer_id`, 0 if it never wrote.
@@ -392,11 +541,22 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db
             .flush_cfs_opt(
-                &[&self.profiles(), &self.ingest(), &self.meta()],
+                &[
+                    &self.profiles(),
+                    &self.ingest(),
+                    &self.meta(),
+                    &self.transitions_cf(),
+                ],
                 &rocksdb::FlushOptions::default(),
             )
             .map_err(StoreError::Write)
     }
+}
+
+/// A batch's counters (the whole version's, updated) and layer changes.
+struct BatchEffects {
+    pyramid: Pyramid,
+    transitions: Vec<Transition>,
 }
 
 fn decode_sequence(producer_id: &str, bytes: &[u8]) -> Result<u64, StoreError> {

@@ -261,3 +261,202 @@ fn a_checkpoint_restores_data_and_sequences() {
     assert_eq!(store.last_sequence("p").unwrap(), 1);
     assert_eq!(read_all(&store, &["a"]), vec![Some("A1".into())]);
 }
+
+/// Test records are `layer/tier`; the classifier splits them.
+#[derive(Debug)]
+struct SlashClassifier;
+
+impl Classifier for SlashClassifier {
+    fn id(&self) -> &str {
+        "slash 1"
+    }
+
+    fn facets(&self, record: &[u8]) -> Facets {
+        let text = String::from_utf8_lossy(record);
+        let (layer, tier) = text.split_once('/').unwrap_or((&text, ""));
+        Facets {
+            layer: LayerKey {
+                index: layer.len() as u32,
+                churned: false,
+                label: layer.to_owned(),
+            },
+            tier: tier.to_owned(),
+            quadrant: String::new(),
+            channel: String::new(),
+        }
+    }
+}
+
+fn open_classified(dir: &tempfile::TempDir, retained: u64) -> Store {
+    let options = StoreOptions {
+        classifier: Some(Arc::new(SlashClassifier)),
+        transitions_retained: retained,
+        ..StoreOptions::default()
+    };
+    Store::open(dir.path(), &options).expect("open store")
+}
+
+fn layers(store: &Store) -> Vec<(String, u64)> {
+    let (_, pyramid) = store.pyramid().expect("a classifier is set");
+    pyramid
+        .layers
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(key, count)| (key.label.clone(), *count))
+        .collect()
+}
+
+fn moves(store: &Store, after: u64) -> Vec<(u64, String, String, String)> {
+    match store.read_transitions(after, 1000).unwrap() {
+        TransitionRead::Page(page) => page
+            .into_iter()
+            .map(|t| {
+                (
+                    t.cursor,
+                    String::from_utf8(t.user_id).unwrap(),
+                    t.from_layer,
+                    t.to_layer,
+                )
+            })
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn owned(rows: &[(&str, u64)]) -> Vec<(String, u64)> {
+    rows.iter().map(|(l, c)| ((*l).to_owned(), *c)).collect()
+}
+
+#[test]
+fn counters_and_transitions_follow_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_classified(&dir, 100);
+    assert_eq!(store.pyramid().unwrap().1.users, 0);
+    store
+        .apply(batch("p", 1, &[("a", "new/LOW"), ("b", "new/HIGH")], &[]))
+        .unwrap();
+    // a moves up, b is erased, c arrives and is named twice (last wins),
+    // an unknown user's delete changes nothing.
+    store
+        .apply(batch(
+            "p",
+            2,
+            &[("a", "grown/LOW"), ("c", "new/LOW"), ("c", "grown/LOW")],
+            &["b", "nobody"],
+        ))
+        .unwrap();
+    assert_eq!(layers(&store), owned(&[("grown", 2)]));
+    let (_, pyramid) = store.pyramid().unwrap();
+    assert_eq!(pyramid.users, 2);
+    assert_eq!(pyramid.tiers["LOW"], 2);
+    assert_eq!(pyramid.tiers["HIGH"], 0);
+    let expected = vec![
+        (1, "a".into(), "".into(), "new".into()),
+        (2, "b".into(), "".into(), "new".into()),
+        (3, "a".into(), "new".into(), "grown".into()),
+        (4, "c".into(), "".into(), "new".into()),
+        (5, "c".into(), "new".into(), "grown".into()),
+        (6, "b".into(), "new".into(), "".into()),
+    ];
+    assert_eq!(moves(&store, 0), expected);
+    assert_eq!(moves(&store, 4), expected[4..].to_vec());
+
+    // A replay changes nothing.
+    store
+        .apply(batch("p", 2, &[("a", "other/LOW")], &[]))
+        .unwrap();
+    assert_eq!(store.newest_transition(), 6);
+    assert_eq!(store.pyramid().unwrap().1.users, 2);
+
+    // Reopened: counters from the meta family, cursors continue.
+    drop(store);
+    let store = open_classified(&dir, 100);
+    assert_eq!(layers(&store), owned(&[("grown", 2)]));
+    store.apply(batch("p", 3, &[], &["a"])).unwrap();
+    assert_eq!(
+        moves(&store, 6),
+        vec![(7, "a".into(), "grown".into(), "".into())]
+    );
+    assert!(matches!(
+        store.read_transitions(8, 10).unwrap(),
+        TransitionRead::Ahead { newest: 7 }
+    ));
+}
+
+#[test]
+fn counts_a_store_without_counters_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .apply(batch("p", 1, &[("a", "new/LOW"), ("b", "grown/LOW")], &[]))
+        .unwrap();
+    drop(store);
+    let store = open_classified(&dir, 100);
+    assert_eq!(layers(&store), owned(&[("new", 1), ("grown", 1)]));
+    // Written without a classifier again: the stored counters are dropped
+    // and recounted at the next open.
+    drop(store);
+    let store = open(&dir);
+    assert!(store.pyramid().is_none());
+    store
+        .apply(batch("p", 2, &[("c", "new/LOW")], &[]))
+        .unwrap();
+    drop(store);
+    let store = open_classified(&dir, 100);
+    assert_eq!(layers(&store), owned(&[("new", 2), ("grown", 1)]));
+}
+
+#[test]
+fn a_built_version_brings_its_counters_and_rollback_restores_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_classified(&dir, 100);
+    store
+        .apply(batch("p", 1, &[("a", "new/LOW")], &[]))
+        .unwrap();
+    let mut builder = store.begin_version("v2", 0).unwrap();
+    for (key, value) in [("a", "grown/HIGH"), ("b", "grown/LOW"), ("c", "new/LOW")] {
+        builder.put(key.as_bytes(), value.as_bytes()).unwrap();
+    }
+    builder.ingest().unwrap();
+    builder.publish().unwrap();
+    let (version, pyramid) = store.pyramid().unwrap();
+    assert_eq!((version.as_str(), pyramid.users), ("v2", 3));
+    assert_eq!(layers(&store), owned(&[("new", 1), ("grown", 2)]));
+    // A reload is not a user moving.
+    assert_eq!(store.newest_transition(), 1);
+    store.apply(batch("p", 2, &[], &["c"])).unwrap();
+    assert_eq!(layers(&store), owned(&[("grown", 2)]));
+
+    store.rollback().unwrap();
+    assert_eq!(layers(&store), owned(&[("new", 1)]));
+    drop(store);
+    let store = open_classified(&dir, 100);
+    assert_eq!(layers(&store), owned(&[("new", 1)]));
+    store.rollback().unwrap();
+    assert_eq!(layers(&store), owned(&[("grown", 2)]));
+}
+
+#[test]
+fn old_transitions_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_classified(&dir, 8);
+    for sequence in 1..=30u64 {
+        let value = format!("l{}/LOW", sequence % 2);
+        let upserts = [("a", value.as_str())];
+        store.apply(batch("p", sequence, &upserts, &[])).unwrap();
+    }
+    assert_eq!(store.newest_transition(), 30);
+    let oldest = store.oldest_transition();
+    assert_eq!(oldest, 30 - 8 + 1);
+    assert_eq!(
+        store.read_transitions(0, 100).unwrap(),
+        TransitionRead::Expired { oldest }
+    );
+    let rest = moves(&store, oldest - 1);
+    assert_eq!(rest.first().unwrap().0, oldest);
+    assert_eq!(rest.last().unwrap().0, 30);
+    drop(store);
+    let store = open_classified(&dir, 8);
+    assert_eq!(store.oldest_transition(), oldest);
+    assert_eq!(store.newest_transition(), 30);
+}

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 
+use crate::facets::{Pyramid, pyramid_key};
 use crate::{PROFILES_CF, Store, StoreError};
 
 const CATALOG_KEY: &[u8] = b"catalog";
@@ -97,9 +98,13 @@ impl VersionRecord {
     pub(crate) fn cf_name(&self) -> String {
         cf_name(self.generation)
     }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
 }
 
-fn cf_name(generation: u64) -> String {
+pub(crate) fn cf_name(generation: u64) -> String {
     if generation == 0 {
         PROFILES_CF.to_owned()
     } else {
@@ -152,6 +157,14 @@ impl Catalog {
     pub(crate) fn current_record(&self) -> &VersionRecord {
         self.record(self.current)
             .expect("the catalog always holds its current version")
+    }
+
+    /// The generations whose profiles are kept: current and previous.
+    pub(crate) fn kept_generations(&self) -> Vec<u64> {
+        [Some(self.current), self.previous]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     fn record(&self, generation: u64) -> Option<&VersionRecord> {
@@ -481,6 +494,7 @@ impl Store {
             last_key: None,
             finished: false,
             failure: None,
+            pyramid: self.classifier.is_some().then(Pyramid::default),
         };
         self.db
             .create_cf(builder.record.cf_name(), &self.profile_options)
@@ -548,6 +562,9 @@ pub struct VersionBuilder<'s> {
     last_key: Option<Vec<u8>>,
     finished: bool,
     failure: Option<String>,
+    /// The version's counters, counted as records are put (with a
+    /// classifier), stored when it is published.
+    pyramid: Option<Pyramid>,
 }
 
 impl std::fmt::Debug for VersionBuilder<'_> {
@@ -609,6 +626,9 @@ impl<'s> VersionBuilder<'s> {
             return Err(self.build_error(format!("writing an SST file: {error}")));
         }
         let full = writer.file_size() >= SST_FILE_BYTES;
+        if let (Some(pyramid), Some(classifier)) = (&mut self.pyramid, &self.store.classifier) {
+            pyramid.add(&classifier.facets(value).normalised());
+        }
         self.record.records += 1;
         self.last_key = Some(key.to_vec());
         if full {
@@ -714,10 +734,38 @@ impl<'s> VersionBuilder<'s> {
         catalog
             .versions
             .retain(|record| Some(record.generation) != dropped);
+        // The counters first: stored counters of a version that never
+        // served are dropped at the next open.
+        if let (Some(pyramid), Some(classifier)) = (&self.pyramid, &store.classifier) {
+            let mut options = rocksdb::WriteOptions::default();
+            options.set_sync(true);
+            if let Err(error) = store.db.put_cf_opt(
+                &store.meta(),
+                pyramid_key(generation),
+                pyramid.encode(classifier.id()),
+                &options,
+            ) {
+                return Err(self.failed(StoreError::Write(error)));
+            }
+        }
         if let Err(error) = store.commit_catalog(catalog) {
             return Err(self.failed(error));
         }
         self.finished = true;
+        {
+            let mut pyramids = store.lock_pyramids();
+            if let Some(pyramid) = self.pyramid.take() {
+                pyramids.insert(generation, std::sync::Arc::new(pyramid));
+            }
+            if let Some(dropped) = dropped {
+                pyramids.remove(&dropped);
+            }
+        }
+        if let Some(dropped) = dropped
+            && let Err(error) = store.db.delete_cf(&store.meta(), pyramid_key(dropped))
+        {
+            tracing::error!(%error, "cannot drop an old version's counters; the next open will");
+        }
         if let Some(dropped) = dropped_record
             && let Err(error) = store.db.drop_cf(&dropped.cf_name())
         {
