@@ -19,6 +19,9 @@ pub struct TargetArgs {
     /// Prefer the environment variable: flags show up in process lists.
     #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// For a server with TLS (https://... targets).
+    #[command(flatten)]
+    tls: strata::server::tls::ClientTlsArgs,
 }
 
 impl TargetArgs {
@@ -26,6 +29,9 @@ impl TargetArgs {
         let mut connection = Connection::new(self.target.clone());
         if let Some(token) = &self.token {
             connection = connection.with_token(token.clone());
+        }
+        if let Some(tls) = self.tls.options()? {
+            connection = connection.with_tls(tls);
         }
         Ok(AdminClient::new(connection.connect().await?))
     }

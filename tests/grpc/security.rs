@@ -365,3 +365,43 @@ async fn loadtest_reads_over_tls_with_a_token() {
         "{report:#}"
     );
 }
+
+#[tokio::test]
+async fn admin_commands_need_the_admin_scope_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::create(&dir.path().join("pki"));
+    let admin_secret = "admin-secret-9d1b7e3f5a2c4068";
+    let tokens = dir.path().join("admin-tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "[[token]]\nname = \"checkout\"\nsecret = \"{READ_SECRET}\"\nscopes = [\"read\"]\n\n\
+             [[token]]\nname = \"operations\"\nsecret = \"{admin_secret}\"\nscopes = [\"admin\"]\n"
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        "{}[auth]\ntokens_file = {tokens:?}\n",
+        pki.server_config(false)
+    );
+    let server = Server::start(&dir.path().join("db"), Some(&config));
+    let versions = |token: &str| {
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["admin", "versions", "--target", &https(&server), "--tls-ca"])
+            .arg(&pki.ca)
+            .env("STRATA_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+
+    // A read token is refused, naming the scope and no secret.
+    let refused = versions(READ_SECRET);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("needs admin"), "{stderr}");
+    assert!(!stderr.contains(READ_SECRET), "{stderr}");
+
+    // The admin token lists the serving version over TLS.
+    let listed = succeeded(versions(admin_secret));
+    assert!(listed.contains("initial"), "{listed}");
+}
