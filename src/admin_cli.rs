@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use strata_client::AdminClient;
 use strata_client::v1::{FacetUsers, ModelVersion, StatsResponse, VersionState};
-use strata_client::{AdminClient, Connection};
 
 /// Where the server is and how to authenticate.
 #[derive(Debug, Args)]
@@ -26,13 +26,9 @@ pub struct TargetArgs {
 
 impl TargetArgs {
     async fn admin(&self) -> anyhow::Result<AdminClient> {
-        let mut connection = Connection::new(self.target.clone());
-        if let Some(token) = &self.token {
-            connection = connection.with_token(token.clone());
-        }
-        if let Some(tls) = self.tls.options()? {
-            connection = connection.with_tls(tls);
-        }
+        let connection = self
+            .tls
+            .connection(self.target.as_str(), self.token.as_deref())?;
         Ok(AdminClient::new(connection.connect().await?))
     }
 }

@@ -575,24 +575,11 @@ fn push_connection(
     endpoint: &str,
     args: &RecomputeArgs,
 ) -> anyhow::Result<strata_client::Connection> {
-    let mut connection = strata_client::Connection::new(endpoint);
-    if let Some(token) = &args.token {
-        connection = connection.with_token(token.clone());
-    }
-    if let Some(tls) = args.tls.options()? {
-        connection = connection.with_tls(tls);
-    }
-    Ok(connection)
+    Ok(args.tls.connection(endpoint, args.token.as_deref())?)
 }
 
 async fn replicate(args: ReplicateArgs) -> anyhow::Result<()> {
-    let mut server = strata_client::Connection::new(args.target);
-    if let Some(token) = args.token {
-        server = server.with_token(token);
-    }
-    if let Some(tls) = args.tls.options()? {
-        server = server.with_tls(tls);
-    }
+    let server = args.tls.connection(args.target, args.token.as_deref())?;
     anyhow::ensure!(
         args.max_ack_pending > 0,
         "--max-ack-pending must be at least 1"

@@ -55,6 +55,23 @@ impl ClientTlsArgs {
         }
         Ok(Some(options))
     }
+
+    /// A connection to `endpoint` with these TLS flags and `token`: what
+    /// every CLI client (push, replicate, admin, backup) builds.
+    pub fn connection(
+        &self,
+        endpoint: impl Into<String>,
+        token: Option<&str>,
+    ) -> Result<strata_client::Connection, strata_client::ClientError> {
+        let mut connection = strata_client::Connection::new(endpoint);
+        if let Some(token) = token {
+            connection = connection.with_token(token);
+        }
+        if let Some(tls) = self.options()? {
+            connection = connection.with_tls(tls);
+        }
+        Ok(connection)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
