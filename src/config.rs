@@ -69,6 +69,9 @@ pub struct StoreConfig {
     pub bloom_bits_per_key: f64,
     /// Row cache (user id -> stored profile) in front of the block cache; 0 = off.
     pub row_cache_mb: usize,
+    /// Profile cache (user id -> stored profile, shared into responses
+    /// without a RocksDB read) in front of everything else; 0 = off.
+    pub profile_cache_mb: usize,
     /// AdminService LoadSnapshot reads snapshot files only from here when
     /// set (relative paths resolve in it); unset = any absolute path.
     pub snapshot_dir: Option<PathBuf>,
@@ -87,6 +90,7 @@ impl Default for StoreConfig {
             block_cache_mb: 256,
             bloom_bits_per_key: 10.0,
             row_cache_mb: 256,
+            profile_cache_mb: 512,
             snapshot_dir: None,
             backup_dir: None,
             transitions_retained: 1_000_000,
@@ -100,6 +104,7 @@ impl StoreConfig {
             block_cache_bytes: self.block_cache_mb << 20,
             bloom_bits_per_key: self.bloom_bits_per_key,
             row_cache_bytes: self.row_cache_mb << 20,
+            profile_cache_bytes: self.profile_cache_mb << 20,
             sync_writes: true,
             transitions_retained: self.transitions_retained,
             ..strata_store::StoreOptions::default()

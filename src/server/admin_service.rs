@@ -174,6 +174,9 @@ impl AdminService for AdminHandler {
                 from_model_version: from,
                 to_model_version: to,
             });
+        if result.is_ok() {
+            super::spawn_cache_warmer(self.store.clone(), self.shutdown.clone());
+        }
         self.observe(ROLLBACK, &result, started);
         result.map(Response::new)
     }
@@ -211,6 +214,7 @@ impl AdminHandler {
             .await
             .map_err(status::from_join)?
             .map_err(from_reload)?;
+        super::spawn_cache_warmer(self.store.clone(), self.shutdown.clone());
         tracing::info!(
             model_version = %reloaded.version.model_version,
             records = reloaded.version.records,

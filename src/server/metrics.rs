@@ -78,6 +78,8 @@ struct StoreGauges {
     block_cache_bytes: Gauge,
     block_cache_pinned_bytes: Gauge,
     pending_compaction_bytes: Gauge,
+    profile_cache_entries: Gauge,
+    profile_cache_bytes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -192,6 +194,16 @@ impl Metrics {
             "compaction work RocksDB estimates it still owes",
             store_gauges.pending_compaction_bytes.clone(),
         );
+        store.register(
+            "profile_cache_entries",
+            "ids in the profile cache (records and ids known absent)",
+            store_gauges.profile_cache_entries.clone(),
+        );
+        store.register(
+            "profile_cache_bytes",
+            "bytes the profile cache holds, of store.profile_cache_mb",
+            store_gauges.profile_cache_bytes.clone(),
+        );
         Metrics {
             registry,
             rpc_requests,
@@ -292,6 +304,12 @@ impl Metrics {
                 gauges
                     .pending_compaction_bytes
                     .set(stats.pending_compaction_bytes as i64);
+                gauges
+                    .profile_cache_entries
+                    .set(stats.profile_cache_entries as i64);
+                gauges
+                    .profile_cache_bytes
+                    .set(stats.profile_cache_bytes as i64);
             }
             Err(error) => tracing::warn!(%error, "store stats unavailable"),
         }

@@ -63,6 +63,21 @@ pub struct Bound {
 
 /// Opens the store, binds both ports, calls `on_ready` and serves until
 /// `shutdown` resolves; then finishes in-flight calls and flushes the store.
+/// Fills the profile cache from the serving version in the background
+/// (after start-up and after a version switch), so the first lookups need
+/// not all go to RocksDB; stops at shutdown.
+pub(crate) fn spawn_cache_warmer(store: Arc<Store>, stop: tokio::sync::watch::Receiver<bool>) {
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        match store.warm_profile_cache(|| *stop.borrow()) {
+            Ok(users) => {
+                tracing::info!(users, elapsed = ?started.elapsed(), "profile cache warmed")
+            }
+            Err(error) => tracing::warn!(%error, "profile cache warm-up stopped"),
+        }
+    });
+}
+
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -152,6 +167,7 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_sender.send(true);
     });
+    spawn_cache_warmer(store.clone(), stop.clone());
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };

@@ -23,6 +23,7 @@
 //! updated counters and the layer changes the batch made.
 
 mod backup;
+mod cache;
 mod error;
 pub mod facets;
 mod stats;
@@ -30,6 +31,8 @@ pub mod transitions;
 pub mod versions;
 
 pub use backup::{BackupInfo, restore_backup};
+pub use bytes::Bytes;
+pub use cache::Cached;
 pub use error::StoreError;
 pub use facets::{Classifier, Facets, LayerKey, Pyramid};
 pub use stats::StoreStats;
@@ -46,6 +49,7 @@ use rocksdb::{
     Options, WriteBatch, WriteOptions,
 };
 
+use cache::ProfileCache;
 use transitions::{TRANSITIONS_CF, TransitionLog};
 use versions::Catalog;
 
@@ -64,6 +68,9 @@ pub struct StoreOptions {
     /// bytes; 0 disables it. Measured (benches/store_lookup, 200k profiles,
     /// all cached): MultiGet of 100 random users 237 us without, 60 us with.
     pub row_cache_bytes: usize,
+    /// The profile cache in front of RocksDB (see `cache.rs`), in bytes of
+    /// ids, records and per-entry overhead; 0 disables it.
+    pub profile_cache_bytes: usize,
     /// Sync the WAL on every ingest batch. Only tests that measure something
     /// else may turn this off: an acknowledged batch must survive a crash.
     pub sync_writes: bool,
@@ -82,6 +89,7 @@ impl Default for StoreOptions {
             block_cache_bytes: 256 << 20,
             bloom_bits_per_key: 10.0,
             row_cache_bytes: 256 << 20,
+            profile_cache_bytes: 512 << 20,
             sync_writes: true,
             classifier: None,
             transitions_retained: 1_000_000,
@@ -134,6 +142,11 @@ pub struct Store {
     /// nothing else); replaced after the write that changes them is durable.
     pyramids: Mutex<HashMap<u64, Arc<Pyramid>>>,
     transition_log: TransitionLog,
+    /// The serving version's profile cache, replaced by an empty one when
+    /// the version switches (after the catalog: a reader takes the cache
+    /// first, so it never fills a new version's cache from the old family).
+    profile_cache: RwLock<Option<Arc<ProfileCache>>>,
+    profile_cache_bytes: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -210,7 +223,10 @@ impl Store {
             classifier: options.classifier.clone(),
             pyramids: Mutex::new(HashMap::new()),
             transition_log: TransitionLog::new(options.transitions_retained),
+            profile_cache: RwLock::new(None),
+            profile_cache_bytes: options.profile_cache_bytes,
         };
+        store.reset_profile_cache();
         let catalog = store.recover_catalog(&names)?;
         store.recover_transitions()?;
         store.recover_pyramids(&catalog)?;
@@ -263,6 +279,24 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn profile_cache(&self) -> Option<Arc<ProfileCache>> {
+        self.profile_cache
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Starts an empty profile cache; called when the serving version
+    /// changes, after the catalog does.
+    fn reset_profile_cache(&self) {
+        let fresh = (self.profile_cache_bytes > 0)
+            .then(|| Arc::new(ProfileCache::new(self.profile_cache_bytes as u64)));
+        *self
+            .profile_cache
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+    }
+
     fn read_catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
         self.catalog
             .read()
@@ -281,9 +315,17 @@ impl Store {
         write_options
     }
 
-    /// Looks up many users in one RocksDB MultiGet and hands each answer to
-    /// `visit(index, record)` in key order, borrowing the stored bytes so the
-    /// caller can copy them straight into a response.
+    /// Every user's record from the profile cache alone, in order, or
+    /// `None` unless all of them are cached. Never touches RocksDB, so it is
+    /// cheap enough for an async task; [`Store::multi_get`] is the fallback.
+    pub fn cached<K: AsRef<[u8]>>(&self, user_ids: &[K]) -> Option<Vec<Cached>> {
+        self.profile_cache()?.get_all(user_ids)
+    }
+
+    /// Looks up many users and hands each answer to `visit(index, record)`
+    /// in key order, borrowing the bytes so the caller can copy them
+    /// straight into a response: from the profile cache when it holds every
+    /// one, else from one RocksDB MultiGet, which then fills the cache.
     ///
     /// All keys are read from one consistent view: a batch applied
     /// concurrently is seen wholly or not at all.
@@ -292,37 +334,137 @@ impl Store {
         user_ids: &[K],
         mut visit: impl FnMut(usize, Option<&[u8]>),
     ) -> Result<(), StoreError> {
+        let Some(cache) = self.profile_cache() else {
+            let slices = self.read_profiles(&self.profiles(), user_ids)?;
+            for (index, slice) in slices.iter().enumerate() {
+                visit(index, slice.as_deref());
+            }
+            return Ok(());
+        };
+        if let Some(found) = cache.get_all(user_ids) {
+            for (index, record) in found.iter().enumerate() {
+                visit(index, record.as_deref());
+            }
+            return Ok(());
+        }
+        // Hits from the cache, misses from RocksDB, if no writer overlaps.
+        let probe = cache.probe(user_ids);
+        let missed: Vec<&[u8]> = user_ids
+            .iter()
+            .zip(&probe.found)
+            .filter(|(_, found)| found.is_none())
+            .map(|(user_id, _)| user_id.as_ref())
+            .collect();
+        let profiles = self.profiles();
+        if missed.len() < user_ids.len() {
+            // The ticket before the read: see cache.rs, "No stale fill".
+            let ticket = cache.ticket(&missed);
+            let slices = self.read_profiles(&profiles, &missed)?;
+            if probe.still_valid(&cache) {
+                let mut slices_in_order = slices.iter();
+                for (index, found) in probe.found.iter().enumerate() {
+                    match found {
+                        Some(record) => visit(index, record.as_deref()),
+                        None => {
+                            let slice = slices_in_order.next().expect("one slice per miss");
+                            visit(index, slice.as_deref());
+                        }
+                    }
+                }
+                cache.fill(
+                    &ticket,
+                    &missed,
+                    slices.iter().map(|slice| slice.as_deref()),
+                );
+                return Ok(());
+            }
+        }
+        let ticket = cache.ticket(user_ids);
+        let slices = self.read_profiles(&profiles, user_ids)?;
+        for (index, slice) in slices.iter().enumerate() {
+            visit(index, slice.as_deref());
+        }
+        cache.fill(
+            &ticket,
+            user_ids,
+            slices.iter().map(|slice| slice.as_deref()),
+        );
+        Ok(())
+    }
+
+    /// One RocksDB read of `user_ids` from one snapshot.
+    fn read_profiles<K: AsRef<[u8]>>(
+        &self,
+        profiles: &Arc<BoundColumnFamily<'_>>,
+        user_ids: &[K],
+    ) -> Result<Vec<Option<rocksdb::DBPinnableSlice<'_>>>, StoreError> {
         // Measured (benches/store_lookup): for one key a plain point read is
         // about twice as fast as MultiGet's batching set-up.
         if let [user_id] = user_ids {
             let slice = self
                 .db
-                .get_pinned_cf(&self.profiles(), user_id)
+                .get_pinned_cf(profiles, user_id)
                 .map_err(StoreError::Read)?;
-            visit(0, slice.as_deref());
-            return Ok(());
+            return Ok(vec![slice]);
         }
-        let results = self
-            .db
-            .batched_multi_get_cf(&self.profiles(), user_ids.iter(), false);
-        for (index, result) in results.into_iter().enumerate() {
-            let slice = result.map_err(StoreError::Read)?;
-            visit(index, slice.as_deref());
-        }
-        Ok(())
+        self.db
+            .batched_multi_get_cf(profiles, user_ids.iter(), false)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::Read)
     }
 
-    /// Reads one user's record.
+    /// Fills the profile cache from the serving version, in key order,
+    /// until it is nearly full, every record is in, or `stop()` says so;
+    /// returns the users read. Run after open or a version switch, on a
+    /// thread of its own, so the first lookups after a restart need not all
+    /// go to RocksDB; lookups fill the cache anyway, so stopping early only
+    /// costs warmth.
+    pub fn warm_profile_cache(&self, stop: impl Fn() -> bool) -> Result<u64, StoreError> {
+        const CHUNK: usize = 1000;
+        let Some(cache) = self.profile_cache() else {
+            return Ok(0);
+        };
+        let mut warmed = 0u64;
+        let mut keys: Vec<Box<[u8]>> = Vec::with_capacity(CHUNK);
+        let mut iterator = self.db.raw_iterator_cf(&self.profiles());
+        iterator.seek_to_first();
+        loop {
+            keys.clear();
+            while keys.len() < CHUNK
+                && let Some(key) = iterator.key()
+            {
+                keys.push(key.into());
+                iterator.next();
+            }
+            iterator.status().map_err(StoreError::Read)?;
+            // A new version took over, or the cache is as full as it
+            // should get without evicting what lookups put there.
+            let replaced = self
+                .profile_cache()
+                .is_none_or(|current| !Arc::ptr_eq(&current, &cache));
+            if keys.is_empty() || stop() || replaced || cache.weight() >= cache.capacity() / 10 * 9
+            {
+                return Ok(warmed);
+            }
+            // Through the lookup path: the same fill rules as any reader.
+            self.multi_get(&keys, |_, _| {})?;
+            warmed += keys.len() as u64;
+        }
+    }
+
+    /// Reads one user's record (through the profile cache).
     pub fn get<R>(
         &self,
         user_id: &[u8],
         read: impl FnOnce(Option<&[u8]>) -> R,
     ) -> Result<R, StoreError> {
-        let slice = self
-            .db
-            .get_pinned_cf(&self.profiles(), user_id)
-            .map_err(StoreError::Read)?;
-        Ok(read(slice.as_deref()))
+        let mut read = Some(read);
+        let mut answer = None;
+        self.multi_get(&[user_id], |_, record| {
+            answer = read.take().map(|read| read(record));
+        })?;
+        Ok(answer.expect("multi_get visits every id once"))
     }
 
     /// Applies one producer batch atomically with its sequence number.
@@ -424,9 +566,30 @@ impl Store {
             batch.producer_id.as_bytes(),
             batch.sequence.to_be_bytes(),
         );
+        // Under the ingest lock the cache cannot be replaced (switches take
+        // the lock): the one marked is the one published to.
+        let cache = self.profile_cache();
+        let mark = cache.as_deref().map(|cache| {
+            cache.begin_write(
+                batch
+                    .upserts
+                    .iter()
+                    .map(|(user_id, _)| user_id.as_ref())
+                    .chain(batch.deletes.iter().map(AsRef::as_ref)),
+            )
+        });
         self.db
             .write_opt(write, &self.write_options())
             .map_err(StoreError::Write)?;
+        if let Some(mark) = mark {
+            mark.publish(
+                batch
+                    .upserts
+                    .iter()
+                    .map(|(user_id, record)| (user_id.as_ref(), Some(record.as_ref())))
+                    .chain(batch.deletes.iter().map(|user_id| (user_id.as_ref(), None))),
+            );
+        }
         if let Some((pyramid, (added, oldest))) = effects {
             self.lock_pyramids().insert(generation, Arc::new(pyramid));
             self.transition_log.committed(added, oldest);

@@ -18,6 +18,10 @@ pub struct StoreStats {
     pub block_cache_pinned_bytes: u64,
     /// Compaction work RocksDB estimates it still owes; growth means writes outpace it.
     pub pending_compaction_bytes: u64,
+    /// Ids in the profile cache (records and ids known absent).
+    pub profile_cache_entries: u64,
+    /// Bytes the profile cache holds, overhead included.
+    pub profile_cache_bytes: u64,
 }
 
 impl Store {
@@ -30,6 +34,9 @@ impl Store {
                 .map_err(StoreError::Read)?
                 .unwrap_or(0))
         };
+        let (profile_cache_entries, profile_cache_bytes) = self
+            .profile_cache()
+            .map_or((0, 0), |cache| (cache.len() as u64, cache.weight()));
         Ok(StoreStats {
             estimated_profiles: property("rocksdb.estimate-num-keys")?,
             live_sst_bytes: property("rocksdb.live-sst-files-size")?,
@@ -37,6 +44,8 @@ impl Store {
             block_cache_bytes: self.block_cache.get_usage() as u64,
             block_cache_pinned_bytes: self.block_cache.get_pinned_usage() as u64,
             pending_compaction_bytes: property("rocksdb.estimate-pending-compaction-bytes")?,
+            profile_cache_entries,
+            profile_cache_bytes,
         })
     }
 }

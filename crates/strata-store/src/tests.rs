@@ -460,3 +460,122 @@ fn old_transitions_expire() {
     assert_eq!(store.oldest_transition(), oldest);
     assert_eq!(store.newest_transition(), 30);
 }
+
+fn open_with_cache(dir: &tempfile::TempDir, profile_cache_bytes: usize) -> Store {
+    let options = StoreOptions {
+        profile_cache_bytes,
+        ..StoreOptions::default()
+    };
+    Store::open(dir.path(), &options).expect("open store")
+}
+
+#[test]
+fn the_profile_cache_answers_what_rocksdb_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_cache(&dir, 1 << 20);
+    store
+        .apply(batch("p", 1, &[("a", "A1"), ("b", "B1")], &[]))
+        .unwrap();
+    assert!(store.cached(&["a"]).is_none(), "writes never add entries");
+    // A miss fills (the record, and the absence of zz).
+    assert_eq!(
+        read_all(&store, &["a", "zz"]),
+        vec![Some("A1".into()), None]
+    );
+    let cached = store.cached(&["a", "zz"]).expect("both cached now");
+    assert_eq!(cached[0].as_deref(), Some(&b"A1"[..]));
+    assert_eq!(cached[1], None);
+    // Writes refresh what is cached, deletes included.
+    store
+        .apply(batch("p", 2, &[("a", "A2"), ("zz", "Z2")], &["b"]))
+        .unwrap();
+    assert_eq!(
+        read_all(&store, &["a", "zz", "b"]),
+        vec![Some("A2".into()), Some("Z2".into()), None]
+    );
+    store.apply(batch("p", 3, &[], &["a"])).unwrap();
+    assert_eq!(
+        read_all(&store, &["a", "zz"]),
+        vec![None, Some("Z2".into())]
+    );
+    assert!(store.stats().unwrap().profile_cache_entries >= 3);
+
+    // After a restart the cache starts empty; warming fills it in key order.
+    drop(store);
+    let store = open_with_cache(&dir, 1 << 20);
+    assert_eq!(store.stats().unwrap().profile_cache_entries, 0);
+    assert_eq!(store.warm_profile_cache(|| false).unwrap(), 1);
+    let cached = store.cached(&["zz"]).expect("warmed");
+    assert_eq!(cached[0].as_deref(), Some(&b"Z2"[..]));
+}
+
+#[test]
+fn readers_see_whole_batches_through_a_small_cache() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const USERS: usize = 64;
+    let dir = tempfile::tempdir().unwrap();
+    // Room for about a third of the users (an entry weighs about 110
+    // bytes): lookups mix hits and misses and take every path (cache only,
+    // cache plus RocksDB, RocksDB only).
+    let store = Arc::new(open_with_cache(&dir, 24 * 110));
+    let ids: Vec<String> = (0..USERS).map(|user| format!("user-{user:03}")).collect();
+    let version = |v: u64| -> Vec<(String, String)> {
+        ids.iter().map(|id| (id.clone(), format!("v{v}"))).collect()
+    };
+    store.apply(batch_of("w", 1, &version(1))).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3u64)
+        .map(|reader| {
+            let (store, ids, done) = (store.clone(), ids.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                let mut state = reader + 1;
+                while !done.load(Ordering::Relaxed) || reads < 100 {
+                    // A different subset each time, so which ids are cached varies.
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    let start = (state >> 33) as usize % USERS;
+                    let picked: Vec<&str> = ids
+                        .iter()
+                        .cycle()
+                        .skip(start)
+                        .step_by(1 + (state >> 40) as usize % 3)
+                        .take(20)
+                        .map(String::as_str)
+                        .collect();
+                    let seen: Vec<Option<String>> = read_all(&store, &picked);
+                    assert!(
+                        seen.iter()
+                            .all(|value| value.is_some() && *value == seen[0]),
+                        "a lookup mixed batches: {seen:?}"
+                    );
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for sequence in 2..=200 {
+        store
+            .apply(batch_of("w", sequence, &version(sequence)))
+            .unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.join().expect("no reader saw a torn batch") >= 100);
+    }
+    let last = read_all(&store, &ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(last.iter().all(|value| value.as_deref() == Some("v200")));
+}
+
+fn batch_of<'a>(
+    producer_id: &'a str,
+    sequence: u64,
+    upserts: &'a [(String, String)],
+) -> Batch<'a, String, String, String> {
+    Batch {
+        producer_id,
+        sequence,
+        upserts,
+        deletes: &[],
+    }
+}

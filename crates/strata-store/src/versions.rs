@@ -406,10 +406,14 @@ impl Store {
     /// the ingest lock, which serialises every catalog change.
     fn commit_catalog(&self, catalog: Catalog) -> Result<(), StoreError> {
         self.write_catalog(&catalog)?;
+        let switched = self.read_catalog().current != catalog.current;
         *self
             .catalog
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = catalog;
+        if switched {
+            self.reset_profile_cache();
+        }
         Ok(())
     }
 
