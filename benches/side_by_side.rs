@@ -8,10 +8,20 @@
 //! - (d) Redis (`redis-server`, started here) holding the same records, read
 //!   with MGET of the same batch; skipped when it is not installed.
 //!
-//! (a), (b) and (d) are driven by `strata loadtest`'s closed loop. Run with
-//! `cargo bench --bench side_by_side`; `STRATA_BENCH_USERS` (default
+//! (a), (b) and (d) are driven by `strata loadtest`'s closed loop. Then (a)
+//! and (b) again at batch 100 in open loop, at half of the req/s their closed
+//! loop reached, latency timed from each request's intended send: the
+//! issue's "p99 at half of peak throughput under 1 ms" target.
+//!
+//! Client and server run on separate cores when the machine has two (see
+//! `support`); redis-server is started from a thread pinned to the server's
+//! core and inherits it; (c) runs on the server's core too.
+//!
+//! Run with `cargo bench --bench side_by_side`; `STRATA_BENCH_USERS` (default
 //! 1,000,000) and `STRATA_BENCH_SECONDS` (default 3, after 1 s of warm-up)
-//! shorten it.
+//! shorten it; `STRATA_BENCH_PIN=0` runs unpinned.
+
+mod support;
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
@@ -31,16 +41,19 @@ use strata::api::v1::{BatchGetProfilesRequest, GetOffersRequest, GetOffersRespon
 use strata::config::Config;
 use strata::demo::{demo_profile, demo_user_id};
 use strata::loadtest::{
-    Answer, Caller, Distribution, IdConfig, IdFormat, IdSpace, LoadConfig, Measurement, Method,
-    Pace, Percentiles, Plan, Report, drive, run_with_ids,
+    Answer, Caller, Distribution, IdConfig, IdFormat, IdSpace, Measurement, Pace, Percentiles,
+    Plan, Report, drive,
 };
 use strata_store::{Batch, Store, StoreOptions};
+use support::{
+    CONNECTIONS, IN_FLIGHT, PinnedRuntime, Pinning, StrataServer, environment, grpc_cell, on_core,
+};
 use tokio::net::TcpStream as AsyncTcpStream;
 use tonic::{Code, Request, Response, Status};
 
 const BATCH_SIZES: [usize; 4] = [1, 10, 100, 1000];
-const CONNECTIONS: usize = 2;
-const IN_FLIGHT: usize = 8;
+/// The batch size of the half-peak open-loop cells.
+const HALF_PEAK_BATCH: usize = 100;
 const WARMUP: Duration = Duration::from_secs(1);
 const SEED: u64 = 1;
 const COMPUTED_AT: i64 = 1_800_000_000;
@@ -100,14 +113,14 @@ fn main() -> anyhow::Result<()> {
         bail!("STRATA_BENCH_SECONDS={seconds}: between 0.1 and 60, please");
     }
     let duration = Duration::from_secs_f64(seconds);
-    // One worker each, so client and server do not steal each other's
-    // threads; the OS still schedules both over the machine's cores.
-    let client = runtime("load-client")?;
-    let server = runtime("server")?;
+    let pinning = Pinning::choose();
+    let client = PinnedRuntime::new("load-client", pinning.client())?;
+    let server = PinnedRuntime::new("server", pinning.server())?;
 
     let dir = tempfile::tempdir().context("temporary folder")?;
     let store_path = dir.path().join("store");
-    let mut redis = Redis::start()?;
+    // Started from a thread on the server's core: the child inherits its mask.
+    let mut redis = on_core(pinning.server(), Redis::start)?;
     let record_bytes = load(&store_path, users, redis.as_mut())?;
 
     let ids = IdConfig {
@@ -117,8 +130,8 @@ fn main() -> anyhow::Result<()> {
         unknown_share: 0.0,
     };
     let space = Arc::new(IdSpace::build(&ids)?);
-    let plan_for = |batch_size| Plan {
-        pace: Pace::Closed,
+    let plan_for = |pace, batch_size| Plan {
+        pace,
         batch_size,
         warmup: WARMUP,
         duration: Some(duration),
@@ -126,62 +139,85 @@ fn main() -> anyhow::Result<()> {
         timeout: Duration::from_secs(10),
         seed: SEED,
     };
-    let grpc_cell = |system, target, batch_size| -> anyhow::Result<Row> {
-        let config = LoadConfig {
-            target,
-            method: Method::BatchGetProfiles,
-            connections: CONNECTIONS,
-            in_flight: IN_FLIGHT,
-            token: None,
-            tls: None,
-            ids: ids.clone(),
-            plan: plan_for(batch_size),
-            progress: false,
-        };
-        let report = client.block_on(run_with_ids(&config, space.clone()))?;
+    let cell = |system, target, pace, batch_size| -> anyhow::Result<Report> {
+        let report = grpc_cell(&client, target, &ids, &space, plan_for(pace, batch_size))?;
         eprintln!(
-            "  {system} batch {batch_size}: {:.0} users/s",
-            report.users_per_second
+            "  {system} batch {batch_size} {}: {:.0} req/s, {:.0} users/s, p99 {:.0} us",
+            report.mode, report.requests_per_second, report.users_per_second, report.latency_us.p99
         );
-        Ok(Row::from_report(system, &report))
+        Ok(report)
+    };
+    // Closed loop at every batch size, then open loop at half of the
+    // closed loop's req/s at HALF_PEAK_BATCH.
+    let grpc_cells = |system: &'static str,
+                      target: SocketAddr,
+                      rows: &mut Vec<Row>,
+                      half_peak: &mut Vec<HalfPeak>|
+     -> anyhow::Result<()> {
+        for batch in BATCH_SIZES {
+            rows.push(Row::from_report(
+                system,
+                &cell(system, target, Pace::Closed, batch)?,
+            ));
+        }
+        let peak = rows
+            .iter()
+            .find(|row| row.system == system && row.batch == HALF_PEAK_BATCH)
+            .map_or(0.0, |row| row.requests_per_second);
+        if peak > 0.0 {
+            let rate = (peak / 2.0).min(strata::loadtest::MAX_RATE);
+            let report = cell(system, target, Pace::Open { rate }, HALF_PEAK_BATCH)?;
+            half_peak.push(HalfPeak { system, report });
+        }
+        Ok(())
     };
 
     let mut rows = Vec::new();
+    let mut half_peak = Vec::new();
     {
         eprintln!("(c) RocksDB MultiGet in process");
-        let store = Store::open(&store_path, &StoreOptions::default())?;
+        // RocksDB alone: the profile cache in front of it is the server's.
+        let options = StoreOptions {
+            profile_cache_bytes: 0,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(&store_path, &options)?;
         for batch in BATCH_SIZES {
-            rows.push(storage_cell(&store, &space, &plan_for(batch)));
+            let plan = plan_for(Pace::Closed, batch);
+            rows.push(on_core(pinning.server(), || {
+                storage_cell(&store, &space, &plan)
+            }));
         }
     }
     {
         eprintln!("(b) strata in process");
-        let running = StrataServer::start(&server, &store_path)?;
-        for batch in BATCH_SIZES {
-            rows.push(grpc_cell(STRATA, running.address, batch)?);
-        }
+        let mut config = Config::default();
+        config.store.data_dir = store_path.clone();
+        let running = StrataServer::start(&server, config)?;
+        // As a server that has run for a while: every record read once (a
+        // second of random warm-up leaves most of a million users cold).
+        support::read_all(&client, running.address, users)?;
+        grpc_cells(STRATA, running.address, &mut rows, &mut half_peak)?;
         running.stop(&server)?;
     }
     {
         eprintln!("(a) tonic without storage");
         let running = FrameworkServer::start(&server)?;
-        for batch in BATCH_SIZES {
-            rows.push(grpc_cell(FRAMEWORK, running.address, batch)?);
-        }
+        grpc_cells(FRAMEWORK, running.address, &mut rows, &mut half_peak)?;
         running.stop(&server)?;
     }
     if let Some(redis) = redis.as_mut() {
         eprintln!("(d) Redis MGET");
         for batch in BATCH_SIZES {
-            let callers = client.block_on(async {
+            let address = redis.address;
+            let plan = plan_for(Pace::Closed, batch);
+            let measurement = client.block_on(|| async {
                 let mut callers = Vec::new();
                 for _ in 0..CONNECTIONS * IN_FLIGHT {
-                    callers.push(RedisCaller::connect(redis.address).await?);
+                    callers.push(RedisCaller::connect(address).await?);
                 }
-                anyhow::Ok(callers)
+                anyhow::Ok(drive(callers, space.clone(), &plan, false).await?)
             })?;
-            let measurement =
-                client.block_on(drive(callers, space.clone(), &plan_for(batch), false))?;
             rows.push(Row::from_measurement(REDIS, batch, &measurement));
         }
     }
@@ -190,29 +226,16 @@ fn main() -> anyhow::Result<()> {
         redis.stop();
     }
 
-    print_table(&rows, users, record_bytes, seconds, &redis_note(redis_ran));
+    let setup = Setup {
+        users,
+        record_bytes,
+        seconds,
+        pinning: pinning.describe(&client, &server),
+        redis_note: redis_note(redis_ran),
+    };
+    print_table(&rows, &setup);
+    print_half_peak(&half_peak);
     Ok(())
-}
-
-fn environment<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(text) => text
-            .parse()
-            .map_err(|error| anyhow::anyhow!("{name}={text:?}: {error}")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn runtime(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .with_context(|| format!("starting the {name} runtime"))
 }
 
 /// Writes `users` demo profiles to a new store at `path` (and to Redis, if
@@ -300,48 +323,6 @@ fn latency_histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")
 }
 
-/// (b): the real server on the store loaded above, on the server runtime.
-struct StrataServer {
-    address: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), strata::server::ServeError>>,
-}
-
-impl StrataServer {
-    fn start(runtime: &tokio::runtime::Runtime, data_dir: &Path) -> anyhow::Result<StrataServer> {
-        let mut config = Config::default();
-        config.store.data_dir = data_dir.to_path_buf();
-        config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.server.metrics_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.validate()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, bound) = std::sync::mpsc::channel();
-        let task = runtime.spawn(strata::server::serve(
-            config,
-            async move {
-                let _ = stopped.await;
-            },
-            move |bound| {
-                let _ = ready.send(bound.grpc);
-            },
-        ));
-        let address = bound
-            .recv_timeout(Duration::from_secs(60))
-            .context("strata did not start within a minute")?;
-        Ok(StrataServer {
-            address,
-            stop,
-            task,
-        })
-    }
-
-    fn stop(self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        runtime.block_on(self.task)??;
-        Ok(())
-    }
-}
-
 /// (a): ProfileService answering, for a batch of `n` ids, a response of `n`
 /// demo profiles encoded once in advance.
 struct FrameworkLimit {
@@ -355,8 +336,10 @@ impl ProfileService for FrameworkLimit {
         request: Request<BatchGetProfilesRequest>,
     ) -> Result<Response<EncodedBatchGetProfiles>, Status> {
         let size = request.get_ref().user_ids.len();
-        // The clone copies the bytes once, as strata's own answer is one copy
-        // of stored records into a fresh buffer.
+        // Cloning `Encoded` only bumps its `Bytes` reference count; the one
+        // copy of the answer is tonic encoding it into its send buffer,
+        // which strata's answer pays too, after copying stored records into
+        // the answer it builds.
         self.responses
             .get(&size)
             .cloned()
@@ -383,7 +366,7 @@ struct FrameworkServer {
 }
 
 impl FrameworkServer {
-    fn start(runtime: &tokio::runtime::Runtime) -> anyhow::Result<FrameworkServer> {
+    fn start(runtime: &PinnedRuntime) -> anyhow::Result<FrameworkServer> {
         let responses = BATCH_SIZES
             .iter()
             .map(|&size| {
@@ -401,7 +384,7 @@ impl FrameworkServer {
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20);
         let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(|| tokio::net::TcpListener::bind("127.0.0.1:0"))
             .context("binding the framework-limit server")?;
         let address = listener.local_addr()?;
         let incoming = tokio_stream::StreamExt::map(
@@ -414,7 +397,7 @@ impl FrameworkServer {
             },
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = runtime.spawn(
+        let task = runtime.runtime.spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, async move {
@@ -428,9 +411,10 @@ impl FrameworkServer {
         })
     }
 
-    fn stop(self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    fn stop(self, runtime: &PinnedRuntime) -> anyhow::Result<()> {
         let _ = self.stop.send(());
-        runtime.block_on(self.task)??;
+        let task = self.task;
+        runtime.block_on(|| task)??;
         Ok(())
     }
 }
@@ -700,7 +684,22 @@ fn redis_note(running: bool) -> String {
     }
 }
 
-fn print_table(rows: &[Row], users: u64, record_bytes: usize, seconds: f64, redis_note: &str) {
+/// What the table header repeats about the run.
+struct Setup {
+    users: u64,
+    record_bytes: usize,
+    seconds: f64,
+    pinning: String,
+    redis_note: String,
+}
+
+fn print_table(rows: &[Row], setup: &Setup) {
+    let Setup {
+        users,
+        record_bytes,
+        seconds,
+        ..
+    } = setup;
     println!();
     println!(
         "side by side: BatchGetProfiles on {users} demo users (~{record_bytes} bytes per record), uniform ids, all known"
@@ -710,10 +709,10 @@ fn print_table(rows: &[Row], users: u64, record_bytes: usize, seconds: f64, redi
         WARMUP.as_secs_f64()
     );
     println!(
-        "client and server: separate tokio runtimes with one worker each, in one process, not pinned to cores ({} cores)",
-        std::thread::available_parallelism().map_or(0, usize::from)
+        "client and server: separate tokio runtimes with one worker each, in one process; {}",
+        setup.pinning
     );
-    println!("{redis_note}");
+    println!("{}", setup.redis_note);
     println!();
     println!(
         "{:>5}  {:<22} {:>10} {:>12} {:>9} {:>9} {:>7}",
@@ -764,4 +763,40 @@ fn print_table(rows: &[Row], users: u64, record_bytes: usize, seconds: f64, redi
             ratio(ROCKSDB, batch)
         );
     }
+}
+
+/// An open-loop cell at half of a system's closed-loop peak.
+struct HalfPeak {
+    system: &'static str,
+    report: Report,
+}
+
+fn print_half_peak(cells: &[HalfPeak]) {
+    println!();
+    println!(
+        "open loop at half of peak, batch {HALF_PEAK_BATCH}: rate = 50% of the closed-loop req/s above; latency from each request's intended send time"
+    );
+    println!(
+        "{:<22} {:>9} {:>9} {:>8} {:>8} {:>9} {:>6} {:>6}  p99 < 1 ms",
+        "system", "rate/s", "done/s", "p50 us", "p99 us", "p99.9 us", "late", "errors",
+    );
+    for HalfPeak { system, report } in cells {
+        let latency = &report.latency_us;
+        println!(
+            "{:<22} {:>9.0} {:>9.0} {:>8.0} {:>8.0} {:>9.0} {:>6} {:>6}  {}",
+            system,
+            report.target_rate.unwrap_or(0.0),
+            report.requests_per_second,
+            latency.p50,
+            latency.p99,
+            latency.p999,
+            report.late_requests,
+            report.errors,
+            if latency.p99 < 1_000.0 { "yes" } else { "NO" }
+        );
+    }
+    println!(
+        "late: requests sent over 1 ms after their time because all {} slots were busy",
+        CONNECTIONS * IN_FLIGHT
+    );
 }

@@ -63,7 +63,7 @@ impl Classifier for ProfileClassifier {
 
     fn facets(&self, record: &[u8]) -> Facets {
         match ProfileFacets::decode(record) {
-            Ok(profile) => facets(&profile),
+            Ok(profile) => facets(profile),
             Err(_) => Facets {
                 layer: LayerKey {
                     index: NO_LAYER_INDEX,
@@ -93,14 +93,19 @@ pub fn layer_label(lifecycle: &v1::Lifecycle) -> String {
     }
 }
 
-fn facets(profile: &ProfileFacets) -> Facets {
+/// Takes the decoded fields by value: an active layer's name becomes its
+/// label without a copy (this runs twice per ingested upsert).
+fn facets(profile: ProfileFacets) -> Facets {
     let layer = profile
         .lifecycle
-        .as_ref()
         .map_or_else(no_layer, |lifecycle| LayerKey {
             index: lifecycle.layer_index,
             churned: lifecycle.churned,
-            label: layer_label(lifecycle),
+            label: if lifecycle.churned {
+                layer_label(&lifecycle)
+            } else {
+                lifecycle.layer
+            },
         });
     let tier = match profile.value_tier.as_ref().map(|value| value.tier) {
         None | Some(0) => NO_TIER.to_owned(),

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use prost::Message;
@@ -85,32 +86,165 @@ impl IngestService for IngestHandler {
 }
 
 impl IngestHandler {
+    /// Applies a stream's batches in order, as a pipeline of two blocking
+    /// threads: one decodes, validates and encodes batch N+1 (off the async
+    /// workers, which serve reads) while the other writes batch N with its
+    /// synced WAL. Each batch is still one `WriteBatch`, applied only after
+    /// every batch before it, and the answer is sent only after the last
+    /// write is durable; a refusal (or a stream error) takes effect where it
+    /// stands in the stream, after the batches before it are applied.
     async fn apply_stream(
         &self,
-        mut stream: Streaming<ApplyUpdatesRequest>,
+        stream: Streaming<ApplyUpdatesRequest>,
     ) -> Result<ApplyUpdatesResponse, Status> {
+        let span = tracing::Span::current();
+        let (steps, received) = tokio::sync::mpsc::channel(PIPELINE_DEPTH);
+        let reader = {
+            let handler = self.clone();
+            let span = span.clone();
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                handler.read_stream(&runtime, stream, &steps, &span)
+            })
+        };
+        // A caller that goes away stops the writer before its next batch
+        // (as the one-batch-at-a-time loop stopped), not after everything
+        // already read ahead.
+        let gone = CancelOnDrop::default();
+        let writer = {
+            let handler = self.clone();
+            let gone = gone.0.clone();
+            tokio::task::spawn_blocking(move || handler.write_steps(received, &gone, &span))
+        };
+        let summary = writer.await.map_err(status::from_join)?;
+        if summary.is_ok() {
+            // The writer saw the channel close: the reader has returned.
+            reader.await.map_err(status::from_join)?;
+        }
+        summary
+    }
+
+    /// The pipeline's first stage: every message of the stream, in order,
+    /// as a prepared batch or the refusal that ends the stream. Stops early
+    /// when the writer has stopped.
+    fn read_stream(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        mut stream: Streaming<ApplyUpdatesRequest>,
+        steps: &tokio::sync::mpsc::Sender<Step>,
+        span: &tracing::Span,
+    ) {
+        let _entered = span.enter();
+        let mut producer_id: Option<String> = None;
+        loop {
+            let next = runtime.block_on(async {
+                tokio::select! {
+                    message = stream.message() => Some(message),
+                    () = steps.closed() => None,
+                }
+            });
+            let step = match next {
+                None | Some(Ok(None)) => return,
+                Some(Err(status)) => Step::Refused {
+                    status,
+                    rejected: false,
+                },
+                Some(Ok(Some(batch))) => self.prepare(&mut producer_id, batch, span),
+            };
+            let last = matches!(step, Step::Refused { .. });
+            if steps.blocking_send(step).is_err() || last {
+                return;
+            }
+        }
+    }
+
+    /// Checks one batch against the stream's producer and the batch rules,
+    /// and encodes its profiles for the store.
+    fn prepare(
+        &self,
+        producer_id: &mut Option<String>,
+        batch: ApplyUpdatesRequest,
+        span: &tracing::Span,
+    ) -> Step {
+        match producer_id {
+            None => {
+                if let Err(status) = validate_producer_id(&batch.producer_id) {
+                    return Step::Refused {
+                        status,
+                        rejected: false,
+                    };
+                }
+                span.record("producer", batch.producer_id.as_str());
+                *producer_id = Some(batch.producer_id.clone());
+            }
+            Some(first) if *first != batch.producer_id => {
+                return Step::Refused {
+                    status: invalid(format!(
+                        "batch {} names producer {:?} but this stream belongs to {first:?}; open one stream per producer",
+                        batch.sequence, batch.producer_id
+                    )),
+                    rejected: false,
+                };
+            }
+            Some(_) => {}
+        }
+        if let Err(status) = self.validate_batch(&batch) {
+            return Step::Refused {
+                status,
+                rejected: true,
+            };
+        }
+        let ApplyUpdatesRequest {
+            producer_id,
+            sequence,
+            upserts,
+            deletes,
+            model_version,
+        } = batch;
+        let upserts = upserts
+            .into_iter()
+            .map(|profile| {
+                let bytes = profile.encode_to_vec();
+                (profile.user_id, bytes)
+            })
+            .collect();
+        Step::Batch(Prepared {
+            producer_id,
+            sequence,
+            model_version,
+            upserts,
+            deletes,
+        })
+    }
+
+    /// The pipeline's second stage: applies prepared batches in stream
+    /// order until the stream ends or a step refuses it.
+    fn write_steps(
+        &self,
+        mut steps: tokio::sync::mpsc::Receiver<Step>,
+        gone: &AtomicBool,
+        span: &tracing::Span,
+    ) -> Result<ApplyUpdatesResponse, Status> {
+        let _entered = span.enter();
         let mut summary = ApplyUpdatesResponse::default();
-        while let Some(batch) = stream.message().await? {
-            if summary.producer_id.is_empty() {
-                validate_producer_id(&batch.producer_id)?;
-                tracing::Span::current().record("producer", batch.producer_id.as_str());
-                summary.producer_id = batch.producer_id.clone();
-            } else if batch.producer_id != summary.producer_id {
-                return Err(invalid(format!(
-                    "batch {} names producer {:?} but this stream belongs to {:?}; open one stream per producer",
-                    batch.sequence, batch.producer_id, summary.producer_id
-                )));
+        while let Some(step) = steps.blocking_recv() {
+            if gone.load(Ordering::Acquire) {
+                return Err(Status::cancelled("the caller went away"));
             }
-            if let Err(status) = self.validate_batch(&batch) {
-                self.metrics.observe_ingest_batch("rejected");
-                return Err(status);
+            match step {
+                Step::Refused { status, rejected } => {
+                    if rejected {
+                        self.metrics.observe_ingest_batch("rejected");
+                    }
+                    return Err(status);
+                }
+                Step::Batch(batch) => self.apply_batch(batch, &mut summary)?,
             }
-            self.apply_batch(batch, &mut summary).await?;
         }
         if summary.producer_id.is_empty() {
             return Err(invalid("the stream carried no batch"));
         }
-        tracing::Span::current().record(
+        span.record(
             "batches",
             summary.batches_applied + summary.batches_replayed,
         );
@@ -154,45 +288,37 @@ impl IngestHandler {
         Ok(())
     }
 
-    async fn apply_batch(
+    /// Writes one prepared batch (on the writer's blocking thread).
+    fn apply_batch(
         &self,
-        batch: ApplyUpdatesRequest,
+        batch: Prepared,
         summary: &mut ApplyUpdatesResponse,
     ) -> Result<(), Status> {
-        let ApplyUpdatesRequest {
+        let Prepared {
             producer_id,
             sequence,
+            model_version,
             upserts,
             deletes,
-            model_version,
         } = batch;
+        if summary.producer_id.is_empty() {
+            summary.producer_id.clone_from(&producer_id);
+        }
         let (upsert_count, delete_count) = (upserts.len() as u64, deletes.len() as u64);
         self.metrics
             .observe_batch_size(APPLY_UPDATES, upserts.len() + deletes.len());
-        let store = self.store.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let encoded: Vec<(String, Vec<u8>)> = upserts
-                .into_iter()
-                .map(|profile| {
-                    let bytes = profile.encode_to_vec();
-                    (profile.user_id, bytes)
-                })
-                .collect();
-            // Empty: whichever version serves (producers from before
-            // versioned reloads send none).
-            let addressed = Some(model_version.as_str()).filter(|version| !version.is_empty());
-            store.apply_to(
-                addressed,
-                Batch {
-                    producer_id: &producer_id,
-                    sequence,
-                    upserts: &encoded,
-                    deletes: &deletes,
-                },
-            )
-        })
-        .await
-        .map_err(status::from_join)?;
+        // Empty: whichever version serves (producers from before versioned
+        // reloads send none).
+        let addressed = Some(model_version.as_str()).filter(|version| !version.is_empty());
+        let outcome = self.store.apply_to(
+            addressed,
+            Batch {
+                producer_id: &producer_id,
+                sequence,
+                upserts: &upserts,
+                deletes: &deletes,
+            },
+        );
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
@@ -233,6 +359,39 @@ impl IngestHandler {
             }
         }
         Ok(())
+    }
+}
+
+/// Batches read ahead of the one being written.
+const PIPELINE_DEPTH: usize = 2;
+
+/// What the reader hands the writer, in stream order.
+enum Step {
+    Batch(Prepared),
+    /// Ends the stream once the batches before it are applied; `rejected`
+    /// when it counts as a rejected batch.
+    Refused {
+        status: Status,
+        rejected: bool,
+    },
+}
+
+/// A validated batch with its profiles encoded as the store keeps them.
+struct Prepared {
+    producer_id: String,
+    sequence: u64,
+    model_version: String,
+    upserts: Vec<(String, Vec<u8>)>,
+    deletes: Vec<String>,
+}
+
+/// Set when the call's future is dropped (the caller went away).
+#[derive(Default)]
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use prost::Message;
 use strata_core::{OfferContext, sort_best_first, validate_user_id};
-use strata_store::{Bytes, Store};
+use strata_store::Store;
 use tonic::{Request, Response, Status};
 
 use super::metrics::Metrics;
@@ -173,7 +173,7 @@ impl ProfileHandler {
                 let store = self.store.clone();
                 tokio::task::spawn_blocking(move || {
                     store.get(user_id.as_bytes(), |bytes| {
-                        bytes.map(Bytes::copy_from_slice)
+                        bytes.map(std::sync::Arc::<[u8]>::from)
                     })
                 })
                 .await
@@ -181,9 +181,12 @@ impl ProfileHandler {
                 .map_err(status::from_store)?
             }
         };
-        let stored = record.map(Profile::decode).transpose().map_err(|error| {
-            Status::data_loss(format!("stored profile cannot be decoded: {error}"))
-        })?;
+        let stored = record
+            .map(|bytes| Profile::decode(&*bytes))
+            .transpose()
+            .map_err(|error| {
+                Status::data_loss(format!("stored profile cannot be decoded: {error}"))
+            })?;
 
         let (candidates, arms, cold_start) = match stored {
             Some(profile) => (profile.benefits, profile.campaigns, false),

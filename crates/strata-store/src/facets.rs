@@ -85,6 +85,10 @@ impl Facets {
 }
 
 fn normalise(label: &mut String) {
+    // Labels are nearly always short printable ASCII: check bytes first.
+    if label.len() <= MAX_LABEL_BYTES && label.bytes().all(|byte| (b' '..=b'~').contains(&byte)) {
+        return;
+    }
     if label.chars().any(char::is_control) {
         *label = label
             .chars()
@@ -124,15 +128,16 @@ impl Pyramid {
     }
 
     fn adjust(&mut self, facets: &Facets, up: bool) {
-        let other_layer = LayerKey {
+        let other_layer = || LayerKey {
             index: NO_LAYER_INDEX,
             churned: false,
             label: OTHER.to_owned(),
         };
+        let other = || OTHER.to_owned();
         bump(&mut self.layers, &facets.layer, other_layer, up);
-        bump(&mut self.tiers, &facets.tier, OTHER.to_owned(), up);
-        bump(&mut self.quadrants, &facets.quadrant, OTHER.to_owned(), up);
-        bump(&mut self.channels, &facets.channel, OTHER.to_owned(), up);
+        bump(&mut self.tiers, &facets.tier, other, up);
+        bump(&mut self.quadrants, &facets.quadrant, other, up);
+        bump(&mut self.channels, &facets.channel, other, up);
     }
 
     pub(crate) fn encode(&self, classifier_id: &str) -> Vec<u8> {
@@ -207,14 +212,20 @@ impl Pyramid {
     }
 }
 
-/// Counts `key`, or `other` once the dimension is full.
-fn bump<K: Ord + Clone>(counts: &mut BTreeMap<K, u64>, key: &K, other: K, up: bool) {
+/// Counts `key`, or `other` once the dimension is full. `other` is made
+/// only then: this runs twice per upsert.
+fn bump<K: Ord + Clone>(
+    counts: &mut BTreeMap<K, u64>,
+    key: &K,
+    other: impl FnOnce() -> K,
+    up: bool,
+) {
     let counter = if let Some(counter) = counts.get_mut(key) {
         counter
     } else if counts.len() < MAX_LABELS {
         counts.entry(key.clone()).or_default()
     } else {
-        counts.entry(other).or_default()
+        counts.entry(other()).or_default()
     };
     *counter = if up {
         counter.saturating_add(1)

@@ -31,7 +31,6 @@ pub mod transitions;
 pub mod versions;
 
 pub use backup::{BackupInfo, restore_backup};
-pub use bytes::Bytes;
 pub use cache::Cached;
 pub use error::StoreError;
 pub use facets::{Classifier, Facets, LayerKey, Pyramid};
@@ -613,37 +612,44 @@ impl Store {
         D: AsRef<[u8]>,
     {
         let mut pyramid = Pyramid::clone(&*self.pyramid_of(generation)?);
-        let keys: Vec<&[u8]> = batch
+        // The batch's users, sorted and distinct: MultiGet takes them sorted
+        // (RocksDB would sort them otherwise), and a user's state below is
+        // found by binary search instead of hashing every id.
+        let mut keys: Vec<&[u8]> = batch
             .upserts
             .iter()
             .map(|(user_id, _)| user_id.as_ref())
             .chain(batch.deletes.iter().map(AsRef::as_ref))
             .collect();
+        keys.sort_unstable();
+        keys.dedup();
         // Each user's facets as the batch goes: the old record's first, so
         // a user named twice in one batch is counted once.
-        let mut state: HashMap<&[u8], Option<Facets>> = HashMap::with_capacity(keys.len());
-        let old = self.db.batched_multi_get_cf(profiles, keys.iter(), false);
-        for (key, value) in keys.iter().zip(old) {
+        let mut state: Vec<Option<Facets>> = Vec::with_capacity(keys.len());
+        for value in self.db.batched_multi_get_cf(profiles, keys.iter(), true) {
             let value = value.map_err(StoreError::Read)?;
-            state
-                .entry(*key)
-                .or_insert_with(|| value.map(|bytes| classifier.facets(&bytes).normalised()));
+            state.push(value.map(|bytes| classifier.facets(&bytes).normalised()));
         }
+        let slot = |user_id: &[u8]| {
+            keys.binary_search(&user_id)
+                .expect("every user of the batch is among its keys")
+        };
         let at_millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_millis() as i64);
         let mut transitions = Vec::new();
         let mut moved = |user_id: &[u8], from: Option<&Facets>, to: Option<&Facets>| {
-            let label = |facets: Option<&Facets>| {
-                facets.map_or_else(String::new, |facets| facets.layer.label.clone())
-            };
+            // Compared borrowed: most upserts keep their layer.
+            fn label(facets: Option<&Facets>) -> &str {
+                facets.map_or("", |facets| &facets.layer.label)
+            }
             let (from_layer, to_layer) = (label(from), label(to));
             if from_layer != to_layer {
                 transitions.push(Transition {
                     cursor: 0,
                     user_id: user_id.to_vec(),
-                    from_layer,
-                    to_layer,
+                    from_layer: from_layer.to_owned(),
+                    to_layer: to_layer.to_owned(),
                     model_version: String::new(),
                     at_millis,
                 });
@@ -652,7 +658,7 @@ impl Store {
         for (user_id, record) in batch.upserts {
             let user_id = user_id.as_ref();
             let new = classifier.facets(record.as_ref()).normalised();
-            let slot = state.entry(user_id).or_default();
+            let slot = &mut state[slot(user_id)];
             if let Some(old) = slot.as_ref() {
                 pyramid.remove(old);
             }
@@ -662,7 +668,7 @@ impl Store {
         }
         for user_id in batch.deletes {
             let user_id = user_id.as_ref();
-            if let Some(old) = state.get_mut(user_id).and_then(Option::take) {
+            if let Some(old) = state[slot(user_id)].take() {
                 pyramid.remove(&old);
                 moved(user_id, Some(&old), None);
             }
