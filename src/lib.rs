@@ -9,6 +9,10 @@
 //! Domain rules live in `strata-core`, storage in `strata-store`, the
 //! contract in `strata-proto` and the client in `strata-client`.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod api;
 pub mod campaigns;
 pub mod config;

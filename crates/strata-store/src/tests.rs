@@ -511,13 +511,24 @@ fn the_profile_cache_answers_what_rocksdb_holds() {
 
 #[test]
 fn readers_see_whole_batches_through_a_small_cache() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    const USERS: usize = 64;
-    let dir = tempfile::tempdir().unwrap();
     // Room for about a third of the users (an entry weighs about 110
     // bytes): lookups mix hits and misses and take every path (cache only,
     // cache plus RocksDB, RocksDB only).
-    let store = Arc::new(open_with_cache(&dir, 24 * 110));
+    readers_see_whole_batches(24 * 110);
+}
+
+#[test]
+fn readers_see_whole_batches_through_a_cache_that_holds_everyone() {
+    // Nearly every lookup is answered from the cache alone while the
+    // writer replaces entries.
+    readers_see_whole_batches(1 << 20);
+}
+
+fn readers_see_whole_batches(profile_cache_bytes: usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const USERS: usize = 64;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open_with_cache(&dir, profile_cache_bytes));
     let ids: Vec<String> = (0..USERS).map(|user| format!("user-{user:03}")).collect();
     let version = |v: u64| -> Vec<(String, String)> {
         ids.iter().map(|id| (id.clone(), format!("v{v}"))).collect()
@@ -578,4 +589,41 @@ fn batch_of<'a>(
         upserts,
         deletes: &[],
     }
+}
+
+#[test]
+fn counters_read_old_records_from_the_cache_as_from_rocksdb() {
+    let batches: [&[(&str, &str)]; 3] = [
+        &[("a", "new/LOW"), ("b", "new/HIGH"), ("c", "new/LOW")],
+        &[("a", "grown/LOW"), ("b", "new/LOW"), ("d", "new/HIGH")],
+        &[("a", "grown/HIGH"), ("c", "gone/LOW"), ("c", "grown/LOW")],
+    ];
+    let run = |profile_cache_bytes: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            classifier: Some(Arc::new(SlashClassifier)),
+            profile_cache_bytes,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), &options).unwrap();
+        for (sequence, upserts) in batches.iter().enumerate() {
+            // Read everyone first: with a cache, old records come from it.
+            read_all(&store, &["a", "b", "c", "d", "e"]);
+            let deletes: &[&str] = if sequence == 2 { &["b", "e"] } else { &[] };
+            store
+                .apply(batch("p", sequence as u64 + 1, upserts, deletes))
+                .unwrap();
+        }
+        let (_, pyramid) = store.pyramid().unwrap();
+        (
+            layers(&store),
+            pyramid.tiers.clone(),
+            moves(&store, 0),
+            read_all(&store, &["a", "b", "c", "d"]),
+        )
+    };
+    let cached = run(1 << 20);
+    assert_eq!(cached, run(0));
+    assert_eq!(cached.0, owned(&[("new", 1), ("grown", 2)]));
+    assert_eq!(cached.3[2].as_deref(), Some("grown/LOW"), "last of c wins");
 }
