@@ -26,7 +26,6 @@
 #[allow(dead_code)] // Shared by the benches; this one uses the pinning.
 mod support;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -104,7 +103,9 @@ fn main() -> anyhow::Result<()> {
     let first = work(users, batches, 2);
     let second = work(users, batches, 3);
 
-    let running = StrataServer::start(&server, &store_path)?;
+    let mut served = Config::default();
+    served.store.data_dir = store_path.clone();
+    let running = support::StrataServer::start(&server, served)?;
     let connection = Connection::new(format!("http://{}", running.address));
     let mut ingest = producer.block_on(IngestClient::connect(&connection, PRODUCER))?;
 
@@ -390,46 +391,4 @@ fn work(users: u64, batches: usize, seed: u64) -> Vec<Vec<Changes>> {
         streams.push(all.by_ref().take(BUSY_STREAM).collect());
     }
     streams
-}
-
-/// The real server on the loaded store, on the server runtime.
-struct StrataServer {
-    address: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), strata::server::ServeError>>,
-}
-
-impl StrataServer {
-    fn start(runtime: &tokio::runtime::Runtime, data_dir: &Path) -> anyhow::Result<StrataServer> {
-        let mut config = Config::default();
-        config.store.data_dir = data_dir.to_path_buf();
-        config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.server.metrics_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.validate()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, bound) = std::sync::mpsc::channel();
-        let task = runtime.spawn(strata::server::serve(
-            config,
-            async move {
-                let _ = stopped.await;
-            },
-            move |bound| {
-                let _ = ready.send(bound.grpc);
-            },
-        ));
-        let address = bound
-            .recv_timeout(Duration::from_secs(60))
-            .context("strata did not start within a minute")?;
-        Ok(StrataServer {
-            address,
-            stop,
-            task,
-        })
-    }
-
-    fn stop(self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        runtime.block_on(self.task)??;
-        Ok(())
-    }
 }

@@ -164,7 +164,7 @@ fn main() -> anyhow::Result<()> {
                 (index == 0).then_some(users),
             )
         })?;
-        let running = StrataServer::start(&server, config)?;
+        let running = StrataServer::start(&server.runtime, config)?;
         if index == 0 {
             // A second of random warm-up leaves most of 1M users uncached;
             // "in cache" means every record was read once.
@@ -179,7 +179,7 @@ fn main() -> anyhow::Result<()> {
             &space,
             plan(Pace::Open { rate }),
         )?;
-        running.stop(&server)?;
+        running.stop(&server.runtime)?;
         eprintln!(
             "  {users} users: MultiGet {:.0} req/s; strata closed {:.0} req/s p99 {:.0} us; open at {rate:.0}/s p99 {:.0} us",
             storage.requests_per_second,

@@ -193,12 +193,12 @@ fn main() -> anyhow::Result<()> {
         eprintln!("(b) strata in process");
         let mut config = Config::default();
         config.store.data_dir = store_path.clone();
-        let running = StrataServer::start(&server, config)?;
+        let running = StrataServer::start(&server.runtime, config)?;
         // As a server that has run for a while: every record read once (a
         // second of random warm-up leaves most of a million users cold).
         support::read_all(&client, running.address, users)?;
         grpc_cells(STRATA, running.address, &mut rows, &mut half_peak)?;
-        running.stop(&server)?;
+        running.stop(&server.runtime)?;
     }
     {
         eprintln!("(a) tonic without storage");

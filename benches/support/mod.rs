@@ -243,13 +243,16 @@ pub struct StrataServer {
 
 impl StrataServer {
     /// Serves `config` (its store section included) with loopback ports.
-    pub fn start(runtime: &PinnedRuntime, mut config: Config) -> anyhow::Result<StrataServer> {
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        mut config: Config,
+    ) -> anyhow::Result<StrataServer> {
         config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.server.metrics_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.validate()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, bound) = std::sync::mpsc::channel();
-        let task = runtime.runtime.spawn(strata::server::serve(
+        let task = runtime.spawn(strata::server::serve(
             config,
             async move {
                 let _ = stopped.await;
@@ -268,10 +271,9 @@ impl StrataServer {
         })
     }
 
-    pub fn stop(self, runtime: &PinnedRuntime) -> anyhow::Result<()> {
+    pub fn stop(self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         let _ = self.stop.send(());
-        let task = self.task;
-        runtime.block_on(|| task)??;
+        runtime.block_on(self.task)??;
         Ok(())
     }
 }
