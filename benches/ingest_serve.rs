@@ -64,10 +64,10 @@ fn main() -> anyhow::Result<()> {
     if !std::env::args().any(|arg| arg == "--bench") {
         return Ok(());
     }
-    let users = environment("STRATA_BENCH_USERS", 200_000u64)?;
-    let batches = environment("STRATA_BENCH_BATCHES", 300usize)?;
-    let rate = environment("STRATA_BENCH_RATE", 1_000.0f64)?;
-    let seconds = environment("STRATA_BENCH_SECONDS", 5.0f64)?;
+    let users = support::environment("STRATA_BENCH_USERS", 200_000u64)?;
+    let batches = support::environment("STRATA_BENCH_BATCHES", 300usize)?;
+    let rate = support::environment("STRATA_BENCH_RATE", 1_000.0f64)?;
+    let seconds = support::environment("STRATA_BENCH_SECONDS", 5.0f64)?;
     if !(10_000..=5_000_000).contains(&users) {
         bail!("STRATA_BENCH_USERS={users}: between 10000 and 5000000, please");
     }
@@ -294,18 +294,6 @@ fn process_cpu() -> Option<f64> {
     let system: u64 = fields.get(12)?.parse().ok()?;
     // Linux reports these in USER_HZ, 100 on every mainstream platform.
     Some((user + system) as f64 / 100.0)
-}
-
-fn environment<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(text) => text
-            .parse()
-            .map_err(|error| anyhow::anyhow!("{name}={text:?}: {error}")),
-        Err(_) => Ok(default),
-    }
 }
 
 /// Niceness of the producer's threads (see the module comment).
