@@ -190,10 +190,16 @@ impl ProfileCache {
         self.entries.peek(&Lookup(user_id))
     }
 
-    /// What the cache holds of `user_ids`, for a lookup that reads the rest
-    /// from RocksDB: see [`Probe::still_valid`].
+    /// What the cache holds of `user_ids`, read under `publishing` like
+    /// [`ProfileCache::get_all`], so with no miss it is a whole answer; with
+    /// misses, a lookup reads the rest from RocksDB: see
+    /// [`Probe::still_valid`].
     pub(crate) fn probe<K: AsRef<[u8]>>(&self, user_ids: &[K]) -> Probe {
         let writers = self.writers.load(Ordering::Acquire);
+        let _shared = self
+            .publishing
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let found = user_ids
             .iter()
             .map(|user_id| self.entries.get(&Lookup(user_id.as_ref())))

@@ -340,14 +340,15 @@ impl Store {
             }
             return Ok(());
         };
-        if let Some(found) = cache.get_all(user_ids) {
-            for (index, record) in found.iter().enumerate() {
+        // One pass over the cache: a whole answer when nothing is missing,
+        // else hits from it and misses from RocksDB, if no writer overlaps.
+        let probe = cache.probe(user_ids);
+        if probe.found.iter().all(Option::is_some) {
+            for (index, record) in probe.found.iter().flatten().enumerate() {
                 visit(index, record.as_deref());
             }
             return Ok(());
         }
-        // Hits from the cache, misses from RocksDB, if no writer overlaps.
-        let probe = cache.probe(user_ids);
         let missed: Vec<&[u8]> = user_ids
             .iter()
             .zip(&probe.found)
