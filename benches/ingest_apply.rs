@@ -11,14 +11,17 @@
 //! alternate the two stores, since absolute numbers on a shared machine
 //! drift; the table prints each round.
 
+#[path = "support/allocator.rs"]
+mod allocator;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use strata::demo::{demo_profile, demo_user_id};
-use strata::facets::ProfileClassifier;
+use strata_loadtest::fixtures::{demo_profile, demo_user_id};
+use strata_server::classifier::ProfileClassifier;
 use strata_store::{Batch, Store, StoreOptions};
 
 const USERS: u64 = 100_000;

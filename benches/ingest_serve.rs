@@ -5,7 +5,7 @@
 //!
 //! Run with `cargo bench --bench ingest_serve`. It loads
 //! `STRATA_BENCH_USERS` (default 200,000) demo profiles, starts
-//! `strata::server::serve` in process on loopback, then:
+//! `strata_server::serve` in process on loopback, then:
 //!
 //! 1. ingest alone: `STRATA_BENCH_BATCHES` (default 300) batches of
 //!    [`BATCH`] upserts of existing users with a new seed (so layers change),
@@ -36,13 +36,13 @@ use prost::Message;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use strata::config::Config;
-use strata::demo::{demo_profile, demo_user_id};
-use strata::facets::ProfileClassifier;
-use strata::loadtest::{
+use strata_client::{Changes, Connection, IngestClient};
+use strata_loadtest::fixtures::{demo_profile, demo_user_id};
+use strata_loadtest::{
     Distribution, IdConfig, IdFormat, IdSpace, LoadConfig, Method, Pace, Plan, Report, run_with_ids,
 };
-use strata_client::{Changes, Connection, IngestClient};
+use strata_server::classifier::ProfileClassifier;
+use strata_server::config::Config;
 use strata_store::{Batch, Store, StoreOptions};
 
 /// Upserts per pushed batch.

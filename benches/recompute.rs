@@ -6,12 +6,15 @@
 //! the same file that only counts events: the table's ratio says what the
 //! per-user aggregation and scoring cost on top of decoding.
 
+#[path = "support/allocator.rs"]
+mod allocator;
+
 use std::time::Instant;
 
-use strata::recompute::{Delivery, ModelsConfig, RecomputeOptions};
 use strata_core::LifecycleModel;
-use strata_recompute::generate::{self, GenConfig, Preset};
-use strata_recompute::input::{ErrorBudget, EventSource, EventWriter, Format};
+use strata_events::generate::{self, GenConfig, Preset};
+use strata_events::input::{ErrorBudget, EventSource, EventWriter, Format};
+use strata_job::{Delivery, ModelsConfig, RecomputeOptions};
 
 /// Retail users produce about 39 events a year each in the generator.
 const EVENTS_PER_USER: u64 = 39;
@@ -75,7 +78,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let started = Instant::now();
-    let summary = runtime.block_on(strata::recompute::run(RecomputeOptions {
+    let summary = runtime.block_on(strata_job::run(RecomputeOptions {
         events: vec![events_path],
         model: LifecycleModel::preset("retail")?,
         model_version: "retail-1".into(),

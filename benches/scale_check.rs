@@ -33,10 +33,10 @@ use anyhow::{Context, bail};
 use prost::Message;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use strata::config::Config;
-use strata::demo::{demo_profile, demo_user_id};
-use strata::facets::ProfileClassifier;
-use strata::loadtest::{Distribution, IdConfig, IdFormat, IdSpace, Pace, Plan, Report};
+use strata_loadtest::fixtures::{demo_profile, demo_user_id};
+use strata_loadtest::{Distribution, IdConfig, IdFormat, IdSpace, Pace, Plan, Report};
+use strata_server::classifier::ProfileClassifier;
+use strata_server::config::Config;
 use strata_store::{Store, StoreOptions};
 use support::{
     CONNECTIONS, IN_FLIGHT, PinnedRuntime, Pinning, StrataServer, environment, grpc_cell, on_core,
@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let users = environment("STRATA_SCALE_USERS", 10_000_000u64)?;
     let seconds = environment("STRATA_BENCH_SECONDS", 3.0f64)?;
-    let max_users = strata::loadtest::MAX_KEY_SPACE;
+    let max_users = strata_loadtest::MAX_KEY_SPACE;
     if !(IN_CACHE_USERS < users && users <= max_users) {
         bail!("STRATA_SCALE_USERS={users}: above {IN_CACHE_USERS} and at most {max_users}, please");
     }
@@ -171,7 +171,7 @@ fn main() -> anyhow::Result<()> {
             support::read_all(&client, running.address, users)?;
         }
         let closed = grpc_cell(&client, running.address, &ids, &space, plan(Pace::Closed))?;
-        let rate = (closed.requests_per_second / 2.0).clamp(1.0, strata::loadtest::MAX_RATE);
+        let rate = (closed.requests_per_second / 2.0).clamp(1.0, strata_loadtest::MAX_RATE);
         let half_peak = grpc_cell(
             &client,
             running.address,

@@ -3,7 +3,7 @@
 //!
 //! - (a) the framework limit: a tonic ProfileService answering a precomputed
 //!   response of the same size, touching no storage;
-//! - (b) strata: the real server (`strata::server::serve`) in process;
+//! - (b) strata: the real server (`strata_server::serve`) in process;
 //! - (c) the storage limit: `Store::multi_get` in process, no network;
 //! - (d) Redis (`redis-server`, started here) holding the same records, read
 //!   with MGET of the same batch; skipped when it is not installed.
@@ -35,15 +35,15 @@ use anyhow::{Context, bail};
 use prost::Message;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use strata::api::splice::profile_service_server::{ProfileService, ProfileServiceServer};
-use strata::api::splice::{EncodedBatchGetProfiles, ResponseWriter};
-use strata::api::v1::{BatchGetProfilesRequest, GetOffersRequest, GetOffersResponse};
-use strata::config::Config;
-use strata::demo::{demo_profile, demo_user_id};
-use strata::loadtest::{
+use strata_loadtest::fixtures::{demo_profile, demo_user_id};
+use strata_loadtest::{
     Answer, Caller, Distribution, IdConfig, IdFormat, IdSpace, Measurement, Pace, Percentiles,
     Plan, Report, drive,
 };
+use strata_proto::v1::{BatchGetProfilesRequest, GetOffersRequest, GetOffersResponse};
+use strata_server::config::Config;
+use strata_server::splice::profile_service_server::{ProfileService, ProfileServiceServer};
+use strata_server::splice::{EncodedBatchGetProfiles, ResponseWriter};
 use strata_store::{Batch, Store, StoreOptions};
 use support::{
     CONNECTIONS, IN_FLIGHT, PinnedRuntime, Pinning, StrataServer, environment, grpc_cell, on_core,
@@ -106,7 +106,7 @@ impl Row {
 fn main() -> anyhow::Result<()> {
     let users = environment("STRATA_BENCH_USERS", 1_000_000u64)?;
     let seconds = environment("STRATA_BENCH_SECONDS", 3.0f64)?;
-    if !(1_000..=strata::loadtest::MAX_KEY_SPACE).contains(&users) {
+    if !(1_000..=strata_loadtest::MAX_KEY_SPACE).contains(&users) {
         bail!("STRATA_BENCH_USERS={users}: between 1000 and 20000000, please");
     }
     if !(0.1..=60.0).contains(&seconds) {
@@ -165,7 +165,7 @@ fn main() -> anyhow::Result<()> {
             .find(|row| row.system == system && row.batch == HALF_PEAK_BATCH)
             .map_or(0.0, |row| row.requests_per_second);
         if peak > 0.0 {
-            let rate = (peak / 2.0).min(strata::loadtest::MAX_RATE);
+            let rate = (peak / 2.0).min(strata_loadtest::MAX_RATE);
             let report = cell(system, target, Pace::Open { rate }, HALF_PEAK_BATCH)?;
             half_peak.push(HalfPeak { system, report });
         }

@@ -6,6 +6,9 @@
 //! at the end a table compares MultiGet with the per-user loop measured in
 //! the same run, since absolute numbers on a shared machine drift.
 
+#[path = "support/allocator.rs"]
+mod allocator;
+
 use std::hint::black_box;
 use std::path::Path;
 
@@ -13,7 +16,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use strata::demo::{demo_profile, demo_user_id};
+use strata_loadtest::fixtures::{demo_profile, demo_user_id};
 use strata_store::{Batch, Store, StoreOptions};
 
 const USERS: u64 = 200_000;

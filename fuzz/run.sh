@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every decoder of outside input for a bounded time each:
 #   snapshot    snapshot files (bulk loads)           strata-snapshot
-#   event_rows  event logs: CSV, JSON Lines, Parquet  strata-recompute
+#   event_rows  event logs: CSV, JSON Lines, Parquet  strata-events
 #   requests    gRPC request bodies + their checks    strata-proto, strata-core
 #
 #   fuzz/run.sh [seconds per target, default 60] [targets...]

@@ -11,6 +11,8 @@
 //! background threads (flush, compaction; idle while reads are measured)
 //! are left unpinned. `STRATA_BENCH_PIN=0` turns pinning off to compare.
 
+mod allocator;
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,10 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use strata::config::Config;
-use strata::loadtest::{
+use strata_loadtest::{
     Caller, IdConfig, IdSpace, LoadConfig, Method, Plan, Report, callers, connect, run_with_ids,
 };
+use strata_server::config::Config;
 
 pub const CONNECTIONS: usize = 2;
 /// Requests in flight per connection.
@@ -233,12 +235,12 @@ pub fn grpc_cell(
     Ok(client.block_on(|| run_with_ids(&config, space.clone()))?)
 }
 
-/// The real server (`strata::server::serve`) in process on the server
+/// The real server (`strata_server::serve`) in process on the server
 /// runtime, on loopback ports it picks.
 pub struct StrataServer {
     pub address: SocketAddr,
     stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), strata::server::ServeError>>,
+    task: tokio::task::JoinHandle<Result<(), strata_server::ServeError>>,
 }
 
 impl StrataServer {
@@ -252,7 +254,7 @@ impl StrataServer {
         config.validate()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, bound) = std::sync::mpsc::channel();
-        let task = runtime.spawn(strata::server::serve(
+        let task = runtime.spawn(strata_server::serve(
             config,
             async move {
                 let _ = stopped.await;
@@ -311,7 +313,7 @@ pub fn read_all(client: &PinnedRuntime, target: SocketAddr, users: u64) -> anyho
                         return Ok(());
                     }
                     let user_ids: Vec<String> = (start..(start + READ_ALL_BATCH).min(users))
-                        .map(strata::demo::demo_user_id)
+                        .map(strata_loadtest::fixtures::demo_user_id)
                         .collect();
                     let ids: Vec<&[u8]> = user_ids.iter().map(String::as_bytes).collect();
                     let answer = caller

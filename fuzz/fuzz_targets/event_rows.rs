@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use strata_recompute::input::{ErrorBudget, EventSource};
+use strata_events::input::{ErrorBudget, EventSource};
 
 /// One folder per fuzzing process; each input overwrites the same files.
 fn folder() -> &'static PathBuf {

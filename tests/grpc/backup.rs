@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use strata::api::v1::Profile;
+use strata_proto::v1::Profile;
 
 use crate::support::{Server, batch, profile, push, strata, succeeded};
 

@@ -1,6 +1,6 @@
 //! BatchGetProfiles: order, duplicates, misses, field masks and limits.
 
-use strata::api::v1::{BatchGetProfilesRequest, Profile, ValueTier};
+use strata_proto::v1::{BatchGetProfilesRequest, Profile, ValueTier};
 use tonic::Code;
 
 use crate::support::{Server, batch, profile, push};

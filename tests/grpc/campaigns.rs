@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use strata::api::v1::{
+use strata_proto::v1::{
     Arm, BatchGetProfilesRequest, CampaignArm, GetOffersRequest, OfferContext, Profile, Surface,
 };
 
@@ -254,7 +254,7 @@ async fn gen_recompute_audience_push_offers_and_lift() {
     assert!(again.contains("delivery   0 changed"), "{again}");
 
     let mut snapshot: Vec<Profile> = Vec::new();
-    strata::snapshot::read_snapshot(&dir.join("campaign.snap"), |profile| snapshot.push(profile))
+    strata_snapshot::read_snapshot(&dir.join("campaign.snap"), |profile| snapshot.push(profile))
         .unwrap();
     let has_organic = |profile: &Profile| {
         profile.benefits.iter().any(|benefit| {

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use strata::api::v1::{BatchGetProfilesRequest, GetIngestStateRequest};
+use strata_proto::v1::{BatchGetProfilesRequest, GetIngestStateRequest};
 
 use crate::support::{Server, succeeded};
 

@@ -2,8 +2,8 @@
 //! producer's sequence survives a new connection, reads come back typed, and
 //! a refused call names its status.
 
-use strata_client::v1::{OfferContext, Surface};
 use strata_client::{Changes, ClientError, Connection, IngestClient, ProfileClient};
+use strata_proto::v1::{OfferContext, Surface};
 
 use crate::support::{Server, profile};
 

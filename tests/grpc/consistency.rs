@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use strata::api::v1::{BatchGetProfilesRequest, Profile};
+use strata_proto::v1::{BatchGetProfilesRequest, Profile};
 
 use crate::support::{Server, batch, profile, push};
 

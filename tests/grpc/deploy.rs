@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use strata::api::v1::BatchGetProfilesRequest;
-use strata::api::v1::profile_service_client::ProfileServiceClient;
-use strata::config::Config;
+use strata_proto::v1::BatchGetProfilesRequest;
+use strata_proto::v1::profile_service_client::ProfileServiceClient;
+use strata_server::config::Config;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;

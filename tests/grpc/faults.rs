@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use strata::api::v1::Profile;
+use strata_proto::v1::Profile;
 use tonic::Code;
 
 use crate::support::{Server, batch, profile, push};
@@ -22,7 +22,7 @@ fn users_of(sequence: u64) -> Vec<String> {
         .collect()
 }
 
-fn batch_of(sequence: u64) -> strata::api::v1::ApplyUpdatesRequest {
+fn batch_of(sequence: u64) -> strata_proto::v1::ApplyUpdatesRequest {
     let upserts = users_of(sequence)
         .iter()
         .map(|user| profile(user, sequence as u32))

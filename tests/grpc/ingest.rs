@@ -1,6 +1,6 @@
 //! IngestService: atomic, ordered, idempotent and durable batches.
 
-use strata::api::v1::Profile;
+use strata_proto::v1::Profile;
 use tonic::Code;
 
 use crate::support::{Server, batch, profile, push};

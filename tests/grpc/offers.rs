@@ -1,6 +1,6 @@
 //! GetOffers: eligibility by window, minimum spend and currency; cold start.
 
-use strata::api::v1::{GetOffersRequest, GetOffersResponse, OfferContext, Profile, Surface};
+use strata_proto::v1::{GetOffersRequest, GetOffersResponse, OfferContext, Profile, Surface};
 use tonic::Code;
 
 use crate::support::{Server, batch, benefit, push, timestamp};

@@ -1,6 +1,6 @@
 //! Health, reflection, metrics and graceful shutdown.
 
-use strata::api::v1::BatchGetProfilesRequest;
+use strata_proto::v1::BatchGetProfilesRequest;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;

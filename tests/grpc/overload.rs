@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message;
-use strata::api::v1::{BatchGetProfilesRequest, GetIngestStateRequest};
 use strata_client::{ClientError, Connection, ProfileClient};
+use strata_proto::v1::{BatchGetProfilesRequest, GetIngestStateRequest};
 use tokio::task::JoinSet;
 use tonic::Code;
 
@@ -351,7 +351,7 @@ async fn oversize_messages_are_refused_on_every_service() {
         let huge = huge.clone();
         running.spawn(async move {
             let mut client =
-                strata::api::v1::profile_service_client::ProfileServiceClient::new(channel);
+                strata_proto::v1::profile_service_client::ProfileServiceClient::new(channel);
             client
                 .batch_get_profiles(BatchGetProfilesRequest {
                     user_ids: vec![huge],

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use strata::api::v1::Profile;
-use strata::recompute::partition::partition_of;
-use strata_recompute::generate;
+use strata_events::generate;
+use strata_job::partition::partition_of;
+use strata_proto::v1::Profile;
 
 use crate::support::{Server, strata, succeeded};
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use strata::api::v1::Profile;
+use strata_proto::v1::Profile;
 
 use crate::support::{Server, batch, benefit, profile, push};
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use strata::api::v1::Profile;
+use strata_proto::v1::Profile;
 
 use crate::support::{Server, strata, succeeded};
 
@@ -239,7 +239,7 @@ async fn a_crash_between_batches_resumes_without_loss_or_duplicates() {
         "no batch was sent twice"
     );
 
-    let ids: Vec<String> = (0..3000).map(strata_recompute::generate::user_id).collect();
+    let ids: Vec<String> = (0..3000).map(strata_events::generate::user_id).collect();
     let mut found = 0;
     for chunk in ids.chunks(1000) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
@@ -269,7 +269,7 @@ async fn csv_jsonl_and_parquet_give_identical_profiles() {
             state.to_str().unwrap(),
         ]));
         let mut profiles = Vec::new();
-        let (_, trailer) = strata::snapshot::read_snapshot(&snapshot, |mut profile| {
+        let (_, trailer) = strata_snapshot::read_snapshot(&snapshot, |mut profile| {
             profile.computed_at = None;
             profiles.push(profile);
         })
@@ -324,7 +324,7 @@ fn bad_rows_are_reported_with_file_and_line_and_the_budget_holds() {
 /// BatchGetProfiles and GetOffers.
 #[tokio::test]
 async fn served_profiles_carry_the_model_fields_end_to_end() {
-    use strata::api::v1::{GetOffersRequest, OfferContext, Surface};
+    use strata_proto::v1::{GetOffersRequest, OfferContext, Surface};
 
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("db"), None);
@@ -345,7 +345,7 @@ async fn served_profiles_carry_the_model_fields_end_to_end() {
     assert!(output.contains("BG/NBD       r "), "{output}");
     assert!(output.contains("propensity   holdout AUC 0."), "{output}");
 
-    let ids: Vec<String> = (0..400).map(strata_recompute::generate::user_id).collect();
+    let ids: Vec<String> = (0..400).map(strata_events::generate::user_id).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let profiles: Vec<Profile> = server.lookup(&refs).await.into_iter().flatten().collect();
     let buyer = profiles
@@ -387,7 +387,7 @@ async fn served_profiles_carry_the_model_fields_end_to_end() {
                 surface: Surface::Checkout.into(),
                 cart_value: Some(100_000),
                 currency: "EUR".into(),
-                request_time: Some(strata::recompute::millis_to_timestamp(AS_OF_MILLIS + DAY)),
+                request_time: Some(strata_job::wire::millis_to_timestamp(AS_OF_MILLIS + DAY)),
             }),
             max_offers: 0,
         })
@@ -403,7 +403,7 @@ async fn served_profiles_carry_the_model_fields_end_to_end() {
 /// and the fairness rule holds (and is needed: without it the data breaks it).
 #[tokio::test]
 async fn models_beat_their_baselines_and_fairness_holds() {
-    use strata::recompute::{Delivery, ModelsConfig, RecomputeOptions, RunSummary};
+    use strata_job::{Delivery, ModelsConfig, RecomputeOptions, RunSummary};
 
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.parquet");
@@ -418,7 +418,7 @@ async fn models_beat_their_baselines_and_fairness_holds() {
             model_version: "retail-1".into(),
             as_of: AS_OF_MILLIS,
             models,
-            budget: strata_recompute::input::ErrorBudget::default(),
+            budget: strata_events::input::ErrorBudget::default(),
             state_file: dir.path().join(format!("{name}.state.jsonl")),
             delivery: Delivery::Snapshot {
                 path: snapshot.clone(),
@@ -431,7 +431,7 @@ async fn models_beat_their_baselines_and_fairness_holds() {
         (options, snapshot)
     };
     let (fair_options, fair_snapshot) = run(true, "fair");
-    let summary: RunSummary = strata::recompute::run(fair_options).await.unwrap();
+    let summary: RunSummary = strata_job::run(fair_options).await.unwrap();
     let models = &summary.models;
     let auc = models.propensity_auc.unwrap();
     assert!(auc > 0.75, "propensity AUC {auc}");
@@ -450,7 +450,7 @@ async fn models_beat_their_baselines_and_fairness_holds() {
     assert_eq!(violations(&fair_snapshot), 0);
 
     let (unfair_options, unfair_snapshot) = run(false, "unfair");
-    strata::recompute::run(unfair_options).await.unwrap();
+    strata_job::run(unfair_options).await.unwrap();
     assert!(
         violations(&unfair_snapshot) > 0,
         "without the rule the data breaks it"
@@ -463,7 +463,7 @@ fn violations(snapshot: &Path) -> usize {
     use std::collections::HashMap;
     let mut new_best: HashMap<(i32, i32, i32), i64> = HashMap::new();
     let mut later: Vec<((i32, i32, i32), i64)> = Vec::new();
-    strata::snapshot::read_snapshot(snapshot, |profile| {
+    strata_snapshot::read_snapshot(snapshot, |profile| {
         let lifecycle = profile.lifecycle.as_ref().unwrap();
         let tier = profile.value_tier.as_ref().map_or(0, |value| value.tier);
         let quadrant = profile

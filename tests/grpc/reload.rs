@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use strata::api::v1::admin_service_client::AdminServiceClient;
-use strata::api::v1::{BatchGetProfilesRequest, LoadSnapshotRequest, Profile, RollbackRequest};
+use strata_proto::v1::admin_service_client::AdminServiceClient;
+use strata_proto::v1::{BatchGetProfilesRequest, LoadSnapshotRequest, Profile, RollbackRequest};
 use tonic::transport::Channel;
 
 use crate::support::{Server, batch, profile, push, strata, succeeded};
@@ -58,7 +58,7 @@ pub fn snapshots(dir: &Path, users: u32, versions: &[&str]) -> Vec<PathBuf> {
 /// The user ids a snapshot holds, in file order.
 pub fn snapshot_users(snapshot: &Path) -> Vec<String> {
     let mut users = Vec::new();
-    strata::snapshot::read_snapshot(snapshot, |profile| users.push(profile.user_id)).unwrap();
+    strata_snapshot::read_snapshot(snapshot, |profile| users.push(profile.user_id)).unwrap();
     users
 }
 
@@ -114,7 +114,7 @@ fn addressed(
     sequence: u64,
     upserts: Vec<Profile>,
     model_version: &str,
-) -> strata::api::v1::ApplyUpdatesRequest {
+) -> strata_proto::v1::ApplyUpdatesRequest {
     let mut request = batch(producer, sequence, upserts, &[]);
     request.model_version = model_version.to_owned();
     request
@@ -414,7 +414,7 @@ fn start_paused(data_dir: &Path, pause_ms: u64) -> Server {
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
-        .env(strata::reload::PAUSE_ENV, pause_ms.to_string());
+        .env(strata_server::reload::PAUSE_ENV, pause_ms.to_string());
     Server::spawn(command, data_dir)
 }
 

@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use strata::api::v1::{GetIngestStateRequest, Profile};
-use strata_recompute::generate;
+use strata_events::generate;
+use strata_proto::v1::{GetIngestStateRequest, Profile};
 
 use crate::support::{Server, strata, succeeded};
 

@@ -10,10 +10,10 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
-use strata_client::v1::ingest_service_client::IngestServiceClient;
 use strata_client::{
     AuthChannel, ClientError, Connection, IngestClient, ProfileClient, TlsOptions,
 };
+use strata_proto::v1::ingest_service_client::IngestServiceClient;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;

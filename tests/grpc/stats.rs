@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use strata::api::v1::admin_service_client::AdminServiceClient;
-use strata::api::v1::{
+use strata_proto::v1::admin_service_client::AdminServiceClient;
+use strata_proto::v1::{
     self, ContactChannel, Lifecycle, LoadSnapshotRequest, Profile, Quadrant, RollbackRequest,
     StatsRequest, StatsResponse, ValueTier,
 };
@@ -322,7 +322,7 @@ async fn a_reload_brings_the_recomputes_pyramid_and_rollback_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let (snapshot, printed) = recompute_snapshot(dir.path(), 400, "m1");
     let mut profiles = Vec::new();
-    strata::snapshot::read_snapshot(&snapshot, |profile| profiles.push(profile)).unwrap();
+    strata_snapshot::read_snapshot(&snapshot, |profile| profiles.push(profile)).unwrap();
     let from_file = Counts::of(&profiles);
     assert_eq!(from_file.users, 400);
     let summary = parse_summary(&printed);

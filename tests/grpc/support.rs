@@ -8,9 +8,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use strata::api::v1::ingest_service_client::IngestServiceClient;
-use strata::api::v1::profile_service_client::ProfileServiceClient;
-use strata::api::v1::{
+use strata_proto::v1::ingest_service_client::IngestServiceClient;
+use strata_proto::v1::profile_service_client::ProfileServiceClient;
+use strata_proto::v1::{
     ApplyUpdatesRequest, BatchGetProfilesRequest, Benefit, GetIngestStateRequest, Lifecycle,
     Profile, ValueTier,
 };
@@ -246,7 +246,7 @@ pub fn batch(
 pub async fn push(
     client: &mut IngestServiceClient<Channel>,
     batches: Vec<ApplyUpdatesRequest>,
-) -> Result<strata::api::v1::ApplyUpdatesResponse, tonic::Status> {
+) -> Result<strata_proto::v1::ApplyUpdatesResponse, tonic::Status> {
     client
         .apply_updates(tokio_stream::iter(batches))
         .await

@@ -4,9 +4,9 @@
 //! thousands of batches apply, expired and future cursors, and the admin
 //! scope.
 
-use strata::api::v1::admin_service_client::AdminServiceClient;
-use strata::api::v1::{Transition, WatchTransitionsRequest, WatchTransitionsResponse};
 use strata_client::{AdminClient, ClientError, Connection};
+use strata_proto::v1::admin_service_client::AdminServiceClient;
+use strata_proto::v1::{Transition, WatchTransitionsRequest, WatchTransitionsResponse};
 use tonic::{Code, Streaming};
 
 use crate::support::{Server, batch, profile, push};
@@ -305,7 +305,7 @@ async fn watching_and_stats_need_the_admin_scope() {
 
     let mut admin = admin_as(&server, Some(ADMIN_SECRET)).await;
     let mut stream = admin.watch_transitions(0, vec![]).await.unwrap();
-    let mut ingest = strata::api::v1::ingest_service_client::IngestServiceClient::with_interceptor(
+    let mut ingest = strata_proto::v1::ingest_service_client::IngestServiceClient::with_interceptor(
         server.channel().await,
         |mut request: tonic::Request<()>| {
             request.metadata_mut().insert(

@@ -10,7 +10,6 @@
 
 use crate::engagement::Engagement;
 use crate::event::{Event, UnixMillis, kinds};
-use crate::lifecycle::{LifecycleModel, Retention, SeriesRef};
 
 pub const MILLIS_PER_DAY: i64 = 86_400_000;
 
@@ -34,6 +33,24 @@ pub struct DayTotal {
     pub day: i32,
     pub events: u32,
     pub amount: f64,
+}
+
+/// How much of a series' per-day detail a history keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Retention {
+    /// Counters and first/last times only.
+    Counters,
+    /// Days up to this many days before the newest one.
+    LastDays(u32),
+    AllDays,
+}
+
+/// Which series of a history a rule reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SeriesRef {
+    /// The history's own purchase days, shared instead of tracked twice.
+    Purchases,
+    Tracked(usize),
 }
 
 /// Events of some types folded into counters and, if a rule needs them,
@@ -173,9 +190,9 @@ pub struct UserHistory {
 }
 
 impl UserHistory {
-    /// An empty history shaped for `model`: it tracks what the model's
-    /// predicates and churn rules read.
-    pub fn new(model: &LifecycleModel) -> Self {
+    /// An empty history with `series` as its tracked series (the model's
+    /// shape, see `LifecycleModel::new_series`).
+    pub(crate) fn with_series(series: Vec<Series>) -> Self {
         UserHistory {
             first_seen: None,
             last_seen: None,
@@ -188,12 +205,13 @@ impl UserHistory {
             favorite_count: 0,
             wallet_share: None,
             engagement: Engagement::default(),
-            series: model.new_series(),
+            series,
         }
     }
 
-    /// Folds one event in. `model` must be the one the history was made for.
-    pub fn observe(&mut self, model: &LifecycleModel, event: &Event) {
+    /// Folds one event in; `tracked` are the indexes of the tracked series
+    /// it feeds (`LifecycleModel::series_for`).
+    pub(crate) fn observe_event(&mut self, event: &Event, tracked: impl Iterator<Item = usize>) {
         let at = event.at;
         self.first_seen = min_option(self.first_seen, Some(at));
         self.last_seen = max_option(self.last_seen, Some(at));
@@ -213,7 +231,7 @@ impl UserHistory {
             self.rating_count += 1;
             self.rating_sum += u64::from(rating);
         }
-        for index in model.series_for(&event.kind, event.amount) {
+        for index in tracked {
             if let Some(state) = self.series.get_mut(index) {
                 state.record(at, amount);
             } else {
@@ -356,82 +374,10 @@ impl UserHistory {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    pub(crate) fn event(kind: &str, at: UnixMillis, amount: Option<f64>) -> Event {
-        Event {
-            amount,
-            ..Event::new("user", at, kind)
-        }
-    }
-
-    pub(crate) fn fold(model: &LifecycleModel, events: &[Event]) -> UserHistory {
-        let mut history = UserHistory::new(model);
-        for event in events {
-            history.observe(model, event);
-        }
-        history
-    }
-
     const DAY: i64 = MILLIS_PER_DAY;
-
-    fn sample_events() -> Vec<Event> {
-        let mut rated = event(kinds::REVIEW, 4 * DAY, None);
-        rated.rating = Some(4);
-        let mut out_of_range = event(kinds::RATING, 4 * DAY, None);
-        out_of_range.rating = Some(9);
-        vec![
-            event(kinds::PURCHASE, 10 * DAY + 5, Some(10.0)),
-            event(kinds::PURCHASE, 10 * DAY + 9, Some(5.0)),
-            event(kinds::PURCHASE, 2 * DAY, Some(0.0)),
-            event(kinds::PURCHASE, 7 * DAY, None),
-            event(kinds::BROWSE, DAY, None),
-            event("mystery", 30 * DAY, None),
-            event(kinds::ADD_TO_CART, 3 * DAY, None),
-            event(WALLET_SHARE, 5 * DAY, Some(0.4)),
-            event(WALLET_SHARE, 6 * DAY, Some(0.2)),
-            event(WALLET_SHARE, 6 * DAY, Some(0.3)),
-            event(WALLET_SHARE, 8 * DAY, Some(1.5)),
-            rated,
-            out_of_range,
-        ]
-    }
-
-    #[test]
-    fn purchases_fold_into_days() {
-        let model = LifecycleModel::preset("retail").unwrap();
-        let history = fold(&model, &sample_events());
-        let days: Vec<(i32, u32, f64)> = history
-            .purchase_days()
-            .iter()
-            .map(|total| (total.day, total.events, total.amount))
-            .collect();
-        assert_eq!(days, [(2, 1, 0.0), (7, 1, 0.0), (10, 2, 15.0)]);
-        assert_eq!(history.purchase_day_count(), 3);
-        assert_eq!(history.first_purchase_day(), Some(2));
-        assert_eq!(history.last_purchase_day(), Some(10));
-        assert_eq!(history.purchase_event_count(), 4);
-        assert_eq!(history.total_spend(), 15.0);
-        assert_eq!(history.mean_spend(), Some(5.0));
-        assert_eq!(history.first_seen(), Some(DAY));
-        assert_eq!(history.last_seen(), Some(30 * DAY));
-        assert_eq!(history.event_count(), 13);
-        assert_eq!(history.mean_rating(), Some(4.0));
-        assert_eq!(history.review_count(), 1);
-        assert_eq!(history.intent_count(), 1);
-        assert_eq!(history.wallet_share(), Some(0.3));
-    }
-
-    #[test]
-    fn empty_history_is_unknown() {
-        let model = LifecycleModel::preset("retail").unwrap();
-        let history = UserHistory::new(&model);
-        assert!(!history.is_known());
-        assert_eq!(history.mean_spend(), None);
-        assert_eq!(history.mean_rating(), None);
-        assert_eq!(history.first_purchase_day(), None);
-    }
 
     #[test]
     fn days_before_the_epoch_round_down() {
@@ -439,37 +385,5 @@ pub(crate) mod tests {
         assert_eq!(day_of(0), 0);
         assert_eq!(day_of(DAY - 1), 0);
         assert_eq!(day_of(i64::MAX), i32::MAX);
-    }
-
-    /// A deterministic shuffle, so the test needs no random number crate.
-    fn shuffled(events: &[Event], seed: usize) -> Vec<Event> {
-        let mut order: Vec<usize> = (0..events.len()).collect();
-        order.sort_by_key(|index| (index * 7919 + seed * 104_729) % 1_000_003);
-        order.iter().map(|index| events[*index].clone()).collect()
-    }
-
-    #[test]
-    fn merge_and_order_do_not_change_the_fold() {
-        for preset in crate::lifecycle::PRESET_NAMES {
-            let model = LifecycleModel::preset(preset).unwrap();
-            let mut events = sample_events();
-            for (index, kind) in [kinds::OPEN, kinds::LIKE, kinds::INVEST, kinds::VISIT]
-                .iter()
-                .enumerate()
-            {
-                let index = index as i64;
-                events.push(event(kind, index * 40 * DAY, Some(index as f64)));
-                events.push(event(kind, index * 3 * DAY, Some(1.0)));
-            }
-            let whole = fold(&model, &events);
-            for seed in 0..5 {
-                let reordered = shuffled(&events, seed);
-                assert_eq!(fold(&model, &reordered), whole, "{preset} seed {seed}");
-                let (left, right) = reordered.split_at(seed * 2 % events.len());
-                let mut merged = fold(&model, left);
-                merged.merge(fold(&model, right));
-                assert_eq!(merged, whole, "{preset} split {seed}");
-            }
-        }
     }
 }

@@ -8,6 +8,7 @@ pub mod engagement;
 mod error;
 pub mod event;
 pub mod history;
+pub mod labels;
 pub mod lifecycle;
 pub mod offers;
 pub mod quadrant;
@@ -19,7 +20,10 @@ pub use error::Error;
 pub use event::{Event, UnixMillis};
 pub use history::{DayTotal, UserHistory};
 pub use lifecycle::{Layer, LifecycleModel, Stage};
-pub use offers::{Ineligible, OfferContext, OfferTerms, Surface, UnixNanos, sort_best_first};
+pub use offers::{
+    ArmRole, CampaignArmView, Ineligible, OfferContext, OfferTerms, Surface, UnixNanos,
+    apply_campaign_arms, sort_best_first,
+};
 pub use quadrant::{LoyaltySatisfaction, QuadrantConfig, QuadrantKind, QuadrantScorer};
 pub use user_id::{MAX_USER_ID_BYTES, validate_user_id};
 pub use value::{RfmInput, Tier, ValueAssessment, ValueConfig, ValueScorer};

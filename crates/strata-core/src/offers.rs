@@ -132,6 +132,88 @@ pub fn sort_best_first<T>(offers: &mut [T], expected_profit: impl Fn(&T) -> f64)
     });
 }
 
+/// A campaign arm as GetOffers' campaign rule sees it: the benefit, the
+/// user's role, and the campaign's window (`None`: open at that end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CampaignArmView<'a> {
+    pub benefit_id: &'a str,
+    pub role: ArmRole,
+    pub start: Option<UnixNanos>,
+    pub end: Option<UnixNanos>,
+}
+
+/// The user's role in a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArmRole {
+    /// Held back: the campaign's benefit is not offered.
+    Control,
+    /// Offered the campaign's benefit first.
+    Treatment,
+    /// Left out by the cap on campaigns at once: nothing changes.
+    Unassigned,
+}
+
+/// GetOffers' campaign rule: applies the user's running campaigns
+/// (start <= `at` < end) to `offers`, which are already checked and sorted
+/// best first.
+///
+/// - Control: every offer of the campaign's benefit is removed, whatever
+///   else recommended it, so the control arm measures the world without
+///   the benefit. A user in one campaign's control and another's treatment
+///   of the same benefit is held back: the holdout wins.
+/// - Treatment: the campaign's benefit moves to the front (campaigns in
+///   their stored (start, id) order), once.
+/// - Unassigned arms and campaigns not running change nothing.
+pub fn apply_campaign_arms<T>(
+    offers: &mut Vec<T>,
+    benefit_id: impl Fn(&T) -> &str,
+    arms: &[CampaignArmView<'_>],
+    at: UnixNanos,
+) {
+    let running = |arm: &&CampaignArmView<'_>| {
+        let starts = arm.start.unwrap_or(UnixNanos::MIN);
+        let ends = arm.end.unwrap_or(UnixNanos::MAX);
+        (starts..ends).contains(&at)
+    };
+    let withheld: Vec<&str> = arms
+        .iter()
+        .filter(running)
+        .filter(|arm| arm.role == ArmRole::Control)
+        .map(|arm| arm.benefit_id)
+        .collect();
+    offers.retain(|offer| !withheld.contains(&benefit_id(offer)));
+    let mut front: Vec<T> = Vec::new();
+    for arm in arms
+        .iter()
+        .filter(running)
+        .filter(|arm| arm.role == ArmRole::Treatment)
+    {
+        if front
+            .iter()
+            .any(|offer| benefit_id(offer) == arm.benefit_id)
+        {
+            continue;
+        }
+        if let Some(position) = offers
+            .iter()
+            .position(|offer| benefit_id(offer) == arm.benefit_id)
+        {
+            front.push(offers.remove(position));
+        }
+    }
+    if front.is_empty() {
+        return;
+    }
+    // Further copies (a recommendation beside the campaign's own entry) go.
+    offers.retain(|offer| {
+        !front
+            .iter()
+            .any(|first| benefit_id(first) == benefit_id(offer))
+    });
+    front.append(offers);
+    *offers = front;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

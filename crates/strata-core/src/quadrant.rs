@@ -197,8 +197,8 @@ mod tests {
     use crate::event::{Event, kinds};
     use crate::history::MILLIS_PER_DAY as DAY;
     use crate::history::WALLET_SHARE;
-    use crate::history::tests::{event, fold};
     use crate::lifecycle::LifecycleModel;
+    use crate::lifecycle::history_tests::{event, fold};
 
     fn rated(rating: u8, at: i64) -> Event {
         let mut event = event(kinds::RATING, at, None);

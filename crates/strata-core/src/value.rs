@@ -321,8 +321,8 @@ mod tests {
     fn input_comes_from_purchases_only() {
         use crate::event::kinds;
         use crate::history::MILLIS_PER_DAY as DAY;
-        use crate::history::tests::{event, fold};
         use crate::lifecycle::LifecycleModel;
+        use crate::lifecycle::history_tests::{event, fold};
 
         let model = LifecycleModel::preset("retail").unwrap();
         let browsing = fold(&model, &[event(kinds::BROWSE, DAY, None)]);

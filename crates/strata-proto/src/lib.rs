@@ -6,7 +6,10 @@
 //! other teams' services) build the contract without the server, RocksDB or
 //! the domain crates.
 
+mod encoded;
 pub mod field_mask;
+
+pub use encoded::Encoded;
 
 /// Generated messages, clients and servers of package `strata.v1`.
 pub mod v1 {

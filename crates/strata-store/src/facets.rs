@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::versions::{Catalog, cf_name};
+use crate::keys::{cf_name, pyramid_generation, pyramid_key};
 use crate::{Store, StoreError};
 
 /// Maps an encoded profile to its facets. Implemented by the caller, which
@@ -240,20 +240,6 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// The meta key of a generation's counters.
-pub(crate) fn pyramid_key(generation: u64) -> Vec<u8> {
-    format!("pyramid@{generation}").into_bytes()
-}
-
-/// The generation a meta key holds counters of.
-pub(crate) fn pyramid_generation(key: &[u8]) -> Option<u64> {
-    std::str::from_utf8(key)
-        .ok()?
-        .strip_prefix("pyramid@")?
-        .parse()
-        .ok()
-}
-
 impl Store {
     /// The serving version's model version and counters; `None` when the
     /// store was opened without a classifier.
@@ -309,8 +295,7 @@ impl Store {
     /// At open: drops counters of versions no longer kept; loads the kept
     /// versions' counters, counting (and storing) those without any or
     /// with another classifier's.
-    pub(crate) fn recover_pyramids(&self, catalog: &Catalog) -> Result<(), StoreError> {
-        let kept = catalog.kept_generations();
+    pub(crate) fn recover_pyramids(&self, kept: Vec<u64>) -> Result<(), StoreError> {
         let meta = self.meta();
         let prefix = b"pyramid@";
         for entry in self.db.iterator_cf(

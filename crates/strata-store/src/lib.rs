@@ -26,6 +26,7 @@ mod backup;
 mod cache;
 mod error;
 pub mod facets;
+mod keys;
 mod stats;
 pub mod transitions;
 pub mod versions;
@@ -49,10 +50,10 @@ use rocksdb::{
 };
 
 use cache::ProfileCache;
+use keys::PROFILES_CF;
 use transitions::{TRANSITIONS_CF, TransitionLog};
 use versions::Catalog;
 
-const PROFILES_CF: &str = "profiles";
 const INGEST_CF: &str = "ingest";
 const META_CF: &str = "meta";
 
@@ -228,7 +229,7 @@ impl Store {
         store.reset_profile_cache();
         let catalog = store.recover_catalog(&names)?;
         store.recover_transitions()?;
-        store.recover_pyramids(&catalog)?;
+        store.recover_pyramids(catalog.kept_generations())?;
         tracing::info!(
             path = %path.display(),
             model_version = %catalog.current_record().model_version,
@@ -563,14 +564,14 @@ impl Store {
                 }
                 write.put_cf(
                     &self.meta(),
-                    facets::pyramid_key(generation),
+                    keys::pyramid_key(generation),
                     effects.pyramid.encode(classifier.id()),
                 );
                 let appended = self.append_transitions(&mut write, &mut effects.transitions);
                 Some((effects.pyramid, appended))
             }
             None => {
-                write.delete_cf(&self.meta(), facets::pyramid_key(generation));
+                write.delete_cf(&self.meta(), keys::pyramid_key(generation));
                 None
             }
         };

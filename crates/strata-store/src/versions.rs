@@ -13,8 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 
-use crate::facets::{Pyramid, pyramid_key};
-use crate::{PROFILES_CF, Store, StoreError};
+use crate::facets::Pyramid;
+use crate::keys::{PROFILES_CF, cf_name, pyramid_key};
+use crate::{Store, StoreError};
 
 const CATALOG_KEY: &[u8] = b"catalog";
 const CATALOG_MAGIC: &str = "strata-catalog 1";
@@ -101,14 +102,6 @@ impl VersionRecord {
 
     pub(crate) fn generation(&self) -> u64 {
         self.generation
-    }
-}
-
-pub(crate) fn cf_name(generation: u64) -> String {
-    if generation == 0 {
-        PROFILES_CF.to_owned()
-    } else {
-        format!("{PROFILES_CF}@{generation}")
     }
 }
 

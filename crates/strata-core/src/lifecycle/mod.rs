@@ -57,11 +57,14 @@
 pub mod config;
 pub mod presets;
 
+#[cfg(test)]
+pub(crate) mod history_tests;
+
 use std::collections::HashMap;
 
 use crate::Error;
-use crate::event::{UnixMillis, kinds};
-use crate::history::{DayTotal, Series, UserHistory, day_of};
+use crate::event::{Event, UnixMillis, kinds};
+use crate::history::{DayTotal, Retention, Series, SeriesRef, UserHistory, day_of};
 pub use config::{ChurnConfig, GapConfig, LayerConfig, ModelConfig, PredicateConfig};
 pub use presets::{DEFAULT_PRESET, PRESET_NAMES};
 
@@ -85,24 +88,6 @@ impl<'a> Stage<'a> {
             _ => self.layer,
         }
     }
-}
-
-/// How much of a series' per-day detail a history keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Retention {
-    /// Counters and first/last times only.
-    Counters,
-    /// Days up to this many days before the newest one.
-    LastDays(u32),
-    AllDays,
-}
-
-/// Which series of a history a rule reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SeriesRef {
-    /// The history's own purchase days, shared instead of tracked twice.
-    Purchases,
-    Tracked(usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -283,6 +268,20 @@ impl LifecycleModel {
                     .get(*index)
                     .is_some_and(|spec| spec.accepts(amount))
             })
+    }
+}
+
+impl UserHistory {
+    /// An empty history shaped for `model`: it tracks what the model's
+    /// predicates and churn rules read. (Here, not in `history.rs`, so a
+    /// history never names the model: lifecycle -> history, one way.)
+    pub fn new(model: &LifecycleModel) -> Self {
+        UserHistory::with_series(model.new_series())
+    }
+
+    /// Folds one event in. `model` must be the one the history was made for.
+    pub fn observe(&mut self, model: &LifecycleModel, event: &Event) {
+        self.observe_event(event, model.series_for(&event.kind, event.amount));
     }
 }
 
@@ -646,9 +645,9 @@ mod tests {
 
     #[test]
     fn custom_model_parses_and_assigns() {
+        use super::history_tests::{event, fold};
         use crate::event::kinds;
         use crate::history::MILLIS_PER_DAY as DAY;
-        use crate::history::tests::{event, fold};
 
         let model = LifecycleModel::from_toml(CUSTOM).unwrap();
         assert_eq!(model.name(), "shop");

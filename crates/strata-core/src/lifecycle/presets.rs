@@ -33,8 +33,8 @@ mod tests {
     use super::*;
     use crate::event::{Event, kinds};
     use crate::history::MILLIS_PER_DAY as DAY;
-    use crate::history::tests::{event, fold};
     use crate::lifecycle::LifecycleModel;
+    use crate::lifecycle::history_tests::{event, fold};
 
     const AS_OF_DAY: i64 = 1_000;
 

@@ -1,0 +1,113 @@
+//! Tests of a history folded for a model: what the fixed counters and the
+//! tracked series hold, and that order and merging never change the fold.
+//! They sit beside the model because a history is built for one.
+
+use crate::event::{Event, UnixMillis, kinds};
+use crate::history::{MILLIS_PER_DAY, UserHistory, WALLET_SHARE};
+use crate::lifecycle::LifecycleModel;
+
+pub(crate) fn event(kind: &str, at: UnixMillis, amount: Option<f64>) -> Event {
+    Event {
+        amount,
+        ..Event::new("user", at, kind)
+    }
+}
+
+pub(crate) fn fold(model: &LifecycleModel, events: &[Event]) -> UserHistory {
+    let mut history = UserHistory::new(model);
+    for event in events {
+        history.observe(model, event);
+    }
+    history
+}
+
+const DAY: i64 = MILLIS_PER_DAY;
+
+fn sample_events() -> Vec<Event> {
+    let mut rated = event(kinds::REVIEW, 4 * DAY, None);
+    rated.rating = Some(4);
+    let mut out_of_range = event(kinds::RATING, 4 * DAY, None);
+    out_of_range.rating = Some(9);
+    vec![
+        event(kinds::PURCHASE, 10 * DAY + 5, Some(10.0)),
+        event(kinds::PURCHASE, 10 * DAY + 9, Some(5.0)),
+        event(kinds::PURCHASE, 2 * DAY, Some(0.0)),
+        event(kinds::PURCHASE, 7 * DAY, None),
+        event(kinds::BROWSE, DAY, None),
+        event("mystery", 30 * DAY, None),
+        event(kinds::ADD_TO_CART, 3 * DAY, None),
+        event(WALLET_SHARE, 5 * DAY, Some(0.4)),
+        event(WALLET_SHARE, 6 * DAY, Some(0.2)),
+        event(WALLET_SHARE, 6 * DAY, Some(0.3)),
+        event(WALLET_SHARE, 8 * DAY, Some(1.5)),
+        rated,
+        out_of_range,
+    ]
+}
+
+#[test]
+fn purchases_fold_into_days() {
+    let model = LifecycleModel::preset("retail").unwrap();
+    let history = fold(&model, &sample_events());
+    let days: Vec<(i32, u32, f64)> = history
+        .purchase_days()
+        .iter()
+        .map(|total| (total.day, total.events, total.amount))
+        .collect();
+    assert_eq!(days, [(2, 1, 0.0), (7, 1, 0.0), (10, 2, 15.0)]);
+    assert_eq!(history.purchase_day_count(), 3);
+    assert_eq!(history.first_purchase_day(), Some(2));
+    assert_eq!(history.last_purchase_day(), Some(10));
+    assert_eq!(history.purchase_event_count(), 4);
+    assert_eq!(history.total_spend(), 15.0);
+    assert_eq!(history.mean_spend(), Some(5.0));
+    assert_eq!(history.first_seen(), Some(DAY));
+    assert_eq!(history.last_seen(), Some(30 * DAY));
+    assert_eq!(history.event_count(), 13);
+    assert_eq!(history.mean_rating(), Some(4.0));
+    assert_eq!(history.review_count(), 1);
+    assert_eq!(history.intent_count(), 1);
+    assert_eq!(history.wallet_share(), Some(0.3));
+}
+
+#[test]
+fn empty_history_is_unknown() {
+    let model = LifecycleModel::preset("retail").unwrap();
+    let history = UserHistory::new(&model);
+    assert!(!history.is_known());
+    assert_eq!(history.mean_spend(), None);
+    assert_eq!(history.mean_rating(), None);
+    assert_eq!(history.first_purchase_day(), None);
+}
+
+/// A deterministic shuffle, so the test needs no random number crate.
+fn shuffled(events: &[Event], seed: usize) -> Vec<Event> {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|index| (index * 7919 + seed * 104_729) % 1_000_003);
+    order.iter().map(|index| events[*index].clone()).collect()
+}
+
+#[test]
+fn merge_and_order_do_not_change_the_fold() {
+    for preset in crate::lifecycle::PRESET_NAMES {
+        let model = LifecycleModel::preset(preset).unwrap();
+        let mut events = sample_events();
+        for (index, kind) in [kinds::OPEN, kinds::LIKE, kinds::INVEST, kinds::VISIT]
+            .iter()
+            .enumerate()
+        {
+            let index = index as i64;
+            events.push(event(kind, index * 40 * DAY, Some(index as f64)));
+            events.push(event(kind, index * 3 * DAY, Some(1.0)));
+        }
+        let whole = fold(&model, &events);
+        for seed in 0..5 {
+            let reordered = shuffled(&events, seed);
+            assert_eq!(fold(&model, &reordered), whole, "{preset} seed {seed}");
+            let (left, right) = reordered.split_at(seed * 2 % events.len());
+            let mut merged = fold(&model, left);
+            merged.merge(fold(&model, right));
+            assert_eq!(merged, whole, "{preset} split {seed}");
+        }
+    }
+}

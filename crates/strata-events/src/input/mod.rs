@@ -1,0 +1,393 @@
+//! Event logs in and out: CSV with a header, JSON Lines and Parquet, streamed row by row.
+//!
+//! [`EventSource`] resolves files and folders into an ordered list of logs and hands each good
+//! row to a sink as an [`Event`]; memory stays flat however many events pass. Bad rows are
+//! counted, the first [`MAX_BAD_ROW_SAMPLES`] kept with their file and line, and the whole read
+//! fails when they exceed the [`ErrorBudget`]. [`EventWriter`] writes the same three formats.
+//!
+//! Columns (CSV header names and Parquet columns, matched case-insensitively; JSON keys, matched
+//! exactly); extra ones are ignored:
+//!
+//! | column       | required | read as                                                        |
+//! |--------------|----------|----------------------------------------------------------------|
+//! | `user_id`    | yes      | text (integers become their decimal text), trimmed             |
+//! | `timestamp`  | yes      | RFC 3339 with offset, or epoch seconds / milliseconds (below)  |
+//! | `event_type` | yes      | text, lowercased                                               |
+//! | `amount`     | no       | number, or numeric text                                        |
+//! | `currency`   | no       | text, uppercased                                               |
+//! | `channel`    | no       | text, lowercased                                               |
+//! | `benefit_id` | no       | text (integers become their decimal text)                      |
+//! | `rating`     | no       | integer 1..=5 (`4.0` is accepted)                              |
+//!
+//! Empty text and nulls mean absent. An epoch number `n` (a number or numeric text) is
+//! milliseconds when `|n| >= 100_000_000_000` and seconds otherwise; Parquet timestamp types
+//! are converted by their unit. See [`timestamp`].
+
+mod csv;
+mod jsonl;
+mod parquet;
+mod quote;
+mod row;
+pub mod timestamp;
+mod writer;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use strata_core::Event;
+
+use crate::Error;
+
+pub use writer::EventWriter;
+
+/// The columns (JSON keys) of an event log, in the order the writers use;
+/// the first three are required.
+pub const COLUMNS: [&str; 8] = [
+    "user_id",
+    "timestamp",
+    "event_type",
+    "amount",
+    "currency",
+    "channel",
+    "benefit_id",
+    "rating",
+];
+
+/// How many bad rows a report keeps in detail; the rest are only counted.
+pub const MAX_BAD_ROW_SAMPLES: usize = 100;
+
+/// Rows between two progress calls, so a progress bar costs nothing per row.
+const PROGRESS_EVERY_ROWS: u64 = 8192;
+
+/// An event log format, known from a file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated, first line a header.
+    Csv,
+    /// One JSON object per line (`.jsonl`, `.ndjson`, `.json`).
+    Jsonl,
+    Parquet,
+}
+
+impl Format {
+    /// The format of `path` by its extension (case-insensitive).
+    pub fn from_path(path: &Path) -> Result<Format, Error> {
+        Format::from_extension(path).ok_or_else(|| Error::UnknownFormat {
+            path: path.to_owned(),
+        })
+    }
+
+    fn from_extension(path: &Path) -> Option<Format> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" | "json" => Some(Format::Jsonl),
+            "parquet" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// The share of bad rows a read tolerates before it fails.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorBudget {
+    /// Bad rows over all rows; a read fails when the share is strictly greater.
+    pub max_bad_fraction: f64,
+}
+
+impl Default for ErrorBudget {
+    fn default() -> Self {
+        ErrorBudget {
+            max_bad_fraction: 0.01,
+        }
+    }
+}
+
+/// A row that did not become an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadRow {
+    pub file: PathBuf,
+    /// 1-based physical line for CSV (the header is line 1) and JSON Lines; 1-based row number
+    /// for Parquet.
+    pub line: u64,
+    pub reason: String,
+}
+
+impl fmt::Display for BadRow {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.reason
+        )
+    }
+}
+
+/// What a successful read saw.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputReport {
+    pub files: usize,
+    /// Good and bad rows; blank JSON lines are not rows.
+    pub rows: u64,
+    pub events: u64,
+    pub bad_rows: u64,
+    /// The first [`MAX_BAD_ROW_SAMPLES`] bad rows, in reading order.
+    pub bad_row_samples: Vec<BadRow>,
+    /// Size of the files read.
+    pub bytes: u64,
+    /// Files in the given folders that are not event logs, left unread.
+    pub skipped_files: Vec<PathBuf>,
+}
+
+/// How far a read is, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of input consumed so far (estimated within a Parquet file from its rows).
+    pub bytes_read: u64,
+    pub bytes_total: u64,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone)]
+struct LogFile {
+    path: PathBuf,
+    format: Format,
+    bytes: u64,
+}
+
+/// The event log files named by a list of files and folders, resolved once.
+#[derive(Debug, Clone)]
+pub struct EventSource {
+    files: Vec<LogFile>,
+    paths: Vec<PathBuf>,
+    skipped: Vec<PathBuf>,
+}
+
+impl EventSource {
+    /// Resolves `paths`: named files must have a known extension and are kept in the given
+    /// order; folders are searched recursively and their logs taken in sorted path order.
+    pub fn open(paths: &[PathBuf]) -> Result<EventSource, Error> {
+        let mut files = Vec::new();
+        let mut skipped = Vec::new();
+        for path in paths {
+            let metadata = fs::metadata(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if metadata.is_dir() {
+                let mut found = Vec::new();
+                collect_folder(path, &mut found, &mut skipped)?;
+                found.sort_by(|left: &LogFile, right| left.path.cmp(&right.path));
+                files.append(&mut found);
+            } else {
+                let format = Format::from_path(path)?;
+                files.push(LogFile {
+                    path: path.clone(),
+                    format,
+                    bytes: metadata.len(),
+                });
+            }
+        }
+        if files.is_empty() {
+            return Err(Error::NoInputFiles {
+                paths: paths.to_vec(),
+            });
+        }
+        skipped.sort();
+        for path in &skipped {
+            tracing::info!(file = %path.display(), "skipping a file that is not an event log");
+        }
+        let log_paths = files.iter().map(|file| file.path.clone()).collect();
+        Ok(EventSource {
+            files,
+            paths: log_paths,
+            skipped,
+        })
+    }
+
+    /// The logs to read, in reading order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Files found in the given folders that are not event logs.
+    pub fn skipped(&self) -> &[PathBuf] {
+        &self.skipped
+    }
+
+    /// Total size of the logs, the length of a progress bar.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|file| file.bytes).sum()
+    }
+
+    /// Calls `sink` with each good event in file order. Fails if a file cannot be read or
+    /// lacks a required column, or, after the last file, if the bad rows exceed `budget`;
+    /// the caller must then discard what the sink received.
+    pub fn read(&self, budget: ErrorBudget, sink: impl FnMut(Event)) -> Result<InputReport, Error> {
+        self.read_with_progress(budget, |_| {}, sink)
+    }
+
+    /// [`EventSource::read`], calling `progress` every few thousand rows and after each file.
+    pub fn read_with_progress(
+        &self,
+        budget: ErrorBudget,
+        mut progress: impl FnMut(Progress),
+        mut sink: impl FnMut(Event),
+    ) -> Result<InputReport, Error> {
+        let fraction = budget.max_bad_fraction;
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(Error::InvalidBudget(fraction));
+        }
+        let mut tally = Tally {
+            report: InputReport {
+                skipped_files: self.skipped.clone(),
+                ..InputReport::default()
+            },
+            bytes_total: self.total_bytes(),
+            bytes_before_file: 0,
+            sink: &mut sink,
+            progress: &mut progress,
+        };
+        for file in &self.files {
+            let _span = tracing::debug_span!("read_events", file = %file.path.display()).entered();
+            match file.format {
+                Format::Csv => csv::read(&file.path, &mut tally)?,
+                Format::Jsonl => jsonl::read(&file.path, &mut tally)?,
+                Format::Parquet => parquet::read(&file.path, file.bytes, &mut tally)?,
+            }
+            tally.finish_file(file.bytes);
+        }
+        let report = tally.report;
+        tracing::info!(
+            files = report.files,
+            rows = report.rows,
+            events = report.events,
+            bad_rows = report.bad_rows,
+            "read event logs"
+        );
+        check_budget(report, fraction)
+    }
+}
+
+fn check_budget(report: InputReport, max_bad_fraction: f64) -> Result<InputReport, Error> {
+    // Division, not multiplication: 1 / 100 rounds to the same double as the literal 0.01,
+    // so a share exactly at the budget passes.
+    if report.rows > 0 && report.bad_rows as f64 / report.rows as f64 > max_bad_fraction {
+        return Err(Error::TooManyBadRows {
+            bad: report.bad_rows,
+            rows: report.rows,
+            budget: max_bad_fraction,
+            samples: report.bad_row_samples,
+        });
+    }
+    Ok(report)
+}
+
+fn collect_folder(
+    folder: &Path,
+    found: &mut Vec<LogFile>,
+    skipped: &mut Vec<PathBuf>,
+) -> Result<(), Error> {
+    let io_error = |source| Error::Io {
+        path: folder.to_owned(),
+        source,
+    };
+    for entry in fs::read_dir(folder).map_err(io_error)? {
+        let path = entry.map_err(io_error)?.path();
+        // Follows symbolic links, so a linked log is read like any other.
+        let metadata = fs::metadata(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if metadata.is_dir() {
+            collect_folder(&path, found, skipped)?;
+            continue;
+        }
+        match Format::from_extension(&path) {
+            Some(format) => found.push(LogFile {
+                path,
+                format,
+                bytes: metadata.len(),
+            }),
+            None => skipped.push(path),
+        }
+    }
+    Ok(())
+}
+
+/// Position of `column` among a file's column names: trimmed, case-insensitive, first match.
+fn column_index(names: &[String], column: &str) -> Option<usize> {
+    names.iter().position(|name| {
+        // A UTF-8 byte order mark sticks to the first name of files saved by spreadsheet tools.
+        name.trim_start_matches('\u{feff}')
+            .trim()
+            .eq_ignore_ascii_case(column)
+    })
+}
+
+/// The running count of one read, shared by the format readers.
+struct Tally<'a> {
+    report: InputReport,
+    bytes_total: u64,
+    bytes_before_file: u64,
+    sink: &'a mut dyn FnMut(Event),
+    progress: &'a mut dyn FnMut(Progress),
+}
+
+impl Tally<'_> {
+    /// Counts one row; readers call [`Tally::maybe_progress`] with their position after it.
+    fn row(&mut self, file: &Path, line: u64, outcome: Result<Event, String>) {
+        self.report.rows += 1;
+        match outcome {
+            Ok(event) => {
+                self.report.events += 1;
+                (self.sink)(event);
+            }
+            Err(reason) => self.bad_row(file, line, reason),
+        }
+    }
+
+    fn bad_row(&mut self, file: &Path, line: u64, reason: String) {
+        self.report.bad_rows += 1;
+        if self.report.bad_row_samples.len() < MAX_BAD_ROW_SAMPLES {
+            tracing::debug!(file = %file.display(), line, reason = %reason, "bad row");
+            self.report.bad_row_samples.push(BadRow {
+                file: file.to_owned(),
+                line,
+                reason,
+            });
+        }
+    }
+
+    fn progress_due(&self) -> bool {
+        self.report.rows.is_multiple_of(PROGRESS_EVERY_ROWS)
+    }
+
+    /// Reports progress if enough rows passed since the last report.
+    fn maybe_progress(&mut self, bytes_in_file: impl FnOnce() -> u64) {
+        if self.progress_due() {
+            self.send_progress(bytes_in_file());
+        }
+    }
+
+    fn send_progress(&mut self, bytes_in_file: u64) {
+        (self.progress)(Progress {
+            bytes_read: self.bytes_before_file + bytes_in_file,
+            bytes_total: self.bytes_total,
+            rows: self.report.rows,
+        });
+    }
+
+    fn finish_file(&mut self, bytes: u64) {
+        self.send_progress(bytes);
+        self.bytes_before_file += bytes;
+        self.report.files += 1;
+        self.report.bytes += bytes;
+    }
+}
+
+#[cfg(test)]
+mod tests;

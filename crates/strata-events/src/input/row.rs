@@ -1,0 +1,308 @@
+//! One row as a format hands it over, and the rules that turn it into an [`Event`] or a reason.
+//!
+//! Every format reader fills a [`RawRow`] of borrowed [`Field`]s, so the validation and
+//! normalisation (trimming, case, empty means absent) are written once.
+
+use strata_core::{Event, UnixMillis};
+
+use super::quote::shorten;
+use super::timestamp;
+
+/// One cell, typed as far as its format knows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Field<'a> {
+    Absent,
+    Text(&'a str),
+    Integer(i64),
+    Float(f64),
+    /// A value its format already typed as an instant (Parquet timestamps).
+    Millis(UnixMillis),
+}
+
+/// The columns an event is made of; a column a file lacks is [`Field::Absent`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawRow<'a> {
+    pub user_id: Field<'a>,
+    pub timestamp: Field<'a>,
+    pub event_type: Field<'a>,
+    pub amount: Field<'a>,
+    pub currency: Field<'a>,
+    pub channel: Field<'a>,
+    pub benefit_id: Field<'a>,
+    pub rating: Field<'a>,
+}
+
+impl RawRow<'_> {
+    /// The event, or why this row is bad.
+    pub fn into_event(self) -> Result<Event, String> {
+        let user_id = required_text("user_id", self.user_id)?;
+        let at = timestamp_of(self.timestamp)?;
+        let kind = required_text("event_type", self.event_type)?.to_lowercase();
+        Ok(Event {
+            user_id,
+            at,
+            kind,
+            amount: amount_of(self.amount)?,
+            currency: optional_text("currency", self.currency)?.map(|text| text.to_uppercase()),
+            channel: optional_text("channel", self.channel)?.map(|text| text.to_lowercase()),
+            benefit_id: optional_text("benefit_id", self.benefit_id)?,
+            rating: rating_of(self.rating)?,
+        })
+    }
+}
+
+fn required_text(column: &str, field: Field<'_>) -> Result<String, String> {
+    optional_text(column, field)?.ok_or_else(|| format!("{column} is missing or empty"))
+}
+
+/// Text, trimmed; integers are accepted as their decimal text because ids often are numbers.
+fn optional_text(column: &str, field: Field<'_>) -> Result<Option<String>, String> {
+    match field {
+        Field::Absent => Ok(None),
+        Field::Text(text) => {
+            let text = text.trim();
+            Ok((!text.is_empty()).then(|| text.to_owned()))
+        }
+        Field::Integer(integer) => Ok(Some(integer.to_string())),
+        Field::Float(_) | Field::Millis(_) => Err(format!(
+            "{column} must be text or an integer, not a fractional number or time"
+        )),
+    }
+}
+
+fn timestamp_of(field: Field<'_>) -> Result<UnixMillis, String> {
+    match field {
+        Field::Absent => Err("timestamp is missing or empty".to_owned()),
+        Field::Text(text) if text.trim().is_empty() => {
+            Err("timestamp is missing or empty".to_owned())
+        }
+        Field::Text(text) => timestamp::parse_text(text),
+        Field::Integer(integer) => Ok(timestamp::from_epoch_integer(integer)),
+        Field::Float(float) => timestamp::from_epoch_float(float),
+        Field::Millis(millis) => Ok(millis),
+    }
+}
+
+fn amount_of(field: Field<'_>) -> Result<Option<f64>, String> {
+    let amount = match field {
+        Field::Absent => return Ok(None),
+        Field::Text(text) if text.trim().is_empty() => return Ok(None),
+        Field::Text(text) => text
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("amount `{}` is not a number", shorten(text)))?,
+        Field::Integer(integer) => integer as f64,
+        Field::Float(float) => float,
+        Field::Millis(_) => return Err("amount must be a number, not a time".to_owned()),
+    };
+    if !amount.is_finite() {
+        return Err(format!("amount {amount} is not a finite number"));
+    }
+    Ok(Some(amount))
+}
+
+fn rating_of(field: Field<'_>) -> Result<Option<u8>, String> {
+    let rating = match field {
+        Field::Absent => return Ok(None),
+        Field::Text(text) if text.trim().is_empty() => return Ok(None),
+        Field::Text(text) => {
+            let text = text.trim();
+            match text.parse::<i64>() {
+                Ok(integer) => integer as f64,
+                // Tools that write integer columns with gaps as floats give `4.0`.
+                Err(_) => text
+                    .parse::<f64>()
+                    .map_err(|_| format!("rating `{}` is not an integer", shorten(text)))?,
+            }
+        }
+        Field::Integer(integer) => integer as f64,
+        Field::Float(float) => float,
+        Field::Millis(_) => return Err("rating must be an integer, not a time".to_owned()),
+    };
+    if rating.fract() != 0.0 || !(1.0..=5.0).contains(&rating) {
+        return Err(format!("rating {rating} is not an integer in 1..=5"));
+    }
+    Ok(Some(rating as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ABSENT: RawRow<'static> = RawRow {
+        user_id: Field::Absent,
+        timestamp: Field::Absent,
+        event_type: Field::Absent,
+        amount: Field::Absent,
+        currency: Field::Absent,
+        channel: Field::Absent,
+        benefit_id: Field::Absent,
+        rating: Field::Absent,
+    };
+
+    fn row<'a>(user_id: Field<'a>, timestamp: Field<'a>, event_type: Field<'a>) -> RawRow<'a> {
+        RawRow {
+            user_id,
+            timestamp,
+            event_type,
+            ..ABSENT
+        }
+    }
+
+    #[track_caller]
+    fn check_bad(raw: RawRow<'_>, reason_contains: &str) {
+        match raw.into_event() {
+            Ok(event) => panic!("expected a bad row, got {event:?}"),
+            Err(reason) => assert!(
+                reason.contains(reason_contains),
+                "reason `{reason}` lacks `{reason_contains}`"
+            ),
+        }
+    }
+
+    #[test]
+    fn normalises_case_and_whitespace() {
+        let raw = RawRow {
+            amount: Field::Text(" 12.50 "),
+            currency: Field::Text("eur"),
+            channel: Field::Text("APP_PUSH"),
+            benefit_id: Field::Text("B-7"),
+            rating: Field::Text("4.0"),
+            ..row(
+                Field::Text(" u1 "),
+                Field::Integer(1_714_536_000),
+                Field::Text("Purchase"),
+            )
+        };
+        let expected = Event {
+            user_id: "u1".into(),
+            at: 1_714_536_000_000,
+            kind: "purchase".into(),
+            amount: Some(12.5),
+            currency: Some("EUR".into()),
+            channel: Some("app_push".into()),
+            benefit_id: Some("B-7".into()),
+            rating: Some(4),
+        };
+        assert_eq!(raw.into_event(), Ok(expected));
+    }
+
+    #[test]
+    fn empty_optionals_are_absent() {
+        let raw = RawRow {
+            amount: Field::Text(""),
+            currency: Field::Text(" "),
+            channel: Field::Absent,
+            benefit_id: Field::Text(""),
+            rating: Field::Text(""),
+            ..row(Field::Integer(42), Field::Millis(7), Field::Text("browse"))
+        };
+        let event = raw.into_event().expect("a good row");
+        assert_eq!(event.user_id, "42");
+        assert_eq!(event.at, 7);
+        assert_eq!(
+            (
+                event.amount,
+                event.currency,
+                event.channel,
+                event.benefit_id,
+                event.rating
+            ),
+            (None, None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn bad_rows_say_why() {
+        let good = row(Field::Text("u1"), Field::Integer(0), Field::Text("open"));
+        let cases: Vec<(RawRow<'_>, &str)> = vec![
+            (
+                RawRow {
+                    user_id: Field::Absent,
+                    ..good
+                },
+                "user_id is missing",
+            ),
+            (
+                RawRow {
+                    user_id: Field::Text("  "),
+                    ..good
+                },
+                "user_id is missing",
+            ),
+            (
+                RawRow {
+                    user_id: Field::Float(1.5),
+                    ..good
+                },
+                "user_id must be text",
+            ),
+            (
+                RawRow {
+                    event_type: Field::Text(""),
+                    ..good
+                },
+                "event_type is missing",
+            ),
+            (
+                RawRow {
+                    timestamp: Field::Absent,
+                    ..good
+                },
+                "timestamp is missing",
+            ),
+            (
+                RawRow {
+                    timestamp: Field::Text("soon"),
+                    ..good
+                },
+                "timestamp `soon`",
+            ),
+            (
+                RawRow {
+                    amount: Field::Text("12,50"),
+                    ..good
+                },
+                "amount `12,50`",
+            ),
+            (
+                RawRow {
+                    amount: Field::Text("NaN"),
+                    ..good
+                },
+                "not a finite number",
+            ),
+            (
+                RawRow {
+                    rating: Field::Integer(6),
+                    ..good
+                },
+                "rating 6",
+            ),
+            (
+                RawRow {
+                    rating: Field::Integer(0),
+                    ..good
+                },
+                "rating 0",
+            ),
+            (
+                RawRow {
+                    rating: Field::Text("4.5"),
+                    ..good
+                },
+                "rating 4.5",
+            ),
+            (
+                RawRow {
+                    rating: Field::Text("good"),
+                    ..good
+                },
+                "rating `good`",
+            ),
+        ];
+        for (raw, reason) in cases {
+            check_bad(raw, reason);
+        }
+    }
+}

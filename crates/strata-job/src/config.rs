@@ -1,0 +1,283 @@
+//! The recompute job's model settings (`--config FILE`): value and quadrant
+//! thresholds, the lifetime-value horizon, the channel frequency cap, the
+//! benefit catalogue with its economics, and the fairness switch. Defaults in
+//! one place; the default catalogue is the one `strata gen` issues offers from.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use strata_core::{QuadrantConfig, ValueConfig};
+
+use strata_proto::v1::BenefitKind;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    pub value: ValueConfig,
+    pub quadrant: QuadrantConfig,
+    pub lifetime: LifetimeConfig,
+    pub propensity: PropensityConfig,
+    pub channel: ChannelConfig,
+    pub economics: EconomicsConfig,
+    pub fairness: FairnessConfig,
+    pub benefits: Vec<BenefitSpec>,
+    /// `[campaigns]`: the cap on campaigns running at once per user.
+    pub campaigns: CampaignsConfig,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            value: ValueConfig::default(),
+            quadrant: QuadrantConfig::default(),
+            lifetime: LifetimeConfig::default(),
+            propensity: PropensityConfig::default(),
+            channel: ChannelConfig::default(),
+            economics: EconomicsConfig::default(),
+            fairness: FairnessConfig::default(),
+            benefits: default_benefits(),
+            campaigns: CampaignsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifetimeConfig {
+    /// Horizon of expected purchases and predicted value.
+    pub horizon_days: u32,
+    /// Currency of predicted values (the events' amounts are taken as it).
+    #[serde(skip)]
+    pub currency: &'static str,
+}
+
+impl Default for LifetimeConfig {
+    fn default() -> Self {
+        LifetimeConfig {
+            horizon_days: 90,
+            currency: "EUR",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PropensityConfig {
+    /// Purchase window predicted, in days (features as of T - window).
+    pub window_days: u32,
+    /// Share of users held out to measure AUC.
+    pub holdout_share: f64,
+}
+
+impl Default for PropensityConfig {
+    fn default() -> Self {
+        PropensityConfig {
+            window_days: 30,
+            holdout_share: 0.2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// Contacts allowed across channels in the rolling window.
+    pub max_contacts: u32,
+    pub window_days: u32,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        ChannelConfig {
+            max_contacts: 4,
+            window_days: 7,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EconomicsConfig {
+    /// Gross margin on revenue, 0..1.
+    pub margin_rate: f64,
+    /// Days after an issue in which a purchase counts as its outcome.
+    pub outcome_days: u32,
+    /// Days a recommended benefit stays valid from the as-of time.
+    pub valid_days: u32,
+}
+
+impl Default for EconomicsConfig {
+    fn default() -> Self {
+        EconomicsConfig {
+            margin_rate: 0.3,
+            outcome_days: 14,
+            valid_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FairnessConfig {
+    /// No later-layer user gets a lower face value than a new user of the
+    /// same tier and quadrant for the same benefit kind.
+    pub enabled: bool,
+}
+
+impl Default for FairnessConfig {
+    fn default() -> Self {
+        FairnessConfig { enabled: true }
+    }
+}
+
+/// A benefit the job may recommend, with what it costs when redeemed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenefitSpec {
+    pub benefit_id: String,
+    pub kind: BenefitKindName,
+    /// Wire units: minor currency units, basis points or points.
+    pub face_value: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub minimum_spend: i64,
+    /// Cost of one redemption: fixed amount plus a percentage of the order
+    /// (major units of `currency`).
+    #[serde(default)]
+    pub cost_fixed: f64,
+    #[serde(default)]
+    pub cost_percent: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BenefitKindName {
+    Coupon,
+    Discount,
+    Points,
+    FreeShipping,
+}
+
+impl From<BenefitKindName> for BenefitKind {
+    fn from(kind: BenefitKindName) -> Self {
+        match kind {
+            BenefitKindName::Coupon => BenefitKind::Coupon,
+            BenefitKindName::Discount => BenefitKind::Discount,
+            BenefitKindName::Points => BenefitKind::Points,
+            BenefitKindName::FreeShipping => BenefitKind::FreeShipping,
+        }
+    }
+}
+
+fn default_benefits() -> Vec<BenefitSpec> {
+    let spec = |id: &str, kind, face_value, cost_fixed, cost_percent| BenefitSpec {
+        benefit_id: id.to_owned(),
+        kind,
+        face_value,
+        currency: "EUR".to_owned(),
+        minimum_spend: 0,
+        cost_fixed,
+        cost_percent,
+    };
+    vec![
+        spec("coupon-5", BenefitKindName::Coupon, 500, 5.0, 0.0),
+        spec("coupon-10", BenefitKindName::Coupon, 1000, 10.0, 0.0),
+        spec("discount-15", BenefitKindName::Discount, 1500, 0.0, 15.0),
+        spec(
+            "free-shipping",
+            BenefitKindName::FreeShipping,
+            490,
+            4.9,
+            0.0,
+        ),
+        spec("points-200", BenefitKindName::Points, 200, 2.0, 0.0),
+    ]
+}
+
+/// `[campaigns]` in the recompute's `--config`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampaignsConfig {
+    /// Most campaigns running at once a user is a member of; default: the
+    /// channel model's `[channel] max_contacts`.
+    pub max_active_treatments: Option<u32>,
+}
+
+/// A models config file that cannot be used; the message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelsConfigError {
+    #[error("reading config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl ModelsConfig {
+    /// The settings in `path` (TOML), or the defaults without a file; checked
+    /// with [`ModelsConfig::validate`] either way.
+    pub fn load(path: Option<&Path>) -> Result<ModelsConfig, ModelsConfigError> {
+        let models: ModelsConfig = match path {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ModelsConfigError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+                toml::from_str(&text).map_err(|source| ModelsConfigError::Parse {
+                    path: path.to_owned(),
+                    source,
+                })?
+            }
+            None => ModelsConfig::default(),
+        };
+        models.validate().map_err(ModelsConfigError::Invalid)?;
+        Ok(models)
+    }
+
+    /// Checks every value, naming the key that is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        self.value.validate().map_err(|error| error.to_string())?;
+        self.quadrant
+            .validate()
+            .map_err(|error| error.to_string())?;
+        let share = self.propensity.holdout_share;
+        if !(0.05..=0.5).contains(&share) {
+            return Err(format!(
+                "propensity.holdout_share {share} is outside 0.05..=0.5"
+            ));
+        }
+        if self.propensity.window_days == 0 || self.lifetime.horizon_days == 0 {
+            return Err(
+                "propensity.window_days and lifetime.horizon_days must be at least 1".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.economics.margin_rate) {
+            return Err(format!(
+                "economics.margin_rate {} is outside 0..=1",
+                self.economics.margin_rate
+            ));
+        }
+        for (index, benefit) in self.benefits.iter().enumerate() {
+            if benefit.benefit_id.is_empty() {
+                return Err(format!("benefits[{index}].benefit_id is empty"));
+            }
+            if benefit.cost_fixed < 0.0 || !(0.0..=100.0).contains(&benefit.cost_percent) {
+                return Err(format!(
+                    "benefits[{index}] ({}): cost_fixed must be >= 0 and cost_percent in 0..=100",
+                    benefit.benefit_id
+                ));
+            }
+        }
+        Ok(())
+    }
+}

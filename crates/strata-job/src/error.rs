@@ -1,0 +1,31 @@
+//! The job's error: everything a run can fail on, each with the file or
+//! step it concerns.
+
+use std::path::PathBuf;
+
+use strata_snapshot::SnapshotError;
+
+use crate::push::PushError;
+use crate::state::StateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecomputeError {
+    #[error(transparent)]
+    Input(#[from] strata_events::Error),
+    #[error(transparent)]
+    Model(#[from] strata_core::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error("transitions file {path}: {source}")]
+    Transitions {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a recompute task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}

@@ -1,0 +1,39 @@
+//! The recompute job: event logs in, one profile per user out, pushed to the
+//! service as deltas (only what changed since the last push) or written as a
+//! snapshot for a bulk load.
+//!
+//! Phases: read (stream every event into a per-user history; memory grows
+//! with users, not events), score (fit the population-wide value and quadrant
+//! scorers, then build each user's profile), deliver (diff against the job's
+//! state, push exactly once or write a snapshot, then commit the new state).
+//!
+//! This file is the table of contents: `run.rs` runs the phases,
+//! `score.rs` holds the four scoring passes, `decisions.rs` the models,
+//! `push.rs` the exactly-once delivery, `state.rs` the job's state file.
+//! Modules import each other by their own paths, never through the
+//! re-exports below, so no module imports this one back.
+
+pub mod config;
+pub mod decisions;
+mod error;
+pub mod lift;
+pub mod members;
+mod options;
+pub mod partition;
+pub mod push;
+mod run;
+mod score;
+pub mod state;
+mod summary;
+pub mod targeting;
+pub mod wire;
+
+pub use config::ModelsConfig;
+pub use decisions::ModelReport;
+pub use error::RecomputeError;
+pub use options::{Delivery, RecomputeOptions};
+pub use partition::Partition;
+pub use push::{PlanFiles, PushError, PushOutcome, PushPlan, PushTarget, Sink, UpdateSink};
+pub use run::{run, run_partition};
+pub use state::{JobState, StateError, StateHeader, UserEntry};
+pub use summary::RunSummary;

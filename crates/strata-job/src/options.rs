@@ -1,0 +1,49 @@
+//! What one run is asked to do: its inputs, its model and settings, and
+//! where its results go.
+
+use std::path::PathBuf;
+
+use strata_core::{LifecycleModel, UnixMillis};
+use strata_events::input::ErrorBudget;
+
+use crate::config::ModelsConfig;
+use crate::push::PushTarget;
+
+/// Where a run's results go.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// Push the changed profiles to a running service, or publish them to
+    /// the update log replicas follow.
+    Push {
+        target: PushTarget,
+        producer_id: String,
+        batch_size: usize,
+        /// Test hook: stop as if crashed after this many pushed batches.
+        crash_after_batches: Option<u64>,
+    },
+    /// Write every profile to a snapshot file.
+    Snapshot { path: PathBuf },
+    /// Compute and report only.
+    DryRun,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecomputeOptions {
+    pub events: Vec<PathBuf>,
+    pub model: LifecycleModel,
+    pub model_version: String,
+    pub as_of: UnixMillis,
+    /// Thresholds, horizons, the benefit catalogue and the fairness switch.
+    pub models: ModelsConfig,
+    pub budget: ErrorBudget,
+    pub state_file: PathBuf,
+    pub delivery: Delivery,
+    /// Erase users who were pushed before but have no events any more.
+    pub delete_missing: bool,
+    /// Write every layer change (user, from, to, at) here as CSV.
+    pub transitions_file: Option<PathBuf>,
+    pub show_progress: bool,
+    /// Attributes joined as tags and campaign arms assigned
+    /// (`--attributes`, `--campaigns`); see `crate::targeting`.
+    pub targeting: Option<std::sync::Arc<crate::targeting::Targeting>>,
+}

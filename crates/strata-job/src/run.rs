@@ -1,0 +1,244 @@
+//! Running the job: finish an interrupted push, read, score, deliver, and
+//! commit the state only once the service has acknowledged everything.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use strata_core::{Event, UnixMillis, UserHistory};
+use strata_events::input::{EventSource, InputReport, Progress};
+
+use crate::error::RecomputeError;
+use crate::options::{Delivery, RecomputeOptions};
+use crate::partition::Partition;
+use crate::push::{self, PlanFiles, PushPlan, Sink, UpdateSink};
+use crate::score::{Histories, score};
+use crate::state::{self, JobState, StateError};
+use crate::summary::RunSummary;
+
+/// Runs the job end to end.
+pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError> {
+    run_partition(options, Partition::whole()).await
+}
+
+/// Runs the job for the users of one partition only: other users' events are
+/// dropped as they are read, and the previous state is narrowed to this
+/// partition's users, so it never deletes a user another partition owns.
+/// State, plan, snapshot and producer id get the partition's tag
+/// (`Partition::localise`), so workers share no file and no sequence.
+pub async fn run_partition(
+    options: RecomputeOptions,
+    partition: Partition,
+) -> Result<RunSummary, RecomputeError> {
+    let options = partition.localise(options);
+    let mut summary = RunSummary::default();
+    let plan_files = PlanFiles::beside(&options.state_file);
+
+    // A push that crashed last time is finished first, so this run's diff
+    // starts from what the service really holds.
+    if let Delivery::Push {
+        target,
+        crash_after_batches,
+        ..
+    } = &options.delivery
+        && let Some(plan) = plan_files.load_plan()?
+    {
+        let started = Instant::now();
+        // The plan's own producer: its sequence numbers belong to it, even
+        // if this run was started with another --producer.
+        let mut client = Sink::connect(target, &plan.producer_id).await?;
+        let outcome = push::push_plan(
+            &mut client,
+            &plan,
+            &plan_files,
+            *crash_after_batches,
+            |_| {},
+        )
+        .await?;
+        commit_plan(&options, &plan_files)?;
+        tracing::info!(
+            sent = outcome.batches_sent,
+            skipped = outcome.batches_skipped,
+            "resumed the interrupted push"
+        );
+        summary.resumed = Some(outcome);
+        summary.phases.push(("resume push", started.elapsed()));
+    }
+
+    let started = Instant::now();
+    let (histories, report, ignored_after_as_of) = read_histories(&options, partition).await?;
+    summary.phases.push(("read", started.elapsed()));
+    summary.input = report;
+    summary.ignored_after_as_of = ignored_after_as_of;
+
+    let started = Instant::now();
+    let mut previous = JobState::load(&options.state_file)?;
+    if !partition.is_whole() {
+        previous.users.retain(|user_id, _| partition.owns(user_id));
+    }
+    let scored = tokio::task::spawn_blocking({
+        let options = options.clone();
+        move || score(&options, histories, previous)
+    })
+    .await??;
+    summary.phases.push(("score", started.elapsed()));
+    summary.users = scored.users;
+    summary.layers = scored.layers.clone();
+    summary.tiers = scored.tiers.clone();
+    summary.quadrants = scored.quadrants.clone();
+    summary.transitions = scored.transitions.clone();
+    summary.changed = scored.changed;
+    summary.unchanged = scored.users - scored.changed;
+    summary.deleted = scored.deletes.len() as u64;
+    summary.models = scored.models.clone();
+    summary.cohorts = scored.cohorts.clone();
+    summary.layer_names = options
+        .model
+        .layers()
+        .iter()
+        .map(|layer| layer.name().to_owned())
+        .collect();
+
+    let started = Instant::now();
+    match &options.delivery {
+        Delivery::Push {
+            target,
+            producer_id,
+            batch_size,
+            crash_after_batches,
+        } => {
+            if scored.changed == 0 && scored.deletes.is_empty() {
+                // Nothing to send; keep the state's header current.
+                scored.next_state.save(&options.state_file)?;
+            } else {
+                let mut client = Sink::connect(target, producer_id).await?;
+                let first_sequence = client.resync().await? + 1;
+                let plan = PushPlan {
+                    producer_id: producer_id.clone(),
+                    first_sequence,
+                    batch_size: *batch_size,
+                    upserts: scored.changed,
+                    deletes: scored.deletes.clone(),
+                };
+                scored.next_state.save(&plan_files.next_state)?;
+                plan_files.save_plan(&plan)?;
+                let bar = progress_bar(options.show_progress, plan.batches(), "push");
+                let outcome = push::push_plan(
+                    &mut client,
+                    &plan,
+                    &plan_files,
+                    *crash_after_batches,
+                    |batches| bar.inc(batches),
+                )
+                .await?;
+                bar.finish_and_clear();
+                commit_plan(&options, &plan_files)?;
+                summary.pushed = Some(outcome);
+            }
+        }
+        Delivery::Snapshot { .. } | Delivery::DryRun => {
+            if matches!(options.delivery, Delivery::Snapshot { .. }) {
+                scored.next_state.save(&options.state_file)?;
+            }
+        }
+    }
+    if let Some(path) = &options.transitions_file {
+        write_transitions(path, &scored.transition_rows, options.as_of)?;
+    }
+    summary.phases.push(("deliver", started.elapsed()));
+    Ok(summary)
+}
+
+/// Makes a finished push's state the job's state, then drops the plan.
+fn commit_plan(options: &RecomputeOptions, files: &PlanFiles) -> Result<(), RecomputeError> {
+    if files.next_state.exists() {
+        std::fs::rename(&files.next_state, &options.state_file).map_err(|source| {
+            StateError::Io {
+                path: options.state_file.clone(),
+                source,
+            }
+        })?;
+    }
+    files.clear()?;
+    Ok(())
+}
+
+async fn read_histories(
+    options: &RecomputeOptions,
+    partition: Partition,
+) -> Result<(Histories, InputReport, u64), RecomputeError> {
+    let source = EventSource::open(&options.events)?;
+    let model = options.model.clone();
+    let as_of = options.as_of;
+    let budget = options.budget;
+    let bar = progress_bar(options.show_progress, source.total_bytes(), "read");
+    let task_bar = bar.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut histories: Histories = HashMap::new();
+        let mut ignored = 0u64;
+        let report = source.read_with_progress(
+            budget,
+            |progress: Progress| task_bar.set_position(progress.bytes_read),
+            |event: Event| {
+                // Before any per-user memory: a worker holds only its share.
+                if !partition.owns(&event.user_id) {
+                    return;
+                }
+                if event.at > as_of {
+                    ignored += 1;
+                    return;
+                }
+                match histories.get_mut(event.user_id.as_str()) {
+                    Some(history) => history.observe(&model, &event),
+                    None => {
+                        let mut history = UserHistory::new(&model);
+                        history.observe(&model, &event);
+                        histories.insert(event.user_id, history);
+                    }
+                }
+            },
+        )?;
+        Ok::<_, RecomputeError>((histories, report, ignored))
+    })
+    .await?;
+    bar.finish_and_clear();
+    result
+}
+
+fn write_transitions(
+    path: &std::path::Path,
+    rows: &[(String, String, String)],
+    as_of: UnixMillis,
+) -> Result<(), RecomputeError> {
+    let at = strata_events::input::timestamp::format_rfc3339(as_of).unwrap_or_default();
+    state::write_atomically(path, |out| {
+        let mut writer = csv::Writer::from_writer(out);
+        writer.write_record(["user_id", "from", "to", "at"])?;
+        for (user_id, from, to) in rows {
+            writer.write_record([user_id, from, to, &at])?;
+        }
+        writer.flush()
+    })
+    .map_err(|source| RecomputeError::Transitions {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn progress_bar(show: bool, length: u64, phase: &'static str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(length);
+    let style = if phase == "read" {
+        "{prefix:>6} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+    } else {
+        "{prefix:>6} [{bar:40}] {pos}/{len} batches eta {eta}"
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(style)
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(phase);
+    bar
+}

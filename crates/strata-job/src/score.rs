@@ -1,0 +1,398 @@
+//! Scoring a population, in four passes: the rules (layer, value tier,
+//! quadrant: also the models' segments), the decisions (the models fitted
+//! over everyone, then the fairness rule, which compares users), the
+//! profiles (then tags and campaign arms, which need them all), and the
+//! diff against what was delivered before (with the summary's tallies).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hasher;
+
+use prost::Message;
+use strata_core::labels;
+use strata_core::{LoyaltySatisfaction, QuadrantScorer, RfmInput, UserHistory, ValueScorer};
+use strata_proto::v1::Profile;
+use strata_snapshot::SnapshotWriter;
+use twox_hash::XxHash3_64;
+
+use crate::decisions::{Decisions, ModelReport, UserDecision, UserSegment};
+use crate::error::RecomputeError;
+use crate::options::{Delivery, RecomputeOptions};
+use crate::push::PlanFiles;
+use crate::state::{JobState, StateHeader, UserEntry};
+use crate::wire::{self, full_snapshot_header, millis_to_timestamp, now_timestamp};
+
+/// One run's profiles and how they differ from the last delivered state.
+pub(crate) struct Scored {
+    pub(crate) users: u64,
+    pub(crate) changed: u64,
+    pub(crate) deletes: Vec<String>,
+    pub(crate) next_state: JobState,
+    pub(crate) layers: BTreeMap<(u32, String), u64>,
+    pub(crate) tiers: BTreeMap<String, u64>,
+    pub(crate) quadrants: BTreeMap<String, u64>,
+    pub(crate) transitions: BTreeMap<(String, String), u64>,
+    pub(crate) transition_rows: Vec<(String, String, String)>,
+    pub(crate) models: ModelReport,
+    pub(crate) cohorts: strata_report::CohortMatrix,
+}
+
+pub(crate) type Histories = HashMap<String, UserHistory>;
+
+/// The population in user id order: every population-wide fit sees users
+/// in this order, so the same input gives the same bits (HashMap order
+/// differs from run to run).
+struct Population<'a> {
+    user_ids: Vec<&'a String>,
+    users: Vec<(&'a str, &'a UserHistory)>,
+}
+
+impl<'a> Population<'a> {
+    fn new(histories: &'a Histories) -> Population<'a> {
+        let mut user_ids: Vec<&String> = histories.keys().collect();
+        user_ids.sort_unstable();
+        let users = user_ids
+            .iter()
+            .map(|user_id| (user_id.as_str(), &histories[*user_id]))
+            .collect();
+        Population { user_ids, users }
+    }
+}
+
+/// Scores every user and diffs the result against `previous`.
+pub(crate) fn score(
+    options: &RecomputeOptions,
+    histories: Histories,
+    previous: JobState,
+) -> Result<Scored, RecomputeError> {
+    let population = Population::new(&histories);
+    let rules = apply_rules(options, &population)?;
+    let mut decided = decide(options, &population, &rules);
+    let profiles = assemble(options, &population, &rules, &mut decided);
+    let mut scored = diff(options, &population, &rules, profiles, &previous)?;
+    scored.models = decided.decisions.report;
+    // For the report's retention heat map: a few integers per cohort month.
+    let mut cohorts = strata_report::CohortCounter::new(options.as_of);
+    for (_, history) in &population.users {
+        cohorts.add_user(history.purchase_days().iter().map(|day| day.day));
+    }
+    scored.cohorts = cohorts.finish();
+    forget_or_erase_gone(options, &histories, &previous, &mut scored);
+    Ok(scored)
+}
+
+/// Pass 1: the rule-based fields (layer, value tier, quadrant), which are
+/// also the models' segments.
+fn apply_rules<'m>(
+    options: &'m RecomputeOptions,
+    population: &Population<'_>,
+) -> Result<Vec<UserRules<'m>>, RecomputeError> {
+    let as_of = options.as_of;
+    let users = &population.users;
+    let value_scorer = ValueScorer::fit(
+        options.models.value,
+        users
+            .iter()
+            .filter_map(|(_, history)| RfmInput::from_history(history, as_of)),
+    )?;
+    let quadrant_scorer = QuadrantScorer::fit(
+        options.models.quadrant,
+        users
+            .iter()
+            .map(|(_, history)| LoyaltySatisfaction::from_history(history, as_of)),
+    )?;
+    Ok(users
+        .iter()
+        .map(|(_, history)| {
+            let stage = options.model.assign(history, as_of);
+            let value =
+                RfmInput::from_history(history, as_of).map(|input| value_scorer.score(&input));
+            let loyalty_satisfaction = LoyaltySatisfaction::from_history(history, as_of);
+            let quadrant = quadrant_scorer.classify(&loyalty_satisfaction);
+            UserRules {
+                stage,
+                value,
+                loyalty_satisfaction,
+                quadrant,
+            }
+        })
+        .collect())
+}
+
+/// What pass 2 decided: the fitted models, each user's decision, and each
+/// user's offers after the fairness rule.
+struct Decided<'m> {
+    decisions: Decisions<'m>,
+    users: Vec<UserDecision>,
+    offers: Vec<(UserSegment, Vec<(usize, f64)>)>,
+}
+
+/// Pass 2: the models, fitted over everyone, then the fairness rule, which
+/// compares users with each other.
+fn decide<'m>(
+    options: &'m RecomputeOptions,
+    population: &Population<'_>,
+    rules: &[UserRules<'_>],
+) -> Decided<'m> {
+    let segments: HashMap<&str, UserSegment> = population
+        .user_ids
+        .iter()
+        .zip(rules)
+        .map(|(user_id, rules)| (user_id.as_str(), rules.segment()))
+        .collect();
+    let mut decisions =
+        Decisions::fit(&options.models, options.as_of, &population.users, &segments);
+    let mut users = Vec::with_capacity(rules.len());
+    let mut offers = Vec::with_capacity(rules.len());
+    for ((_, history), rules) in population.users.iter().zip(rules) {
+        let mut decision = decisions.decide(history, &rules.segment());
+        offers.push((
+            rules.segment(),
+            std::mem::take(&mut decision.recommendations),
+        ));
+        users.push(decision);
+    }
+    let new_layer = options
+        .model
+        .layers()
+        .iter()
+        .position(|layer| layer.name() == "new")
+        .unwrap_or(1);
+    decisions.enforce_fairness(&mut offers, new_layer);
+    Decided {
+        decisions,
+        users,
+        offers,
+    }
+}
+
+/// Pass 3: the profiles; then tags and campaign arms, which need them all
+/// (an audience ranks the whole population).
+fn assemble(
+    options: &RecomputeOptions,
+    population: &Population<'_>,
+    rules: &[UserRules<'_>],
+    decided: &mut Decided<'_>,
+) -> Vec<Profile> {
+    let model = &options.model;
+    let decisions = std::mem::take(&mut decided.users);
+    let mut profiles: Vec<Profile> = population
+        .users
+        .iter()
+        .zip(rules)
+        .zip(decisions)
+        .zip(&decided.offers)
+        .map(
+            |((((user_id, history), rules), decision), (_, recommendations))| Profile {
+                user_id: (*user_id).to_owned(),
+                lifecycle: Some(wire::lifecycle_to_wire(model.name(), &rules.stage)),
+                value_tier: rules.value.as_ref().map(wire::value_tier_to_wire),
+                lifetime_value: decision.lifetime_value,
+                quadrant: Some(wire::quadrant_to_wire(
+                    &rules.loyalty_satisfaction,
+                    rules.quadrant,
+                )),
+                propensity: decision.propensity,
+                contact_channel: decision.contact_channel,
+                benefits: decided.decisions.benefits(recommendations),
+                computed_at: None,
+                model_version: options.model_version.clone(),
+                tags: Vec::new(),
+                campaigns: Vec::new(),
+                last_purchase_at: history
+                    .last_purchase_day()
+                    .map(|day| millis_to_timestamp(i64::from(day) * 86_400_000)),
+            },
+        )
+        .collect();
+    if let Some(targeting) = &options.targeting {
+        targeting.apply(&mut profiles, options.as_of);
+    }
+    profiles
+}
+
+/// Pass 4: each profile fingerprinted and diffed against what was delivered
+/// before; changed ones (or all, for a snapshot) written; the summary's
+/// pyramid and transitions tallied.
+fn diff(
+    options: &RecomputeOptions,
+    population: &Population<'_>,
+    rules: &[UserRules<'_>],
+    profiles: Vec<Profile>,
+    previous: &JobState,
+) -> Result<Scored, RecomputeError> {
+    let computed_at = now_timestamp();
+    let mut snapshot = match &options.delivery {
+        Delivery::Snapshot { path } => Some((
+            path.clone(),
+            full_snapshot_header(
+                &options.model_version,
+                options.model.name(),
+                options.as_of,
+                computed_at,
+            ),
+        )),
+        Delivery::Push { .. } => Some((
+            PlanFiles::beside(&options.state_file).upserts,
+            full_snapshot_header(
+                &options.model_version,
+                options.model.name(),
+                options.as_of,
+                computed_at,
+            ),
+        )),
+        Delivery::DryRun => None,
+    }
+    .map(|(path, header)| SnapshotWriter::create(&path, &header))
+    .transpose()?;
+    let write_everything = matches!(options.delivery, Delivery::Snapshot { .. });
+
+    let mut scored = Scored {
+        users: population.users.len() as u64,
+        changed: 0,
+        deletes: Vec::new(),
+        next_state: JobState {
+            header: StateHeader {
+                format: 0,
+                producer_id: match &options.delivery {
+                    Delivery::Push { producer_id, .. } => producer_id.clone(),
+                    _ => previous.header.producer_id.clone(),
+                },
+                preset: options.model.name().to_owned(),
+                model_version: options.model_version.clone(),
+                as_of: options.as_of,
+            },
+            users: HashMap::with_capacity(population.users.len()),
+        },
+        layers: BTreeMap::new(),
+        tiers: BTreeMap::new(),
+        quadrants: BTreeMap::new(),
+        transitions: BTreeMap::new(),
+        transition_rows: Vec::new(),
+        models: ModelReport::default(),
+        cohorts: strata_report::CohortMatrix::default(),
+    };
+
+    let mut buffer = Vec::new();
+    for ((user_id, rules), mut profile) in population.user_ids.iter().zip(rules).zip(profiles) {
+        let stage = &rules.stage;
+        *scored
+            .layers
+            .entry((stage.layer_index, layer_label(stage)))
+            .or_default() += 1;
+        let tier_name = rules
+            .value
+            .as_ref()
+            .map_or(labels::NO_TIER, |value| value.tier.name());
+        *scored.tiers.entry(tier_name.to_owned()).or_default() += 1;
+        let quadrant_name = rules
+            .quadrant
+            .map_or(labels::NO_QUADRANT, |kind| kind.name());
+        *scored
+            .quadrants
+            .entry(quadrant_name.to_owned())
+            .or_default() += 1;
+
+        // The fingerprint leaves out computed_at, which changes every run.
+        buffer.clear();
+        profile.encode(&mut buffer).expect("a Vec grows as needed");
+        let mut hasher = XxHash3_64::default();
+        hasher.write(&buffer);
+        let fingerprint = hasher.finish();
+        profile.computed_at = Some(computed_at);
+
+        let layer = layer_label(stage);
+        let before = previous.users.get(*user_id);
+        let changed = before.is_none_or(|entry| entry.fingerprint != fingerprint);
+        let from = before.map_or("(none)", |entry| entry.layer.as_str());
+        if from != layer {
+            *scored
+                .transitions
+                .entry((from.to_owned(), layer.clone()))
+                .or_default() += 1;
+            scored
+                .transition_rows
+                .push(((*user_id).clone(), from.to_owned(), layer.clone()));
+        }
+        if changed {
+            scored.changed += 1;
+        }
+        if let Some(writer) = snapshot.as_mut()
+            && (changed || write_everything)
+        {
+            writer.write(&profile)?;
+        }
+        scored
+            .next_state
+            .users
+            .insert((*user_id).clone(), UserEntry { fingerprint, layer });
+    }
+    if let Some(writer) = snapshot {
+        writer.finish()?;
+    }
+    Ok(scored)
+}
+
+/// Users delivered before who have no events now: erased with
+/// --delete-missing, otherwise kept as delivered (the service still holds
+/// the record).
+fn forget_or_erase_gone(
+    options: &RecomputeOptions,
+    histories: &Histories,
+    previous: &JobState,
+    scored: &mut Scored,
+) {
+    let mut gone: Vec<&String> = previous
+        .users
+        .keys()
+        .filter(|user_id| !histories.contains_key(*user_id))
+        .collect();
+    gone.sort_unstable();
+    for user_id in gone {
+        let entry = &previous.users[user_id];
+        if options.delete_missing {
+            scored.deletes.push(user_id.clone());
+            *scored
+                .transitions
+                .entry((entry.layer.clone(), "(erased)".to_owned()))
+                .or_default() += 1;
+            scored.transition_rows.push((
+                user_id.clone(),
+                entry.layer.clone(),
+                "(erased)".to_owned(),
+            ));
+        } else {
+            scored
+                .next_state
+                .users
+                .insert(user_id.clone(), entry.clone());
+        }
+    }
+}
+
+/// The rule-based fields of one user.
+struct UserRules<'a> {
+    stage: strata_core::Stage<'a>,
+    value: Option<strata_core::ValueAssessment>,
+    loyalty_satisfaction: LoyaltySatisfaction,
+    quadrant: Option<strata_core::QuadrantKind>,
+}
+
+impl UserRules<'_> {
+    fn segment(&self) -> UserSegment {
+        UserSegment {
+            layer_index: self.stage.layer_index,
+            tier: self.value.as_ref().map(|value| value.tier),
+            quadrant: self.quadrant,
+        }
+    }
+}
+
+/// A layer, or its churned state, as reports and the state file name it:
+/// `growth`, `growth (churned)`.
+fn layer_label(stage: &strata_core::Stage<'_>) -> String {
+    labels::layer_label(
+        stage.layer,
+        stage.churned,
+        stage.churn_label.unwrap_or_default(),
+    )
+}

@@ -1,0 +1,293 @@
+//! The report printed at the end of a recompute run, and the same numbers
+//! as the machine-readable run report that `strata report` renders.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use strata_core::UnixMillis;
+use strata_events::input::InputReport;
+use strata_report::{
+    BgNbdFit, CohortMatrix, Count, GammaGammaFit, LayerCount, ModelChecks, PropensityCheck,
+    RunReport, Transition, UpliftCheck,
+};
+
+use crate::decisions::ModelReport;
+use crate::push::PushOutcome;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub input: InputReport,
+    /// Events dated after the as-of time, left out.
+    pub ignored_after_as_of: u64,
+    pub users: u64,
+    /// (layer index, label) -> users; a churned state reads `growth (churned)`.
+    pub layers: BTreeMap<(u32, String), u64>,
+    pub tiers: BTreeMap<String, u64>,
+    pub quadrants: BTreeMap<String, u64>,
+    /// (from, to) -> users; "(none)" for users new to the job.
+    pub transitions: BTreeMap<(String, String), u64>,
+    /// Users whose profile differs from the last delivered one.
+    pub changed: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    pub pushed: Option<PushOutcome>,
+    /// A push interrupted by an earlier crash, finished at the start.
+    pub resumed: Option<PushOutcome>,
+    pub phases: Vec<(&'static str, Duration)>,
+    pub models: ModelReport,
+    /// The model's layer names in its order (the pyramid's and funnel's rows).
+    pub layer_names: Vec<String>,
+    /// Buyers by first-purchase month and the months they bought in.
+    pub cohorts: CohortMatrix,
+}
+
+impl RunSummary {
+    /// The run's numbers for `strata report`.
+    pub fn report_data(&self, preset: &str, model_version: &str, as_of: UnixMillis) -> RunReport {
+        let mut layers: Vec<LayerCount> = self
+            .layer_names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| LayerCount {
+                index: index as u32,
+                name: name.clone(),
+                active: 0,
+                churned: 0,
+            })
+            .collect();
+        for ((index, label), count) in &self.layers {
+            let Some(layer) = layers.get_mut(*index as usize) else {
+                continue;
+            };
+            // Any other label than the layer's own name is its churned state.
+            if *label == layer.name {
+                layer.active += count;
+            } else {
+                layer.churned += count;
+            }
+        }
+        let counts = |counts: &BTreeMap<String, u64>| {
+            counts
+                .iter()
+                .map(|(name, count)| Count {
+                    name: name.clone(),
+                    count: *count,
+                })
+                .collect()
+        };
+        RunReport {
+            format: strata_report::FORMAT,
+            preset: preset.to_owned(),
+            model_version: model_version.to_owned(),
+            as_of: strata_events::input::timestamp::format_rfc3339(as_of)
+                .unwrap_or_else(|| as_of.to_string()),
+            users: self.users,
+            events: self.input.events,
+            bad_rows: self.input.bad_rows,
+            layers,
+            tiers: counts(&self.tiers),
+            quadrants: counts(&self.quadrants),
+            transitions: self
+                .transitions
+                .iter()
+                .map(|((from, to), count)| Transition {
+                    from: from.clone(),
+                    to: to.clone(),
+                    count: *count,
+                })
+                .collect(),
+            cohorts: self.cohorts.clone(),
+            models: self.models.checks(),
+        }
+    }
+}
+
+impl ModelReport {
+    fn checks(&self) -> ModelChecks {
+        ModelChecks {
+            bg_nbd: self
+                .bg_nbd
+                .as_ref()
+                .map(|(parameters, log_likelihood)| BgNbdFit {
+                    r: parameters.r,
+                    alpha: parameters.alpha,
+                    a: parameters.a,
+                    b: parameters.b,
+                    log_likelihood: *log_likelihood,
+                }),
+            gamma_gamma: self.gamma_gamma.as_ref().map(|parameters| GammaGammaFit {
+                p: parameters.p,
+                q: parameters.q,
+                gamma: parameters.gamma,
+            }),
+            bg_nbd_holdout: self.bg_nbd_holdout.clone(),
+            propensity: PropensityCheck {
+                window_days: self.propensity_window_days,
+                model_auc: self.propensity_auc,
+                recency_auc: self.recency_auc,
+                bg_nbd_auc: self.bg_nbd_auc,
+            },
+            uplift: UpliftCheck {
+                offer_issues: self.offer_issues,
+                qini: self.qini,
+                two_model_qini: self.two_model_qini,
+                random_qini_mean: self.random_qini.map(|(mean, _)| mean),
+                random_qini_deviation: self.random_qini.map(|(_, spread)| spread),
+                top_decile: self
+                    .uplift_top_decile
+                    .map(|(model, baseline, everyone)| [model, baseline, everyone]),
+                curve: self.qini_curve.clone(),
+                two_model_curve: self.two_model_qini_curve.clone(),
+            },
+            users_with_benefits: self.users_with_benefits,
+            fairness_changes: self.fairness_changes as u64,
+            capped_users: self.capped_users,
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+fn share(count: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        100.0 * count as f64 / total as f64
+    }
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let input = &self.input;
+        writeln!(out, "recompute summary")?;
+        writeln!(
+            out,
+            "  input      {} files, {} rows, {} events, {} bad rows, {} after as-of (ignored)",
+            input.files, input.rows, input.events, input.bad_rows, self.ignored_after_as_of
+        )?;
+        for bad in input.bad_row_samples.iter().take(5) {
+            writeln!(out, "             bad row {bad}")?;
+        }
+        writeln!(out, "  users      {}", self.users)?;
+        writeln!(out, "  layers (the pyramid)")?;
+        let widest = self.layers.values().copied().max().unwrap_or(0);
+        for ((index, label), count) in self.layers.iter().rev() {
+            let width = if widest == 0 {
+                0
+            } else {
+                (40 * count).div_ceil(widest) as usize
+            };
+            writeln!(
+                out,
+                "    {index} {label:<26} {count:>9} {:>5.1}% {}",
+                share(*count, self.users),
+                "#".repeat(width)
+            )?;
+        }
+        for (title, counts) in [("value tiers", &self.tiers), ("quadrants", &self.quadrants)] {
+            writeln!(out, "  {title}")?;
+            for (name, count) in counts {
+                writeln!(
+                    out,
+                    "    {name:<30} {count:>9} {:>5.1}%",
+                    share(*count, self.users)
+                )?;
+            }
+        }
+        write!(out, "{}", self.models)?;
+        writeln!(out, "  transitions")?;
+        if self.transitions.is_empty() {
+            writeln!(out, "    none")?;
+        }
+        for ((from, to), count) in &self.transitions {
+            writeln!(out, "    {from:>22} -> {to:<26} {count:>9}")?;
+        }
+        writeln!(
+            out,
+            "  delivery   {} changed, {} unchanged, {} erased",
+            self.changed, self.unchanged, self.deleted
+        )?;
+        for (what, outcome) in [("resumed", &self.resumed), ("pushed", &self.pushed)] {
+            if let Some(outcome) = outcome {
+                writeln!(
+                    out,
+                    "  {what:<10} {} batches sent ({} upserts, {} deletes), {} already applied",
+                    outcome.batches_sent, outcome.upserts, outcome.deletes, outcome.batches_skipped
+                )?;
+            }
+        }
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .map(|(phase, took)| format!("{phase} {:.2}s", took.as_secs_f64()))
+            .collect();
+        writeln!(out, "  time       {}", phases.join(", "))?;
+        let read = self
+            .phases
+            .iter()
+            .find(|(phase, _)| *phase == "read")
+            .map(|(_, took)| took.as_secs_f64());
+        if let Some(seconds) = read.filter(|seconds| *seconds > 0.0) {
+            writeln!(
+                out,
+                "  throughput {:.0} events/s read",
+                input.events as f64 / seconds
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ModelReport {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let number =
+            |value: Option<f64>| value.map_or("n/a".to_owned(), |value| format!("{value:.3}"));
+        writeln!(out, "  models")?;
+        if let Some((parameters, log_likelihood)) = &self.bg_nbd {
+            writeln!(
+                out,
+                "    BG/NBD       r {:.3}, alpha {:.3}, a {:.3}, b {:.3}, log-likelihood {:.1}",
+                parameters.r, parameters.alpha, parameters.a, parameters.b, log_likelihood
+            )?;
+        }
+        if let Some(parameters) = &self.gamma_gamma {
+            writeln!(
+                out,
+                "    Gamma-Gamma  p {:.3}, q {:.3}, gamma {:.3}",
+                parameters.p, parameters.q, parameters.gamma
+            )?;
+        }
+        writeln!(
+            out,
+            "    propensity   holdout AUC {} (recency alone {}, BG/NBD expected purchases {})",
+            number(self.propensity_auc),
+            number(self.recency_auc),
+            number(self.bg_nbd_auc)
+        )?;
+        let random = self.random_qini.map_or("n/a".to_owned(), |(mean, spread)| {
+            format!("{mean:.3} +- {spread:.3}")
+        });
+        writeln!(
+            out,
+            "    uplift       {} offer issues; holdout Qini {} (two-model {}, random {random})",
+            self.offer_issues,
+            number(self.qini),
+            number(self.two_model_qini)
+        )?;
+        if let Some((model, baseline, everyone)) = self.uplift_top_decile {
+            writeln!(
+                out,
+                "    uplift top 10% {model:.4} (two-model {baseline:.4}; whole holdout {everyone:.4})"
+            )?;
+        }
+        writeln!(
+            out,
+            "    benefits     {} users with recommendations; fairness rule changed {}; {} users over the contact cap",
+            self.users_with_benefits, self.fairness_changes, self.capped_users
+        )?;
+        for note in &self.notes {
+            writeln!(out, "    note: {note}")?;
+        }
+        Ok(())
+    }
+}

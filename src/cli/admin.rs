@@ -1,0 +1,223 @@
+//! `strata admin`: operate a running server (load-snapshot, versions,
+//! rollback, stats, watch); a thin shell over `strata_client::AdminClient`.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use strata_client::AdminClient;
+use strata_proto::v1::{FacetUsers, ModelVersion, StatsResponse, VersionState};
+
+/// Where the server is and how to authenticate.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The server, e.g. http://127.0.0.1:50051.
+    #[arg(long, env = "STRATA_TARGET", default_value = "http://127.0.0.1:50051")]
+    pub target: String,
+    /// Bearer token with the admin scope, for a server that requires one.
+    /// Prefer the environment variable: flags show up in process lists.
+    #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// For a server with TLS (https://... targets).
+    #[command(flatten)]
+    pub tls: super::client_args::ClientTlsArgs,
+}
+
+impl TargetArgs {
+    pub async fn admin(&self) -> anyhow::Result<AdminClient> {
+        let connection = self
+            .tls
+            .connection(self.target.as_str(), self.token.as_deref())?;
+        Ok(AdminClient::new(connection.connect().await?))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Load a snapshot file (a path on the server's disk) as a new model
+    /// version and switch to it once verified; waits until it serves.
+    LoadSnapshot {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The snapshot file, as the server sees it.
+        path: String,
+    },
+    /// List model versions: serving, previous, building, recently failed.
+    Versions {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Serve the previous model version again.
+    Rollback {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// The serving version's pyramid: users per layer, value tier, quadrant
+    /// and best channel.
+    Stats {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Print layer transitions as ingest applies them, one per line
+    /// (cursor, user, from, to, model version, time), until interrupted.
+    Watch {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Start after this cursor (the last one you processed); 0 = from now.
+        #[arg(long, default_value_t = 0)]
+        from_cursor: u64,
+        /// Only transitions into or out of this layer label (repeatable).
+        #[arg(long = "layer")]
+        layers: Vec<String>,
+    },
+}
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    match args.command {
+        AdminCommand::LoadSnapshot { target, path } => {
+            let loaded = target.admin().await?.load_snapshot(path).await?;
+            let version = loaded.version.unwrap_or_default();
+            println!(
+                "loaded {}: {} records, {} sampled reads verified; previous {}",
+                version.model_version,
+                version.record_count,
+                loaded.sampled_reads,
+                loaded.previous_model_version
+            );
+        }
+        AdminCommand::Versions { target } => {
+            let versions = target.admin().await?.versions().await?;
+            println!(
+                "{:<24} {:<9} {:>12} {:>12}  role",
+                "model_version", "state", "records", "estimated"
+            );
+            for version in &versions {
+                print_version(version);
+            }
+        }
+        AdminCommand::Rollback { target } => {
+            let rolled = target.admin().await?.rollback().await?;
+            println!(
+                "rolled back from {} to {}",
+                rolled.from_model_version, rolled.to_model_version
+            );
+        }
+        AdminCommand::Stats { target } => {
+            let stats = target.admin().await?.stats().await?;
+            print!("{}", stats_table(&stats));
+        }
+        AdminCommand::Watch {
+            target,
+            from_cursor,
+            layers,
+        } => {
+            let mut stream = target
+                .admin()
+                .await?
+                .watch_transitions(from_cursor, layers)
+                .await?;
+            while let Some(message) = stream
+                .message()
+                .await
+                .context("the transition stream ended")?
+            {
+                for transition in message.transitions {
+                    let at = transition.at.map_or(0, |at| at.seconds);
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{at}",
+                        transition.cursor,
+                        transition.user_id,
+                        or_none(&transition.from_layer),
+                        or_none(&transition.to_layer),
+                        transition.model_version
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn or_none(layer: &str) -> &str {
+    if layer.is_empty() { "-" } else { layer }
+}
+
+/// `strata admin stats` output: one section per facet, users and share.
+pub fn stats_table(stats: &StatsResponse) -> String {
+    use std::fmt::Write as _;
+    let share = |users: u64| {
+        if stats.users == 0 {
+            0.0
+        } else {
+            100.0 * users as f64 / stats.users as f64
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "model version {}", stats.model_version);
+    let _ = writeln!(out, "users         {}", stats.users);
+    let _ = writeln!(out, "layers (the pyramid)");
+    for layer in stats.layers.iter().rev() {
+        let index = if layer.layer_index == u32::MAX {
+            "-".to_owned()
+        } else {
+            layer.layer_index.to_string()
+        };
+        let _ = writeln!(
+            out,
+            "  {index:>2} {:<30} {:>10} {:>5.1}%",
+            or_none(&layer.layer),
+            layer.users,
+            share(layer.users)
+        );
+    }
+    let sections: [(&str, &[FacetUsers]); 3] = [
+        ("value tiers", &stats.tiers),
+        ("quadrants", &stats.quadrants),
+        ("best channels", &stats.channels),
+    ];
+    for (title, counts) in sections {
+        let _ = writeln!(out, "{title}");
+        for count in counts {
+            let _ = writeln!(
+                out,
+                "     {:<30} {:>10} {:>5.1}%",
+                count.name,
+                count.users,
+                share(count.users)
+            );
+        }
+    }
+    out
+}
+
+fn print_version(version: &ModelVersion) {
+    let state = match version.state() {
+        VersionState::Building => "building",
+        VersionState::Ready => "ready",
+        VersionState::Failed => "failed",
+        VersionState::Unspecified => "?",
+    };
+    let role = if version.current {
+        "current"
+    } else if version.previous {
+        "previous"
+    } else {
+        ""
+    };
+    println!(
+        "{:<24} {:<9} {:>12} {:>12}  {role}{}",
+        version.model_version,
+        state,
+        version.record_count,
+        version.estimated_records,
+        if version.failure.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", version.failure)
+        }
+    );
+}

@@ -1,0 +1,236 @@
+//! `strata gen`: synthetic events with a known ground truth, optionally with
+//! user attributes and responses to campaigns.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use strata_audience::{Arm, Campaign, KnownNames, assign};
+use strata_events::attributes::AttributeWriter;
+use strata_events::generate::campaigns::{
+    ATTRIBUTE_COLUMNS, CampaignWindow, MULTI_VALUED, generate_with_campaigns,
+};
+use strata_events::generate::{self, GenConfig, Preset};
+use strata_events::input::{EventWriter, Format};
+
+use super::parse::parse_time;
+
+/// The generated population, shared by `gen` and `demo`.
+#[derive(Debug, Args)]
+pub struct PopulationArgs {
+    /// Users to generate.
+    #[arg(long, default_value_t = 10_000)]
+    pub users: u64,
+    /// Days of history.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Seed of the generated events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Lifecycle preset: retail, sns, saas or wealth.
+    #[arg(long, default_value = "retail")]
+    pub preset: String,
+}
+
+impl PopulationArgs {
+    pub fn gen_config(&self) -> anyhow::Result<GenConfig> {
+        Ok(GenConfig::new(
+            self.users,
+            self.days,
+            self.seed,
+            preset(&self.preset)?,
+        ))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    #[command(flatten)]
+    pub population: PopulationArgs,
+    /// End of the generated window (RFC 3339 or epoch) [default: 2025-01-01T00:00:00Z].
+    #[arg(long, value_parser = parse_time)]
+    pub end: Option<i64>,
+    /// Share of offer issues that go to the random control group.
+    #[arg(long, default_value_t = generate::DEFAULT_CONTROL_SHARE)]
+    pub control_share: f64,
+    /// Output file; the format follows the extension (.csv, .jsonl, .parquet).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write each user's latent ground truth as JSON Lines here.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    #[command(flatten)]
+    pub targeting: GenTargetingArgs,
+}
+
+/// `strata gen`'s demo data for audiences and campaigns.
+#[derive(Debug, Args)]
+pub struct GenTargetingArgs {
+    /// Also write user attributes (region, gender, preferred_category,
+    /// tags) here (.csv, .jsonl or .parquet), with hidden buyers.
+    #[arg(long)]
+    attributes: Option<PathBuf>,
+    /// Generate responses to these campaigns (`[[campaign]]` TOML) with a
+    /// known true effect per segment (retail only).
+    #[arg(long)]
+    campaigns: Option<PathBuf>,
+}
+
+impl GenTargetingArgs {
+    pub fn requested(&self) -> bool {
+        self.attributes.is_some() || self.campaigns.is_some()
+    }
+}
+
+pub fn run(args: GenArgs) -> anyhow::Result<()> {
+    let mut config = args.population.gen_config()?;
+    if let Some(end) = args.end {
+        config.end = end;
+    }
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.control_share),
+        "--control-share {} is outside 0..=1",
+        args.control_share
+    );
+    config.control_share = args.control_share;
+    let started = std::time::Instant::now();
+    let written = if args.targeting.requested() {
+        gen_targeted(&config, &args.out, args.truth.as_deref(), &args.targeting)?
+    } else {
+        write_events(&config, &args.out, args.truth.as_deref())?
+    };
+    println!(
+        "wrote {written} events for {} users to {} in {:.1}s",
+        args.population.users,
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn preset(name: &str) -> anyhow::Result<Preset> {
+    Preset::from_name(name)
+        .with_context(|| format!("unknown preset {name:?}; use one of retail, sns, saas, wealth"))
+}
+
+pub fn write_events(config: &GenConfig, out: &Path, truth: Option<&Path>) -> anyhow::Result<u64> {
+    let mut writer = EventWriter::create(out, Format::from_path(out)?)?;
+    let mut failure = None;
+    generate::generate(config, |event| {
+        if failure.is_none()
+            && let Err(error) = writer.write(event)
+        {
+            failure = Some(error);
+        }
+    });
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    let written = writer.finish()?;
+    if let Some(path) = truth {
+        write_truth(config, path)?;
+    }
+    Ok(written)
+}
+
+/// Each generated user's latent ground truth, one JSON object per line.
+fn write_truth(config: &GenConfig, path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for index in 0..config.users {
+        serde_json::to_writer(&mut out, &generate::truth(config, index))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes events (and attributes) with campaign responses; returns the
+/// number of events written.
+fn gen_targeted(
+    config: &GenConfig,
+    out: &Path,
+    truth: Option<&Path>,
+    args: &GenTargetingArgs,
+) -> anyhow::Result<u64> {
+    let campaigns = match &args.campaigns {
+        Some(path) => {
+            anyhow::ensure!(
+                config.preset == generate::Preset::Retail,
+                "--campaigns responses are generated for the retail preset only"
+            );
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Campaign::parse_all(&text, &KnownNames::default())
+                .with_context(|| format!("{}", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    let windows: Vec<CampaignWindow> = campaigns
+        .iter()
+        .map(|campaign| CampaignWindow {
+            id: campaign.id.clone(),
+            benefit_id: campaign.benefit_id.clone(),
+            start: campaign.start,
+            end: campaign.end,
+        })
+        .collect();
+    let shares: HashMap<&str, f64> = campaigns
+        .iter()
+        .map(|campaign| (campaign.id.as_str(), campaign.holdout_share))
+        .collect();
+    let mut writer = EventWriter::create(out, Format::from_path(out)?)?;
+    let mut attribute_writer = args
+        .attributes
+        .as_deref()
+        .map(|path| AttributeWriter::create(path, &ATTRIBUTE_COLUMNS, &MULTI_VALUED))
+        .transpose()?;
+    let mut failure: Option<anyhow::Error> = None;
+    let mut attribute_failure: Option<anyhow::Error> = None;
+    let (_, summary) = generate_with_campaigns(
+        config,
+        &windows,
+        |campaign, user| assign(&campaign.id, user, shares[campaign.id.as_str()]) == Arm::Treatment,
+        |event| {
+            if failure.is_none()
+                && let Err(error) = writer.write(event)
+            {
+                failure = Some(error.into());
+            }
+        },
+        |user| {
+            if let Some(attributes) = attribute_writer.as_mut()
+                && attribute_failure.is_none()
+                && let Err(error) = attributes.write(&user.user_id, &user.values)
+            {
+                attribute_failure = Some(error.into());
+            }
+        },
+    );
+    if let Some(error) = failure.or(attribute_failure) {
+        return Err(error);
+    }
+    let written = writer.finish()?;
+    if let (Some(attributes), Some(path)) = (attribute_writer, &args.attributes) {
+        attributes.finish()?;
+        println!(
+            "wrote attributes of {} users to {} ({} intend to buy, {} of them hidden buyers)",
+            config.users,
+            path.display(),
+            summary.intent_users,
+            summary.hidden_buyers
+        );
+    }
+    for (id, treated, responses) in &summary.responses {
+        println!(
+            "campaign {id}: {treated} users drawn into treatment, {responses} campaign purchases"
+        );
+    }
+    if let Some(path) = truth {
+        write_truth(config, path)?;
+    }
+    Ok(written)
+}

@@ -1,0 +1,81 @@
+//! The command line: the commands and their dispatch, one file per command
+//! (rust-analyzer's `cli/*.rs`, Quickwit's `quickwit-cli`). Each command's
+//! file holds its flags and a `run`; the libraries below hold the work.
+
+mod admin;
+mod audience;
+mod backup;
+mod client_args;
+mod demo;
+mod generate;
+mod lift;
+mod loadtest;
+mod parse;
+mod recompute;
+mod replicate;
+mod report;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Per-user lifecycle decisions over batched gRPC"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Parsed once at start-up: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve profiles and ingest from the store in --data-dir.
+    Serve(serve::ServeArgs),
+    /// Serve, generate demo events, recompute them and push the profiles in.
+    Demo(demo::DemoArgs),
+    /// Write synthetic events with a known ground truth.
+    Gen(generate::GenArgs),
+    /// Turn event logs into profiles; push what changed or write a snapshot.
+    Recompute(recompute::RecomputeArgs),
+    /// Load-test a running server with BatchGetProfiles or GetOffers.
+    Loadtest(loadtest::LoadtestArgs),
+    /// Replica sidecar: apply the update batches published to NATS JetStream
+    /// (`recompute --publish`) to the local server, in order.
+    Replicate(replicate::ReplicateArgs),
+    /// Render a recompute's run report (--report-data) as one HTML page with charts.
+    Report(report::ReportArgs),
+    /// Operate a running server: load-snapshot, versions, rollback.
+    Admin(admin::AdminArgs),
+    /// Write a consistent checkpoint of a running server's store (on its disk).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into the data folder of a stopped server.
+    Restore(backup::RestoreArgs),
+    /// Select an audience from a snapshot's profiles: size, mix, user list.
+    Audience(audience::AudienceArgs),
+    /// Measure a campaign's lift (or compare campaigns) after its window.
+    Lift(lift::LiftArgs),
+}
+
+impl Cli {
+    /// Runs the command on the caller's runtime.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Gen(args) => generate::run(args),
+            Command::Recompute(args) => recompute::run(args).await,
+            Command::Loadtest(args) => Ok(loadtest::run(args).await?),
+            Command::Replicate(args) => replicate::run(args).await,
+            Command::Report(args) => report::run(&args),
+            Command::Admin(args) => admin::run(args).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::Restore(args) => backup::restore(args),
+            Command::Audience(args) => audience::run(args),
+            Command::Lift(args) => lift::run(args),
+        }
+    }
+}

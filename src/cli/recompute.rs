@@ -1,0 +1,242 @@
+//! `strata recompute`: event logs in, profiles out; push what changed,
+//! publish it for replicas, or write a snapshot. The job itself is
+//! `strata-job`; this file turns flags into its options.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use strata_audience::ModelPick;
+use strata_core::LifecycleModel;
+use strata_events::input::ErrorBudget;
+use strata_job::targeting::Targeting;
+use strata_job::{Delivery, ModelsConfig, Partition, PushTarget, RecomputeOptions};
+use strata_replication::LogTarget;
+
+use super::client_args::ClientTlsArgs;
+use super::parse::parse_time;
+use super::report::write_report_page;
+
+#[derive(Debug, Args)]
+pub struct RecomputeArgs {
+    /// Event log files or folders (CSV, JSON Lines, Parquet).
+    #[arg(long, required = true, num_args = 1..)]
+    pub events: Vec<PathBuf>,
+    /// Built-in lifecycle preset: retail, sns, saas or wealth.
+    #[arg(long, default_value = "retail", conflicts_with = "model")]
+    pub preset: String,
+    /// A custom lifecycle model (TOML) instead of a preset.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Model settings (TOML: [value], [quadrant], [lifetime], [propensity],
+    /// [channel], [economics], [fairness], [[benefits]]).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The time the profiles describe (RFC 3339 or epoch); later events are ignored.
+    #[arg(long, value_parser = parse_time)]
+    pub as_of: i64,
+    /// Push changed profiles to this service, e.g. http://127.0.0.1:50051
+    /// (https://... with --tls-ca).
+    #[arg(long, conflicts_with = "snapshot")]
+    pub push: Option<String>,
+    /// Bearer token for --push (ingest scope).
+    /// Prefer the environment variable: flags show up in process lists.
+    #[arg(long, env = "STRATA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
+    /// Publish changed profiles to NATS JetStream for replicas instead,
+    /// e.g. nats://127.0.0.1:4222 (see `strata replicate`).
+    #[arg(long, conflicts_with_all = ["push", "snapshot"])]
+    pub publish: Option<String>,
+    /// The JetStream stream for --publish (created if missing).
+    #[arg(long, requires = "publish", default_value = strata_replication::DEFAULT_STREAM)]
+    pub stream: String,
+    /// Write every profile to this snapshot file for a bulk load.
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    /// The job's state file (what was last delivered).
+    #[arg(long, default_value = "./recompute.state.jsonl")]
+    pub state: PathBuf,
+    /// Producer id for ApplyUpdates [default: recompute-<preset>].
+    #[arg(long)]
+    pub producer: Option<String>,
+    /// Model version stamped on every profile [default: <preset>-1].
+    #[arg(long)]
+    pub model_version: Option<String>,
+    /// Profiles per pushed batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Fail when more than this share of rows is bad.
+    #[arg(long, default_value_t = 0.01)]
+    pub max_bad_fraction: f64,
+    /// Erase users pushed before who have no events any more.
+    #[arg(long)]
+    pub delete_missing: bool,
+    /// Write every layer change (user, from, to, at) to this CSV file.
+    #[arg(long)]
+    pub transitions: Option<PathBuf>,
+    /// Test hook: exit as if crashed after this many pushed batches.
+    #[arg(long, hide = true)]
+    pub crash_after_batches: Option<u64>,
+    /// Write the run's numbers (JSON) here, for `strata report`.
+    #[arg(long)]
+    pub report_data: Option<PathBuf>,
+    /// Also render the run report straight to this HTML page.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Only the users of partition i of N (0-based, e.g. 2/8), by user id
+    /// hash; state, snapshot and producer id get a `p2of8` tag.
+    #[arg(long)]
+    pub partition: Option<Partition>,
+    #[command(flatten)]
+    pub targeting: TargetingArgs,
+}
+
+/// The recompute's groups and campaigns.
+#[derive(Debug, Args)]
+pub struct TargetingArgs {
+    /// User attributes joined onto profiles as tags: CSV, JSON Lines or
+    /// Parquet, one row per user (`user_id` plus any columns; several
+    /// values `;`-separated in CSV, an array in JSON, a list in Parquet).
+    #[arg(long)]
+    attributes: Option<PathBuf>,
+    /// Campaigns (`[[campaign]]` TOML) whose audiences get holdout arms on
+    /// their profiles; needs --audiences.
+    #[arg(long, requires = "audiences")]
+    campaigns: Option<PathBuf>,
+    /// Audience definition files the campaigns name (by `[audience] name`).
+    #[arg(long, num_args = 1.., requires = "campaigns")]
+    audiences: Vec<PathBuf>,
+}
+
+impl TargetingArgs {
+    /// `None` when neither attributes nor campaigns were given.
+    pub fn load(
+        &self,
+        model: &LifecycleModel,
+        models: &ModelsConfig,
+        partition: Option<Partition>,
+    ) -> anyhow::Result<Option<Arc<Targeting>>> {
+        if self.attributes.is_none() && self.campaigns.is_none() {
+            return Ok(None);
+        }
+        let mut targeting = Targeting::load(
+            self.attributes.as_deref(),
+            self.campaigns.as_deref(),
+            &self.audiences,
+            model,
+            models,
+        )?;
+        if let Some(partition) = partition.filter(|partition| !partition.is_whole()) {
+            // Other partitions' users are not unknown: they are elsewhere.
+            if let Some(attributes) = targeting.attributes.as_mut() {
+                attributes
+                    .users
+                    .retain(|user_id, _| partition.owns(user_id));
+                attributes.rows = attributes.users.len() as u64;
+            }
+            for campaign in &targeting.campaigns {
+                if let Some(audience) = targeting.audiences.get(&campaign.audience)
+                    && matches!(audience.model, Some(ModelPick::Top(_)))
+                {
+                    anyhow::bail!(
+                        "campaign `{}`: audience `{}` picks `top = N` users, which a partitioned \
+                         run ({partition}) would pick once per partition; use `top_share` or run \
+                         campaigns unpartitioned",
+                        campaign.id,
+                        audience.name
+                    );
+                }
+            }
+        }
+        Ok(Some(Arc::new(targeting)))
+    }
+}
+
+pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
+    let model = match &args.model {
+        Some(path) => super::parse::read_model(path)?,
+        None => LifecycleModel::preset(&args.preset)?,
+    };
+    let models = ModelsConfig::load(args.config.as_deref())?;
+    anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
+    let target = match (&args.push, &args.publish) {
+        (Some(endpoint), _) => Some(PushTarget::Server(push_connection(endpoint, &args)?)),
+        (None, Some(url)) => Some(PushTarget::Log(LogTarget::new(url, &args.stream))),
+        (None, None) => None,
+    };
+    let delivery = match (target, &args.snapshot) {
+        (Some(target), _) => Delivery::Push {
+            target,
+            producer_id: args
+                .producer
+                .clone()
+                .unwrap_or_else(|| format!("recompute-{}", model.name())),
+            batch_size: args.batch_size,
+            crash_after_batches: args.crash_after_batches,
+        },
+        (None, Some(path)) => Delivery::Snapshot { path: path.clone() },
+        (None, None) => Delivery::DryRun,
+    };
+    let partition = args.partition.unwrap_or_else(Partition::whole);
+    let targeting = args.targeting.load(&model, &models, args.partition)?;
+    let options = RecomputeOptions {
+        events: args.events,
+        model_version: args
+            .model_version
+            .unwrap_or_else(|| format!("{}-1", model.name())),
+        model,
+        as_of: args.as_of,
+        models,
+        budget: ErrorBudget {
+            max_bad_fraction: args.max_bad_fraction,
+        },
+        state_file: args.state,
+        delivery,
+        delete_missing: args.delete_missing,
+        transitions_file: args.transitions,
+        show_progress: true,
+        targeting: targeting.clone(),
+    };
+    let report_of = (
+        options.model.name().to_owned(),
+        options.model_version.clone(),
+        options.as_of,
+    );
+    let summary = strata_job::run_partition(options, partition).await?;
+    if !partition.is_whole() {
+        println!("partition  {partition}");
+    }
+    print!("{summary}");
+    print_report(targeting.as_ref());
+    if args.report_data.is_some() || args.report.is_some() {
+        let (preset, model_version, as_of) = report_of;
+        let data = summary.report_data(&preset, &model_version, as_of);
+        if let Some(path) = &args.report_data {
+            std::fs::write(path, data.to_json()?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("run report data written to {}", path.display());
+        }
+        if let Some(path) = &args.report {
+            write_report_page(&data, path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints what the run's groups and campaigns did, after the summary.
+fn print_report(targeting: Option<&Arc<Targeting>>) {
+    if let Some(targeting) = targeting {
+        print!("{}", targeting.report());
+    }
+}
+
+/// The --push server with the run's token and TLS flags.
+fn push_connection(
+    endpoint: &str,
+    args: &RecomputeArgs,
+) -> anyhow::Result<strata_client::Connection> {
+    Ok(args.tls.connection(endpoint, args.token.as_deref())?)
+}
