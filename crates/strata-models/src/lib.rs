@@ -8,11 +8,15 @@
 mod error;
 pub use error::Error;
 
+pub mod calibration;
 pub mod channel;
 pub mod evaluation;
 pub mod fairness;
+pub mod gbt;
 pub mod lifetime;
+pub mod offer_policy;
 pub mod propensity;
+pub mod propensity_choice;
 pub mod uplift;
 
 pub use lifetime::{

@@ -5,13 +5,21 @@
 //! caller chunks the run, and `truth(i)` replays exactly what `generate` emitted for
 //! user `i`. Memory is one user's events at a time.
 //!
+//! Retail offers are a randomised experiment with a known, per-user effect of every
+//! benefit (see `retail` and `effects`); the truth of a retail user carries the exact
+//! expected 14-day incremental profit of each benefit at the end of the window and the
+//! best of them, the oracle any offer policy can be scored against.
+//!
 //! Determinism: the same configuration gives a byte-identical event sequence with the
 //! same `rand`/`rand_distr` versions on the same platform; a version bump of either may
 //! change the draws (their algorithms are not a stability promise).
 
 pub mod campaigns;
 mod clock;
+mod effects;
 mod funnel;
+#[cfg(test)]
+mod offer_tests;
 mod reach;
 mod retail;
 #[cfg(test)]
@@ -20,19 +28,21 @@ mod tests;
 use std::collections::BTreeMap;
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_distr::{Beta, Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 use strata_core::{Event, UnixMillis};
 
 use clock::{Clock, DAY_MILLIS};
 
+pub use effects::{
+    Effect, MARGIN_RATE, OfferState, Response, Traits, expected_cost, price_sensitivity,
+};
 pub use funnel::{FunnelTruth, stage_names};
 pub use reach::{CHANNELS, ChannelParameters, ChannelTruth};
 pub use retail::{
-    BENEFITS, Benefit, BgNbdParameters, GammaGammaParameters, OFFER_HORIZON_WEEKS, OfferTruth,
-    RetailParameters, RetailTruth, SATISFIED_FROM, SEGMENT_UPLIFT, Segment, TRUE_PARAMETERS,
-    ValueTier,
+    Appeal, BENEFITS, Benefit, BgNbdParameters, GammaGammaParameters, OFFER_HORIZON_WEEKS,
+    OfferTruth, RetailParameters, RetailTruth, SATISFIED_FROM, Segment, TRUE_PARAMETERS, ValueTier,
 };
 
 /// 2025-01-01T00:00:00Z: a fixed default so a run without `end` is reproducible.
@@ -127,8 +137,10 @@ pub struct GenSummary {
     pub events_per_kind: BTreeMap<String, u64>,
     /// Users with at least one `purchase` (retail), `contract` (saas) or `invest` (wealth).
     pub purchasers: u64,
-    /// Retail offer issues by segment name, with their true uplift.
+    /// Retail offer issues by segment name, with their true uplift and value.
     pub offers: BTreeMap<String, OfferTally>,
+    /// Retail offer issues by benefit id, with their true uplift and value.
+    pub offers_by_benefit: BTreeMap<String, OfferTally>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -138,9 +150,30 @@ pub struct OfferTally {
     /// Sum over issues of the true uplift (treated minus control probability of a
     /// purchase within 14 days), so the mean is `true_uplift_sum / issues`.
     pub true_uplift_sum: f64,
+    /// Sum over issues of the true expected 14-day incremental profit (EUR) of the
+    /// issued benefit, so the mean is `true_value_sum / issues`.
+    pub true_value_sum: f64,
 }
 
 impl OfferTally {
+    fn add(&mut self, offer: &OfferTruth) {
+        if offer.control {
+            self.control += 1;
+        } else {
+            self.treated += 1;
+        }
+        self.true_uplift_sum += offer.uplift;
+        self.true_value_sum += offer.value;
+    }
+
+    pub fn mean_true_value(&self) -> f64 {
+        let issues = self.treated + self.control;
+        if issues == 0 {
+            return 0.0;
+        }
+        self.true_value_sum / issues as f64
+    }
+
     pub fn mean_true_uplift(&self) -> f64 {
         let issues = self.treated + self.control;
         if issues == 0 {
@@ -161,6 +194,16 @@ pub struct UserTruth {
     /// One entry per channel of [`CHANNELS`], in that order.
     pub channels: Vec<ChannelTruth>,
     pub journey: Journey,
+    /// Retail only (empty otherwise): per benefit id of [`BENEFITS`], the true expected
+    /// 14-day incremental profit (EUR) of issuing it at the end of the window, against
+    /// issuing nothing (see `effects`).
+    pub offer_value: BTreeMap<&'static str, f64>,
+    /// Retail only (empty otherwise): per benefit id, the true uplift of issuing it at the
+    /// end of the window (treated minus control probability of any order in 14 days).
+    pub offer_uplift: BTreeMap<&'static str, f64>,
+    /// The benefit with the largest positive `offer_value` (the first in catalogue order
+    /// on a tie), or `None` when no benefit earns more than sending nothing.
+    pub best_offer: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -238,6 +281,21 @@ fn simulate(config: &GenConfig, clock: &Clock, index: u64, events: &mut Vec<Even
     let channels = reach::simulate(&streams, &mut timeline, first_seen);
     // Stable: events at the same millisecond keep their causal push order.
     events.sort_by_key(|event| event.at);
+    let mut offer_value = BTreeMap::new();
+    let mut offer_uplift = BTreeMap::new();
+    let mut best_offer = None;
+    if let Journey::Retail(retail) = &journey {
+        let effects = effects::effects(&retail.traits(&config.retail), retail.offer_state);
+        let mut best = 0.0;
+        for (benefit, effect) in BENEFITS.iter().zip(effects) {
+            offer_value.insert(benefit.id, effect.value);
+            offer_uplift.insert(benefit.id, effect.uplift);
+            if effect.value > best {
+                best = effect.value;
+                best_offer = Some(benefit.id);
+            }
+        }
+    }
     UserTruth {
         user_id,
         index,
@@ -246,6 +304,9 @@ fn simulate(config: &GenConfig, clock: &Clock, index: u64, events: &mut Vec<Even
         last_event_at: events.last().map(|event| event.at),
         channels,
         journey,
+        offer_value,
+        offer_uplift,
+        best_offer,
     }
 }
 
@@ -270,13 +331,18 @@ fn tally(summary: &mut GenSummary, truth: &UserTruth, events: &[Event]) {
     summary.purchasers += u64::from(purchased);
     if let Journey::Retail(retail) = &truth.journey {
         for offer in &retail.offers {
-            let tally = summary.offers.entry(offer.segment.name()).or_default();
-            if offer.control {
-                tally.control += 1;
-            } else {
-                tally.treated += 1;
+            let by_segment = summary.offers.entry(offer.segment.name()).or_default();
+            by_segment.add(offer);
+            match summary.offers_by_benefit.get_mut(offer.benefit_id) {
+                Some(by_benefit) => by_benefit.add(offer),
+                None => {
+                    let mut by_benefit = OfferTally::default();
+                    by_benefit.add(offer);
+                    summary
+                        .offers_by_benefit
+                        .insert(offer.benefit_id.to_owned(), by_benefit);
+                }
             }
-            tally.true_uplift_sum += offer.uplift;
         }
     }
 }
@@ -358,7 +424,7 @@ const HOUR_WEEKS: f64 = 1.0 / 168.0;
 const DAY_WEEKS: f64 = 1.0 / 7.0;
 
 /// The next arrival after `after` of a Poisson process with `rate` per week.
-fn next_arrival(rng: &mut StdRng, after: f64, rate: f64) -> f64 {
+fn next_arrival<R: Rng + ?Sized>(rng: &mut R, after: f64, rate: f64) -> f64 {
     if rate <= 0.0 {
         return f64::INFINITY;
     }
@@ -366,30 +432,56 @@ fn next_arrival(rng: &mut StdRng, after: f64, rate: f64) -> f64 {
 }
 
 /// A delay with mean `mean` (any unit).
-fn exponential(rng: &mut StdRng, mean: f64) -> f64 {
+fn exponential<R: Rng + ?Sized>(rng: &mut R, mean: f64) -> f64 {
     standard_exponential(rng) * mean
 }
 
-fn standard_exponential(rng: &mut StdRng) -> f64 {
+fn standard_exponential<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     // 1 - [0, 1) is (0, 1], so the logarithm is finite.
     -(1.0 - rng.random::<f64>()).ln()
 }
 
 /// Gamma with `shape` and `scale`, both validated positive by the caller.
-fn gamma(rng: &mut StdRng, shape: f64, scale: f64) -> f64 {
+fn gamma<R: Rng + ?Sized>(rng: &mut R, shape: f64, scale: f64) -> f64 {
     Gamma::new(shape, scale)
         .expect("gamma parameters are positive and finite")
         .sample(rng)
 }
 
 /// Beta with both shapes validated positive by the caller.
-fn beta(rng: &mut StdRng, alpha: f64, beta: f64) -> f64 {
+fn beta<R: Rng + ?Sized>(rng: &mut R, alpha: f64, beta: f64) -> f64 {
     Beta::new(alpha, beta)
         .expect("beta parameters are positive and finite")
         .sample(rng)
 }
 
 /// Uniform in `[from, to)`.
-fn uniform(rng: &mut StdRng, from: f64, to: f64) -> f64 {
+fn uniform<R: Rng + ?Sized>(rng: &mut R, from: f64, to: f64) -> f64 {
     from + (to - from) * rng.random::<f64>()
+}
+
+/// SplitMix64 as a random source: one offer issue's own stream, seeded by one draw of
+/// the offer stream. It costs a few nanoseconds to seed (a ChaCha `StdRng` costs a block),
+/// and it keeps the issue schedule and arm assignments independent of how many draws
+/// an issue's response takes.
+struct SplitMix(u64);
+
+impl RngCore for SplitMix {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        // split_mix adds the increment itself, so this is the SplitMix64 generator.
+        let output = split_mix(self.0);
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        output
+    }
+
+    fn fill_bytes(&mut self, destination: &mut [u8]) {
+        for chunk in destination.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! The retail preset: BG/NBD purchases, Gamma-Gamma spend, browsing, feedback and offers
-//! with a known true uplift.
+//! The retail preset: BG/NBD purchases, Gamma-Gamma spend, browsing, feedback and
+//! randomised offers whose true per-user effect differs by benefit.
 //!
 //! Purchases follow the BG/NBD story (Fader, Hardie and Lee 2005) in operational weeks
 //! (see `clock`): a buyer's first purchase ("birth") is uniform in the window; repeat
@@ -10,18 +10,30 @@
 //! Gamma(p_spend, rate nu) with nu ~ Gamma(q, rate gamma), so a buyer's mean spend is
 //! p_spend / nu and the population mean is p_spend gamma / (q - 1).
 //!
-//! Offers add purchases on top of that process (never replace one), so with
-//! `offers_per_week = 0` the purchase log is pure BG/NBD + Gamma-Gamma.
+//! Offers are a randomised experiment: each issue draws its benefit uniformly from
+//! [`BENEFITS`] and goes to the control group (`offer_control`) with the configured
+//! probability. A treated issue's orders in the next 14 days are drawn from the user's
+//! true response to that benefit (`effects`): extra orders on top of the natural process
+//! (never replacing one), a redemption and a larger redeeming order. So the log supports
+//! learning the effects, and the truth holds each benefit's exact expected incremental
+//! profit per user. With `offers_per_week = 0` the purchase log is pure BG/NBD +
+//! Gamma-Gamma.
+//!
+//! Price sensitivity is a latent trait (see `effects::price_sensitivity`): strata sees it
+//! only through what it drives, smaller orders, lower ratings, more browsing and more
+//! abandoned carts, and more redemptions of offers the user would not have needed.
 
 use rand::Rng;
 use rand::rngs::StdRng;
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use strata_core::UnixMillis;
 use strata_core::event::kinds;
 
+use super::effects::{self, OfferState, Traits};
 use super::{
-    DAY_WEEKS, GenConfig, HOUR_WEEKS, Stream, Streams, Timeline, WALLET_SHARE, beta, exponential,
-    gamma, next_arrival, uniform,
+    DAY_WEEKS, GenConfig, HOUR_WEEKS, SplitMix, Stream, Streams, Timeline, WALLET_SHARE, beta,
+    exponential, gamma, next_arrival, uniform,
 };
 
 /// Purchase rate lambda ~ Gamma(shape `r`, rate `alpha`) per week; dropout probability
@@ -118,14 +130,30 @@ pub const TRUE_PARAMETERS: RetailParameters = RetailParameters {
 };
 
 /// One entry of the offer catalogue. Its cost when redeemed is
-/// `min(order, fixed_value + percent_off / 100 * order)` EUR.
+/// `min(order, fixed_value + percent_off / 100 * order)` EUR, the same terms as strata's
+/// default catalogue, so strata's cost model and the truth agree.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Benefit {
     pub id: &'static str,
     pub fixed_value: f64,
     pub percent_off: f64,
-    /// Scales the segment's uplift (coupon-10 is the reference, 1.0).
-    pub uplift_multiplier: f64,
+    /// Which users it moves and how (see `effects`).
+    pub appeal: Appeal,
+    /// Growth of the redeeming order for a fully price-sensitive user (scaled by the
+    /// user's price sensitivity; price appeal only).
+    pub basket_lift: f64,
+}
+
+/// What a benefit appeals to; fixes the form of the response (see `effects`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Appeal {
+    /// Money off: converts price-sensitive users, in proportion to its share of the order.
+    Price,
+    /// A waived shipping fee: frequent small-basket buyers order more often.
+    Shipping,
+    /// Loyalty points: frequent loyal buyers order more often.
+    Loyalty,
 }
 
 impl Benefit {
@@ -139,40 +167,46 @@ pub const BENEFITS: [Benefit; 5] = [
         id: "coupon-5",
         fixed_value: 5.0,
         percent_off: 0.0,
-        uplift_multiplier: 0.6,
+        appeal: Appeal::Price,
+        basket_lift: 0.0,
     },
+    // A bigger coupon pulls a little harder and lifts the basket a little, but costs
+    // twice as much on every order that redeems it: it mostly loses money.
     Benefit {
         id: "coupon-10",
         fixed_value: 10.0,
         percent_off: 0.0,
-        uplift_multiplier: 1.0,
+        appeal: Appeal::Price,
+        basket_lift: 0.05,
     },
+    // Deal hunters stock up on a percentage off.
     Benefit {
         id: "discount-15",
         fixed_value: 0.0,
         percent_off: 15.0,
-        uplift_multiplier: 1.3,
+        appeal: Appeal::Price,
+        basket_lift: 0.10,
     },
     // The shipping fee it waives.
     Benefit {
         id: "free-shipping",
         fixed_value: 4.9,
         percent_off: 0.0,
-        uplift_multiplier: 0.5,
+        appeal: Appeal::Shipping,
+        basket_lift: 0.0,
     },
     // 200 points at one cent each.
     Benefit {
         id: "points-200",
         fixed_value: 2.0,
         percent_off: 0.0,
-        uplift_multiplier: 0.25,
+        appeal: Appeal::Loyalty,
+        basket_lift: 0.0,
     },
 ];
 
-/// The outcome an offer is judged by: a purchase within this many weeks of the issue.
+/// The outcome an offer is judged by: orders within this many weeks of the issue.
 pub const OFFER_HORIZON_WEEKS: f64 = 2.0;
-/// A treated buyer who would have bought anyway uses the offer half the time.
-const NATURAL_REDEMPTION: f64 = 0.5;
 /// Offer-driven purchases come early: truncated exponential with this mean.
 const INCREMENTAL_PURCHASE_MEAN_DELAY: f64 = 3.0 * DAY_WEEKS;
 /// Satisfaction at or above this is "satisfied" for the uplift segments.
@@ -218,7 +252,8 @@ impl ValueTier {
     }
 }
 
-/// The cell of the true uplift table: value tier x satisfaction (ignored for potential).
+/// A coarse latent cell, value tier x satisfaction (ignored for potential), by which
+/// the summary tallies offers. The effects themselves are per user (see `effects`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Segment {
     pub tier: ValueTier,
@@ -240,36 +275,17 @@ impl Segment {
         }
     }
 
-    /// True uplift of coupon-10 in this segment; see [`SEGMENT_UPLIFT`].
-    pub fn base_uplift(self) -> f64 {
-        SEGMENT_UPLIFT
-            .iter()
-            .find(|(segment, _)| *segment == self)
-            .map_or(0.0, |(_, uplift)| *uplift)
-    }
-
-    /// The nominal true uplift of `benefit` here: treated minus control probability of a
-    /// purchase within 14 days. The per-issue truth ([`OfferTruth::uplift`]) equals it
-    /// unless the buyer's baseline leaves less room (baseline + uplift <= 1).
-    pub fn true_uplift(self, benefit: &Benefit) -> f64 {
-        self.base_uplift() * benefit.uplift_multiplier
-    }
+    /// Every segment, potential last.
+    pub const ALL: [Segment; 7] = [
+        segment(ValueTier::High, true),
+        segment(ValueTier::High, false),
+        segment(ValueTier::Medium, true),
+        segment(ValueTier::Medium, false),
+        segment(ValueTier::Low, true),
+        segment(ValueTier::Low, false),
+        segment(ValueTier::Potential, false),
+    ];
 }
-
-/// True uplift of the reference benefit (coupon-10) by segment. The story: satisfied
-/// high-value buyers purchase anyway (little to gain); unsatisfied loyal ones are the
-/// coupon hunters ("wool" users); satisfied low-value users are hostages a nudge moves;
-/// unsatisfied low-value users are hard to move; never-buyers do not respond at all
-/// (a known null segment for uplift models).
-pub const SEGMENT_UPLIFT: [(Segment, f64); 7] = [
-    (segment(ValueTier::High, true), 0.01),
-    (segment(ValueTier::High, false), 0.08),
-    (segment(ValueTier::Medium, true), 0.05),
-    (segment(ValueTier::Medium, false), 0.07),
-    (segment(ValueTier::Low, true), 0.06),
-    (segment(ValueTier::Low, false), 0.02),
-    (segment(ValueTier::Potential, false), 0.0),
-];
 
 const fn segment(tier: ValueTier, satisfied: bool) -> Segment {
     Segment { tier, satisfied }
@@ -282,12 +298,19 @@ pub struct OfferTruth {
     /// Assigned to the control group: an `offer_control` event, nothing delivered.
     pub control: bool,
     pub segment: Segment,
+    /// The user's state at the issue, which with the latent traits fixes the response.
+    pub state: OfferState,
     /// Probability of a purchase within 14 days without the offer (zero once dropped out).
     pub baseline: f64,
     /// True uplift of this issue: treated minus control purchase probability.
     pub uplift: f64,
+    /// True expected 14-day incremental profit (EUR) of issuing this benefit at this
+    /// time against issuing nothing, whichever arm the issue fell in.
+    pub value: f64,
     /// Whether the offer caused an extra purchase (treated issues only).
     pub caused_purchase: bool,
+    /// How many extra purchases it caused (treated issues only).
+    pub extra_orders: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -304,8 +327,12 @@ pub struct RetailTruth {
     pub satisfaction: f64,
     /// Latent share of the category spend that goes to us, in 0..1.
     pub wallet_share: f64,
+    /// Latent appetite for deals in 0..1 (see `effects::price_sensitivity`).
+    pub price_sensitivity: f64,
     pub value_tier: ValueTier,
     pub segment: Segment,
+    /// The state at the end of the window, where the truth's offer values are taken.
+    pub offer_state: OfferState,
     pub first_purchase_at: Option<UnixMillis>,
     /// The repeat purchase after which the buyer dropped out, if inside the window.
     pub dropped_out_at: Option<UnixMillis>,
@@ -318,6 +345,20 @@ pub struct RetailTruth {
     pub offers: Vec<OfferTruth>,
     #[serde(skip)]
     pub(super) first_seen_weeks: f64,
+}
+
+impl RetailTruth {
+    /// The latent traits the offer response depends on.
+    pub fn traits(&self, parameters: &RetailParameters) -> Traits {
+        Traits {
+            purchase_rate: self.purchase_rate,
+            dropout_probability: self.dropout_probability,
+            mean_spend: self.mean_spend,
+            spend_shape: parameters.gamma_gamma.p,
+            satisfaction: self.satisfaction,
+            price_sensitivity: self.price_sensitivity,
+        }
+    }
 }
 
 struct Purchase {
@@ -336,6 +377,7 @@ struct Latent {
     spend_rate: f64,
     satisfaction: f64,
     wallet_share: f64,
+    price_sensitivity: f64,
     browse_rate: f64,
     /// Birth for buyers, first visit for never-buyers.
     arrival: f64,
@@ -361,6 +403,12 @@ impl Latent {
         let arrival = uniform(rng, start, end);
         let lead = exponential(rng, 3.0 * DAY_WEEKS);
         let interest_tail = exponential(rng, if buyer { 4.0 } else { 6.0 });
+        // Drawn last, so every draw above is what it was before this trait existed.
+        let noise: f64 = rng.sample(StandardNormal);
+        let price_sensitivity =
+            effects::price_sensitivity(parameters.gamma_gamma.p / spend_rate, satisfaction, noise);
+        // Deal hunters compare: they browse more (the mean over users stays about the same).
+        let browse_rate = browse_rate * (0.6 + 0.8 * price_sensitivity);
         Latent {
             buyer,
             purchase_rate,
@@ -368,6 +416,7 @@ impl Latent {
             spend_rate,
             satisfaction,
             wallet_share,
+            price_sensitivity,
             browse_rate,
             arrival,
             lead,
@@ -410,15 +459,30 @@ pub(super) fn simulate(
     } else {
         first_seen
     };
+    let interest_end = if latent.buyer {
+        dropped_out.unwrap_or(end) + latent.interest_tail
+    } else {
+        first_seen + latent.interest_tail
+    };
+    let traits = Traits {
+        purchase_rate: latent.purchase_rate,
+        dropout_probability: latent.dropout_probability,
+        mean_spend,
+        spend_shape,
+        satisfaction: latent.satisfaction,
+        price_sensitivity: latent.price_sensitivity,
+    };
     let offers = Offers {
         latent: &latent,
+        traits,
         segment,
-        spend_shape,
         control_share: config.control_share,
         offers_per_week: parameters.offers_per_week,
         dropped_out,
-    }
-    .simulate(
+        interest_end,
+    };
+    let offer_state = offers.state(end);
+    let offers = offers.simulate(
         &mut streams.rng(Stream::Offers),
         timeline,
         known_from,
@@ -450,11 +514,6 @@ pub(super) fn simulate(
         );
     }
 
-    let interest_end = if latent.buyer {
-        dropped_out.unwrap_or(end) + latent.interest_tail
-    } else {
-        first_seen + latent.interest_tail
-    };
     // Unclamped: browsing that began before the window is simply not in the log.
     let browse_from = if latent.buyer {
         latent.arrival - latent.lead
@@ -481,8 +540,10 @@ pub(super) fn simulate(
         mean_spend,
         satisfaction: latent.satisfaction,
         wallet_share: latent.wallet_share,
+        price_sensitivity: latent.price_sensitivity,
         value_tier: tier,
         segment,
+        offer_state,
         first_purchase_at: if latent.buyer {
             calendar(latent.arrival)
         } else {
@@ -532,16 +593,18 @@ fn natural_purchases(
 
 struct Offers<'a> {
     latent: &'a Latent,
+    traits: Traits,
     segment: Segment,
-    spend_shape: f64,
     control_share: f64,
     offers_per_week: f64,
     dropped_out: Option<f64>,
+    /// When a never-buyer stops browsing (operational weeks).
+    interest_end: f64,
 }
 
 impl Offers<'_> {
-    /// Issues offers from `known_from` on, emits the issue events and adds the purchases
-    /// they cause (and the redemptions they get) to `purchases`.
+    /// Issues offers from `known_from` on, emits the issue events and applies the treated
+    /// issues' reactions to `purchases`: extra orders, a redemption and its larger basket.
     fn simulate(
         &self,
         rng: &mut StdRng,
@@ -555,11 +618,9 @@ impl Offers<'_> {
         while at < end {
             let benefit = &BENEFITS[rng.random_range(0..BENEFITS.len())];
             let control = rng.random_bool(self.control_share);
-            // Drawn whatever the branch, so an issue's draws never shift the next issue's.
-            let conversion_draw: f64 = rng.random();
-            let delay_draw: f64 = rng.random();
-            let redemption_draw: f64 = rng.random();
-            let amount = gamma(rng, self.spend_shape, 1.0 / self.latent.spend_rate);
+            // The reaction has a stream of its own, so the schedule and the arms never
+            // depend on how many draws a reaction takes.
+            let mut reaction_rng = SplitMix(rng.random());
 
             let kind = if control {
                 kinds::OFFER_CONTROL
@@ -571,37 +632,25 @@ impl Offers<'_> {
                 event.at
             });
             if let Some(issued_at) = issued_at {
-                let baseline = self.baseline(at);
-                let uplift = self.segment.true_uplift(benefit).min(1.0 - baseline);
-                // P(extra purchase) = uplift / (1 - baseline) makes
-                // P(any purchase | treated) = baseline + uplift exactly.
-                let caused_purchase =
-                    !control && uplift > 0.0 && conversion_draw * (1.0 - baseline) < uplift;
-                if caused_purchase {
-                    purchases.push(Purchase {
-                        weeks: at + truncated_delay(delay_draw),
-                        amount,
-                        incremental: true,
-                        redeemed: Some(benefit),
-                    });
-                } else if !control && redemption_draw < NATURAL_REDEMPTION {
-                    let horizon = at + OFFER_HORIZON_WEEKS;
-                    let next = purchases
-                        .iter_mut()
-                        .filter(|purchase| purchase.weeks >= at && purchase.weeks < horizon)
-                        .min_by(|left, right| left.weeks.total_cmp(&right.weeks));
-                    if let Some(purchase) = next {
-                        purchase.redeemed = Some(benefit);
-                    }
-                }
+                let state = self.state(at);
+                let effect = self.traits.effect(benefit, state);
+                let extra_orders = if control {
+                    0
+                } else {
+                    let reaction = self.traits.react(&mut reaction_rng, benefit, state);
+                    apply(&reaction, benefit, at, purchases)
+                };
                 truths.push(OfferTruth {
                     at: issued_at,
                     benefit_id: benefit.id,
                     control,
                     segment: self.segment,
-                    baseline,
-                    uplift,
-                    caused_purchase,
+                    state,
+                    baseline: self.traits.natural_purchase_probability(state),
+                    uplift: effect.uplift,
+                    value: effect.value,
+                    caused_purchase: extra_orders > 0,
+                    extra_orders,
                 });
             }
             at = next_arrival(rng, at + OFFER_HORIZON_WEEKS, self.offers_per_week);
@@ -609,21 +658,70 @@ impl Offers<'_> {
         truths
     }
 
-    /// P(a BG/NBD purchase within the horizon | state at `at`): memoryless while active,
-    /// and the horizon is whole weeks, so operational and calendar lengths agree.
-    fn baseline(&self, at: f64) -> f64 {
-        let active = self.latent.buyer
-            && at >= self.latent.arrival
-            && self.dropped_out.is_none_or(|dropped_out| at < dropped_out);
-        if !active {
-            return 0.0;
+    /// The user's state at operational instant `at` (offers start once the user is
+    /// known, so a buyer is never asked before the first purchase).
+    fn state(&self, at: f64) -> OfferState {
+        if !self.latent.buyer {
+            if at < self.interest_end {
+                OfferState::Prospect
+            } else {
+                OfferState::Cold
+            }
+        } else if self
+            .dropped_out
+            .is_some_and(|dropped_out| at >= dropped_out)
+        {
+            OfferState::Lapsed
+        } else {
+            OfferState::Active
         }
-        1.0 - (-self.latent.purchase_rate * OFFER_HORIZON_WEEKS).exp()
     }
 }
 
+/// Adds a treated issue's extra orders to `purchases` and marks the redeeming order:
+/// the earliest extra order, else (with the reaction's chance) the first natural order
+/// of the horizon. The redeeming order's basket grows by the lift. Returns the number of
+/// extra orders.
+fn apply(
+    reaction: &effects::Reaction,
+    benefit: &'static Benefit,
+    at: f64,
+    purchases: &mut Vec<Purchase>,
+) -> u32 {
+    let first_extra = reaction
+        .orders
+        .iter()
+        .enumerate()
+        .min_by(|left, right| left.1.0.total_cmp(&right.1.0))
+        .map(|(index, _)| index);
+    let lift = 1.0 + reaction.basket_lift;
+    for (index, &(delay, amount)) in reaction.orders.iter().enumerate() {
+        let redeems = Some(index) == first_extra;
+        purchases.push(Purchase {
+            weeks: at + delay,
+            amount: if redeems { amount * lift } else { amount },
+            incremental: true,
+            redeemed: redeems.then_some(benefit),
+        });
+    }
+    if first_extra.is_none() && reaction.natural_redeems {
+        let horizon = at + OFFER_HORIZON_WEEKS;
+        // Issues are a horizon apart, so no earlier issue's orders are in this one.
+        let next = purchases
+            .iter_mut()
+            .filter(|purchase| !purchase.incremental)
+            .filter(|purchase| purchase.weeks >= at && purchase.weeks < horizon)
+            .min_by(|left, right| left.weeks.total_cmp(&right.weeks));
+        if let Some(purchase) = next {
+            purchase.amount *= lift;
+            purchase.redeemed = Some(benefit);
+        }
+    }
+    reaction.orders.len() as u32
+}
+
 /// Inverse CDF of an exponential delay truncated to the offer horizon.
-fn truncated_delay(draw: f64) -> f64 {
+pub(super) fn truncated_delay(draw: f64) -> f64 {
     let mean = INCREMENTAL_PURCHASE_MEAN_DELAY;
     let mass = 1.0 - (-OFFER_HORIZON_WEEKS / mean).exp();
     -mean * (1.0 - draw * mass).ln()
@@ -671,10 +769,12 @@ fn browse_between(
     until: f64,
 ) {
     let favorite_probability = 0.02 + 0.08 * latent.satisfaction;
+    // Deal hunters fill carts and leave to compare prices (0.1 at the mean).
+    let cart_probability = 0.04 + 0.12 * latent.price_sensitivity;
     let mut at = from;
     while at < until {
         timeline.emit(at, kinds::BROWSE);
-        if rng.random_bool(0.1) {
+        if rng.random_bool(cart_probability) {
             let delay = exponential(rng, HOUR_WEEKS / 6.0);
             timeline.emit(at + delay, kinds::ADD_TO_CART);
         }

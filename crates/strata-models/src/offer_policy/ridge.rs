@@ -1,0 +1,685 @@
+//! Ridge regression on standardised features with a small fixed basis, the
+//! penalty chosen by cross-validated held-out error: the base regressor of
+//! the offer learners.
+//!
+//! ## Basis
+//! Per feature `x_j`: the feature itself and `knots` hinges
+//! `max(0, x_j - k)` at evenly spaced quantiles of the training rows (an
+//! additive piecewise-linear spline: thresholds such as "order value under
+//! 30" are within reach without trees); optionally every pairwise product
+//! `x_j x_l` (effects that depend on two features at once, such as a new
+//! user with a low order value). Knots that coincide with each other or with
+//! the feature's extremes are dropped, so a 0/1 feature stays one term.
+//!
+//! ## Fit
+//! Terms are standardised with the training means and standard deviations
+//! (a constant term gets weight 0), then `beta` minimises
+//! `sum_i (y_i - beta_0 - w . z_i)^2 + lambda |w|^2`, intercept unpenalised,
+//! `lambda = alpha * n`. Standardising makes one `alpha` grid fit every
+//! feature scale, and the unpenalised intercept means a strong penalty
+//! shrinks towards the mean, not towards 0.
+//!
+//! ## Choosing `alpha` from sufficient statistics
+//! Rows are split into folds by a hash of their user. Per fold `f` the Gram
+//! matrix `G_f = sum u u'` (`u = [1, z]`), `h_f = sum u y` and `sum y^2` are
+//! accumulated in one pass; the fit without fold `f` solves
+//! `(G - G_f + lambda P) beta = h - h_f`, and its squared error on fold `f`
+//! is `sum_f y^2 - 2 beta . h_f + beta' G_f beta`, so every `alpha` and fold
+//! costs one small Cholesky solve and no pass over the rows. The grid ends in
+//! "intercept only" (`alpha = infinity`): with heavy-tailed profit and small
+//! effects the right amount of heterogeneity is often none.
+//!
+//! The penalty with the lowest held-out error wins. The
+//! **one-standard-error rule** (the largest penalty within one standard
+//! error of the best, the standard error being that of the per-fold
+//! *difference* to the best, so the noise shared by every `alpha` cancels)
+//! is available but off: it looks like the safer choice for small effects,
+//! but it over-shrinks. On the synthetic world of the tests the DR-learner's
+//! policy reached 52% of the oracle's value with it against 68% without at
+//! 20k issues (69% against 74% at 50k, 5 seeds each).
+
+use super::learner::{BaseLearner, Regressor};
+use super::mix;
+use crate::Error;
+use serde::{Deserialize, Serialize};
+
+/// How [`Ridge`] builds its basis and tunes its penalty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RidgeConfig {
+    /// Hinge knots per feature (0 = linear).
+    pub knots: usize,
+    /// Add every pairwise product of the raw features.
+    pub interactions: bool,
+    /// The `alpha` grid (`lambda = alpha * rows`); "intercept only" is
+    /// always tried as well.
+    pub penalties: Vec<f64>,
+    /// Cross-validation folds for choosing `alpha`.
+    pub folds: usize,
+    /// Take the largest penalty within one standard error of the best
+    /// (off: it over-shrinks, see the module documentation).
+    pub one_standard_error: bool,
+}
+
+impl Default for RidgeConfig {
+    fn default() -> Self {
+        RidgeConfig {
+            knots: 3,
+            interactions: true,
+            penalties: vec![
+                1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0,
+            ],
+            folds: 5,
+            one_standard_error: false,
+        }
+    }
+}
+
+/// The ridge learner.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ridge {
+    pub config: RidgeConfig,
+}
+
+impl Ridge {
+    pub fn new(config: RidgeConfig) -> Result<Ridge, Error> {
+        let invalid = |name: &'static str, reason: String| Error::InvalidArgument { name, reason };
+        if config.folds < 2 {
+            return Err(invalid(
+                "ridge.folds",
+                format!("is {}, expected at least 2", config.folds),
+            ));
+        }
+        if let Some(bad) = config
+            .penalties
+            .iter()
+            .find(|alpha| !(alpha.is_finite() && **alpha > 0.0))
+        {
+            return Err(invalid(
+                "ridge.penalties",
+                format!("contains {bad}, expected positive finite numbers"),
+            ));
+        }
+        Ok(Ridge { config })
+    }
+}
+
+/// A fitted ridge regression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RidgeModel {
+    basis: Basis,
+    intercept: f64,
+    /// Per basis term, on the raw (unstandardised) term.
+    coefficients: Vec<f64>,
+    /// The chosen `alpha`; `None` = intercept only.
+    penalty: Option<f64>,
+}
+
+impl RidgeModel {
+    /// The chosen `alpha` (`lambda / rows`); `None` when the intercept alone
+    /// predicted best.
+    pub fn penalty(&self) -> Option<f64> {
+        self.penalty
+    }
+
+    /// Number of basis terms (without the intercept).
+    pub fn terms(&self) -> usize {
+        self.coefficients.len()
+    }
+}
+
+impl Regressor for RidgeModel {
+    fn predict(&self, features: &[f64]) -> f64 {
+        assert_eq!(
+            features.len(),
+            self.basis.width,
+            "one value per fitted feature"
+        );
+        let mut sum = self.intercept;
+        self.basis.for_each(features, |term, value| {
+            sum += self.coefficients[term] * value;
+        });
+        sum
+    }
+}
+
+impl BaseLearner for Ridge {
+    type Model = RidgeModel;
+
+    fn fit_many(
+        &self,
+        rows: &[&[f64]],
+        targets: &[&[f64]],
+        groups: &[u64],
+    ) -> Result<Vec<RidgeModel>, Error> {
+        check_input(rows, targets, groups)?;
+        let config = &self.config;
+        let basis = Basis::fit(rows, config.knots, config.interactions);
+        let terms = basis.len();
+        let (means, scales) = term_moments(&basis, rows);
+        let stats = FoldStats::accumulate(&basis, &means, &scales, rows, targets, groups, config);
+        targets
+            .iter()
+            .enumerate()
+            .map(|(target, _)| {
+                let penalty = stats.choose_penalty(target, config);
+                let beta = stats.solve_all(target, penalty);
+                // Back to raw terms: w_j z_j = (w_j / s_j) t_j - w_j m_j / s_j.
+                let mut intercept = beta[0];
+                let mut coefficients = vec![0.0; terms];
+                for term in 0..terms {
+                    if scales[term] > 0.0 {
+                        coefficients[term] = beta[term + 1] / scales[term];
+                        intercept -= coefficients[term] * means[term];
+                    }
+                }
+                Ok(RidgeModel {
+                    basis: basis.clone(),
+                    intercept,
+                    coefficients,
+                    penalty,
+                })
+            })
+            .collect()
+    }
+}
+
+fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<(), Error> {
+    if rows.is_empty() {
+        return Err(Error::NoCustomers {
+            model: "ridge",
+            detail: String::new(),
+        });
+    }
+    let width = rows[0].len();
+    for (index, row) in rows.iter().enumerate() {
+        if row.len() != width {
+            return Err(Error::InvalidInput {
+                input: format!("rows[{index}]"),
+                reason: format!("has {} values, expected {width}", row.len()),
+            });
+        }
+        if let Some(column) = row.iter().position(|value| !value.is_finite()) {
+            return Err(Error::InvalidInput {
+                input: format!("rows[{index}][{column}]"),
+                reason: format!("is {}, expected a finite number", row[column]),
+            });
+        }
+    }
+    for (number, target) in targets.iter().enumerate() {
+        if target.len() != rows.len() {
+            return Err(Error::InvalidInput {
+                input: format!("targets[{number}]"),
+                reason: format!("has {} values, expected {}", target.len(), rows.len()),
+            });
+        }
+        if let Some(index) = target.iter().position(|value| !value.is_finite()) {
+            return Err(Error::InvalidInput {
+                input: format!("targets[{number}][{index}]"),
+                reason: format!("is {}, expected a finite number", target[index]),
+            });
+        }
+    }
+    if groups.len() != rows.len() {
+        return Err(Error::InvalidInput {
+            input: "groups".into(),
+            reason: format!("has {} values, expected {}", groups.len(), rows.len()),
+        });
+    }
+    Ok(())
+}
+
+/// The fixed basis: features, hinges at training quantiles, products.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Basis {
+    width: usize,
+    /// Knots per feature, increasing.
+    knots: Vec<Vec<f64>>,
+    interactions: bool,
+}
+
+impl Basis {
+    fn fit(rows: &[&[f64]], knots: usize, interactions: bool) -> Basis {
+        let width = rows[0].len();
+        let mut all = Vec::with_capacity(width);
+        let mut column = Vec::with_capacity(rows.len());
+        for feature in 0..width {
+            column.clear();
+            column.extend(rows.iter().map(|row| row[feature]));
+            column.sort_by(f64::total_cmp);
+            let (low, high) = (column[0], column[column.len() - 1]);
+            let mut chosen: Vec<f64> = Vec::with_capacity(knots);
+            for step in 1..=knots {
+                let quantile = step as f64 / (knots + 1) as f64;
+                let knot = column[(quantile * (column.len() - 1) as f64).round() as usize];
+                if knot > low && knot < high && chosen.last().is_none_or(|last| knot > *last) {
+                    chosen.push(knot);
+                }
+            }
+            all.push(chosen);
+        }
+        Basis {
+            width,
+            knots: all,
+            interactions,
+        }
+    }
+
+    fn len(&self) -> usize {
+        let hinges: usize = self.knots.iter().map(Vec::len).sum();
+        let products = if self.interactions {
+            self.width * self.width.saturating_sub(1) / 2
+        } else {
+            0
+        };
+        self.width + hinges + products
+    }
+
+    /// Calls `f(term, value)` for every term, in a fixed order.
+    fn for_each(&self, x: &[f64], mut f: impl FnMut(usize, f64)) {
+        let mut term = 0;
+        for (feature, knots) in self.knots.iter().enumerate() {
+            f(term, x[feature]);
+            term += 1;
+            for knot in knots {
+                f(term, (x[feature] - knot).max(0.0));
+                term += 1;
+            }
+        }
+        if self.interactions {
+            for first in 0..self.width {
+                for second in first + 1..self.width {
+                    f(term, x[first] * x[second]);
+                    term += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Means and standard deviations of the basis terms (two passes, for
+/// accuracy on large offsets); a constant term gets scale 0.
+fn term_moments(basis: &Basis, rows: &[&[f64]]) -> (Vec<f64>, Vec<f64>) {
+    let terms = basis.len();
+    let count = rows.len() as f64;
+    let mut means = vec![0.0; terms];
+    for row in rows {
+        basis.for_each(row, |term, value| means[term] += value);
+    }
+    means.iter_mut().for_each(|mean| *mean /= count);
+    let mut variances = vec![0.0; terms];
+    for row in rows {
+        basis.for_each(row, |term, value| {
+            variances[term] += (value - means[term]).powi(2);
+        });
+    }
+    let scales = variances
+        .iter()
+        .zip(&means)
+        .map(|(variance, mean)| {
+            let scale = (variance / count).sqrt();
+            // Relative cut-off: a term equal up to rounding is constant.
+            if scale > 1e-12 * (1.0 + mean.abs()) {
+                scale
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    (means, scales)
+}
+
+/// Salt of the penalty's cross-validation split, so it is independent of
+/// any split the caller made by the same user keys.
+const CV_SALT: u64 = 0x419E_C0DE_CAFE;
+
+/// Per-fold sufficient statistics of the standardised design.
+struct FoldStats {
+    /// Design size: terms + 1 (intercept first).
+    size: usize,
+    rows: Vec<f64>,
+    /// Per fold: the Gram matrix (full, symmetric), `size * size`.
+    gram: Vec<Vec<f64>>,
+    /// Per fold, per target: `sum u y`.
+    cross: Vec<Vec<Vec<f64>>>,
+    /// Per fold, per target: `sum y^2`.
+    squares: Vec<Vec<f64>>,
+}
+
+impl FoldStats {
+    fn accumulate(
+        basis: &Basis,
+        means: &[f64],
+        scales: &[f64],
+        rows: &[&[f64]],
+        targets: &[&[f64]],
+        groups: &[u64],
+        config: &RidgeConfig,
+    ) -> FoldStats {
+        let size = basis.len() + 1;
+        let folds = config.folds;
+        let mut stats = FoldStats {
+            size,
+            rows: vec![0.0; folds],
+            gram: vec![vec![0.0; size * size]; folds],
+            cross: vec![vec![vec![0.0; size]; targets.len()]; folds],
+            squares: vec![vec![0.0; targets.len()]; folds],
+        };
+        let mut u = vec![0.0; size];
+        u[0] = 1.0;
+        for (index, row) in rows.iter().enumerate() {
+            let fold = (mix(groups[index], CV_SALT) % folds as u64) as usize;
+            basis.for_each(row, |term, value| {
+                u[term + 1] = if scales[term] > 0.0 {
+                    (value - means[term]) / scales[term]
+                } else {
+                    0.0
+                };
+            });
+            stats.rows[fold] += 1.0;
+            let gram = &mut stats.gram[fold];
+            for a in 0..size {
+                let ua = u[a];
+                if ua == 0.0 {
+                    continue;
+                }
+                let line = &mut gram[a * size..a * size + size];
+                for b in a..size {
+                    line[b] += ua * u[b];
+                }
+            }
+            for (target, values) in targets.iter().enumerate() {
+                let y = values[index];
+                for (sum, ua) in stats.cross[fold][target].iter_mut().zip(&u) {
+                    *sum += ua * y;
+                }
+                stats.squares[fold][target] += y * y;
+            }
+        }
+        for gram in &mut stats.gram {
+            for a in 0..size {
+                for b in 0..a {
+                    gram[a * size + b] = gram[b * size + a];
+                }
+            }
+        }
+        stats
+    }
+
+    /// Solves the ridge system on every fold except `skip` (`None` = all);
+    /// `alpha = None` is intercept only. `None` if the system is singular.
+    fn solve(&self, target: usize, alpha: Option<f64>, skip: Option<usize>) -> Option<Vec<f64>> {
+        let size = self.size;
+        let mut gram = vec![0.0; size * size];
+        let mut cross = vec![0.0; size];
+        let mut rows = 0.0;
+        for fold in 0..self.rows.len() {
+            if Some(fold) == skip {
+                continue;
+            }
+            rows += self.rows[fold];
+            for (sum, value) in gram.iter_mut().zip(&self.gram[fold]) {
+                *sum += value;
+            }
+            for (sum, value) in cross.iter_mut().zip(&self.cross[fold][target]) {
+                *sum += value;
+            }
+        }
+        if rows == 0.0 {
+            return None;
+        }
+        let Some(alpha) = alpha else {
+            let mut beta = vec![0.0; size];
+            beta[0] = cross[0] / rows;
+            return Some(beta);
+        };
+        for term in 1..size {
+            gram[term * size + term] += alpha * rows;
+        }
+        cholesky_solve(&mut gram, size, &mut cross).then_some(cross)
+    }
+
+    fn solve_all(&self, target: usize, alpha: Option<f64>) -> Vec<f64> {
+        self.solve(target, alpha, None)
+            .or_else(|| self.solve(target, None, None))
+            .expect("at least one row")
+    }
+
+    /// Held-out squared error of `beta` on `fold`.
+    fn held_out_error(&self, target: usize, fold: usize, beta: &[f64]) -> f64 {
+        let size = self.size;
+        let gram = &self.gram[fold];
+        let cross = &self.cross[fold][target];
+        let mut quadratic = 0.0;
+        for a in 0..size {
+            let mut line = 0.0;
+            for b in 0..size {
+                line += gram[a * size + b] * beta[b];
+            }
+            quadratic += beta[a] * line;
+        }
+        let linear: f64 = beta.iter().zip(cross).map(|(b, h)| b * h).sum();
+        (self.squares[fold][target] - 2.0 * linear + quadratic).max(0.0)
+    }
+
+    /// The penalty by cross-validation: candidates from weakest to
+    /// strongest, ending with intercept only.
+    fn choose_penalty(&self, target: usize, config: &RidgeConfig) -> Option<f64> {
+        let folds: Vec<usize> = (0..self.rows.len())
+            .filter(|&fold| self.rows[fold] > 0.0)
+            .collect();
+        if folds.len() < 2 {
+            return None; // nothing to validate on: the cautious model
+        }
+        let mut candidates: Vec<Option<f64>> = config.penalties.iter().copied().map(Some).collect();
+        candidates.sort_by(|a, b| {
+            a.unwrap_or(f64::INFINITY)
+                .total_cmp(&b.unwrap_or(f64::INFINITY))
+        });
+        candidates.push(None);
+        // Per candidate: per-fold mean squared error, or None if singular.
+        let errors: Vec<Option<Vec<f64>>> = candidates
+            .iter()
+            .map(|alpha| {
+                folds
+                    .iter()
+                    .map(|&fold| {
+                        let beta = self.solve(target, *alpha, Some(fold))?;
+                        Some(self.held_out_error(target, fold, &beta) / self.rows[fold])
+                    })
+                    .collect()
+            })
+            .collect();
+        let total_rows: f64 = folds.iter().map(|&fold| self.rows[fold]).sum();
+        // Pooled held-out error per row (folds weighted by size).
+        let pooled = |per_fold: &[f64]| -> f64 {
+            folds
+                .iter()
+                .zip(per_fold)
+                .map(|(&fold, error)| error * self.rows[fold])
+                .sum::<f64>()
+                / total_rows
+        };
+        let (best, best_error) = errors
+            .iter()
+            .enumerate()
+            .filter_map(|(index, per_fold)| per_fold.as_ref().map(|e| (index, pooled(e))))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("intercept only is never singular");
+        if !config.one_standard_error {
+            return candidates[best];
+        }
+        let best_folds = errors[best].as_ref().expect("best is solved");
+        // Strongest penalty first: the first within one standard error wins.
+        for index in (best + 1..candidates.len()).rev() {
+            let Some(per_fold) = &errors[index] else {
+                continue;
+            };
+            let differences: Vec<f64> = per_fold
+                .iter()
+                .zip(best_folds)
+                .map(|(a, b)| a - b)
+                .collect();
+            let count = differences.len() as f64;
+            let mean = differences.iter().sum::<f64>() / count;
+            let variance =
+                differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (count - 1.0);
+            let standard_error = (variance / count).sqrt();
+            if pooled(per_fold) - best_error <= standard_error {
+                return candidates[index];
+            }
+        }
+        candidates[best]
+    }
+}
+
+/// Solves `a x = b` for symmetric positive definite `a` (row-major,
+/// `size * size`, overwritten by its Cholesky factor); `x` replaces `b`.
+/// `false` if `a` is not numerically positive definite.
+fn cholesky_solve(a: &mut [f64], size: usize, b: &mut [f64]) -> bool {
+    for j in 0..size {
+        let mut diagonal = a[j * size + j];
+        for k in 0..j {
+            diagonal -= a[j * size + k] * a[j * size + k];
+        }
+        // NaN fails this test too.
+        if diagonal.is_nan() || diagonal <= 1e-12 * a[j * size + j].abs().max(1e-300) {
+            return false;
+        }
+        let pivot = diagonal.sqrt();
+        a[j * size + j] = pivot;
+        for i in j + 1..size {
+            let mut value = a[i * size + j];
+            for k in 0..j {
+                value -= a[i * size + k] * a[j * size + k];
+            }
+            a[i * size + j] = value / pivot;
+        }
+    }
+    // L y = b, then L' x = y.
+    for i in 0..size {
+        let mut value = b[i];
+        for k in 0..i {
+            value -= a[i * size + k] * b[k];
+        }
+        b[i] = value / a[i * size + i];
+    }
+    for i in (0..size).rev() {
+        let mut value = b[i];
+        for k in i + 1..size {
+            value -= a[k * size + i] * b[k];
+        }
+        b[i] = value / a[i * size + i];
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn fit_one(config: RidgeConfig, rows: &[Vec<f64>], y: &[f64]) -> RidgeModel {
+        let rows: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
+        let groups: Vec<u64> = (0..rows.len() as u64).collect();
+        Ridge::new(config).unwrap().fit(&rows, y, &groups).unwrap()
+    }
+
+    #[test]
+    fn recovers_a_linear_function_with_a_weak_penalty() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let rows: Vec<Vec<f64>> = (0..2000)
+            .map(|_| vec![rng.random_range(-1.0..1.0), rng.random_range(0.0..100.0)])
+            .collect();
+        let y: Vec<f64> = rows
+            .iter()
+            .map(|x| 3.0 + 2.0 * x[0] - 0.05 * x[1] + 0.01 * rng.random_range(-1.0..1.0))
+            .collect();
+        let config = RidgeConfig {
+            knots: 0,
+            interactions: false,
+            ..RidgeConfig::default()
+        };
+        let model = fit_one(config, &rows, &y);
+        for x in [[0.5, 10.0], [-0.9, 90.0]] {
+            let truth = 3.0 + 2.0 * x[0] - 0.05 * x[1];
+            assert!((model.predict(&x) - truth).abs() < 0.01, "{x:?}");
+        }
+        assert!(model.penalty().is_some_and(|alpha| alpha <= 1e-2));
+    }
+
+    #[test]
+    fn hinges_fit_a_threshold_and_products_an_interaction() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let rows: Vec<Vec<f64>> = (0..4000)
+            .map(|_| vec![rng.random_range(0.0..1.0), f64::from(rng.random_bool(0.5))])
+            .collect();
+        let truth = |x: &[f64]| (x[0] - 0.5).max(0.0) * 4.0 + 2.0 * x[0] * x[1];
+        let y: Vec<f64> = rows
+            .iter()
+            .map(|x| truth(x) + rng.random_range(-0.1..0.1))
+            .collect();
+        let model = fit_one(RidgeConfig::default(), &rows, &y);
+        for x in [[0.2, 0.0], [0.9, 0.0], [0.2, 1.0], [0.9, 1.0]] {
+            assert!(
+                (model.predict(&x) - truth(&x)).abs() < 0.05,
+                "{x:?}: {}",
+                model.predict(&x)
+            );
+        }
+        // The 0/1 feature gets no hinge: 2 + 3 knots + 0 + 1 product.
+        assert_eq!(model.terms(), 2 + 3 + 1);
+    }
+
+    #[test]
+    fn pure_noise_is_fitted_by_the_intercept_alone() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let rows: Vec<Vec<f64>> = (0..3000)
+            .map(|_| (0..5).map(|_| rng.random_range(-1.0..1.0)).collect())
+            .collect();
+        let y: Vec<f64> = (0..rows.len())
+            .map(|_| 7.0 + rng.random_range(-10.0..10.0))
+            .collect();
+        let model = fit_one(RidgeConfig::default(), &rows, &y);
+        let spread = rows
+            .iter()
+            .map(|x| (model.predict(x) - 7.0).abs())
+            .fold(0.0, f64::max);
+        assert!(spread < 0.6, "predictions stray {spread} from the mean");
+    }
+
+    #[test]
+    fn shares_the_design_across_targets_and_handles_constant_features() {
+        let rows: Vec<Vec<f64>> = (0..200).map(|i| vec![f64::from(i) / 200.0, 5.0]).collect();
+        let first: Vec<f64> = rows.iter().map(|x| 1.0 + x[0]).collect();
+        let second: Vec<f64> = rows.iter().map(|x| -2.0 * x[0]).collect();
+        let slices: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
+        let groups: Vec<u64> = (0..200).collect();
+        let models = Ridge::default()
+            .fit_many(&slices, &[&first, &second], &groups)
+            .unwrap();
+        assert_eq!(models.len(), 2);
+        assert!((models[0].predict(&[0.5, 5.0]) - 1.5).abs() < 0.02);
+        assert!((models[1].predict(&[0.5, 5.0]) + 1.0).abs() < 0.02);
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let rows: Vec<&[f64]> = vec![&[1.0], &[f64::NAN]];
+        let err = Ridge::default()
+            .fit(&rows, &[1.0, 2.0], &[0, 1])
+            .unwrap_err();
+        assert!(err.to_string().contains("rows[1][0]"), "{err}");
+        let rows: Vec<&[f64]> = vec![&[1.0], &[2.0]];
+        let err = Ridge::default().fit(&rows, &[1.0], &[0, 1]).unwrap_err();
+        assert!(err.to_string().contains("targets[0]"), "{err}");
+        assert!(
+            Ridge::new(RidgeConfig {
+                folds: 1,
+                ..RidgeConfig::default()
+            })
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,538 @@
+//! Candidate offer policies, their cross-fitted off-policy comparison, the
+//! rule that picks the served one, and the ranked list it serves.
+//!
+//! ## Candidates, simplest first
+//! - `NoOffer`: nothing; value 0 by definition.
+//! - `BestSingle`: the benefit with the highest pooled difference in mean
+//!   profit (treated minus held back), for everyone; nothing if none is
+//!   positive.
+//! - `PerCell`: per cell (the caller's key, e.g. layer x RFM bins as of the
+//!   issue), the benefit with the highest shrunk difference ([`CellEffects`]).
+//! - `Learned`: `argmax_b tau_b(x)` of the meta-learner, nothing if every
+//!   estimate is `<= 0`.
+//!
+//! ## Cross-fitting
+//! Issues are split into `folds` folds by a hash of their user. For each
+//! fold, every candidate and the evaluation's outcome models are fitted on
+//! the other folds and the candidates' actions are scored on this fold
+//! ([`super::evaluate`]); the DR-learner's own cross-fitting runs inside the
+//! training folds, so no score uses a model that saw its issue. All issues
+//! are scored once, and the estimate is the value of *fitting the policy*
+//! this way, which is what refitting on all issues serves.
+//!
+//! ## The rule
+//! Let `best simple` be the simple candidate (no offer, best single, per
+//! cell) with the highest DR value; ties go to the simpler, so no offer is
+//! chosen when no simple candidate has a positive estimate. The learned
+//! policy is served iff
+//! 1. its paired DR gain over every simple candidate is positive, and
+//! 2. the lower bound of its paired gain over `best simple` is above 0
+//!    (at the configured confidence, 95% by default);
+//!
+//! otherwise `best simple` is served. The burden of proof is on the model:
+//! among the simple policies the point estimate decides (each is a handful
+//! of honest held-out means), but the learned policy must beat the best of
+//! them by more than noise, since its extra complexity is only worth
+//! serving where it demonstrably earns.
+//!
+//! ## Serving
+//! The chosen policy is refitted on all issues ([`fit_policy`]); per user
+//! it gives an estimate per benefit, and [`rank`] turns them into the
+//! served list: best first, ties by benefit index, positive estimates only
+//! unless the caller forces the others in, and then always after every
+//! positive one. So a negative estimate is never first unless the caller
+//! asked for negatives and there is nothing positive.
+
+use super::cells::CellEffects;
+use super::evaluate::{Estimate, FOLD_SALT, PolicyValue, compare_policies, evaluate_policy};
+use super::learner::{
+    BaseLearner, EffectModel, MetaLearner, Regressor, fit_effects, fit_outcomes, predict_arms,
+};
+use super::{OfferIssue, arm_index, check_issues, fold_of};
+use crate::Error;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// How candidates are fitted and compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Cross-fitting folds (by user), also the DR-learner's inner folds.
+    pub folds: usize,
+    pub meta_learner: MetaLearner,
+    /// Of every interval, and of the learned policy's gate.
+    pub confidence: f64,
+    /// A benefit with fewer issues is not learned (no estimate, never
+    /// offered); the held-back arm needs as many or nothing can be learned.
+    pub min_arm_issues: usize,
+    /// Shrink per-cell differences towards the pooled one.
+    pub shrink_cells: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            folds: 5,
+            meta_learner: MetaLearner::Dr,
+            confidence: 0.95,
+            min_arm_issues: 100,
+            shrink_cells: true,
+        }
+    }
+}
+
+/// The candidate policies, simplest first (the order is the complexity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    NoOffer,
+    BestSingle,
+    PerCell,
+    Learned,
+}
+
+impl PolicyKind {
+    pub const ALL: [PolicyKind; 4] = [
+        PolicyKind::NoOffer,
+        PolicyKind::BestSingle,
+        PolicyKind::PerCell,
+        PolicyKind::Learned,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::NoOffer => "no offer",
+            PolicyKind::BestSingle => "best single benefit",
+            PolicyKind::PerCell => "best benefit per cell",
+            PolicyKind::Learned => "learned",
+        }
+    }
+
+    /// Served on the point estimate, without a gate.
+    pub fn is_simple(self) -> bool {
+        self != PolicyKind::Learned
+    }
+}
+
+/// One benefit of a served list with its estimated incremental profit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RankedOffer {
+    pub benefit: usize,
+    pub estimate: f64,
+}
+
+/// Orders benefits best first (ties by index): those with a positive
+/// estimate, then, only if `include_negative`, the rest. Benefits without an
+/// estimate are never listed.
+pub fn rank(estimates: &[Option<f64>], include_negative: bool) -> Vec<RankedOffer> {
+    let mut offers: Vec<RankedOffer> = estimates
+        .iter()
+        .enumerate()
+        .filter_map(|(benefit, estimate)| {
+            let estimate = (*estimate)?;
+            (include_negative || estimate > 0.0).then_some(RankedOffer { benefit, estimate })
+        })
+        .collect();
+    offers.sort_by(|a, b| {
+        b.estimate
+            .total_cmp(&a.estimate)
+            .then(a.benefit.cmp(&b.benefit))
+    });
+    offers
+}
+
+/// The first benefit a list would serve, if its estimate is positive.
+fn best_positive(estimates: &[Option<f64>]) -> Option<usize> {
+    rank(estimates, false).first().map(|offer| offer.benefit)
+}
+
+/// A fitted policy, ready to serve.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServedPolicy<M> {
+    NoOffer { benefits: usize },
+    BestSingle(CellEffects),
+    PerCell(CellEffects),
+    Learned(EffectModel<M>),
+}
+
+impl<M: Regressor> ServedPolicy<M> {
+    pub fn kind(&self) -> PolicyKind {
+        match self {
+            ServedPolicy::NoOffer { .. } => PolicyKind::NoOffer,
+            ServedPolicy::BestSingle(_) => PolicyKind::BestSingle,
+            ServedPolicy::PerCell(_) => PolicyKind::PerCell,
+            ServedPolicy::Learned(_) => PolicyKind::Learned,
+        }
+    }
+
+    /// Estimated incremental profit of every benefit for one user (`None`:
+    /// not estimated). `cell` is read by the per-cell policy only,
+    /// `features` by the learned one only.
+    pub fn estimates(&self, features: &[f64], cell: u32) -> Vec<Option<f64>> {
+        match self {
+            ServedPolicy::NoOffer { benefits } => vec![None; *benefits],
+            ServedPolicy::BestSingle(effects) => effects.pooled().to_vec(),
+            ServedPolicy::PerCell(effects) => effects.cell(cell).to_vec(),
+            ServedPolicy::Learned(model) => model.effects(features),
+        }
+    }
+
+    /// The served list for one user; see [`rank`].
+    pub fn rank(&self, features: &[f64], cell: u32, include_negative: bool) -> Vec<RankedOffer> {
+        rank(&self.estimates(features, cell), include_negative)
+    }
+
+    /// What the policy sends this user: its first positive benefit.
+    pub fn action(&self, features: &[f64], cell: u32) -> Option<usize> {
+        best_positive(&self.estimates(features, cell))
+    }
+}
+
+/// One candidate's cross-fitted value against no offer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CandidateReport {
+    pub policy: PolicyKind,
+    pub value: PolicyValue,
+}
+
+/// `policy` minus `over`, paired on the same issues (DR).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PairedGain {
+    pub policy: PolicyKind,
+    pub over: PolicyKind,
+    pub gain: Estimate,
+}
+
+/// Everything the choice was based on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectionReport {
+    pub issues: usize,
+    pub folds: usize,
+    pub meta_learner: MetaLearner,
+    pub confidence: f64,
+    /// Benefits with fewer than `min_arm_issues` issues: never offered.
+    pub inactive_benefits: Vec<usize>,
+    /// Simplest first.
+    pub candidates: Vec<CandidateReport>,
+    /// Every more complex candidate over every simpler one.
+    pub gains: Vec<PairedGain>,
+    pub chosen: PolicyKind,
+    /// One paragraph saying what was served and why.
+    pub reason: String,
+}
+
+impl SelectionReport {
+    pub fn candidate(&self, policy: PolicyKind) -> &CandidateReport {
+        self.candidates
+            .iter()
+            .find(|candidate| candidate.policy == policy)
+            .expect("every kind is a candidate")
+    }
+
+    /// The paired gain of `policy` over `over` (either order).
+    pub fn gain(&self, policy: PolicyKind, over: PolicyKind) -> Estimate {
+        if policy == over {
+            return Estimate::exact(0.0);
+        }
+        for pair in &self.gains {
+            if (pair.policy, pair.over) == (policy, over) {
+                return pair.gain;
+            }
+            if (pair.policy, pair.over) == (over, policy) {
+                let gain = pair.gain;
+                return Estimate {
+                    mean: -gain.mean,
+                    std_error: gain.std_error,
+                    lower: -gain.upper,
+                    upper: -gain.lower,
+                };
+            }
+        }
+        unreachable!("every pair of kinds is compared")
+    }
+}
+
+/// The report and the chosen policy refitted on all issues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection<M> {
+    pub report: SelectionReport,
+    pub policy: ServedPolicy<M>,
+}
+
+fn check_config(config: &PolicyConfig) -> Result<(), Error> {
+    if config.folds < 2 {
+        return Err(Error::InvalidArgument {
+            name: "folds",
+            reason: format!("is {}, expected at least 2", config.folds),
+        });
+    }
+    if !(config.confidence > 0.0 && config.confidence < 1.0) {
+        return Err(Error::InvalidArgument {
+            name: "confidence",
+            reason: format!("is {}, expected a probability in (0, 1)", config.confidence),
+        });
+    }
+    Ok(())
+}
+
+/// Which benefits have enough issues to be learned; refuses when the
+/// held-back arm has too few.
+fn active_benefits(
+    issues: &[OfferIssue],
+    benefits: usize,
+    config: &PolicyConfig,
+) -> Result<Vec<bool>, Error> {
+    let mut counts = vec![0_usize; benefits + 1];
+    for issue in issues {
+        counts[arm_index(issue.arm)] += 1;
+    }
+    let minimum = config.min_arm_issues.max(1);
+    if counts[0] < minimum {
+        return Err(Error::DegenerateInput {
+            model: "offer policy",
+            reason: format!(
+                "{} held-back issues, at least {minimum} needed to learn any effect",
+                counts[0]
+            ),
+        });
+    }
+    Ok(counts[1..].iter().map(|count| *count >= minimum).collect())
+}
+
+/// Fits one candidate on all `issues` for serving.
+pub fn fit_policy<L: BaseLearner>(
+    kind: PolicyKind,
+    issues: &[OfferIssue],
+    benefits: usize,
+    learner: &L,
+    config: &PolicyConfig,
+) -> Result<ServedPolicy<L::Model>, Error> {
+    check_config(config)?;
+    check_issues(issues, benefits)?;
+    let active = active_benefits(issues, benefits, config)?;
+    let all: Vec<usize> = (0..issues.len()).collect();
+    fit_on(kind, issues, &all, &active, learner, config)
+}
+
+fn fit_on<L: BaseLearner>(
+    kind: PolicyKind,
+    issues: &[OfferIssue],
+    subset: &[usize],
+    active: &[bool],
+    learner: &L,
+    config: &PolicyConfig,
+) -> Result<ServedPolicy<L::Model>, Error> {
+    Ok(match kind {
+        PolicyKind::NoOffer => ServedPolicy::NoOffer {
+            benefits: active.len(),
+        },
+        PolicyKind::BestSingle => ServedPolicy::BestSingle(CellEffects::fit(
+            issues,
+            subset,
+            active,
+            config.shrink_cells,
+        )),
+        PolicyKind::PerCell => ServedPolicy::PerCell(CellEffects::fit(
+            issues,
+            subset,
+            active,
+            config.shrink_cells,
+        )),
+        PolicyKind::Learned => ServedPolicy::Learned(fit_effects(
+            learner,
+            config.meta_learner,
+            issues,
+            subset,
+            active,
+            config.folds,
+        )?),
+    })
+}
+
+/// Cross-fits and compares every candidate on `issues`, picks the served
+/// one by the rule in the module documentation, and refits it on all
+/// issues. `benefits` is the size of the catalogue (arms `Some(0..benefits)`).
+pub fn select_policy<L: BaseLearner>(
+    issues: &[OfferIssue],
+    benefits: usize,
+    learner: &L,
+    config: &PolicyConfig,
+) -> Result<Selection<L::Model>, Error> {
+    check_config(config)?;
+    check_issues(issues, benefits)?;
+    let active = active_benefits(issues, benefits, config)?;
+    let folds = config.folds;
+    let fold: Vec<usize> = issues
+        .iter()
+        .map(|issue| fold_of(issue.unit, FOLD_SALT, folds))
+        .collect();
+    let mut arms_active = vec![true];
+    arms_active.extend_from_slice(&active);
+
+    let mut predictions: Vec<Vec<f64>> = vec![Vec::new(); issues.len()];
+    let mut actions: Vec<Vec<Option<usize>>> =
+        vec![vec![None; issues.len()]; PolicyKind::ALL.len()];
+    let mut scored = 0;
+    for held_out in 0..folds {
+        let (training, testing): (Vec<usize>, Vec<usize>) =
+            (0..issues.len()).partition(|&index| fold[index] != held_out);
+        if testing.is_empty() || training.is_empty() {
+            continue;
+        }
+        scored += 1;
+        let outcomes = fit_outcomes(learner, issues, &training, &arms_active)?;
+        for &index in &testing {
+            predictions[index] = predict_arms(&outcomes, &issues[index].features);
+        }
+        for kind in PolicyKind::ALL {
+            if kind == PolicyKind::NoOffer {
+                continue;
+            }
+            let policy = fit_on(kind, issues, &training, &active, learner, config)?;
+            for &index in &testing {
+                let issue = &issues[index];
+                actions[kind as usize][index] = policy.action(&issue.features, issue.cell);
+            }
+        }
+    }
+    if scored < 2 {
+        return Err(Error::DegenerateInput {
+            model: "offer policy",
+            reason: format!("the issues' users fill only {scored} of {folds} folds"),
+        });
+    }
+
+    let candidates: Vec<CandidateReport> = PolicyKind::ALL
+        .iter()
+        .map(|&policy| CandidateReport {
+            policy,
+            value: evaluate_policy(
+                issues,
+                &predictions,
+                &actions[policy as usize],
+                config.confidence,
+            ),
+        })
+        .collect();
+    let mut gains = Vec::new();
+    for &policy in &PolicyKind::ALL {
+        for &over in PolicyKind::ALL.iter().filter(|over| **over < policy) {
+            gains.push(PairedGain {
+                policy,
+                over,
+                gain: compare_policies(
+                    issues,
+                    &predictions,
+                    &actions[policy as usize],
+                    &actions[over as usize],
+                    config.confidence,
+                ),
+            });
+        }
+    }
+    let mut report = SelectionReport {
+        issues: issues.len(),
+        folds,
+        meta_learner: config.meta_learner,
+        confidence: config.confidence,
+        inactive_benefits: (0..benefits).filter(|&b| !active[b]).collect(),
+        candidates,
+        gains,
+        chosen: PolicyKind::NoOffer,
+        reason: String::new(),
+    };
+    let (chosen, reason) = choose(&report);
+    report.chosen = chosen;
+    report.reason = reason;
+    let all: Vec<usize> = (0..issues.len()).collect();
+    let policy = fit_on(chosen, issues, &all, &active, learner, config)?;
+    Ok(Selection { report, policy })
+}
+
+fn interval(estimate: &Estimate) -> String {
+    format!(
+        "{:+.3} [{:+.3}, {:+.3}]",
+        estimate.mean, estimate.lower, estimate.upper
+    )
+}
+
+/// The rule of the module documentation, with its reason.
+fn choose(report: &SelectionReport) -> (PolicyKind, String) {
+    let percent = report.confidence * 100.0;
+    let value = |kind: PolicyKind| report.candidate(kind).value.dr;
+    // Highest DR value among the simple ones; ties to the simpler.
+    let mut best_simple = PolicyKind::NoOffer;
+    for kind in PolicyKind::ALL.into_iter().filter(|kind| kind.is_simple()) {
+        if value(kind).mean > value(best_simple).mean {
+            best_simple = kind;
+        }
+    }
+    let mut reason = String::new();
+    let learned = PolicyKind::Learned;
+    let losing: Vec<PolicyKind> = PolicyKind::ALL
+        .into_iter()
+        .filter(|kind| kind.is_simple() && report.gain(learned, *kind).mean <= 0.0)
+        .collect();
+    let over_best = report.gain(learned, best_simple);
+    if losing.is_empty() && over_best.lower > 0.0 {
+        let _ = write!(
+            reason,
+            "learned policy served: it earns {} per issue against no offer, and beats \
+             the best simple policy ({}) by {}, above 0 at {percent:.0}%",
+            interval(&value(learned)),
+            best_simple.name(),
+            interval(&over_best),
+        );
+        return (learned, reason);
+    }
+    let _ = write!(reason, "{} served", best_simple.name());
+    if best_simple == PolicyKind::NoOffer {
+        let _ = write!(
+            reason,
+            ": no simple policy has a positive estimate (best single {}, per cell {})",
+            interval(&value(PolicyKind::BestSingle)),
+            interval(&value(PolicyKind::PerCell)),
+        );
+    } else {
+        let _ = write!(
+            reason,
+            ": it has the highest estimate of the simple policies, {} per issue against no offer",
+            interval(&value(best_simple)),
+        );
+    }
+    if let Some(first) = losing.first() {
+        let _ = write!(
+            reason,
+            "; the learned policy was not served: it does not beat {} ({})",
+            first.name(),
+            interval(&report.gain(learned, *first)),
+        );
+    } else {
+        let _ = write!(
+            reason,
+            "; the learned policy was not served: its gain over {} is {}, not above 0 at \
+             {percent:.0}%",
+            best_simple.name(),
+            interval(&over_best),
+        );
+    }
+    (best_simple, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_is_best_first_and_keeps_negatives_out_unless_asked() {
+        let estimates = [Some(-0.5), Some(0.2), None, Some(0.9), Some(0.0), Some(0.2)];
+        let served = rank(&estimates, false);
+        let order: Vec<usize> = served.iter().map(|offer| offer.benefit).collect();
+        assert_eq!(order, vec![3, 1, 5]);
+        let forced = rank(&estimates, true);
+        let order: Vec<usize> = forced.iter().map(|offer| offer.benefit).collect();
+        assert_eq!(order, vec![3, 1, 5, 4, 0]);
+        assert!(rank(&[Some(-1.0), None], false).is_empty());
+        assert_eq!(best_positive(&[Some(0.0), Some(-1.0)]), None);
+    }
+}
