@@ -329,7 +329,9 @@ async fn served_profiles_carry_the_model_fields_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("db"), None);
     let events = dir.path().join("events.parquet");
-    gen_events(&events, 4000, 11);
+    // Enough users for the offer policy's off-policy estimates to clear no
+    // offer (at 4,000 they are all noise, and no offer is served).
+    gen_events(&events, 20000, 11);
     let state = dir.path().join("state.jsonl");
     let output = succeeded(strata(&[
         "recompute",
@@ -399,8 +401,10 @@ async fn served_profiles_carry_the_model_fields_end_to_end() {
 }
 
 /// The models' checks on generated data with a known effect, through the
-/// library: propensity beats both baselines, uplift beats random ranking,
-/// and the fairness rule holds (and is needed: without it the data breaks it).
+/// library: propensity beats both baselines; the offer policy's candidates
+/// are all estimated off-policy with intervals and the served one is never
+/// below a simple one on them; the fairness rule holds, repairs exactly
+/// when the unrepaired lists break it, and its cost is reported.
 #[tokio::test]
 async fn models_beat_their_baselines_and_fairness_holds() {
     use strata_job::{Delivery, ModelsConfig, RecomputeOptions, RunSummary};
@@ -437,24 +441,68 @@ async fn models_beat_their_baselines_and_fairness_holds() {
     assert!(auc > 0.75, "propensity AUC {auc}");
     assert!(auc > models.recency_auc.unwrap(), "{models:?}");
     assert!(auc > models.bg_nbd_auc.unwrap(), "{models:?}");
-    let (random_mean, random_spread) = models.random_qini.unwrap();
-    let qini = models.qini.unwrap();
-    assert!(
-        qini > random_mean + 4.0 * random_spread,
-        "Qini {qini} vs random {random_mean} +- {random_spread}"
+    let offers = models.offer_policy.as_ref().expect("an offer policy");
+    let names: Vec<&str> = offers
+        .candidates
+        .iter()
+        .map(|candidate| candidate.policy.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "no offer",
+            "best single benefit",
+            "best benefit per cell",
+            "learned"
+        ]
     );
+    for candidate in &offers.candidates {
+        for estimate in [&candidate.dr, &candidate.ips] {
+            assert!(
+                estimate.lower <= estimate.mean && estimate.mean <= estimate.upper,
+                "{candidate:?}"
+            );
+        }
+    }
+    let served: Vec<_> = offers
+        .candidates
+        .iter()
+        .filter(|candidate| candidate.served)
+        .collect();
+    assert_eq!(served.len(), 1, "{offers:?}");
+    assert_eq!(served[0].policy, offers.served);
+    for simple in offers
+        .candidates
+        .iter()
+        .filter(|candidate| candidate.policy != "learned")
+    {
+        assert!(served[0].dr.mean >= simple.dr.mean, "{offers:?}");
+    }
     assert!(
-        models.fairness_changes > 0,
-        "the generated data needs the rule"
+        offers.reason.starts_with(&offers.served),
+        "{}",
+        offers.reason
+    );
+    let fairness = offers.fairness.as_ref().expect("the fairness cost");
+    assert!(fairness.enabled);
+    assert!(
+        fairness.value_with <= fairness.value_without + 1e-9,
+        "{fairness:?}"
     );
     assert_eq!(violations(&fair_snapshot), 0);
 
     let (unfair_options, unfair_snapshot) = run(false, "unfair");
-    strata_job::run(unfair_options).await.unwrap();
-    assert!(
+    let unfair = strata_job::run(unfair_options).await.unwrap();
+    let unrepaired = unfair.models.offer_policy.unwrap().fairness.unwrap();
+    assert!(!unrepaired.enabled);
+    // The same lists before the rule, which repairs exactly where they break it.
+    assert_eq!(unrepaired.value_without, fairness.value_without);
+    assert_eq!(
         violations(&unfair_snapshot) > 0,
-        "without the rule the data breaks it"
+        fairness.users_changed > 0,
+        "{fairness:?}"
     );
+    assert_eq!(fairness.users_changed as usize, models.fairness_changes);
 }
 
 /// Later-layer users (growth and on) offered a lower face value than a new

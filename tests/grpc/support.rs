@@ -267,5 +267,6 @@ pub fn benefit(id: &str, profit: f64) -> Benefit {
         expected_incremental_profit: profit,
         valid_from: None,
         valid_until: None,
+        fairness_required: false,
     }
 }

@@ -38,8 +38,9 @@ pub struct Engagement {
     /// Most recent contact times, newest last, at most [`RECENT_CONTACTS`].
     recent_contacts: Vec<UnixMillis>,
     offers: Vec<OfferIssue>,
-    /// Redemption times with the benefit redeemed.
-    redemptions: Vec<(UnixMillis, String)>,
+    /// Redemption times with the benefit redeemed and the logged amount (what
+    /// the redemption cost, if the log says).
+    redemptions: Vec<(UnixMillis, String, Option<f64>)>,
 }
 
 impl Engagement {
@@ -67,7 +68,9 @@ impl Engagement {
             }
             kinds::OFFER_REDEEMED => {
                 if let Some(benefit_id) = &event.benefit_id {
-                    self.redemptions.push((event.at, benefit_id.clone()));
+                    let amount = event.amount.filter(|amount| amount.is_finite());
+                    self.redemptions
+                        .push((event.at, benefit_id.clone(), amount));
                 }
             }
             _ => {}
@@ -120,7 +123,37 @@ impl Engagement {
     pub fn redeemed_between(&self, benefit_id: &str, from: UnixMillis, until: UnixMillis) -> bool {
         self.redemptions
             .iter()
-            .any(|(at, id)| id == benefit_id && (from..=until).contains(at))
+            .any(|(at, id, _)| id == benefit_id && (from..=until).contains(at))
+    }
+
+    /// Redemptions of `benefit_id` in `[from, until]`, each with its logged
+    /// amount (the redemption's cost; `None` where the log gave none), in
+    /// time order (then amount), whatever the arrival order.
+    pub fn redemptions_between(
+        &self,
+        benefit_id: &str,
+        from: UnixMillis,
+        until: UnixMillis,
+    ) -> Vec<(UnixMillis, Option<f64>)> {
+        let mut found: Vec<(UnixMillis, Option<f64>)> = self
+            .redemptions
+            .iter()
+            .filter(|(at, id, _)| id == benefit_id && (from..=until).contains(at))
+            .map(|(at, _, amount)| (*at, *amount))
+            .collect();
+        found.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(a.1.unwrap_or(0.0).total_cmp(&b.1.unwrap_or(0.0)))
+        });
+        found
+    }
+
+    /// Redemptions of any benefit before `until` (exclusive).
+    pub fn redemptions_before(&self, until: UnixMillis) -> usize {
+        self.redemptions
+            .iter()
+            .filter(|(at, _, _)| *at < until)
+            .count()
     }
 }
 
@@ -172,5 +205,39 @@ mod tests {
         halves.merge(rest);
         assert_eq!(halves.offers(), forward.offers());
         assert_eq!(halves.contacts_within(10 * day, 7), 3);
+    }
+
+    #[test]
+    fn redemptions_keep_their_logged_cost_in_any_order() {
+        let day = 86_400_000;
+        let redeemed = |at: i64, benefit: &str, cost: Option<f64>| Event {
+            amount: cost,
+            ..event("offer_redeemed", at, None, Some(benefit))
+        };
+        let events = [
+            redeemed(5 * day, "coupon-5", Some(5.0)),
+            redeemed(2 * day, "coupon-5", None),
+            redeemed(3 * day, "points-200", Some(2.0)),
+            redeemed(9 * day, "coupon-5", Some(f64::NAN)),
+        ];
+        let mut forward = Engagement::default();
+        events.iter().for_each(|e| forward.observe(e));
+        let mut backward = Engagement::default();
+        events.iter().rev().for_each(|e| backward.observe(e));
+        for engagement in [&forward, &backward] {
+            assert_eq!(
+                engagement.redemptions_between("coupon-5", 2 * day, 9 * day),
+                // A cost that is not a number is as if none were logged.
+                vec![(2 * day, None), (5 * day, Some(5.0)), (9 * day, None)]
+            );
+            assert_eq!(
+                engagement
+                    .redemptions_between("coupon-5", 3 * day, 8 * day)
+                    .len(),
+                1
+            );
+            assert_eq!(engagement.redemptions_before(5 * day), 2);
+            assert!(engagement.redeemed_between("points-200", 3 * day, 3 * day));
+        }
     }
 }

@@ -23,6 +23,8 @@ pub struct ModelsConfig {
     pub benefits: Vec<BenefitSpec>,
     /// `[campaigns]`: the cap on campaigns running at once per user.
     pub campaigns: CampaignsConfig,
+    /// `[offers]`: how the offer policy learns from past issues.
+    pub offers: OffersConfig,
 }
 
 impl Default for ModelsConfig {
@@ -37,6 +39,7 @@ impl Default for ModelsConfig {
             fairness: FairnessConfig::default(),
             benefits: default_benefits(),
             campaigns: CampaignsConfig::default(),
+            offers: OffersConfig::default(),
         }
     }
 }
@@ -203,6 +206,29 @@ pub struct CampaignsConfig {
     pub max_active_treatments: Option<u32>,
 }
 
+/// `[offers]` in the recompute's `--config`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OffersConfig {
+    /// Probability that an issue was held back (the logging policy's
+    /// control share). Unset: estimated from the logs as the held-back share
+    /// of the finished issues; the benefit mix is always estimated.
+    pub control_share: Option<f64>,
+    /// Most issues the policies learn from: beyond it, whole users are
+    /// sampled by a hash of their id. Bounds the learner's time and memory
+    /// (cross-fitting passes over every issue some forty times).
+    pub max_issues: usize,
+}
+
+impl Default for OffersConfig {
+    fn default() -> Self {
+        OffersConfig {
+            control_share: None,
+            max_issues: 400_000,
+        }
+    }
+}
+
 /// A models config file that cannot be used; the message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelsConfigError {
@@ -265,6 +291,17 @@ impl ModelsConfig {
             return Err(format!(
                 "economics.margin_rate {} is outside 0..=1",
                 self.economics.margin_rate
+            ));
+        }
+        if let Some(share) = self.offers.control_share
+            && !(share > 0.0 && share < 1.0)
+        {
+            return Err(format!("offers.control_share {share} is outside (0, 1)"));
+        }
+        if self.offers.max_issues < 1_000 {
+            return Err(format!(
+                "offers.max_issues {} is below 1000",
+                self.offers.max_issues
             ));
         }
         for (index, benefit) in self.benefits.iter().enumerate() {

@@ -1,32 +1,24 @@
 //! The decision models of a run: fitted once over the population, then
 //! applied per user. Lifetime value (BG/NBD + Gamma-Gamma), propensity to buy
-//! (logistic regression on a time split), best channel (Beta-Binomial with a
-//! frequency cap), benefit recommendations (uplift by segment) and the
-//! fairness rule, plus the checks that say how good each is on this data.
+//! (chosen on a time-split holdout among models and baselines, in
+//! `propensity.rs`), best channel (Beta-Binomial with a frequency cap),
+//! plus the checks that say how good each is on this data. The benefits
+//! and the fairness rule are `offers.rs`: they learn from issue-time
+//! features, not from these per-user outputs.
 //!
 //! A model that cannot be fitted on this data (too few buyers, no offers)
 //! leaves its fields unset and says why in the report; it never fakes a value.
 
-use std::collections::HashMap;
-use std::hash::Hasher;
-
 use strata_core::history::day_of;
 use strata_core::{CHANNELS, QuadrantKind, Tier, UnixMillis, UserHistory};
 use strata_models::channel::{ChannelConfig as ChannelModelConfig, ChannelModel, Counts};
-use strata_models::evaluation::{qini, roc_auc, uplift_at_top};
-use strata_models::fairness::{self, FairnessConfig as FairnessRule, Offer, UserOffers};
-use strata_models::propensity::{LogisticConfig, LogisticModel};
-use strata_models::uplift::{
-    BenefitEconomics, OfferOutcome, TwoModelBaseline, UpliftConfig, UpliftModel, UpliftScorer,
-    compare_on_holdout, score_holdout,
-};
 use strata_models::{
     BgNbdParameters, CustomerSummary, GammaGammaParameters, PurchaseDay, fit_bg_nbd,
     fit_gamma_gamma, summarize_purchases,
 };
-use twox_hash::XxHash3_64;
 
 use crate::config::ModelsConfig;
+use crate::propensity::{self, Propensity};
 use strata_proto::v1;
 
 const DAYS_PER_WEEK: f64 = 7.0;
@@ -48,36 +40,28 @@ fn round_to(value: f64, decimals: i32) -> f64 {
 pub struct ModelReport {
     pub bg_nbd: Option<(BgNbdParameters, f64)>,
     pub gamma_gamma: Option<GammaGammaParameters>,
-    /// Holdout AUC of the propensity model and of its two baselines.
+    /// Holdout AUC of the served propensity (a model, or a baseline when no
+    /// model beat it) and of the two baselines.
     pub propensity_auc: Option<f64>,
     pub recency_auc: Option<f64>,
     pub bg_nbd_auc: Option<f64>,
+    /// The propensity choice in full: every candidate's holdout AUC, what is
+    /// served and why, calibration (Brier, reliability curve).
+    pub propensity_choice: Option<strata_models::propensity_choice::PropensityReport>,
+    /// Finished offer issues of catalogue benefits in the logs.
     pub offer_issues: u64,
-    /// Holdout Qini of the pooled uplift model, of the two-model baseline, and
-    /// the random rankings' mean and spread.
-    pub qini: Option<f64>,
-    pub two_model_qini: Option<f64>,
-    pub random_qini: Option<(f64, f64)>,
-    /// Treated minus control conversion among the top 10% of the holdout, as
-    /// ranked by the pooled model and by the two-model baseline; and overall
-    /// (what a random 10% would show on average).
-    pub uplift_top_decile: Option<(f64, f64, f64)>,
+    /// The offer policy: candidates' off-policy values, the one served and
+    /// why, what fairness cost (`offers.rs`).
+    pub offer_policy: Option<strata_report::OfferPolicyCheck>,
     pub users_with_benefits: u64,
+    /// Users whose served list the fairness rule changed.
     pub fairness_changes: usize,
     pub capped_users: u64,
     pub notes: Vec<String>,
     /// The BG/NBD fitted at T - window against the purchases of (T - window, T].
     pub bg_nbd_holdout: Option<strata_report::BgNbdHoldout>,
-    /// Holdout Qini curves of the pooled model and of the two-model baseline.
-    pub qini_curve: Vec<[f64; 2]>,
-    pub two_model_qini_curve: Vec<[f64; 2]>,
     pub propensity_window_days: u32,
 }
-
-/// Calibration repeat purchases 0 to 6 get a bucket each; 7 and more share one.
-const HOLDOUT_BUCKETS: usize = 8;
-/// Enough points for a smooth curve on a page, whatever the holdout size.
-const QINI_CURVE_POINTS: usize = 200;
 
 /// The per-user inputs the models need besides the history.
 pub struct UserSegment {
@@ -92,23 +76,16 @@ pub struct Decisions<'a> {
     as_of: UnixMillis,
     bg_nbd: Option<BgNbdParameters>,
     gamma_gamma: Option<GammaGammaParameters>,
-    propensity: Option<PropensityModel>,
+    propensity: Option<Propensity>,
     channel: Option<ChannelModel>,
-    uplift: Option<UpliftModel>,
     pub report: ModelReport,
 }
 
-struct PropensityModel {
-    model: LogisticModel,
-}
-
-/// What the models decided for one user (before fairness).
+/// What the models decided for one user.
 pub struct UserDecision {
     pub lifetime_value: Option<v1::LifetimeValue>,
     pub propensity: Option<f64>,
     pub contact_channel: Option<v1::ContactChannel>,
-    /// Benefit catalogue indices with their estimates, best first.
-    pub recommendations: Vec<(usize, f64)>,
 }
 
 fn purchase_days(history: &UserHistory, through_day: i32) -> Vec<PurchaseDay> {
@@ -131,52 +108,6 @@ fn summary_at(history: &UserHistory, through_day: i32) -> Option<CustomerSummary
     summarize_purchases(&days, through_day).ok()
 }
 
-/// A user's place in the holdout split: stable across runs and machines.
-fn in_holdout(user_id: &str, share: f64) -> bool {
-    let mut hasher = XxHash3_64::with_seed(0x5EED);
-    hasher.write(user_id.as_bytes());
-    (hasher.finish() % 10_000) as f64 / 10_000.0 < share
-}
-
-/// Propensity features of a user as of `day`: recency, frequency, monetary,
-/// tenure, whether they ever bought, and BG/NBD expected purchases over the
-/// window (0 without a fit). Only purchase-derived facts, which can be cut at
-/// any day, so training rows (at T - window) see no future.
-fn propensity_features(
-    history: &UserHistory,
-    day: i32,
-    bg_nbd: Option<&BgNbdParameters>,
-    window_weeks: f64,
-) -> Option<[f64; 6]> {
-    let first_seen = day_of(history.first_seen()?);
-    if first_seen > day {
-        return None;
-    }
-    let days = purchase_days(history, day);
-    let tenure = f64::from(day - first_seen);
-    let (recency, frequency, monetary, bought) = match days.last() {
-        Some(last) => (
-            f64::from(day - last.day),
-            days.len() as f64,
-            days.iter()
-                .map(|purchase| purchase.amount)
-                .sum::<f64>()
-                .ln_1p(),
-            1.0,
-        ),
-        // Never bought: as if the last purchase were long before they came.
-        None => (tenure + 365.0, 0.0, 0.0, 0.0),
-    };
-    let expected = match (bg_nbd, days.is_empty()) {
-        (Some(parameters), false) => summarize_purchases(&days, day)
-            .ok()
-            .and_then(|summary| parameters.expected_purchases(window_weeks, &summary).ok())
-            .unwrap_or(0.0),
-        _ => 0.0,
-    };
-    Some([recency, frequency, monetary, tenure, bought, expected])
-}
-
 pub fn segment_key(segment: &UserSegment) -> u32 {
     let tier = match segment.tier {
         None => 0,
@@ -197,12 +128,10 @@ pub fn segment_key(segment: &UserSegment) -> u32 {
 impl<'a> Decisions<'a> {
     /// Fits every model over the run's users, given in user id order: sums
     /// in a fixed order make a rerun on the same input give the same bits.
-    /// `segments` gives each user's layer, tier and quadrant (the uplift cells).
     pub fn fit(
         config: &'a ModelsConfig,
         as_of: UnixMillis,
         users: &[(&str, &UserHistory)],
-        segments: &HashMap<&str, UserSegment>,
     ) -> Decisions<'a> {
         let mut decisions = Decisions {
             config,
@@ -211,13 +140,11 @@ impl<'a> Decisions<'a> {
             gamma_gamma: None,
             propensity: None,
             channel: None,
-            uplift: None,
             report: ModelReport::default(),
         };
         decisions.fit_lifetime(users);
         decisions.fit_propensity(users);
         decisions.fit_channel(users);
-        decisions.fit_uplift(users, segments);
         decisions
     }
 
@@ -254,69 +181,22 @@ impl<'a> Decisions<'a> {
     }
 
     fn fit_propensity(&mut self, users: &[(&str, &UserHistory)]) {
-        let window = self.config.propensity.window_days as i32;
-        let window_weeks = f64::from(window) / DAYS_PER_WEEK;
-        let today = day_of(self.as_of);
-        let cutoff = today - window;
-        self.report.propensity_window_days = window as u32;
-        // The features at T - window need a BG/NBD fit that saw only that far.
-        let cutoff_summaries: Vec<CustomerSummary> = users
-            .iter()
-            .filter_map(|(_, history)| summary_at(history, cutoff))
-            .collect();
-        let cutoff_bg_nbd = fit_bg_nbd(&cutoff_summaries).ok().map(|fit| fit.parameters);
-
-        let mut train = (Vec::new(), Vec::new());
-        let mut holdout = (Vec::new(), Vec::new());
-        // (buyers, predicted, actual) per calibration repeat-purchase bucket.
-        let mut fit_check = [(0u64, 0.0f64, 0.0f64); HOLDOUT_BUCKETS];
-        for (user_id, history) in users {
-            let Some(features) =
-                propensity_features(history, cutoff, cutoff_bg_nbd.as_ref(), window_weeks)
-            else {
-                continue;
-            };
-            let later = history
-                .purchase_days()
-                .iter()
-                .filter(|day| day.day > cutoff && day.day <= today)
-                .count();
-            let label = later > 0;
-            // features: [1] purchase days by the cutoff, [4] bought, [5] expected.
-            if cutoff_bg_nbd.is_some() && features[4] > 0.0 {
-                let repeat = (features[1] as usize).saturating_sub(1);
-                let bucket = &mut fit_check[repeat.min(HOLDOUT_BUCKETS - 1)];
-                bucket.0 += 1;
-                bucket.1 += features[5];
-                bucket.2 += later as f64;
-            }
-            let set = if in_holdout(user_id, self.config.propensity.holdout_share) {
-                &mut holdout
-            } else {
-                &mut train
-            };
-            set.0.push(features);
-            set.1.push(label);
-        }
-        if cutoff_bg_nbd.is_some() {
-            self.report.bg_nbd_holdout = Some(holdout_check(&fit_check, window as u32));
-        }
-        let model = match LogisticModel::fit(&train.0, &train.1, &LogisticConfig::default()) {
-            Ok(model) => model,
-            Err(error) => {
-                self.report
-                    .notes
-                    .push(format!("propensity not fitted: {error}"));
-                return;
-            }
-        };
-        let scores: Vec<f64> = holdout.0.iter().map(|row| model.predict(row)).collect();
-        let recency: Vec<f64> = holdout.0.iter().map(|row| -row[0]).collect();
-        let expected: Vec<f64> = holdout.0.iter().map(|row| row[5]).collect();
-        self.report.propensity_auc = roc_auc(&scores, &holdout.1).ok();
-        self.report.recency_auc = roc_auc(&recency, &holdout.1).ok();
-        self.report.bg_nbd_auc = roc_auc(&expected, &holdout.1).ok();
-        self.propensity = Some(PropensityModel { model });
+        let settings = &self.config.propensity;
+        let fitted = propensity::fit(
+            users,
+            self.as_of,
+            settings.window_days,
+            settings.holdout_share,
+            self.config.economics.outcome_days,
+        );
+        self.report.propensity_window_days = settings.window_days;
+        self.report.propensity_auc = fitted.report.as_ref().map(|report| report.chosen_auc);
+        self.report.recency_auc = fitted.auc(propensity::BASELINES[0]);
+        self.report.bg_nbd_auc = fitted.auc(propensity::BASELINES[1]);
+        self.report.bg_nbd_holdout = fitted.bg_nbd_holdout;
+        self.report.notes.extend(fitted.notes);
+        self.report.propensity_choice = fitted.report;
+        self.propensity = fitted.propensity;
     }
 
     fn fit_channel(&mut self, users: &[(&str, &UserHistory)]) {
@@ -338,126 +218,8 @@ impl<'a> Decisions<'a> {
         }
     }
 
-    fn fit_uplift(
-        &mut self,
-        users: &[(&str, &UserHistory)],
-        segments: &HashMap<&str, UserSegment>,
-    ) {
-        let catalogue: HashMap<&str, usize> = self
-            .config
-            .benefits
-            .iter()
-            .enumerate()
-            .map(|(index, benefit)| (benefit.benefit_id.as_str(), index))
-            .collect();
-        let outcome_millis = i64::from(self.config.economics.outcome_days) * 86_400_000;
-        let margin_rate = self.config.economics.margin_rate;
-        let mut train = Vec::new();
-        let mut holdout = Vec::new();
-        let mut order_total = 0.0;
-        let mut orders = 0u64;
-        for (user_id, history) in users {
-            let Some(segment) = segments.get(user_id) else {
-                continue;
-            };
-            for day in history.purchase_days() {
-                order_total += day.amount;
-                orders += 1;
-            }
-            let holdout_user = in_holdout(user_id, 0.3);
-            for issue in history.engagement().offers() {
-                let Some(&benefit) = catalogue.get(issue.benefit_id.as_str()) else {
-                    continue;
-                };
-                let until = issue.at + outcome_millis;
-                if until > self.as_of {
-                    // The outcome window is not over yet: not an outcome.
-                    continue;
-                }
-                let (first_day, last_day) = (day_of(issue.at), day_of(until));
-                let revenue: f64 = history
-                    .purchase_days()
-                    .iter()
-                    .filter(|day| day.day >= first_day && day.day <= last_day)
-                    .map(|day| day.amount)
-                    .sum();
-                let converted = history
-                    .purchase_days()
-                    .iter()
-                    .any(|day| day.day >= first_day && day.day <= last_day);
-                let outcome = OfferOutcome {
-                    segment: segment_key(segment),
-                    benefit,
-                    treated: issue.treated,
-                    converted,
-                    margin: revenue * margin_rate,
-                    redeemed: issue.treated
-                        && history.engagement().redeemed_between(
-                            &issue.benefit_id,
-                            issue.at,
-                            until,
-                        ),
-                };
-                if holdout_user {
-                    holdout.push(outcome);
-                } else {
-                    train.push(outcome);
-                }
-            }
-        }
-        self.report.offer_issues = (train.len() + holdout.len()) as u64;
-        if train.is_empty() {
-            self.report.notes.push(
-                "no offer issues with a finished outcome window: no benefits recommended".into(),
-            );
-            return;
-        }
-        let mean_order = if orders == 0 {
-            0.0
-        } else {
-            order_total / orders as f64
-        };
-        let economics: Vec<BenefitEconomics> = self
-            .config
-            .benefits
-            .iter()
-            .map(|benefit| BenefitEconomics {
-                cost_if_redeemed: benefit.cost_fixed + benefit.cost_percent / 100.0 * mean_order,
-                redemption_rate: None,
-            })
-            .collect();
-        let uplift_config = UpliftConfig::default();
-        if !holdout.is_empty()
-            && let Ok(model) = UpliftModel::fit(&train, &economics, uplift_config.clone())
-            && let Ok(baseline) = TwoModelBaseline::fit(&train)
-        {
-            if let Ok(comparison) = compare_on_holdout(&model, &holdout, 20, 1) {
-                self.report.qini = Some(comparison.qini);
-                self.report.random_qini = Some((
-                    comparison.random_qini_mean,
-                    comparison.random_qini_deviation,
-                ));
-            }
-            if let Ok(comparison) = compare_on_holdout(&baseline, &holdout, 1, 1) {
-                self.report.two_model_qini = Some(comparison.qini);
-            }
-            self.report.uplift_top_decile = top_decile(&model, &baseline, &holdout);
-            self.report.qini_curve = qini_curve(&model, &holdout);
-            self.report.two_model_qini_curve = qini_curve(&baseline, &holdout);
-        }
-        // Recommendations learn from every finished issue.
-        train.extend(holdout);
-        match UpliftModel::fit(&train, &economics, uplift_config) {
-            Ok(model) => self.uplift = Some(model),
-            Err(error) => self
-                .report
-                .notes
-                .push(format!("uplift model not fitted: {error}")),
-        }
-    }
-
     /// Applies the fitted models to one user.
-    pub fn decide(&mut self, history: &UserHistory, segment: &UserSegment) -> UserDecision {
+    pub fn decide(&mut self, history: &UserHistory) -> UserDecision {
         let today = day_of(self.as_of);
         let horizon_days = self.config.lifetime.horizon_days;
         let horizon_weeks = f64::from(horizon_days) / DAYS_PER_WEEK;
@@ -483,10 +245,10 @@ impl<'a> Decisions<'a> {
             _ => None,
         };
 
-        let window_weeks = f64::from(self.config.propensity.window_days) / DAYS_PER_WEEK;
         let propensity = self.propensity.as_ref().and_then(|propensity| {
-            propensity_features(history, today, self.bg_nbd.as_ref(), window_weeks)
-                .map(|features| round_to(propensity.model.predict(&features), ESTIMATE_DECIMALS))
+            propensity
+                .predict(history, today, self.bg_nbd.as_ref())
+                .map(|probability| round_to(probability, ESTIMATE_DECIMALS))
         });
 
         let contact_channel = self.channel.as_ref().and_then(|model| {
@@ -515,168 +277,12 @@ impl<'a> Decisions<'a> {
             })
         });
 
-        let recommendations = self.uplift.as_ref().map_or_else(Vec::new, |model| {
-            model
-                .recommend(segment_key(segment))
-                .into_iter()
-                .map(|recommendation| {
-                    (
-                        recommendation.benefit,
-                        recommendation.expected_incremental_profit,
-                    )
-                })
-                .collect()
-        });
         UserDecision {
             lifetime_value,
             propensity,
             contact_channel,
-            recommendations,
         }
     }
-
-    /// Applies the fairness rule across users (in place) and records how
-    /// many recommendations it changed. `new_layer` is the index of the
-    /// model's `new` layer.
-    pub fn enforce_fairness(
-        &mut self,
-        users: &mut [(UserSegment, Vec<(usize, f64)>)],
-        new_layer: usize,
-    ) {
-        let rule = FairnessRule {
-            enabled: self.config.fairness.enabled,
-            new_layer,
-        };
-        let kind_of = |benefit: usize| self.config.benefits[benefit].kind as u32;
-        let mut offers: Vec<UserOffers> = users
-            .iter()
-            .map(|(segment, recommendations)| UserOffers {
-                layer: segment.layer_index as usize,
-                tier: segment_key(segment) % 100 / 10,
-                quadrant: segment_key(segment) % 10,
-                offers: recommendations
-                    .iter()
-                    .map(|(benefit, _)| Offer {
-                        benefit: *benefit,
-                        kind: kind_of(*benefit),
-                        face_value: self.config.benefits[*benefit].face_value as f64,
-                    })
-                    .collect(),
-            })
-            .collect();
-        let report = fairness::enforce(&mut offers, &rule);
-        self.report.fairness_changes = report.offers_changed;
-        for ((segment, recommendations), repaired) in users.iter_mut().zip(offers) {
-            let before: Vec<usize> = recommendations
-                .iter()
-                .map(|(benefit, _)| *benefit)
-                .collect();
-            let after: Vec<usize> = repaired.offers.iter().map(|offer| offer.benefit).collect();
-            if before == after {
-                continue;
-            }
-            // A replaced benefit carries the model's estimate for this user's segment.
-            *recommendations = after
-                .into_iter()
-                .map(|benefit| {
-                    let estimate = self.uplift.as_ref().map_or(0.0, |model| {
-                        model
-                            .estimate(segment_key(segment), benefit)
-                            .expected_incremental_profit
-                    });
-                    (benefit, estimate)
-                })
-                .collect();
-        }
-        self.report.users_with_benefits = users
-            .iter()
-            .filter(|(_, recommendations)| !recommendations.is_empty())
-            .count() as u64;
-    }
-
-    /// The served benefits for a user's recommendations, valid from as-of.
-    pub fn benefits(&self, recommendations: &[(usize, f64)]) -> Vec<v1::Benefit> {
-        let valid_until = self.as_of + i64::from(self.config.economics.valid_days) * 86_400_000;
-        recommendations
-            .iter()
-            .map(|(index, profit)| {
-                let spec = &self.config.benefits[*index];
-                v1::Benefit {
-                    benefit_id: spec.benefit_id.clone(),
-                    kind: v1::BenefitKind::from(spec.kind).into(),
-                    face_value: spec.face_value,
-                    currency: spec.currency.clone(),
-                    minimum_spend: spec.minimum_spend,
-                    expected_incremental_profit: round_to(*profit, MONEY_DECIMALS),
-                    valid_from: Some(crate::wire::millis_to_timestamp(self.as_of)),
-                    valid_until: Some(crate::wire::millis_to_timestamp(valid_until)),
-                }
-            })
-            .collect()
-    }
-}
-
-/// Mean predicted and actual holdout purchases per calibration bucket.
-fn holdout_check(
-    buckets: &[(u64, f64, f64); HOLDOUT_BUCKETS],
-    holdout_days: u32,
-) -> strata_report::BgNbdHoldout {
-    let buckets = buckets
-        .iter()
-        .enumerate()
-        .filter(|(_, (buyers, _, _))| *buyers > 0)
-        .map(
-            |(repeat, (buyers, predicted, actual))| strata_report::FrequencyBucket {
-                label: if repeat + 1 == HOLDOUT_BUCKETS {
-                    format!("{repeat}+")
-                } else {
-                    repeat.to_string()
-                },
-                customers: *buyers,
-                predicted: predicted / *buyers as f64,
-                actual: actual / *buyers as f64,
-            },
-        )
-        .collect();
-    strata_report::BgNbdHoldout {
-        holdout_days,
-        buckets,
-    }
-}
-
-/// A scorer's Qini curve on `holdout`, thinned to at most
-/// [`QINI_CURVE_POINTS`] points (the last one always kept).
-fn qini_curve(scorer: &impl UpliftScorer, holdout: &[OfferOutcome]) -> Vec<[f64; 2]> {
-    let treated: Vec<bool> = holdout.iter().map(|outcome| outcome.treated).collect();
-    let converted: Vec<bool> = holdout.iter().map(|outcome| outcome.converted).collect();
-    let Ok(result) = qini(&score_holdout(scorer, holdout), &treated, &converted) else {
-        return Vec::new();
-    };
-    let step = result.curve.len().div_ceil(QINI_CURVE_POINTS).max(1);
-    let last = result.curve.len() - 1;
-    result
-        .curve
-        .iter()
-        .enumerate()
-        .filter(|(index, _)| index % step == 0 || *index == last)
-        .map(|(_, point)| [point.population_fraction, point.incremental_responses])
-        .collect()
-}
-
-/// Uplift among the top 10% of `holdout` by each scorer, and over all of it.
-fn top_decile(
-    model: &impl UpliftScorer,
-    baseline: &impl UpliftScorer,
-    holdout: &[OfferOutcome],
-) -> Option<(f64, f64, f64)> {
-    let treated: Vec<bool> = holdout.iter().map(|outcome| outcome.treated).collect();
-    let converted: Vec<bool> = holdout.iter().map(|outcome| outcome.converted).collect();
-    let top = |scores: Vec<f64>| uplift_at_top(&scores, &treated, &converted, 0.1).ok();
-    Some((
-        top(score_holdout(model, holdout))?,
-        top(score_holdout(baseline, holdout))?,
-        uplift_at_top(&vec![0.0; holdout.len()], &treated, &converted, 1.0).ok()?,
-    ))
 }
 
 fn channel_counts(history: &UserHistory) -> [Counts; 4] {

@@ -9,7 +9,7 @@
 //!
 //! This file is the table of contents: `run.rs` runs the phases,
 //! `score.rs` holds the four scoring passes, `decisions.rs` the models,
-//! `push.rs` the exactly-once delivery, `state.rs` the job's state file.
+//! `offers.rs` the offer policy and the fairness rule, `push.rs` the exactly-once delivery, `state.rs` the job's state file.
 //! Modules import each other by their own paths, never through the
 //! re-exports below, so no module imports this one back.
 
@@ -18,8 +18,10 @@ pub mod decisions;
 mod error;
 pub mod lift;
 pub mod members;
+mod offers;
 mod options;
 pub mod partition;
+pub mod propensity;
 pub mod push;
 mod run;
 mod score;

@@ -16,6 +16,7 @@ use twox_hash::XxHash3_64;
 
 use crate::decisions::{Decisions, ModelReport, UserDecision, UserSegment};
 use crate::error::RecomputeError;
+use crate::offers::{self, ServedOffer};
 use crate::options::{Delivery, RecomputeOptions};
 use crate::push::PlanFiles;
 use crate::state::{JobState, StateHeader, UserEntry};
@@ -123,7 +124,7 @@ fn apply_rules<'m>(
 struct Decided<'m> {
     decisions: Decisions<'m>,
     users: Vec<UserDecision>,
-    offers: Vec<(UserSegment, Vec<(usize, f64)>)>,
+    offers: Vec<Vec<ServedOffer>>,
 }
 
 /// Pass 2: the models, fitted over everyone, then the fairness rule, which
@@ -133,31 +134,28 @@ fn decide<'m>(
     population: &Population<'_>,
     rules: &[UserRules<'_>],
 ) -> Decided<'m> {
-    let segments: HashMap<&str, UserSegment> = population
-        .user_ids
+    let mut decisions = Decisions::fit(&options.models, options.as_of, &population.users);
+    let users = population
+        .users
         .iter()
-        .zip(rules)
-        .map(|(user_id, rules)| (user_id.as_str(), rules.segment()))
+        .map(|(_, history)| decisions.decide(history))
         .collect();
-    let mut decisions =
-        Decisions::fit(&options.models, options.as_of, &population.users, &segments);
-    let mut users = Vec::with_capacity(rules.len());
-    let mut offers = Vec::with_capacity(rules.len());
-    for ((_, history), rules) in population.users.iter().zip(rules) {
-        let mut decision = decisions.decide(history, &rules.segment());
-        offers.push((
-            rules.segment(),
-            std::mem::take(&mut decision.recommendations),
-        ));
-        users.push(decision);
-    }
     let new_layer = options
         .model
         .layers()
         .iter()
         .position(|layer| layer.name() == "new")
         .unwrap_or(1);
-    decisions.enforce_fairness(&mut offers, new_layer);
+    let segments: Vec<UserSegment> = rules.iter().map(UserRules::segment).collect();
+    let offers = offers::decide(
+        &options.models,
+        &options.model,
+        options.as_of,
+        &population.users,
+        &segments,
+        new_layer as u32,
+        &mut decisions.report,
+    );
     Decided {
         decisions,
         users,
@@ -181,28 +179,26 @@ fn assemble(
         .zip(rules)
         .zip(decisions)
         .zip(&decided.offers)
-        .map(
-            |((((user_id, history), rules), decision), (_, recommendations))| Profile {
-                user_id: (*user_id).to_owned(),
-                lifecycle: Some(wire::lifecycle_to_wire(model.name(), &rules.stage)),
-                value_tier: rules.value.as_ref().map(wire::value_tier_to_wire),
-                lifetime_value: decision.lifetime_value,
-                quadrant: Some(wire::quadrant_to_wire(
-                    &rules.loyalty_satisfaction,
-                    rules.quadrant,
-                )),
-                propensity: decision.propensity,
-                contact_channel: decision.contact_channel,
-                benefits: decided.decisions.benefits(recommendations),
-                computed_at: None,
-                model_version: options.model_version.clone(),
-                tags: Vec::new(),
-                campaigns: Vec::new(),
-                last_purchase_at: history
-                    .last_purchase_day()
-                    .map(|day| millis_to_timestamp(i64::from(day) * 86_400_000)),
-            },
-        )
+        .map(|((((user_id, history), rules), decision), list)| Profile {
+            user_id: (*user_id).to_owned(),
+            lifecycle: Some(wire::lifecycle_to_wire(model.name(), &rules.stage)),
+            value_tier: rules.value.as_ref().map(wire::value_tier_to_wire),
+            lifetime_value: decision.lifetime_value,
+            quadrant: Some(wire::quadrant_to_wire(
+                &rules.loyalty_satisfaction,
+                rules.quadrant,
+            )),
+            propensity: decision.propensity,
+            contact_channel: decision.contact_channel,
+            benefits: offers::benefits(&options.models, options.as_of, list),
+            computed_at: None,
+            model_version: options.model_version.clone(),
+            tags: Vec::new(),
+            campaigns: Vec::new(),
+            last_purchase_at: history
+                .last_purchase_day()
+                .map(|day| millis_to_timestamp(i64::from(day) * 86_400_000)),
+        })
         .collect();
     if let Some(targeting) = &options.targeting {
         targeting.apply(&mut profiles, options.as_of);

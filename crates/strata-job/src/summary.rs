@@ -9,7 +9,7 @@ use strata_core::UnixMillis;
 use strata_events::input::InputReport;
 use strata_report::{
     BgNbdFit, CohortMatrix, Count, GammaGammaFit, LayerCount, ModelChecks, PropensityCheck,
-    RunReport, Transition, UpliftCheck,
+    RunReport, Transition,
 };
 
 use crate::decisions::ModelReport;
@@ -127,19 +127,9 @@ impl ModelReport {
                 model_auc: self.propensity_auc,
                 recency_auc: self.recency_auc,
                 bg_nbd_auc: self.bg_nbd_auc,
+                ..crate::propensity::report_check(self.propensity_choice.as_ref())
             },
-            uplift: UpliftCheck {
-                offer_issues: self.offer_issues,
-                qini: self.qini,
-                two_model_qini: self.two_model_qini,
-                random_qini_mean: self.random_qini.map(|(mean, _)| mean),
-                random_qini_deviation: self.random_qini.map(|(_, spread)| spread),
-                top_decile: self
-                    .uplift_top_decile
-                    .map(|(model, baseline, everyone)| [model, baseline, everyone]),
-                curve: self.qini_curve.clone(),
-                two_model_curve: self.two_model_qini_curve.clone(),
-            },
+            offers: self.offer_policy.clone(),
             users_with_benefits: self.users_with_benefits,
             fairness_changes: self.fairness_changes as u64,
             capped_users: self.capped_users,
@@ -264,25 +254,13 @@ impl fmt::Display for ModelReport {
             number(self.recency_auc),
             number(self.bg_nbd_auc)
         )?;
-        let random = self.random_qini.map_or("n/a".to_owned(), |(mean, spread)| {
-            format!("{mean:.3} +- {spread:.3}")
-        });
-        writeln!(
-            out,
-            "    uplift       {} offer issues; holdout Qini {} (two-model {}, random {random})",
-            self.offer_issues,
-            number(self.qini),
-            number(self.two_model_qini)
-        )?;
-        if let Some((model, baseline, everyone)) = self.uplift_top_decile {
-            writeln!(
-                out,
-                "    uplift top 10% {model:.4} (two-model {baseline:.4}; whole holdout {everyone:.4})"
-            )?;
+        if let Some(choice) = &self.propensity_choice {
+            write!(out, "{}", crate::propensity::SummaryLines(choice))?;
         }
+        write!(out, "{}", crate::offers::SummaryLines(self))?;
         writeln!(
             out,
-            "    benefits     {} users with recommendations; fairness rule changed {}; {} users over the contact cap",
+            "    benefits     {} users with recommendations; fairness rule changed {} users; {} users over the contact cap",
             self.users_with_benefits, self.fairness_changes, self.capped_users
         )?;
         for note in &self.notes {

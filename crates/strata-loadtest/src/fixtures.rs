@@ -165,6 +165,7 @@ fn demo_benefit(rng: &mut StdRng, rank: u32, now_unix: i64) -> Benefit {
             seconds: now_unix + 30 * DAY,
             nanos: 0,
         }),
+        fairness_required: false,
     }
 }
 

@@ -93,7 +93,9 @@ pub struct ModelChecks {
     /// bought in the holdout period after it.
     pub bg_nbd_holdout: Option<BgNbdHoldout>,
     pub propensity: PropensityCheck,
-    pub uplift: UpliftCheck,
+    /// The offer policy; absent when no policy was chosen (no offers).
+    #[serde(default)]
+    pub offers: Option<OfferPolicyCheck>,
     pub users_with_benefits: u64,
     pub fairness_changes: u64,
     pub capped_users: u64,
@@ -134,28 +136,138 @@ pub struct FrequencyBucket {
     pub actual: f64,
 }
 
-/// Holdout ROC AUC of the propensity model and its two baselines.
+/// Holdout ROC AUC of the served propensity and its two baselines, and, from
+/// runs that choose the model on the holdout, every candidate, the choice
+/// and its calibration (absent in older reports, hence the defaults).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PropensityCheck {
     pub window_days: u32,
+    /// The served score's AUC (a model's, or a baseline's when it is served).
     pub model_auc: Option<f64>,
     pub recency_auc: Option<f64>,
     pub bg_nbd_auc: Option<f64>,
+    /// Models first, then baselines, each with its holdout AUC.
+    #[serde(default)]
+    pub candidates: Vec<PropensityCandidate>,
+    /// The served candidate's name, and why it was chosen.
+    #[serde(default)]
+    pub served: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub calibration: Option<PropensityCalibration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UpliftCheck {
-    pub offer_issues: u64,
-    pub qini: Option<f64>,
-    pub two_model_qini: Option<f64>,
-    pub random_qini_mean: Option<f64>,
-    pub random_qini_deviation: Option<f64>,
-    /// Treated minus control conversion among the top 10% by the pooled
-    /// model, by the two-model baseline, and over the whole holdout.
-    pub top_decile: Option<[f64; 3]>,
-    /// Qini curves on the holdout: (share targeted, incremental responses).
-    pub curve: Vec<[f64; 2]>,
-    pub two_model_curve: Vec<[f64; 2]>,
+pub struct PropensityCandidate {
+    pub name: String,
+    /// A baseline (a simple score) rather than a fitted model.
+    pub baseline: bool,
+    /// `None` when the model could not be fitted (`note` says why).
+    pub auc: Option<f64>,
+    pub note: Option<String>,
+}
+
+/// How the served score was turned into a probability, measured out of fold
+/// on the holdout.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PropensityCalibration {
+    /// `Platt` or `Isotonic`.
+    pub method: String,
+    pub holdout_users: u64,
+    /// Share of the holdout that bought in the window.
+    pub base_rate: f64,
+    /// Brier score of predicting the base rate for everyone.
+    pub brier_base_rate: f64,
+    /// The model's own probabilities; `None` for a served baseline, whose
+    /// score is not a probability.
+    pub brier_before: Option<f64>,
+    pub brier_after: f64,
+    /// Equal-count bins, lowest predictions first, after calibration.
+    pub reliability: Vec<ReliabilityBin>,
+}
+
+/// One bin of a reliability curve: a calibrated score has `observed` close
+/// to `predicted`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReliabilityBin {
+    pub users: u64,
+    pub predicted: f64,
+    pub observed: f64,
+}
+
+/// The offer policy of a run: every candidate's incremental profit per issue
+/// against sending nothing, estimated off-policy on held-out randomised
+/// offers (cross-fitted by user), the one served and why, and what the
+/// fairness rule cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OfferPolicyCheck {
+    /// Finished issues of catalogue benefits in the logs, and how many of
+    /// them (whole users, by hash) the policies were learned from.
+    #[serde(default)]
+    pub issues: u64,
+    #[serde(default)]
+    pub issues_used: u64,
+    /// The held-back share used as the logging probability, and whether it
+    /// was estimated from the logs (else configured).
+    #[serde(default)]
+    pub control_share: f64,
+    #[serde(default)]
+    pub control_share_estimated: bool,
+    /// Of every interval, e.g. 0.95.
+    #[serde(default)]
+    pub confidence: f64,
+    /// Simplest first: no offer, best single benefit, best benefit per
+    /// cell, learned.
+    #[serde(default)]
+    pub candidates: Vec<PolicyEstimate>,
+    /// The served candidate's name, and the selector's reason in words.
+    #[serde(default)]
+    pub served: String,
+    #[serde(default)]
+    pub reason: String,
+    /// The learned policy's paired gain over the best simple candidate.
+    #[serde(default)]
+    pub learned_gain: Option<Interval>,
+    #[serde(default)]
+    pub fairness: Option<FairnessCost>,
+}
+
+/// A mean with its confidence interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub mean: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// One candidate policy's off-policy value (EUR per issue against sending
+/// nothing): doubly robust, and inverse propensity as the model-free check.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolicyEstimate {
+    pub policy: String,
+    #[serde(default)]
+    pub served: bool,
+    pub dr: Interval,
+    pub ips: Interval,
+    /// Share of the held-out issues the policy would send an offer.
+    #[serde(default)]
+    pub offered: f64,
+}
+
+/// What the fairness rule cost on the served policy's own estimates: the
+/// estimated incremental profit of the first offer, per user, without and
+/// with the rule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FairnessCost {
+    pub enabled: bool,
+    pub value_without: f64,
+    pub value_with: f64,
+    /// Users whose list the rule changed; offers listed only because the
+    /// rule demands them; (tier, quadrant, kind) groups repaired.
+    pub users_changed: u64,
+    pub forced_offers: u64,
+    pub repairs: u64,
 }
 
 /// Counts each buyer into the cohort of their first purchase month. Cheap:

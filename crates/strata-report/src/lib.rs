@@ -10,9 +10,10 @@ pub mod data;
 mod render;
 
 pub use data::{
-    BgNbdFit, BgNbdHoldout, CohortCounter, CohortMatrix, CohortRow, Count, FORMAT, FrequencyBucket,
-    FunnelStep, GammaGammaFit, LayerCount, ModelChecks, PropensityCheck, RunReport, Transition,
-    UpliftCheck, funnel,
+    BgNbdFit, BgNbdHoldout, CohortCounter, CohortMatrix, CohortRow, Count, FORMAT, FairnessCost,
+    FrequencyBucket, FunnelStep, GammaGammaFit, Interval, LayerCount, ModelChecks,
+    OfferPolicyCheck, PolicyEstimate, PropensityCalibration, PropensityCandidate, PropensityCheck,
+    ReliabilityBin, RunReport, Transition, funnel,
 };
 pub use render::{CHART_IDS, render_html};
 

@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::Error;
-use crate::data::{CohortMatrix, RunReport, funnel, ratio};
+use crate::data::{CohortMatrix, Interval, RunReport, funnel, ratio};
 
 /// Every figure the page holds, in page order.
 pub const CHART_IDS: [&str; 9] = [
@@ -26,7 +26,7 @@ pub const CHART_IDS: [&str; 9] = [
     "chart-transitions",
     "chart-bgnbd",
     "chart-propensity",
-    "chart-qini",
+    "chart-offers",
 ];
 
 const WIDTH: u32 = 800;
@@ -91,7 +91,7 @@ pub fn render_html(report: &RunReport) -> Result<String, Error> {
     page.push_str("<h2>Model checks</h2>\n");
     page.push_str(&bg_nbd(report)?);
     page.push_str(&propensity(report)?);
-    page.push_str(&qini(report)?);
+    page.push_str(&offers(report)?);
     if !report.models.notes.is_empty() {
         page.push_str("<h3>Notes</h3>\n<ul>\n");
         for note in &report.models.notes {
@@ -818,46 +818,106 @@ fn bg_nbd(report: &RunReport) -> Result<String, Error> {
 
 fn propensity(report: &RunReport) -> Result<String, Error> {
     let check = &report.models.propensity;
-    let scores = [
-        ("propensity model", check.model_auc),
-        ("recency alone", check.recency_auc),
-        ("BG/NBD expected purchases", check.bg_nbd_auc),
-    ];
-    let caption = format!(
-        "Propensity check: holdout ROC AUC of the model's score for buying in the next {} days, \
-         next to its two baselines; 0.5 is chance, 1 a perfect ranking.",
+    // Runs that chose the model on the holdout list every candidate; older
+    // reports have the three fixed rankings only.
+    let scores: Vec<(String, Option<f64>, bool)> = if check.candidates.is_empty() {
+        vec![
+            ("propensity model".to_owned(), check.model_auc, true),
+            ("recency alone".to_owned(), check.recency_auc, false),
+            (
+                "BG/NBD expected purchases".to_owned(),
+                check.bg_nbd_auc,
+                false,
+            ),
+        ]
+    } else {
+        check
+            .candidates
+            .iter()
+            .map(|candidate| {
+                let kind = if candidate.baseline {
+                    "baseline"
+                } else {
+                    "model"
+                };
+                let served = check.served.as_deref() == Some(candidate.name.as_str());
+                let label = format!(
+                    "{} ({kind}{})",
+                    candidate.name,
+                    if served { ", served" } else { "" }
+                );
+                (label, candidate.auc, served)
+            })
+            .collect()
+    };
+    let mut caption = format!(
+        "Propensity check: holdout ROC AUC of each ranking for buying in the next {} days \
+         (features as of that many days before the as-of time); 0.5 is chance, 1 a perfect \
+         ranking.",
         check.window_days
     );
-    let rows: Vec<Vec<String>> =
-        std::iter::once(["ranking", "holdout AUC"].map(String::from).to_vec())
-            .chain(
-                scores
-                    .iter()
-                    .map(|(name, auc)| vec![(*name).to_owned(), number(*auc, 3)]),
-            )
-            .collect();
-    if scores.iter().all(|(_, auc)| auc.is_none()) {
+    if let (Some(served), Some(reason)) = (&check.served, &check.reason) {
+        let _ = write!(caption, " Served: {served} ({reason}).");
+    }
+    let mut rows: Vec<Vec<String>> = vec![
+        ["ranking", "holdout AUC", "note"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    let notes = check
+        .candidates
+        .iter()
+        .map(|candidate| candidate.note.clone().unwrap_or_default())
+        .chain(std::iter::repeat(String::new()));
+    for ((name, auc, _), note) in scores.iter().zip(notes) {
+        rows.push(vec![name.clone(), number(*auc, 3), note]);
+    }
+    let mut tables = table(&rows);
+    if let Some(calibration) = &check.calibration {
+        let _ = write!(
+            caption,
+            " Calibration ({}, out of fold on {} holdout users): Brier {} before, {:.4} after, \
+             against {:.4} for the base rate {:.1}% alone; the reliability table compares the \
+             mean calibrated prediction of each tenth of the holdout with the share that bought.",
+            calibration.method,
+            calibration.holdout_users,
+            number(calibration.brier_before, 4),
+            calibration.brier_after,
+            calibration.brier_base_rate,
+            100.0 * calibration.base_rate
+        );
+        let header = [
+            "reliability bin",
+            "users",
+            "mean predicted",
+            "share that bought",
+        ];
+        let mut reliability = vec![header.map(String::from).to_vec()];
+        for (index, bin) in calibration.reliability.iter().enumerate() {
+            reliability.push(vec![
+                (index + 1).to_string(),
+                bin.users.to_string(),
+                format!("{:.3}", bin.predicted),
+                format!("{:.3}", bin.observed),
+            ]);
+        }
+        tables.push('\n');
+        tables.push_str(&table(&reliability));
+    }
+    if scores.iter().all(|(_, auc, _)| auc.is_none()) {
         return Ok(figure(
             "chart-propensity",
             &empty_svg("the propensity model was not fitted on this data")?,
-            &table(&rows),
+            &tables,
             &caption,
         ));
     }
     let bars: Vec<Bar> = scores
         .iter()
-        .map(|(name, auc)| Bar {
-            label: (*name).to_owned(),
+        .map(|(name, auc, highlight)| Bar {
+            label: name.clone(),
             spans: auc.map_or_else(Vec::new, |auc| {
-                vec![(
-                    0.0,
-                    auc,
-                    if *name == "propensity model" {
-                        DARK
-                    } else {
-                        LIGHT
-                    },
-                )]
+                vec![(0.0, auc, if *highlight { DARK } else { LIGHT })]
             }),
             note: number(*auc, 3),
         })
@@ -877,87 +937,151 @@ fn propensity(report: &RunReport) -> Result<String, Error> {
         legend: &[],
         legend_at: SeriesLabelPosition::LowerRight,
     })?;
-    Ok(figure("chart-propensity", &svg, &table(&rows), &caption))
+    Ok(figure("chart-propensity", &svg, &tables, &caption))
 }
 
-fn qini(report: &RunReport) -> Result<String, Error> {
-    let uplift = &report.models.uplift;
-    let random = match (uplift.random_qini_mean, uplift.random_qini_deviation) {
-        (Some(mean), Some(deviation)) => format!("{mean:.3} +- {deviation:.3}"),
-        _ => "n/a".to_owned(),
-    };
-    let mut rows = vec![
-        ["ranking", "Qini coefficient", "uplift in the top 10%"]
-            .map(String::from)
-            .to_vec(),
-        vec![
-            "pooled uplift model".into(),
-            number(uplift.qini, 3),
-            number(uplift.top_decile.map(|top| top[0]), 4),
-        ],
-        vec![
-            "two-model baseline".into(),
-            number(uplift.two_model_qini, 3),
-            number(uplift.top_decile.map(|top| top[1]), 4),
-        ],
-        vec![
-            "random rankings".into(),
-            random,
-            number(uplift.top_decile.map(|top| top[2]), 4),
-        ],
-    ];
-    rows[3][0] = "random rankings (mean +- sd; uplift over everyone)".into();
-    let caption = format!(
-        "Uplift check on {} offer issues: the Qini curve of the holdout, ranked by each model \
-         (incremental conversions when targeting the top share, control responses scaled to the \
-         treated count), against random targeting (the diagonal). The Qini coefficient is the \
-         area above the diagonal over the best possible area.",
-        uplift.offer_issues
-    );
-    if uplift.curve.len() < 2 {
+/// The offer policies: each candidate's doubly robust value per issue with
+/// its interval (bars and whiskers), the served one dark.
+fn offers(report: &RunReport) -> Result<String, Error> {
+    let header = [
+        "policy",
+        "doubly robust, EUR per issue",
+        "interval",
+        "inverse propensity",
+        "interval",
+        "offered",
+        "served",
+    ]
+    .map(String::from)
+    .to_vec();
+    let Some(check) = &report.models.offers else {
         return Ok(figure(
-            "chart-qini",
-            &empty_svg("no uplift holdout on this data (no finished offer outcomes)")?,
-            &table(&rows),
-            &caption,
+            "chart-offers",
+            &empty_svg("no offer policy on this data (no finished randomised offers)")?,
+            &table(&[header]),
+            "Offer policies: none was learned; the notes say why.",
         ));
-    }
-    let points = |curve: &[[f64; 2]]| -> Vec<(f64, f64)> {
-        curve.iter().map(|point| (point[0], point[1])).collect()
     };
-    let model = points(&uplift.curve);
-    let baseline = points(&uplift.two_model_curve);
-    let everyone = model.last().map_or(0.0, |point| point.1);
-    let (low, high) = model
+    let span = |value: &Interval| format!("[{:+.3}, {:+.3}]", value.lower, value.upper);
+    let rows: Vec<Vec<String>> = std::iter::once(header)
+        .chain(check.candidates.iter().map(|candidate| {
+            vec![
+                candidate.policy.clone(),
+                format!("{:+.3}", candidate.dr.mean),
+                span(&candidate.dr),
+                format!("{:+.3}", candidate.ips.mean),
+                span(&candidate.ips),
+                format!("{:.1}%", 100.0 * candidate.offered),
+                if candidate.served { "yes" } else { "" }.to_owned(),
+            ]
+        }))
+        .collect();
+    let mut caption = format!(
+        "Offer policies, estimated off-policy on {} held-out randomised offer issues (of {} \
+         finished; cross-fitted by user, held back {:.1}%): incremental profit per issue against \
+         sending nothing, doubly robust (bars, with {:.0}% intervals) and inverse propensity (the \
+         model-free check). {}.",
+        check.issues_used,
+        check.issues,
+        100.0 * check.control_share,
+        100.0 * check.confidence,
+        check.reason
+    );
+    if let Some(fairness) = check.fairness.as_ref().filter(|fairness| fairness.enabled) {
+        let _ = write!(
+            caption,
+            " Fairness at least cost: estimated value per user {:+.4} without the rule, {:+.4} \
+             with it; {} users changed, {} offers served only because the rule demands them.",
+            fairness.value_without,
+            fairness.value_with,
+            fairness.users_changed,
+            fairness.forced_offers
+        );
+    }
+    let count = check.candidates.len().max(1);
+    let (low, high) = check
+        .candidates
         .iter()
-        .chain(&baseline)
-        .map(|point| point.1)
-        .fold((0.0f64, 0.0f64), |(low, high), y| (low.min(y), high.max(y)));
-    let pad = (high - low).max(1.0) * 0.12;
-    let svg = line_chart(
-        0.0..1.0,
-        (low - pad)..(high + pad),
-        "share of the holdout targeted, best ranked first",
-        "incremental conversions",
-        &|value| format!("{:.0}%", 100.0 * value),
-        SeriesLabelPosition::LowerLeft,
-        |context| {
-            context
-                .draw_series(DashedLineSeries::new(
-                    [(0.0, 0.0), (1.0, everyone)],
-                    6,
-                    4,
-                    GREY.stroke_width(2),
-                ))?
-                .label("random targeting")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], GREY.stroke_width(2)));
-            if baseline.len() >= 2 {
-                draw_line(context, &baseline, LIGHT, "two-model baseline", false)?;
+        .fold((0.0f64, 0.0f64), |(low, high), candidate| {
+            (low.min(candidate.dr.lower), high.max(candidate.dr.upper))
+        });
+    let pad = (high - low).max(1e-3) * 0.1;
+    // Room on the right for the value written after each whisker.
+    let x_range = (low - pad)..(high + 3.0 * pad);
+    let labels_width = label_width(
+        check
+            .candidates
+            .iter()
+            .map(|candidate| candidate.policy.len() + if candidate.served { 9 } else { 0 }),
+    );
+    let svg = svg(74 + 44 * count as u32, |root| {
+        let mut context = ChartBuilder::on(root)
+            .margin(12)
+            .margin_right(24)
+            .x_label_area_size(40)
+            .y_label_area_size(labels_width)
+            .build_cartesian_2d(x_range.clone(), 0f64..count as f64)?;
+        context
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .y_label_formatter(&|_| String::new())
+            .x_labels(8)
+            .x_label_formatter(&|value| format!("{value:+.2}"))
+            .x_desc("incremental profit per issue against no offer (EUR)")
+            .label_style(text_style(15))
+            .axis_desc_style(text_style(16))
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+            .draw()?;
+        context.draw_series(DashedLineSeries::new(
+            [(0.0, 0.0), (0.0, count as f64)],
+            6,
+            4,
+            GREY.stroke_width(2),
+        ))?;
+        for (index, candidate) in check.candidates.iter().enumerate() {
+            let top = (count - index) as f64;
+            let middle = top - 0.5;
+            let color = if candidate.served { DARK } else { LIGHT };
+            let dr = &candidate.dr;
+            context.draw_series(std::iter::once(Rectangle::new(
+                [
+                    (dr.mean.min(0.0), top - 0.22),
+                    (dr.mean.max(0.0), top - 0.78),
+                ],
+                color.filled(),
+            )))?;
+            context.draw_series(std::iter::once(PathElement::new(
+                vec![(dr.lower, middle), (dr.upper, middle)],
+                TEXT.stroke_width(2),
+            )))?;
+            for end in [dr.lower, dr.upper] {
+                context.draw_series(std::iter::once(PathElement::new(
+                    vec![(end, middle - 0.14), (end, middle + 0.14)],
+                    TEXT.stroke_width(2),
+                )))?;
             }
-            draw_line(context, &model, DARK, "pooled uplift model", false)
-        },
-    )?;
-    Ok(figure("chart-qini", &svg, &table(&rows), &caption))
+            context.draw_series(std::iter::once(Text::new(
+                format!("{:+.3}", dr.mean),
+                (dr.upper.max(dr.mean.max(0.0)) + pad * 0.3, middle),
+                text_style(15).pos(Pos::new(HPos::Left, VPos::Center)),
+            )))?;
+            let (left, y) = context.backend_coord(&(x_range.start, middle));
+            let label = if candidate.served {
+                format!("{} (served)", candidate.policy)
+            } else {
+                candidate.policy.clone()
+            };
+            root.draw(&Text::new(
+                label,
+                (left - 8, y),
+                text_style(15).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))?;
+        }
+        Ok(())
+    })?;
+    Ok(figure("chart-offers", &svg, &table(&rows), &caption))
 }
 
 #[cfg(test)]
@@ -1012,5 +1136,136 @@ mod tests {
         // Names are escaped in the tables.
         assert!(page.contains("new &lt;&amp;&gt;"));
         assert!(!page.contains("<script"));
+    }
+
+    /// The figure of a propensity section between `<figure id=...>` and its end.
+    fn propensity_figure(page: &str) -> &str {
+        let start = page.find("<figure id=\"chart-propensity\">").unwrap();
+        &page[start..start + page[start..].find("</figure>").unwrap()]
+    }
+
+    #[test]
+    fn propensity_lists_every_candidate_the_served_one_and_its_calibration() {
+        use crate::data::{PropensityCalibration, PropensityCandidate, PropensityCheck};
+        // An older report has none of the choice's fields: it still reads,
+        // and its page shows the three fixed rankings.
+        let old: PropensityCheck = serde_json::from_str(
+            r#"{"window_days":30,"model_auc":0.8,"recency_auc":0.7,"bg_nbd_auc":0.75}"#,
+        )
+        .unwrap();
+        assert!(old.candidates.is_empty() && old.served.is_none() && old.calibration.is_none());
+        let mut report = tiny();
+        report.models.propensity = old;
+        let page = render_html(&report).unwrap();
+        let figure = propensity_figure(&page);
+        assert!(figure.contains("<td>recency alone</td><td>0.700</td>"));
+        assert!(!figure.contains("reliability bin"));
+
+        let candidate = |name: &str, baseline: bool, auc: f64| PropensityCandidate {
+            name: name.into(),
+            baseline,
+            auc: Some(auc),
+            note: None,
+        };
+        report.models.propensity = PropensityCheck {
+            window_days: 30,
+            model_auc: Some(0.86),
+            recency_auc: Some(0.80),
+            bg_nbd_auc: Some(0.81),
+            candidates: vec![
+                candidate("logistic", false, 0.85),
+                candidate("gbt", false, 0.86),
+                candidate("recency", true, 0.80),
+                candidate("bg_nbd_expected", true, 0.81),
+            ],
+            served: Some("gbt".into()),
+            reason: Some("gbt beats the best baseline".into()),
+            calibration: Some(PropensityCalibration {
+                method: "isotonic regression".into(),
+                holdout_users: 4000,
+                base_rate: 0.0625,
+                brier_base_rate: 0.0586,
+                brier_before: Some(0.0510),
+                brier_after: 0.0501,
+                reliability: vec![
+                    crate::data::ReliabilityBin {
+                        users: 2000,
+                        predicted: 0.01,
+                        observed: 0.012,
+                    },
+                    crate::data::ReliabilityBin {
+                        users: 2000,
+                        predicted: 0.115,
+                        observed: 0.113,
+                    },
+                ],
+            }),
+        };
+        let page = render_html(&report).unwrap();
+        let figure = propensity_figure(&page);
+        assert!(figure.contains("<td>gbt (model, served)</td><td>0.860</td>"));
+        assert!(figure.contains("<td>bg_nbd_expected (baseline)</td><td>0.810</td>"));
+        assert!(figure.contains("Served: gbt (gbt beats the best baseline)."));
+        assert!(figure.contains("Brier 0.0510 before, 0.0501 after, against 0.0586"));
+        assert!(figure.contains("<td>2</td><td>2000</td><td>0.115</td><td>0.113</td>"));
+        // Every candidate has its bar (plus the background).
+        assert!(figure.matches("<rect").count() >= 5);
+    }
+    #[test]
+    fn offers_figure_shows_every_candidate_the_served_one_and_the_fairness_cost() {
+        use crate::data::{FairnessCost, Interval, OfferPolicyCheck, PolicyEstimate};
+        let interval = |mean: f64| Interval {
+            mean,
+            lower: mean - 0.05,
+            upper: mean + 0.05,
+        };
+        let candidate = |policy: &str, mean: f64, served: bool| PolicyEstimate {
+            policy: policy.into(),
+            served,
+            dr: interval(mean),
+            ips: interval(mean + 0.01),
+            offered: 0.5,
+        };
+        let mut report = tiny();
+        report.models.offers = Some(OfferPolicyCheck {
+            issues: 1000,
+            issues_used: 900,
+            control_share: 0.2,
+            control_share_estimated: true,
+            confidence: 0.95,
+            candidates: vec![
+                candidate("no offer", 0.0, false),
+                candidate("best single benefit", -0.02, false),
+                candidate("best benefit per cell <&>", 0.04, true),
+                candidate("learned", 0.03, false),
+            ],
+            served: "best benefit per cell <&>".into(),
+            reason: "best benefit per cell <&> served: it has the highest estimate".into(),
+            learned_gain: Some(interval(-0.01)),
+            fairness: Some(FairnessCost {
+                enabled: true,
+                value_without: 0.0712,
+                value_with: 0.0701,
+                users_changed: 12,
+                forced_offers: 3,
+                repairs: 2,
+            }),
+        });
+        let page = render_html(&report).unwrap();
+        let start = page.find("<figure id=\"chart-offers\">").unwrap();
+        let figure = &page[start..start + page[start..].find("</figure>").unwrap()];
+        assert!(figure.contains(
+            "<td>best benefit per cell &lt;&amp;&gt;</td><td>+0.040</td><td>[-0.010, +0.090]</td>\
+             <td>+0.050</td><td>[+0.000, +0.100]</td><td>50.0%</td><td>yes</td>"
+        ));
+        assert!(figure.contains("<td>best single benefit</td><td>-0.020</td>"));
+        assert!(figure.contains("on 900 held-out randomised offer issues (of 1000"));
+        assert!(
+            figure
+                .contains("+0.0712 without the rule, +0.0701 with it; 12 users changed, 3 offers")
+        );
+        // A bar per candidate plus the background; a whisker and two ticks each.
+        assert!(figure.matches("<rect").count() >= 5);
+        assert!(figure.matches("<polyline").count() >= 12);
     }
 }

@@ -171,6 +171,7 @@ impl From<&BenefitConfig> for v1::Benefit {
             expected_incremental_profit: config.expected_incremental_profit,
             valid_from: None,
             valid_until: None,
+            fairness_required: false,
         }
     }
 }
