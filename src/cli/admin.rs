@@ -6,6 +6,8 @@ use clap::{Args, Subcommand};
 use strata_client::AdminClient;
 use strata_proto::v1::{FacetUsers, ModelVersion, StatsResponse, VersionState};
 
+use super::output::{out, outln};
+
 /// Where the server is and how to authenticate.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
@@ -81,34 +83,38 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::LoadSnapshot { target, path } => {
             let loaded = target.admin().await?.load_snapshot(path).await?;
             let version = loaded.version.unwrap_or_default();
-            println!(
+            outln!(
                 "loaded {}: {} records, {} sampled reads verified; previous {}",
                 version.model_version,
                 version.record_count,
                 loaded.sampled_reads,
                 loaded.previous_model_version
-            );
+            )?;
         }
         AdminCommand::Versions { target } => {
             let versions = target.admin().await?.versions().await?;
-            println!(
+            outln!(
                 "{:<24} {:<9} {:>12} {:>12}  role",
-                "model_version", "state", "records", "estimated"
-            );
+                "model_version",
+                "state",
+                "records",
+                "estimated"
+            )?;
             for version in &versions {
-                print_version(version);
+                print_version(version)?;
             }
         }
         AdminCommand::Rollback { target } => {
             let rolled = target.admin().await?.rollback().await?;
-            println!(
+            outln!(
                 "rolled back from {} to {}",
-                rolled.from_model_version, rolled.to_model_version
-            );
+                rolled.from_model_version,
+                rolled.to_model_version
+            )?;
         }
         AdminCommand::Stats { target } => {
             let stats = target.admin().await?.stats().await?;
-            print!("{}", stats_table(&stats));
+            out!("{}", stats_table(&stats))?;
         }
         AdminCommand::Watch {
             target,
@@ -120,21 +126,28 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .await?
                 .watch_transitions(from_cursor, layers)
                 .await?;
-            while let Some(message) = stream
-                .message()
-                .await
-                .context("the transition stream ended")?
-            {
+            // Ends with stdout too: `watch | head -1` must not wait for the
+            // next transition to find out that nobody reads any more.
+            let closed = super::output::closed();
+            tokio::pin!(closed);
+            loop {
+                let message = tokio::select! {
+                    message = stream.message() => message,
+                    () = &mut closed => return Ok(()),
+                };
+                let Some(message) = message.context("the transition stream ended")? else {
+                    break;
+                };
                 for transition in message.transitions {
                     let at = transition.at.map_or(0, |at| at.seconds);
-                    println!(
+                    outln!(
                         "{}\t{}\t{}\t{}\t{}\t{at}",
                         transition.cursor,
                         transition.user_id,
                         or_none(&transition.from_layer),
                         or_none(&transition.to_layer),
                         transition.model_version
-                    );
+                    )?;
                 }
             }
         }
@@ -194,7 +207,7 @@ pub fn stats_table(stats: &StatsResponse) -> String {
     out
 }
 
-fn print_version(version: &ModelVersion) {
+fn print_version(version: &ModelVersion) -> std::io::Result<()> {
     let state = match version.state() {
         VersionState::Building => "building",
         VersionState::Ready => "ready",
@@ -208,7 +221,7 @@ fn print_version(version: &ModelVersion) {
     } else {
         ""
     };
-    println!(
+    outln!(
         "{:<24} {:<9} {:>12} {:>12}  {role}{}",
         version.model_version,
         state,
@@ -219,5 +232,5 @@ fn print_version(version: &ModelVersion) {
         } else {
             format!(" ({})", version.failure)
         }
-    );
+    )
 }

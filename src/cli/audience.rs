@@ -14,6 +14,8 @@ use strata_job::members::member_from_profile;
 use strata_job::targeting::parse_audience;
 use strata_proto::v1;
 
+use super::output::{out, outln};
+
 #[derive(Debug, Args)]
 pub struct AudienceArgs {
     /// The audience definition (TOML; see docs/audiences.md).
@@ -75,9 +77,9 @@ pub fn run(args: AudienceArgs) -> anyhow::Result<()> {
         write_audience(out, &rows)?;
         written = Some((rows.len(), out));
     }
-    print!("{selection}");
+    out!("{selection}")?;
     if let Some((rows, out)) = written {
-        println!("wrote {rows} users to {}", out.display());
+        outln!("wrote {rows} users to {}", out.display())?;
     }
     Ok(())
 }

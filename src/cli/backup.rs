@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::admin::TargetArgs;
+use super::output::outln;
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -33,15 +34,17 @@ pub struct RestoreArgs {
 
 pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     let backup = args.target.admin().await?.create_backup(args.out).await?;
-    println!(
+    outln!(
         "backup written to {} (model version {})",
-        backup.dir, backup.model_version
-    );
+        backup.dir,
+        backup.model_version
+    )?;
     for producer in &backup.producers {
-        println!(
+        outln!(
             "producer {} at sequence {}",
-            producer.producer_id, producer.last_applied_sequence
-        );
+            producer.producer_id,
+            producer.last_applied_sequence
+        )?;
     }
     Ok(())
 }
@@ -54,14 +57,14 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let store =
         strata_store::Store::open(&args.data_dir, &strata_store::StoreOptions::default())
             .with_context(|| format!("opening the restored store {}", args.data_dir.display()))?;
-    println!(
+    outln!(
         "restored {} into {} (model version {})",
         args.from.display(),
         args.data_dir.display(),
         store.current_model_version()
-    );
+    )?;
     for (producer, sequence) in store.producers()? {
-        println!("producer {producer} at sequence {sequence}");
+        outln!("producer {producer} at sequence {sequence}")?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use strata_server::Bound;
 use tokio::sync::Notify;
 
 use super::generate::{PopulationArgs, write_events};
+use super::output::{out, outln};
 use super::serve::{ServeArgs, announce};
 
 #[derive(Debug, Args)]
@@ -74,7 +75,8 @@ async fn load_demo(args: &DemoArgs, bound: Bound) -> anyhow::Result<()> {
     let events = args.work_dir.join("events.parquet");
     let gen_config = args.population.gen_config()?;
     let written = write_events(&gen_config, &events, None)?;
-    println!(
+    // The demo is a server: a closed stdout does not stop it (see `announce`).
+    let _ = outln!(
         "generated {written} events for {} users in {}",
         args.population.users,
         events.display()
@@ -104,7 +106,7 @@ async fn load_demo(args: &DemoArgs, bound: Bound) -> anyhow::Result<()> {
         targeting: None,
     })
     .await?;
-    print!("{summary}");
+    let _ = out!("{summary}");
     Ok(())
 }
 
@@ -112,7 +114,7 @@ fn print_tour(bound: Bound) {
     let grpc = bound.grpc;
     let first = generate::user_id(0);
     let second = generate::user_id(1);
-    println!(
+    let _ = outln!(
         r#"
 Try it (grpcurl uses server reflection):
   grpcurl -plaintext -d '{{"user_ids":["{first}","{second}","nobody"]}}' {grpc} strata.v1.ProfileService/BatchGetProfiles

@@ -14,6 +14,7 @@ use strata_events::generate::campaigns::{
 use strata_events::generate::{self, GenConfig, Preset};
 use strata_events::input::{EventWriter, Format};
 
+use super::output::outln;
 use super::parse::parse_time;
 
 /// The generated population, shared by `gen` and `demo`.
@@ -100,12 +101,12 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
     } else {
         write_events(&config, &args.out, args.truth.as_deref())?
     };
-    println!(
+    outln!(
         "wrote {written} events for {} users to {} in {:.1}s",
         args.population.users,
         args.out.display(),
         started.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(())
 }
 
@@ -216,18 +217,18 @@ fn gen_targeted(
     let written = writer.finish()?;
     if let (Some(attributes), Some(path)) = (attribute_writer, &args.attributes) {
         attributes.finish()?;
-        println!(
+        outln!(
             "wrote attributes of {} users to {} ({} intend to buy, {} of them hidden buyers)",
             config.users,
             path.display(),
             summary.intent_users,
             summary.hidden_buyers
-        );
+        )?;
     }
     for (id, treated, responses) in &summary.responses {
-        println!(
+        outln!(
             "campaign {id}: {treated} users drawn into treatment, {responses} campaign purchases"
-        );
+        )?;
     }
     if let Some(path) = truth {
         write_truth(config, path)?;

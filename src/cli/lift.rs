@@ -10,6 +10,8 @@ use strata_events::input::ErrorBudget;
 use strata_job::ModelsConfig;
 use strata_job::lift::{LiftRequest, measure};
 
+use super::output::{out, outln};
+
 #[derive(Debug, Args)]
 pub struct LiftArgs {
     /// The campaign to measure; give it twice or more to compare audiences
@@ -60,14 +62,16 @@ pub fn run(args: LiftArgs) -> anyhow::Result<()> {
         },
     };
     let (results, input) = measure(&request)?;
-    println!(
+    outln!(
         "events      {} read ({} bad rows) from {} files",
-        input.events, input.bad_rows, input.files
-    );
+        input.events,
+        input.bad_rows,
+        input.files
+    )?;
     let mut comparison = Comparison::new();
     for result in &results {
         let campaign = &result.campaign;
-        println!(
+        outln!(
             "\ncampaign {} (audience {}, benefit {}, {} to {}): {} capped users in neither arm, \
              {} redemptions costing {:.2}",
             campaign.id,
@@ -78,13 +82,13 @@ pub fn run(args: LiftArgs) -> anyhow::Result<()> {
             result.capped,
             result.redemptions,
             result.benefit_cost
-        );
-        print!("{}", result.lift);
+        )?;
+        out!("{}", result.lift)?;
         comparison.push(campaign.id.clone(), result.lift);
     }
     if results.len() > 1 {
-        println!();
-        print!("{comparison}");
+        outln!()?;
+        out!("{comparison}")?;
     }
     Ok(())
 }

@@ -8,6 +8,8 @@ use strata_loadtest::{
     target_host,
 };
 
+use super::output::{out, outln};
+
 /// Load-test a running strata server with BatchGetProfiles or GetOffers.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadtestArgs {
@@ -93,13 +95,13 @@ const MAX_CONNECTIONS: usize = 256;
 const MAX_IN_FLIGHT: usize = 1_024;
 
 /// Runs `strata loadtest` and prints the table, or the JSON with `--json`.
-pub async fn run(args: LoadtestArgs) -> Result<(), LoadError> {
+pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let report = strata_loadtest::run(&config).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", report.table());
+        out!("{}", report.table())?;
     }
     Ok(())
 }

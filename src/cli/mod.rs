@@ -10,6 +10,7 @@ mod demo;
 mod generate;
 mod lift;
 mod loadtest;
+pub mod output;
 mod parse;
 mod recompute;
 mod replicate;
@@ -25,8 +26,25 @@ use clap::{Parser, Subcommand};
     about = "Per-user lifecycle decisions over batched gRPC"
 )]
 pub struct Cli {
+    /// Log lines on stderr: `text` (coloured only on a terminal, and never
+    /// with NO_COLOR set) or `json` (one object per line, for collectors).
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How `main` writes log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 // Parsed once at start-up: the size of the largest variant costs nothing.
@@ -68,7 +86,7 @@ impl Cli {
             Command::Demo(args) => demo::run(args).await,
             Command::Gen(args) => generate::run(args),
             Command::Recompute(args) => recompute::run(args).await,
-            Command::Loadtest(args) => Ok(loadtest::run(args).await?),
+            Command::Loadtest(args) => loadtest::run(args).await,
             Command::Replicate(args) => replicate::run(args).await,
             Command::Report(args) => report::run(&args),
             Command::Admin(args) => admin::run(args).await,

@@ -15,6 +15,7 @@ use strata_job::{Delivery, ModelsConfig, Partition, PushTarget, RecomputeOptions
 use strata_replication::LogTarget;
 
 use super::client_args::ClientTlsArgs;
+use super::output::{out, outln};
 use super::parse::parse_time;
 use super::report::write_report_page;
 
@@ -206,31 +207,34 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         options.as_of,
     );
     let summary = strata_job::run_partition(options, partition).await?;
-    if !partition.is_whole() {
-        println!("partition  {partition}");
-    }
-    print!("{summary}");
-    print_report(targeting.as_ref());
+    // The files before the printing: a closed stdout (`| head -1`) ends the
+    // command at its first failed write, and must not cost the report.
+    let mut written = Vec::new();
     if args.report_data.is_some() || args.report.is_some() {
         let (preset, model_version, as_of) = report_of;
         let data = summary.report_data(&preset, &model_version, as_of);
         if let Some(path) = &args.report_data {
             std::fs::write(path, data.to_json()?)
                 .with_context(|| format!("writing {}", path.display()))?;
-            println!("run report data written to {}", path.display());
+            written.push(format!("run report data written to {}", path.display()));
         }
         if let Some(path) = &args.report {
             write_report_page(&data, path)?;
+            written.push(format!("report written to {}", path.display()));
         }
     }
-    Ok(())
-}
-
-/// Prints what the run's groups and campaigns did, after the summary.
-fn print_report(targeting: Option<&Arc<Targeting>>) {
-    if let Some(targeting) = targeting {
-        print!("{}", targeting.report());
+    if !partition.is_whole() {
+        outln!("partition  {partition}")?;
     }
+    out!("{summary}")?;
+    if let Some(targeting) = &targeting {
+        // What the run's groups and campaigns did, after the summary.
+        out!("{}", targeting.report())?;
+    }
+    for line in written {
+        outln!("{line}")?;
+    }
+    Ok(())
 }
 
 /// The --push server with the run's token and TLS flags.

@@ -5,6 +5,7 @@ use clap::Args;
 use strata_replication::{LogTarget, ReplicaOptions};
 
 use super::client_args::ClientTlsArgs;
+use super::output::outln;
 
 #[derive(Debug, Args)]
 pub struct ReplicateArgs {
@@ -53,7 +54,7 @@ pub async fn run(args: ReplicateArgs) -> anyhow::Result<()> {
     };
     let report =
         strata_replication::replicate(&options, strata_server::termination_signal()).await?;
-    println!(
+    outln!(
         "replicated {} messages: {} batches applied, {} replayed ({} upserts, {} deletes); lag {}",
         report.messages,
         report.batches_applied,
@@ -61,6 +62,6 @@ pub async fn run(args: ReplicateArgs) -> anyhow::Result<()> {
         report.upserts,
         report.deletes,
         report.lag
-    );
+    )?;
     Ok(())
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
+use super::output::outln;
+
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// The run report (JSON) a recompute wrote with --report-data.
@@ -21,12 +23,13 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.run.display()))?;
     let data = strata_report::RunReport::from_json(&text)
         .with_context(|| format!("run report {}", args.run.display()))?;
-    write_report_page(&data, &args.out)
+    write_report_page(&data, &args.out)?;
+    outln!("report written to {}", args.out.display())?;
+    Ok(())
 }
 
 pub fn write_report_page(data: &strata_report::RunReport, path: &Path) -> anyhow::Result<()> {
     let page = strata_report::render_html(data)?;
     std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
-    println!("report written to {}", path.display());
     Ok(())
 }

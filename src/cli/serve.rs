@@ -8,6 +8,8 @@ use clap::Args;
 use strata_server::Bound;
 use strata_server::config::Config;
 
+use super::output::outln;
+
 /// Settings in precedence order: flag, then environment, then --config file, then default.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -64,7 +66,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Prints the bound addresses on stdout, where scripts and tests read them.
+/// A server outlives its stdout: a closed one (`strata serve | head -1`)
+/// is no reason to stop serving, so write errors are dropped here.
 pub fn announce(bound: Bound) {
-    println!("grpc listening on {}", bound.grpc);
-    println!("metrics listening on {}", bound.metrics);
+    let _ = outln!("grpc listening on {}", bound.grpc);
+    let _ = outln!("metrics listening on {}", bound.metrics);
 }
