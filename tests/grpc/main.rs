@@ -10,6 +10,7 @@ mod deploy;
 mod faults;
 mod ingest;
 mod loadtest;
+mod lookup;
 mod offer_value;
 mod offers;
 mod operations;
