@@ -1,10 +1,13 @@
 """Calls a strata server from Python and prints the answers as JSON.
 
-    clients/python/generate.sh /tmp/strata-gen
-    PYTHONPATH=/tmp/strata-gen python3 clients/python/example.py \
-        --target 127.0.0.1:50051 batch-get user-00000001 user-00000002
-    PYTHONPATH=/tmp/strata-gen python3 clients/python/example.py \
-        --target 127.0.0.1:50051 offers user-00000001 --checkout 5000 --currency USD
+    pip install ./clients/python
+    python3 clients/python/example.py --target 127.0.0.1:50051 \
+        batch-get u00000001 u00000002 --fields lifecycle,valueTier
+    python3 clients/python/example.py --target 127.0.0.1:50051 \
+        offers u00000001 --checkout 5000 --currency USD
+
+Run from the repository it also works without installing the package (the
+generated code is checked in), given grpcio and protobuf.
 
 A failed call exits with status 2 and prints the gRPC code and message on stderr.
 """
@@ -27,7 +30,8 @@ from strata.v1 import profile_service_pb2  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", default="127.0.0.1:50051")
+    parser.add_argument("--target", default="127.0.0.1:50051",
+                        help="host:port or http(s)://host:port")
     parser.add_argument(
         "--token",
         default=os.environ.get("STRATA_TOKEN"),
@@ -37,7 +41,8 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     batch = commands.add_parser("batch-get", help="BatchGetProfiles")
     batch.add_argument("user_ids", nargs="+")
-    batch.add_argument("--fields", default="", help="comma-separated Profile fields")
+    batch.add_argument("--fields", default="",
+                       help="comma-separated Profile fields, e.g. lifecycle,valueTier")
     offers = commands.add_parser("offers", help="GetOffers")
     offers.add_argument("user_id")
     offers.add_argument("--checkout", type=int, metavar="CART_VALUE",

@@ -11,7 +11,8 @@ use super::output::{out, outln};
 /// Where the server is and how to authenticate.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// The server, e.g. http://127.0.0.1:50051.
+    /// The server: host:port or an http(s):// URL (host:port is https://
+    /// with --tls-ca).
     #[arg(long, env = "STRATA_TARGET", default_value = "http://127.0.0.1:50051")]
     pub target: String,
     /// Bearer token with the admin scope, for a server that requires one.

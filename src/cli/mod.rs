@@ -8,8 +8,10 @@ mod backup;
 mod client_args;
 mod demo;
 mod generate;
+mod get;
 mod lift;
 mod loadtest;
+mod offers;
 pub mod output;
 mod parse;
 mod recompute;
@@ -59,6 +61,12 @@ enum Command {
     Gen(generate::GenArgs),
     /// Turn event logs into profiles; push what changed or write a snapshot.
     Recompute(recompute::RecomputeArgs),
+    /// Look users up: layer, tier, quadrant, values, benefits best first
+    /// (--json: one proto3 JSON object per user). Exits 3 if one is unknown.
+    Get(get::GetArgs),
+    /// The offers a user may get now, best first (GetOffers); exits 3 for
+    /// an unknown user (its cold-start offers are still printed).
+    Offers(offers::OffersArgs),
     /// Load-test a running server with BatchGetProfiles or GetOffers.
     Loadtest(loadtest::LoadtestArgs),
     /// Replica sidecar: apply the update batches published to NATS JetStream
@@ -86,7 +94,9 @@ impl Cli {
             Command::Demo(args) => demo::run(args).await,
             Command::Gen(args) => generate::run(args),
             Command::Recompute(args) => recompute::run(args).await,
-            Command::Loadtest(args) => loadtest::run(args).await,
+            Command::Get(args) => get::run(args).await,
+            Command::Offers(args) => offers::run(args).await,
+            Command::Loadtest(args) => Ok(loadtest::run(args).await?),
             Command::Replicate(args) => replicate::run(args).await,
             Command::Report(args) => report::run(&args),
             Command::Admin(args) => admin::run(args).await,

@@ -37,8 +37,8 @@ pub struct RecomputeArgs {
     /// The time the profiles describe (RFC 3339 or epoch); later events are ignored.
     #[arg(long, value_parser = parse_time)]
     pub as_of: i64,
-    /// Push changed profiles to this service, e.g. http://127.0.0.1:50051
-    /// (https://... with --tls-ca).
+    /// Push changed profiles to this service: host:port, e.g.
+    /// 127.0.0.1:50051, or an http(s):// URL (host:port is https:// with --tls-ca).
     #[arg(long, conflicts_with = "snapshot")]
     pub push: Option<String>,
     /// Bearer token for --push (ingest scope).
@@ -242,5 +242,5 @@ fn push_connection(
     endpoint: &str,
     args: &RecomputeArgs,
 ) -> anyhow::Result<strata_client::Connection> {
-    Ok(args.tls.connection(endpoint, args.token.as_deref())?)
+    args.tls.connection(endpoint, args.token.as_deref())
 }

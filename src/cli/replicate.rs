@@ -18,7 +18,8 @@ pub struct ReplicateArgs {
     /// This replica's durable consumer: one name per replica, kept across restarts.
     #[arg(long, env = "STRATA_REPLICA_CONSUMER")]
     pub consumer: String,
-    /// The local server the batches are applied to.
+    /// The local server the batches are applied to: host:port or an
+    /// http(s):// URL.
     #[arg(
         long,
         env = "STRATA_REPLICA_TARGET",
@@ -40,7 +41,7 @@ pub struct ReplicateArgs {
 }
 
 pub async fn run(args: ReplicateArgs) -> anyhow::Result<()> {
-    let server = args.tls.connection(args.target, args.token.as_deref())?;
+    let server = args.tls.connection(&args.target, args.token.as_deref())?;
     anyhow::ensure!(
         args.max_ack_pending > 0,
         "--max-ack-pending must be at least 1"

@@ -10,6 +10,7 @@ mod deploy;
 mod faults;
 mod ingest;
 mod loadtest;
+mod lookup;
 mod observability;
 mod offer_value;
 mod offers;

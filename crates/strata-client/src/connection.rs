@@ -70,12 +70,55 @@ impl Connection {
     /// than on the first call.
     pub async fn connect(&self) -> Result<AuthChannel, ClientError> {
         let token = self.bearer()?;
-        let channel = self
-            .endpoint_builder()?
-            .connect()
-            .await
-            .map_err(|source| self.connect_error(source))?;
-        Ok(InterceptedService::new(channel, token))
+        match self.endpoint_builder()?.connect().await {
+            Ok(channel) => Ok(InterceptedService::new(channel, token)),
+            Err(source) => Err(self.explain(self.connect_error(source)).await),
+        }
+    }
+
+    /// A failed connection or call, explained when the cause is a TLS
+    /// mismatch: a plaintext client on a TLS port sees only "h2 protocol
+    /// error" or a closed connection, a TLS client on a plaintext port a
+    /// handshake failure. Only for errors that can come from one (connect,
+    /// UNAVAILABLE, UNKNOWN, INTERNAL, CANCELLED), the server is probed once
+    /// (see [`probe`]); if it speaks the other protocol, the error says what
+    /// to change, else `error` is returned as it was.
+    pub async fn explain(&self, error: ClientError) -> ClientError {
+        let transport = match &error {
+            ClientError::Connect { .. } => true,
+            ClientError::Rpc(status) => matches!(
+                status.code(),
+                tonic::Code::Unavailable
+                    | tonic::Code::Unknown
+                    | tonic::Code::Internal
+                    | tonic::Code::Cancelled
+            ),
+            _ => false,
+        };
+        let Some((https, authority)) = self.scheme_and_authority().filter(|_| transport) else {
+            return error;
+        };
+        match (probe(&authority).await, https) {
+            (Speaks::Tls, false) => ClientError::Tls(format!(
+                "{}: the server speaks TLS: use https://{authority} (or {authority} with \
+                 --tls-ca) and give --tls-ca the CA that signed its certificate",
+                self.endpoint
+            )),
+            (Speaks::PlainHttp2, true) => ClientError::Tls(format!(
+                "{}: the server does not speak TLS: use http://{authority} (or {authority}) \
+                 without --tls-ca",
+                self.endpoint
+            )),
+            _ => error,
+        }
+    }
+
+    fn scheme_and_authority(&self) -> Option<(bool, String)> {
+        let uri: tonic::codegen::http::Uri = self.endpoint.parse().ok()?;
+        let https = uri.scheme_str() == Some("https");
+        let authority = uri.authority()?;
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Some((https, format!("{}:{port}", authority.host())))
     }
 
     /// A channel that connects on first use (and reconnects after a failure).
@@ -128,6 +171,57 @@ impl Connection {
             endpoint: self.endpoint.clone(),
             source,
         }
+    }
+}
+
+/// What a server answered the probe with.
+#[derive(Debug, PartialEq, Eq)]
+enum Speaks {
+    Tls,
+    PlainHttp2,
+    Unknown,
+}
+
+/// The HTTP/2 client preface and an empty SETTINGS frame: a plaintext
+/// HTTP/2 server answers with its own SETTINGS frame, a TLS server with an
+/// alert record (the bytes are no ClientHello).
+const PROBE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Opens one TCP connection to `authority`, sends [`PROBE`] and reads the
+/// first bytes of the answer; bounded by [`PROBE_TIMEOUT`] per step.
+async fn probe(authority: &str) -> Speaks {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::timeout;
+    let Ok(Ok(mut stream)) =
+        timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(authority)).await
+    else {
+        return Speaks::Unknown;
+    };
+    if !matches!(
+        timeout(PROBE_TIMEOUT, stream.write_all(PROBE)).await,
+        Ok(Ok(()))
+    ) {
+        return Speaks::Unknown;
+    }
+    let mut answer = [0u8; 9];
+    let mut filled = 0;
+    while filled < answer.len() {
+        match timeout(PROBE_TIMEOUT, stream.read(&mut answer[filled..])).await {
+            Ok(Ok(read)) if read > 0 => filled += read,
+            _ => break,
+        }
+    }
+    classify(&answer[..filled])
+}
+
+fn classify(answer: &[u8]) -> Speaks {
+    match answer {
+        // A TLS record of version 3.x: alert (21) or handshake (22).
+        [21 | 22, 3, ..] => Speaks::Tls,
+        // An HTTP/2 frame header: 3 bytes of length, then type 4, SETTINGS.
+        [_, _, _, 4, ..] => Speaks::PlainHttp2,
+        _ => Speaks::Unknown,
     }
 }
 
@@ -259,6 +353,19 @@ mod tests {
         assert!(matches!(https.connect_lazy(), Err(ClientError::Tls(_))));
         let printed = format!("{:?}", https.with_tls(tls));
         assert!(!printed.contains("s3cret-key"), "{printed}");
+    }
+
+    #[test]
+    fn a_probe_answer_tells_tls_from_plaintext_http2() {
+        // rustls's decode_error alert, and a server hello.
+        assert_eq!(classify(&[21, 3, 3, 0, 2, 2, 50]), Speaks::Tls);
+        assert_eq!(classify(&[22, 3, 3, 0, 90]), Speaks::Tls);
+        // hyper's first SETTINGS frame (length 18, type 4, no flags, stream 0).
+        assert_eq!(classify(&[0, 0, 18, 4, 0, 0, 0, 0, 0]), Speaks::PlainHttp2);
+        // A GOAWAY (type 7), nothing, or an HTTP/1.1 answer: unknown.
+        assert_eq!(classify(&[0, 0, 8, 7, 0, 0, 0, 0, 0]), Speaks::Unknown);
+        assert_eq!(classify(&[]), Speaks::Unknown);
+        assert_eq!(classify(b"HTTP/1.1 400"), Speaks::Unknown);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! The Rust client of strata: how to reach a server ([`Connection`]), batched
-//! reads ([`ProfileClient`]) and an exactly-once producer for the ingest
-//! stream ([`IngestClient`]).
+//! reads ([`ProfileClient`]), an exactly-once producer for the ingest
+//! stream ([`IngestClient`]), and the read side's answers as proto3 JSON
+//! ([`json`]).
 //!
 //! The generated contract is re-exported as [`v1`], so a caller needs this
 //! crate only. The load tester and the recompute job use it as any other
@@ -22,6 +23,7 @@
 mod admin;
 mod connection;
 mod ingest;
+pub mod json;
 mod profiles;
 
 pub use admin::AdminClient;

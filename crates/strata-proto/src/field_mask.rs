@@ -1,7 +1,9 @@
 //! Field masks on `Profile`: which top-level fields a caller wants back.
 //!
 //! A mask is parsed once per request into a bit set, so applying it per
-//! profile is a handful of branches.
+//! profile is a handful of branches. A path may be spelled in snake_case
+//! (`value_tier`, the proto name) or lowerCamelCase (`valueTier`, the proto3
+//! JSON name that grpcurl, the README and JSON-minded callers write).
 
 use crate::v1::Profile;
 
@@ -22,6 +24,31 @@ pub const PROFILE_FIELDS: [&str; 13] = [
     "last_purchase_at",
 ];
 
+/// The same fields' lowerCamelCase (proto3 JSON) names, in the same order.
+pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 13] = [
+    "userId",
+    "lifecycle",
+    "valueTier",
+    "lifetimeValue",
+    "quadrant",
+    "propensity",
+    "contactChannel",
+    "benefits",
+    "computedAt",
+    "modelVersion",
+    "tags",
+    "campaigns",
+    "lastPurchaseAt",
+];
+
+/// The position in `PROFILE_FIELDS` of the field `path` names, in either spelling.
+pub fn profile_field_position(path: &str) -> Option<usize> {
+    PROFILE_FIELDS
+        .iter()
+        .zip(PROFILE_FIELDS_CAMEL_CASE)
+        .position(|(snake, camel)| *snake == path || camel == path)
+}
+
 /// A parsed mask: bit i keeps `PROFILE_FIELDS[i]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProfileMask(u16);
@@ -37,7 +64,8 @@ impl std::fmt::Display for UnknownPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "field_mask.paths[{}] {:?} is not a Profile field; use one of: {}",
+            "field_mask.paths[{}] {:?} is not a Profile field; use one of: {} \
+             (or the lowerCamelCase spelling, e.g. valueTier)",
             self.index,
             self.path,
             PROFILE_FIELDS.join(", ")
@@ -55,13 +83,10 @@ impl ProfileMask {
         };
         let mut bits = 0u16;
         for (index, path) in mask.paths.iter().enumerate() {
-            let position = PROFILE_FIELDS
-                .iter()
-                .position(|field| field == path)
-                .ok_or_else(|| UnknownPath {
-                    index,
-                    path: path.clone(),
-                })?;
+            let position = profile_field_position(path).ok_or_else(|| UnknownPath {
+                index,
+                path: path.clone(),
+            })?;
             bits |= 1 << position;
         }
         Ok(Some(ProfileMask(bits)))
@@ -145,6 +170,51 @@ mod tests {
                 .to_string()
                 .starts_with("field_mask.paths[1] \"tier\"")
         );
+    }
+
+    /// protoc's lowerCamelCase: drop each underscore, upper-case the letter after it.
+    fn lower_camel_case(snake: &str) -> String {
+        let mut out = String::new();
+        let mut upper = false;
+        for character in snake.chars() {
+            match character {
+                '_' => upper = true,
+                _ if upper => {
+                    out.push(character.to_ascii_uppercase());
+                    upper = false;
+                }
+                _ => out.push(character),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn camel_case_names_are_the_json_names_of_the_same_fields() {
+        for (snake, camel) in PROFILE_FIELDS.iter().zip(PROFILE_FIELDS_CAMEL_CASE) {
+            assert_eq!(lower_camel_case(snake), camel);
+        }
+    }
+
+    #[test]
+    fn both_spellings_name_the_same_field() {
+        let snake = ProfileMask::parse(Some(&mask(&[
+            "lifecycle",
+            "value_tier",
+            "last_purchase_at",
+        ])));
+        let camel = ProfileMask::parse(Some(&mask(&["lifecycle", "valueTier", "lastPurchaseAt"])));
+        let mixed = ProfileMask::parse(Some(&mask(&["value_tier", "lastPurchaseAt", "lifecycle"])));
+        assert!(snake.as_ref().unwrap().is_some());
+        assert_eq!(snake, camel);
+        assert_eq!(snake, mixed);
+        // Neither spelling's near misses: other capitalisations are not names.
+        for wrong in ["ValueTier", "valuetier", "value-tier", "VALUE_TIER"] {
+            assert!(
+                ProfileMask::parse(Some(&mask(&[wrong]))).is_err(),
+                "{wrong}"
+            );
+        }
     }
 
     #[test]

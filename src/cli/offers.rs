@@ -1,0 +1,184 @@
+//! `strata offers`: the benefits a user may be offered now (GetOffers),
+//! best first, as readable lines or one proto3 JSON object (`--json`).
+
+use clap::{Args, ValueEnum};
+use strata_client::ProfileClient;
+use strata_proto::v1::{OfferContext, Surface};
+
+use super::client_args::ServerArgs;
+use super::output::outln;
+use super::get::{benefit_line, currency_decimals, exit_not_found, money};
+
+#[derive(Debug, Args)]
+pub struct OffersArgs {
+    /// The user.
+    #[arg(value_name = "USER")]
+    pub user: String,
+    /// Where the offer will be shown [default: checkout with --cart, else home].
+    #[arg(long, value_enum)]
+    pub surface: Option<SurfaceArg>,
+    /// The cart's value in the currency's major units, e.g. 49.90 (sent as
+    /// 4990 minor units); needs --currency. Required at checkout.
+    #[arg(long, value_name = "AMOUNT", requires = "currency")]
+    pub cart: Option<String>,
+    /// ISO 4217 code of the cart, e.g. EUR. Required at checkout; elsewhere
+    /// it keeps only offers in that currency.
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// Judge validity at this time (RFC 3339 or epoch) [default: the server's clock].
+    #[arg(long, value_name = "TIME", value_parser = super::parse::parse_time)]
+    pub at: Option<i64>,
+    /// At most this many offers [default: the server's setting].
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    pub max: u32,
+    /// One proto3 JSON object: {"offers": [...], "coldStart": true} (an
+    /// unknown user gets the cold-start offers).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SurfaceArg {
+    /// The checkout page (needs --cart and --currency).
+    Checkout,
+    /// The app's home screen.
+    #[value(alias = "app-home")]
+    Home,
+    /// A push notification.
+    Push,
+}
+
+impl SurfaceArg {
+    fn wire(self) -> Surface {
+        match self {
+            SurfaceArg::Checkout => Surface::Checkout,
+            SurfaceArg::Home => Surface::AppHome,
+            SurfaceArg::Push => Surface::Push,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SurfaceArg::Checkout => "checkout",
+            SurfaceArg::Home => "home",
+            SurfaceArg::Push => "push",
+        }
+    }
+}
+
+pub async fn run(args: OffersArgs) -> anyhow::Result<()> {
+    let surface = args.surface.unwrap_or(match args.cart {
+        Some(_) => SurfaceArg::Checkout,
+        None => SurfaceArg::Home,
+    });
+    let currency = args.currency.clone().unwrap_or_default();
+    let cart_value = match &args.cart {
+        Some(amount) => Some(minor_units(amount, &currency)?),
+        None => None,
+    };
+    let context = OfferContext {
+        surface: surface.wire() as i32,
+        cart_value,
+        currency: currency.clone(),
+        request_time: args.at.map(prost_timestamp),
+    };
+    let connection = args.server.connection()?;
+    let answer = async {
+        let mut client = ProfileClient::new(connection.connect().await?);
+        client
+            .get_offers(args.user.clone(), context, args.max)
+            .await
+    }
+    .await;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(error) => return Err(connection.explain(error).await.into()),
+    };
+    if args.json {
+        outln!("{}", strata_client::json::offers(&answer))?;
+    } else {
+        let mut place = surface.name().to_owned();
+        if let Some(cart) = cart_value {
+            place.push_str(&format!(", cart {}", money(cart, &currency)));
+        }
+        let count = answer.offers.len();
+        let plural = if count == 1 { "offer" } else { "offers" };
+        if answer.cold_start {
+            outln!(
+                "{}: not found; the cold-start offers ({count} {plural} at {place}):",
+                args.user
+            )?;
+        } else {
+            outln!("{}: {count} {plural} at {place}, best first", args.user)?;
+        }
+        for (rank, offer) in answer.offers.iter().enumerate() {
+            outln!("  {}", benefit_line(rank + 1, offer))?;
+        }
+    }
+    if answer.cold_start {
+        eprintln!("not found: {}", args.user);
+        exit_not_found();
+    }
+    Ok(())
+}
+
+/// `49.90` EUR -> 4990: at most as many decimals as the currency has.
+fn minor_units(amount: &str, currency: &str) -> anyhow::Result<i64> {
+    let decimals = currency_decimals(currency);
+    let invalid = || {
+        anyhow::anyhow!(
+            "--cart {amount:?} is not an amount in {currency} (digits, and at most {decimals} after the point)"
+        )
+    };
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+    let (whole, fraction) = match amount.trim().split_once('.') {
+        Some((whole, fraction)) if digits(fraction) => (whole, fraction),
+        Some(_) => return Err(invalid()),
+        None => (amount.trim(), ""),
+    };
+    if !digits(whole) {
+        return Err(invalid());
+    }
+    if fraction.len() > decimals as usize {
+        return Err(invalid());
+    }
+    let padded = format!("{fraction:0<width$}", width = decimals as usize);
+    let scale = 10i64.pow(decimals);
+    let whole: i64 = whole.parse().map_err(|_| invalid())?;
+    let part: i64 = if padded.is_empty() {
+        0
+    } else {
+        padded.parse().map_err(|_| invalid())?
+    };
+    whole
+        .checked_mul(scale)
+        .and_then(|minor| minor.checked_add(part))
+        .ok_or_else(invalid)
+}
+
+fn prost_timestamp(millis: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cart_amounts_become_minor_units() {
+        assert_eq!(minor_units("49.90", "EUR").unwrap(), 4990);
+        assert_eq!(minor_units("49.9", "EUR").unwrap(), 4990);
+        assert_eq!(minor_units("50", "EUR").unwrap(), 5000);
+        assert_eq!(minor_units("500", "JPY").unwrap(), 500);
+        assert_eq!(minor_units("1.005", "KWD").unwrap(), 1005);
+        for wrong in ["49.905", "-5", "5,00", "", ".5", "1e3", "5.", "500.5"] {
+            let currency = if wrong == "500.5" { "JPY" } else { "EUR" };
+            assert!(minor_units(wrong, currency).is_err(), "{wrong}");
+        }
+    }
+}
