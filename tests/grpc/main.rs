@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod consistency;
 mod deploy;
+mod edge;
 mod faults;
 mod ingest;
 mod loadtest;

@@ -37,8 +37,20 @@ pub struct ServerConfig {
     pub shutdown_grace_seconds: u64,
     /// ProfileService calls in flight; more are shed with RESOURCE_EXHAUSTED.
     pub max_concurrent_requests: usize,
-    /// Longest a ProfileService call may take (a shorter client deadline wins).
+    /// Longest a ProfileService call may take (a shorter client deadline
+    /// wins), writing its response included: past it the call's slot is
+    /// released even if the client never reads the answer.
     pub request_timeout_seconds: u64,
+    /// HTTP/2 streams one connection may have open at once (advertised as
+    /// SETTINGS_MAX_CONCURRENT_STREAMS): no connection holds more read slots.
+    pub max_concurrent_streams: u32,
+    /// Open gRPC connections; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// A new connection that has not sent its first 24 bytes (the HTTP/2
+    /// preface, or a TLS hello) by then is closed.
+    pub preface_timeout_seconds: u64,
+    /// A connection with no call in progress for this long is closed.
+    pub idle_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -54,11 +66,22 @@ impl Default for ServerConfig {
             // core saturates the cores with room for disk waits, well below
             // the blocking pool's 512 threads, and sheds the rest instead of
             // queueing it.
-            max_concurrent_requests: 64
-                * std::thread::available_parallelism().map_or(1, usize::from),
+            max_concurrent_requests: 64 * cores(),
             request_timeout_seconds: 10,
+            // A quarter of the default read slots: one connection can hold
+            // at most that, whatever it does with its streams.
+            max_concurrent_streams: 16 * cores() as u32,
+            // Below the usual 1,024-descriptor soft limit with room for
+            // RocksDB's files; serve raises the soft limit when it can.
+            max_connections: 1000,
+            preface_timeout_seconds: 10,
+            idle_timeout_seconds: 300,
         }
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,6 +288,19 @@ impl Config {
             (
                 "ingest.max_concurrent_streams",
                 self.ingest.max_concurrent_streams,
+            ),
+            (
+                "server.max_concurrent_streams",
+                self.server.max_concurrent_streams as usize,
+            ),
+            ("server.max_connections", self.server.max_connections),
+            (
+                "server.preface_timeout_seconds",
+                self.server.preface_timeout_seconds as usize,
+            ),
+            (
+                "server.idle_timeout_seconds",
+                self.server.idle_timeout_seconds as usize,
             ),
         ] {
             if value == 0 {

@@ -20,6 +20,59 @@ pub fn surface_from_wire(surface: i32) -> Option<Surface> {
     }
 }
 
+/// The range `google.protobuf.Timestamp` defines as valid:
+/// 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+pub const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+/// A timestamp read from outside, checked against the range the type
+/// defines; the error names `field` and the bounds.
+pub fn checked_timestamp(
+    field: &str,
+    timestamp: &prost_types::Timestamp,
+) -> Result<UnixNanos, String> {
+    if !TIMESTAMP_SECONDS.contains(&timestamp.seconds) {
+        return Err(format!(
+            "{field}.seconds {} is outside 0001-01-01T00:00:00Z..=9999-12-31T23:59:59Z ({}..={} seconds since the epoch)",
+            timestamp.seconds,
+            TIMESTAMP_SECONDS.start(),
+            TIMESTAMP_SECONDS.end()
+        ));
+    }
+    if !(0..1_000_000_000).contains(&timestamp.nanos) {
+        return Err(format!(
+            "{field}.nanos {} is outside 0..=999999999",
+            timestamp.nanos
+        ));
+    }
+    Ok(timestamp_to_nanos(timestamp))
+}
+
+/// Every timestamp a profile carries (its benefits' validity and its
+/// campaign arms' windows, which GetOffers acts on; when it was computed and
+/// the last purchase day), checked; the error names the first bad field,
+/// e.g. `benefits[2].valid_until.seconds`.
+pub fn check_profile_timestamps(profile: &v1::Profile) -> Result<(), String> {
+    let check = |field: String, timestamp: &Option<prost_types::Timestamp>| {
+        timestamp.as_ref().map_or(Ok(()), |timestamp| {
+            checked_timestamp(&field, timestamp).map(drop)
+        })
+    };
+    check("computed_at".into(), &profile.computed_at)?;
+    check("last_purchase_at".into(), &profile.last_purchase_at)?;
+    for (index, benefit) in profile.benefits.iter().enumerate() {
+        check(format!("benefits[{index}].valid_from"), &benefit.valid_from)?;
+        check(
+            format!("benefits[{index}].valid_until"),
+            &benefit.valid_until,
+        )?;
+    }
+    for (index, arm) in profile.campaigns.iter().enumerate() {
+        check(format!("campaigns[{index}].start"), &arm.start)?;
+        check(format!("campaigns[{index}].end"), &arm.end)?;
+    }
+    Ok(())
+}
+
 pub fn timestamp_to_nanos(timestamp: &prost_types::Timestamp) -> UnixNanos {
     i128::from(timestamp.seconds) * 1_000_000_000 + i128::from(timestamp.nanos)
 }
@@ -44,6 +97,34 @@ mod tests {
         assert_eq!(surface_from_wire(1), Some(Surface::Checkout));
         assert_eq!(surface_from_wire(3), Some(Surface::Push));
         assert_eq!(surface_from_wire(99), None);
+    }
+
+    #[test]
+    fn timestamps_are_checked_against_the_types_range() {
+        let at = |seconds, nanos| prost_types::Timestamp { seconds, nanos };
+        assert_eq!(checked_timestamp("t", &at(0, 0)), Ok(0));
+        assert!(checked_timestamp("t", &at(253_402_300_799, 999_999_999)).is_ok());
+        assert!(checked_timestamp("t", &at(-62_135_596_800, 0)).is_ok());
+        let far = checked_timestamp("context.request_time", &at(1 << 62, 0)).unwrap_err();
+        assert!(far.starts_with("context.request_time.seconds 4611686018427387904 is outside"));
+        assert!(checked_timestamp("t", &at(-62_135_596_801, 0)).is_err());
+        let nanos = checked_timestamp("t", &at(0, -1)).unwrap_err();
+        assert!(nanos.starts_with("t.nanos -1 is outside"), "{nanos}");
+        assert!(checked_timestamp("t", &at(0, 1_000_000_000)).is_err());
+
+        let mut profile = v1::Profile::default();
+        profile.benefits.push(v1::Benefit::default());
+        profile.benefits.push(v1::Benefit {
+            valid_until: Some(at(i64::MAX, 0)),
+            ..v1::Benefit::default()
+        });
+        let error = check_profile_timestamps(&profile).unwrap_err();
+        assert!(
+            error.starts_with("benefits[1].valid_until.seconds"),
+            "{error}"
+        );
+        profile.benefits.pop();
+        assert_eq!(check_profile_timestamps(&profile), Ok(()));
     }
 
     #[test]

@@ -7,11 +7,13 @@ mod cache_warmer;
 mod campaign_offers;
 pub mod classifier;
 pub mod config;
+pub mod connections;
 pub mod convert;
 pub mod ingest_service;
 pub mod metrics;
 pub mod overload;
 pub mod profile_service;
+pub mod protocol;
 pub mod reload;
 pub mod splice;
 pub mod status;
@@ -24,8 +26,6 @@ use std::time::Duration;
 
 use strata_store::Store;
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::Config;
 use crate::splice::profile_service_server::ProfileServiceServer;
@@ -189,14 +189,21 @@ pub async fn serve(
     );
     tracing::info!(grpc = %bound.grpc, metrics = %metrics::metrics_url(bound.metrics), "serving");
 
-    let incoming = TcpListenerStream::new(grpc_listener).map(|stream| {
-        let stream = stream?;
-        // Small request/response pairs: Nagle's delay would dominate latency.
-        stream.set_nodelay(true)?;
-        Ok::<_, std::io::Error>(stream)
-    });
+    let connection_limits = connections::ConnectionLimits::new(&config.server);
+    connections::fit_descriptor_limit(connection_limits.max_connections);
+    if config.server.max_concurrent_streams as usize >= config.server.max_concurrent_requests {
+        tracing::warn!(
+            max_concurrent_streams = config.server.max_concurrent_streams,
+            max_concurrent_requests = config.server.max_concurrent_requests,
+            "one connection may take every read slot: set server.max_concurrent_streams below server.max_concurrent_requests"
+        );
+    }
+    let incoming = connections::Incoming::new(grpc_listener, connection_limits, metrics.clone());
     let grpc_stop = stopped(stop.clone());
-    let mut builder = tonic::transport::Server::builder();
+    // One connection holds at most this many calls, so at most this many
+    // read slots, whatever it does with them.
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(config.server.max_concurrent_streams);
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }

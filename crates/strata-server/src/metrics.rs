@@ -39,6 +39,11 @@ pub struct LimitLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
     pub method: &'static str,
 }
@@ -60,6 +65,10 @@ pub struct Metrics {
     rpc_duration: Family<MethodLabels, Histogram>,
     rpc_shed: Family<ShedLabels, Counter>,
     rpc_in_flight: Family<LimitLabels, Gauge>,
+    rpc_unsent: Family<MethodLabels, Counter>,
+    connections_open: Gauge,
+    connections_refused: Family<ReasonLabels, Counter>,
+    connections_closed: Family<ReasonLabels, Counter>,
     batch_size: Family<MethodLabels, Histogram>,
     lookups: Family<OutcomeLabels, Counter>,
     ingest_batches: Family<OutcomeLabels, Counter>,
@@ -123,6 +132,30 @@ impl Metrics {
             "rpc_in_flight",
             "calls holding an in-flight slot, by limit (read: server.max_concurrent_requests, ingest: ingest.max_concurrent_streams)",
             rpc_in_flight.clone(),
+        );
+        let rpc_unsent = Family::<MethodLabels, Counter>::default();
+        registry.register(
+            "rpc_unsent_at_deadline",
+            "calls whose response was still unsent when their deadline passed (the client was not reading it): their in-flight slot was released",
+            rpc_unsent.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "gRPC connections open, of server.max_connections",
+            connections_open.clone(),
+        );
+        let connections_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "connections closed as soon as accepted (limit: server.max_connections reached) or not accepted (accept_error: e.g. out of file descriptors)",
+            connections_refused.clone(),
+        );
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "connections the server closed, by reason (preface_timeout: server.preface_timeout_seconds, idle_timeout: server.idle_timeout_seconds)",
+            connections_closed.clone(),
         );
         let batch_size = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(1.0, 2.0, 15))
@@ -210,6 +243,10 @@ impl Metrics {
             rpc_duration,
             rpc_shed,
             rpc_in_flight,
+            rpc_unsent,
+            connections_open,
+            connections_refused,
+            connections_closed,
             batch_size,
             lookups,
             ingest_batches,
@@ -246,6 +283,32 @@ impl Metrics {
         self.rpc_in_flight
             .get_or_create(&LimitLabels { limit })
             .clone()
+    }
+
+    /// A call whose response was still unsent at its deadline.
+    pub fn observe_unsent(&self, method: &'static str) {
+        self.rpc_unsent
+            .get_or_create(&MethodLabels { method })
+            .inc();
+    }
+
+    /// The gauge of open connections.
+    pub fn connections_open(&self) -> Gauge {
+        self.connections_open.clone()
+    }
+
+    /// A connection refused at accept (`limit` or `accept_error`).
+    pub fn observe_connection_refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// A connection the server closed (`preface_timeout` or `idle_timeout`).
+    pub fn observe_connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     pub fn observe_batch_size(&self, method: &'static str, size: usize) {

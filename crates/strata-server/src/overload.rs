@@ -1,17 +1,23 @@
 //! Overload protection in front of the services: in-flight limits that shed
-//! excess calls at once, client deadlines (capped by the server's), and the
-//! per-message size limit, as one tower layer.
+//! excess calls at once, client deadlines (capped by the server's), the
+//! per-message size limit, and the wire rules of `protocol.rs` (content
+//! type, one message per unary request), as one tower layer.
 //!
 //! Together they bound memory: at most `server.max_concurrent_requests`
 //! ProfileService calls and `ingest.max_concurrent_streams` ApplyUpdates
 //! streams hold decoded messages, each at most `server.max_message_bytes` on
 //! the wire (reads: at most the largest valid batch); everything beyond is
 //! answered RESOURCE_EXHAUSTED before its body is read.
+//!
+//! A read's deadline covers sending its response too: a client that never
+//! reads (an HTTP/2 window of zero) keeps its stream, which counts against
+//! its own connection's `server.max_concurrent_streams`, but its slot is
+//! released when the deadline passes, so it cannot starve other clients.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -23,7 +29,9 @@ use tonic::Status;
 use tonic::body::Body;
 
 use crate::config::Config;
+use crate::connections::{CallGuard, ConnectionInfo, LogThrottle};
 use crate::metrics::{Metrics, method_label};
+use crate::protocol::{refuse_content_type, takes_one_message};
 
 /// tonic's own deadline timer (outside this layer, not configurable) answers
 /// an expired `grpc-timeout` with CANCELLED. Ours fires this much earlier so
@@ -65,6 +73,8 @@ struct Limits {
     /// ProfileService requests: also no larger than the largest valid batch.
     read_message_bytes: MessageCap,
     metrics: Arc<Metrics>,
+    /// Warnings about responses left unread past their deadline.
+    unsent_log: LogThrottle,
 }
 
 /// A message size limit and the config that sets it, for the refusal.
@@ -107,6 +117,7 @@ impl OverloadLayer {
                 },
                 read_message_bytes: read_message_cap(config),
                 metrics,
+                unsent_log: LogThrottle::default(),
             }),
         }
     }
@@ -151,6 +162,16 @@ where
         let path = request.uri().path();
         let class = classify(path);
         let method = method_label(path);
+        let one_message = takes_one_message(path);
+
+        // Not gRPC in protobuf: refused before anything else is looked at.
+        if let Some(refusal) = refuse_content_type(request.headers()) {
+            tracing::debug!(method, "unsupported content type");
+            limits
+                .metrics
+                .observe_rpc(method, tonic::Code::Unimplemented, arrived.elapsed());
+            return Box::pin(std::future::ready(Ok(refusal)));
+        }
 
         // An unparsable header is ignored, as tonic's own timer does.
         let client = grpc_timeout(request.headers());
@@ -197,9 +218,18 @@ where
             Class::Read => limits.read_message_bytes,
             Class::IngestStream | Class::Other => limits.max_message_bytes,
         };
+        let connection = request.extensions().get::<ConnectionInfo>().cloned();
+        let call = connection.as_ref().map(ConnectionInfo::begin_call);
         let received = Arc::new(AtomicBool::new(false));
-        let request =
-            request.map(|body| Body::new(MessageLimit::new(body, cap, method, received.clone())));
+        let request = request.map(|body| {
+            Body::new(MessageLimit::new(
+                body,
+                cap,
+                method,
+                one_message,
+                received.clone(),
+            ))
+        });
         let mut future = Box::pin(self.inner.call(request));
         Box::pin(async move {
             let mut permit = permit;
@@ -237,18 +267,105 @@ where
                     }
                 }
             };
-            // The permit is held until the response has been sent: an
-            // encoded response waiting for a slow reader still uses memory.
-            Ok(match permit {
-                Some(permit) => response.map(|body| {
-                    Body::new(PermitBody {
-                        inner: body,
-                        _permit: permit,
-                    })
-                }),
-                None => response,
-            })
+            // The slot is held until the response has been sent (an encoded
+            // response waiting for a slow reader still uses memory), but a
+            // read's no longer than its deadline: past it, a client that is
+            // not reading loses only its own call.
+            let hold = match (class, permit, expires) {
+                (Class::Read, Some(slot), Some((_, expires))) => Hold::watched(
+                    Held {
+                        _slot: Some(slot),
+                        _call: call,
+                    },
+                    expires,
+                    method,
+                    connection,
+                    limits.clone(),
+                ),
+                (_, slot, _) => Hold::Owned {
+                    _held: Held {
+                        _slot: slot,
+                        _call: call,
+                    },
+                },
+            };
+            Ok(response.map(|body| {
+                Body::new(CallBody {
+                    inner: body,
+                    _hold: hold,
+                })
+            }))
         })
+    }
+}
+
+/// What a call keeps until its response is sent: its in-flight slot (if
+/// its class has a limit) and its place among its connection's calls.
+#[derive(Debug)]
+struct Held {
+    _slot: Option<Slot>,
+    _call: Option<CallGuard>,
+}
+
+enum Hold {
+    /// Released when the response body is dropped.
+    Owned { _held: Held },
+    /// Also released by a watchdog at the call's deadline, whichever comes
+    /// first. hyper stops polling a body whose stream has no send window,
+    /// so only a task of its own can end the wait.
+    Watched {
+        held: Arc<Mutex<Option<Held>>>,
+        /// Dropped with the body: ends the watchdog.
+        _done: tokio::sync::oneshot::Sender<()>,
+    },
+}
+
+impl Hold {
+    fn watched(
+        held: Held,
+        expires: Instant,
+        method: &'static str,
+        connection: Option<ConnectionInfo>,
+        limits: Arc<Limits>,
+    ) -> Hold {
+        let held = Arc::new(Mutex::new(Some(held)));
+        let (done, ended) = tokio::sync::oneshot::channel::<()>();
+        let watched = held.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = ended => {}
+                () = tokio::time::sleep_until(expires.into()) => {
+                    let unsent = take(&watched);
+                    if unsent.is_some() {
+                        limits.metrics.observe_unsent(method);
+                        if let Some(calls) = limits.unsent_log.note() {
+                            tracing::warn!(
+                                method,
+                                calls,
+                                remote = ?connection.as_ref().map(ConnectionInfo::remote),
+                                "responses unsent at their deadline (the client is not reading): slots released"
+                            );
+                        }
+                    }
+                }
+            }
+        });
+        Hold::Watched { held, _done: done }
+    }
+}
+
+fn take(held: &Mutex<Option<Held>>) -> Option<Held> {
+    held.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take()
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        // Released here rather than when the watchdog next runs.
+        if let Hold::Watched { held, .. } = self {
+            drop(take(held));
+        }
     }
 }
 
@@ -339,11 +456,14 @@ impl Drop for Slot {
 
 /// A request body that refuses any gRPC message longer than the limit as
 /// soon as its 5-byte length prefix arrives, before the message is buffered,
-/// for every service alike (those added later too).
+/// for every service alike (those added later too); and, for a method that
+/// takes one message, a second one (tonic would read and ignore it).
 struct MessageLimit {
     inner: Body,
     limit: MessageCap,
     method: &'static str,
+    one_message: bool,
+    messages: usize,
     /// Set once the whole body has been read (or refused).
     received: Arc<AtomicBool>,
     prefix: [u8; 5],
@@ -358,12 +478,15 @@ impl MessageLimit {
         inner: Body,
         limit: MessageCap,
         method: &'static str,
+        one_message: bool,
         received: Arc<AtomicBool>,
     ) -> MessageLimit {
         MessageLimit {
             inner,
             limit,
             method,
+            one_message,
+            messages: 0,
             received,
             prefix: [0; 5],
             prefix_len: 0,
@@ -398,6 +521,13 @@ impl MessageLimit {
                         "request message is {length} bytes, larger than the limit of {} bytes ({})",
                         self.limit.bytes, self.limit.set_by
                     )));
+                }
+                self.messages += 1;
+                if self.one_message && self.messages > 1 {
+                    tracing::debug!(method = self.method, "second request message");
+                    return Err(Status::invalid_argument(
+                        "the request carries more than one message; this method takes exactly one",
+                    ));
                 }
                 self.remaining = length;
             }
@@ -442,14 +572,14 @@ impl http_body::Body for MessageLimit {
     }
 }
 
-/// A response body that holds its call's in-flight slot until it is
-/// fully sent (or dropped).
-struct PermitBody {
+/// A response body that holds its call's slot and place until it is fully
+/// sent (or dropped), or a read's deadline passes.
+struct CallBody {
     inner: Body,
-    _permit: Slot,
+    _hold: Hold,
 }
 
-impl http_body::Body for PermitBody {
+impl http_body::Body for CallBody {
     type Data = Bytes;
     type Error = Status;
 
@@ -496,7 +626,7 @@ mod tests {
             bytes: 10,
             set_by: "server.max_message_bytes",
         };
-        let mut limit = MessageLimit::new(Body::empty(), cap, "test", Arc::default());
+        let mut limit = MessageLimit::new(Body::empty(), cap, "test", false, Arc::default());
         // A 10-byte message (allowed) split oddly, then an 11-byte prefix.
         let mut wire = vec![0, 0, 0, 0, 10];
         wire.extend([7; 10]);
@@ -509,6 +639,25 @@ mod tests {
         assert_eq!(error.code(), tonic::Code::ResourceExhausted);
         assert!(
             error.message().contains("server.max_message_bytes"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_second_message_is_refused_where_one_is_expected() {
+        let cap = MessageCap {
+            bytes: 10,
+            set_by: "server.max_message_bytes",
+        };
+        let two = [0, 0, 0, 0, 1, 7, 0, 0, 0, 0, 1, 7];
+        let mut streaming = MessageLimit::new(Body::empty(), cap, "test", false, Arc::default());
+        streaming.scan(&two).unwrap();
+        let mut unary = MessageLimit::new(Body::empty(), cap, "test", true, Arc::default());
+        unary.scan(&two[..6]).unwrap();
+        let error = unary.scan(&two[6..]).unwrap_err();
+        assert_eq!(error.code(), tonic::Code::InvalidArgument);
+        assert!(
+            error.message().contains("more than one message"),
             "{error:?}"
         );
     }

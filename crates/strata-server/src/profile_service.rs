@@ -12,7 +12,7 @@ use strata_core::{OfferContext, sort_best_first, validate_user_id};
 use strata_store::Store;
 use tonic::{Request, Response, Status};
 
-use crate::convert::{surface_from_wire, timestamp_to_nanos};
+use crate::convert::{checked_timestamp, surface_from_wire};
 use crate::metrics::Metrics;
 use crate::splice::profile_service_server::ProfileService;
 use crate::splice::{EncodedBatchGetProfiles, ResponseWriter};
@@ -155,7 +155,7 @@ impl ProfileHandler {
             ))
         })?;
         let at = match &context.request_time {
-            Some(time) => timestamp_to_nanos(time),
+            Some(time) => checked_timestamp("context.request_time", time).map_err(invalid)?,
             None => now_nanos(),
         };
         let currency = Some(context.currency.as_str()).filter(|currency| !currency.is_empty());

@@ -57,6 +57,12 @@ pub enum ReloadError {
         header: String,
         found: String,
     },
+    #[error("snapshot {path}: the profile of user {user_id:?}: {what}")]
+    BadRecord {
+        path: PathBuf,
+        user_id: String,
+        what: String,
+    },
 }
 
 /// What a finished reload did.
@@ -132,6 +138,14 @@ pub fn load_snapshot(store: &Store, path: &Path) -> Result<Reloaded, ReloadError
                 path: path.to_path_buf(),
                 header: header.model_version.clone(),
                 found: profile.model_version.clone(),
+            });
+            return;
+        }
+        if let Err(what) = crate::convert::check_profile_timestamps(&profile) {
+            failure = Some(ReloadError::BadRecord {
+                path: path.to_path_buf(),
+                user_id: profile.user_id.clone(),
+                what,
             });
             return;
         }

@@ -73,9 +73,9 @@ pub fn from_reload(error: ReloadError) -> Status {
         ReloadError::Snapshot(strata_snapshot::SnapshotError::Io { .. }) => {
             Status::internal(error.to_string())
         }
-        ReloadError::Snapshot(_) | ReloadError::MixedVersions { .. } => {
-            Status::invalid_argument(error.to_string())
-        }
+        ReloadError::Snapshot(_)
+        | ReloadError::MixedVersions { .. }
+        | ReloadError::BadRecord { .. } => Status::invalid_argument(error.to_string()),
         ReloadError::Verify { .. } => Status::data_loss(error.to_string()),
         ReloadError::Store(error) => from_store(error),
     }
