@@ -59,6 +59,7 @@ pub fn run(args: LiftArgs) -> anyhow::Result<()> {
         catalogue: &models.benefits,
         budget: ErrorBudget {
             max_bad_fraction: args.max_bad_fraction,
+            ..ErrorBudget::DEFAULT
         },
     };
     let (results, input) = measure(&request)?;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use strata_audience::ModelPick;
 use strata_core::LifecycleModel;
-use strata_events::input::ErrorBudget;
+use strata_events::input::{ErrorBudget, RowLimits};
 use strata_job::targeting::Targeting;
 use strata_job::{Delivery, ModelsConfig, Partition, PushTarget, RecomputeOptions};
 use strata_replication::LogTarget;
@@ -34,7 +34,8 @@ pub struct RecomputeArgs {
     /// [channel], [economics], [fairness], [[benefits]]).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The time the profiles describe (RFC 3339 or epoch); later events are ignored.
+    /// The time the profiles describe (RFC 3339 or epoch), 1970 to 2100; later
+    /// events are ignored, and events more than a day later are bad rows.
     #[arg(long, value_parser = parse_time)]
     pub as_of: i64,
     /// Push changed profiles to this service: host:port, e.g.
@@ -72,6 +73,9 @@ pub struct RecomputeArgs {
     /// Fail when more than this share of rows is bad.
     #[arg(long, default_value_t = 0.01)]
     pub max_bad_fraction: f64,
+    /// Rows whose amount is above this (in absolute value) are bad rows.
+    #[arg(long, default_value_t = strata_events::input::DEFAULT_MAX_AMOUNT)]
+    pub max_amount: f64,
     /// Erase users pushed before who have no events any more.
     #[arg(long)]
     pub delete_missing: bool,
@@ -157,6 +161,7 @@ impl TargetingArgs {
 }
 
 pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
+    strata_events::input::check_as_of(args.as_of).context("--as-of")?;
     let model = match &args.model {
         Some(path) => super::parse::read_model(path)?,
         None => LifecycleModel::preset(&args.preset)?,
@@ -193,6 +198,7 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         models,
         budget: ErrorBudget {
             max_bad_fraction: args.max_bad_fraction,
+            limits: RowLimits::for_as_of(args.as_of).with_max_amount(args.max_amount),
         },
         state_file: args.state,
         delivery,

@@ -81,6 +81,26 @@ pub enum Error {
     },
     #[error("max_bad_fraction must be a number in 0..=1, got {0}")]
     InvalidBudget(f64),
+    #[error("the amount ceiling must be a positive number, got {0}")]
+    InvalidMaxAmount(f64),
+    #[error("as-of time {as_of} is outside {earliest} ..= {latest}")]
+    AsOfOutOfRange {
+        as_of: String,
+        earliest: String,
+        latest: String,
+    },
+    #[error(
+        "{}:{line}: a quoted field is still open at the end of the line; fields cannot span \
+         lines (close the quote, or write a quote inside a quoted field as \"\")",
+        path.display()
+    )]
+    UnclosedQuote {
+        path: PathBuf,
+        /// 1-based line where the quote opened.
+        line: u64,
+    },
+    #[error("no event rows in {}: nothing to compute from", list_paths(paths))]
+    NoRows { paths: Vec<PathBuf> },
     #[error(
         "{bad} of {rows} rows are bad ({:.3}%, budget {:.3}%): {}",
         percent(*bad, *rows),

@@ -2,8 +2,14 @@
 //!
 //! Records are read one at a time into a reused buffer, as bytes, so a field that is not UTF-8
 //! makes one bad row rather than a failed file.
+//!
+//! A record is one line: a quoted field may hold commas and doubled quotes, never a line break.
+//! A quote still open at the end of a line (or of the file) fails the read with its file and
+//! line ([`QuoteGuard`]), because a parser that let it run on would swallow every later line
+//! into one field and report a single bad row for half a file.
 
 use std::fs::File;
+use std::io::{self, Read};
 use std::path::Path;
 
 use ::csv::{ByteRecord, ReaderBuilder};
@@ -17,17 +23,27 @@ pub(super) fn read(path: &Path, tally: &mut Tally<'_>) -> Result<(), Error> {
         path: path.to_owned(),
         source,
     })?;
-    let csv_error = |source| Error::Csv {
-        path: path.to_owned(),
-        source,
+    let csv_error = |source: ::csv::Error| match open_quote_line(&source) {
+        Some(line) => Error::UnclosedQuote {
+            path: path.to_owned(),
+            line,
+        },
+        None => Error::Csv {
+            path: path.to_owned(),
+            source,
+        },
     };
     // Flexible, so a record with the wrong number of fields is a bad row we report ourselves.
     let mut reader = ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .buffer_capacity(64 * 1024)
-        .from_reader(file);
+        .from_reader(QuoteGuard::new(file));
     let header = reader.byte_headers().map_err(csv_error)?.clone();
+    if header.iter().all(<[u8]>::is_empty) && reader.is_done() {
+        // An empty file is an empty log, as in the other formats: no header, no rows.
+        return Ok(());
+    }
     let names: Vec<String> = header
         .iter()
         .map(|name| String::from_utf8_lossy(name).into_owned())
@@ -50,6 +66,109 @@ pub(super) fn read(path: &Path, tally: &mut Tally<'_>) -> Result<(), Error> {
         tally.maybe_progress(|| reader.position().byte());
     }
     Ok(())
+}
+
+/// The line of the open quote, if `error` is the one a [`QuoteGuard`] raised.
+fn open_quote_line(error: &::csv::Error) -> Option<u64> {
+    match error.kind() {
+        ::csv::ErrorKind::Io(io_error) => io_error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<OpenQuote>())
+            .map(|open| open.line),
+        _ => None,
+    }
+}
+
+/// A quote left open at the end of `line` (1-based).
+#[derive(Debug)]
+struct OpenQuote {
+    line: u64,
+}
+
+impl std::fmt::Display for OpenQuote {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "line {}: a quoted field is still open",
+            self.line
+        )
+    }
+}
+
+impl std::error::Error for OpenQuote {}
+
+/// Where the quote scanner is within a line, by the csv crate's own rules (RFC 4180): a quote
+/// opens a quoted field only as a field's first byte, `""` inside one is a literal quote, and
+/// after the closing quote the field runs on unquoted to the next comma.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: it closed the field, or starts a `""`.
+    QuoteInQuoted,
+}
+
+/// Passes a CSV file through unchanged, failing the read with [`OpenQuote`] when a line ends
+/// (or the file ends) inside a quoted field. One pass over bytes the parser reads anyway.
+struct QuoteGuard<R> {
+    inner: R,
+    state: QuoteState,
+    /// 1-based line of the next byte.
+    line: u64,
+    at_start: bool,
+}
+
+impl<R: Read> QuoteGuard<R> {
+    fn new(inner: R) -> Self {
+        QuoteGuard {
+            inner,
+            state: QuoteState::FieldStart,
+            line: 1,
+            at_start: true,
+        }
+    }
+
+    fn scan(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        if self.at_start && !bytes.is_empty() {
+            self.at_start = false;
+            // The csv crate drops a UTF-8 byte order mark, so the first field starts after it.
+            if let Some(rest) = bytes.strip_prefix(b"\xef\xbb\xbf") {
+                bytes = rest;
+            }
+        }
+        for &byte in bytes {
+            self.state = match (self.state, byte) {
+                (QuoteState::Quoted, b'"') => QuoteState::QuoteInQuoted,
+                (QuoteState::Quoted, b'\n' | b'\r') => return Err(self.open_quote()),
+                (QuoteState::Quoted, _) => QuoteState::Quoted,
+                (QuoteState::QuoteInQuoted, b'"') => QuoteState::Quoted,
+                (QuoteState::FieldStart, b'"') => QuoteState::Quoted,
+                (_, b',' | b'\r') => QuoteState::FieldStart,
+                (_, b'\n') => {
+                    self.line += 1;
+                    QuoteState::FieldStart
+                }
+                (_, _) => QuoteState::Unquoted,
+            };
+        }
+        Ok(())
+    }
+
+    fn open_quote(&self) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, OpenQuote { line: self.line })
+    }
+}
+
+impl<R: Read> Read for QuoteGuard<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let length = self.inner.read(buffer)?;
+        if length == 0 && !buffer.is_empty() && self.state == QuoteState::Quoted {
+            return Err(self.open_quote());
+        }
+        self.scan(&buffer[..length])?;
+        Ok(length)
+    }
 }
 
 /// Where each known column sits in a record.
@@ -120,7 +239,7 @@ mod tests {
         let text = "\u{feff}User_ID,timestamp,Event_Type,amount,currency,channel,benefit_id,rating,extra\n\
                     u1,2024-05-01T12:00:00+08:00,Purchase,12.5,eur,,B1,,ignored\n\
                     u2,1714536000,browse,,,SMS,,5,\n\
-                    \"u,3\",1714536000123,\"multi\nline\",,,,,,\n\
+                    \"u,3\",1714536000123,\"multi \"\"word\"\"\",,,,,,\n\
                     u4,2024-05-01T04:00:00Z,review,,,,,4\n\
                     ,2024-05-01T04:00:00Z,browse,,,,,,\n\
                     u5,2024-05-01T04:00:00Z,rating,,,,,9,\n\
@@ -140,12 +259,12 @@ mod tests {
                         .channel("sms")
                         .rating(5),
                 ),
-                Expected::Event(event("u,3", 1_714_536_000_123, "multi\nline")),
-                Expected::Bad(6, "expected 9 fields"),
-                Expected::Bad(7, "user_id is missing"),
-                Expected::Bad(8, "rating 9"),
-                Expected::Bad(9, "timestamp `tomorrow`"),
-                Expected::Bad(10, "amount `ten`"),
+                Expected::Event(event("u,3", 1_714_536_000_123, "multi \"word\"")),
+                Expected::Bad(5, "expected 9 fields"),
+                Expected::Bad(6, "user_id is missing"),
+                Expected::Bad(7, "rating 9"),
+                Expected::Bad(8, "timestamp `tomorrow`"),
+                Expected::Bad(9, "amount `ten`"),
             ],
         );
     }
@@ -195,6 +314,7 @@ mod tests {
         let source = EventSource::open(&[path]).expect("open");
         let budget = crate::input::ErrorBudget {
             max_bad_fraction: 1.0,
+            ..crate::input::ErrorBudget::DEFAULT
         };
         let report = source.read(budget, |_| {}).expect("within budget");
         assert_eq!((report.rows, report.events, report.bad_rows), (3, 2, 1));

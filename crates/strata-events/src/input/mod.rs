@@ -19,12 +19,20 @@
 //! | `benefit_id` | no       | text (integers become their decimal text)                      |
 //! | `rating`     | no       | integer 1..=5 (`4.0` is accepted)                              |
 //!
+//! Rows that parse are still bad rows (counted against the budget, with file and line) when
+//! their time is before 1970 or more than a day after the run's as-of time, their amount is
+//! above the ceiling, or their user id is one the service would refuse (empty, over 256 bytes)
+//! or holds a control character: see [`RowLimits`]. A CSV quote left open at the end of a line
+//! fails the read with file and line. An empty file (0 bytes, a CSV header alone, blank JSON
+//! lines) is an empty log in every format; a read that finds no row at all fails.
+//!
 //! Empty text and nulls mean absent. An epoch number `n` (a number or numeric text) is
 //! milliseconds when `|n| >= 100_000_000_000` and seconds otherwise; Parquet timestamp types
 //! are converted by their unit. See [`timestamp`].
 
 mod csv;
 mod jsonl;
+mod limits;
 mod parquet;
 mod quote;
 mod row;
@@ -39,6 +47,9 @@ use strata_core::Event;
 
 use crate::Error;
 
+pub use limits::{
+    DEFAULT_MAX_AMOUNT, EARLIEST_EVENT, FUTURE_SLACK, LATEST_AS_OF, RowLimits, check_as_of,
+};
 pub use writer::EventWriter;
 
 /// The columns (JSON keys) of an event log, in the order the writers use;
@@ -89,18 +100,26 @@ impl Format {
     }
 }
 
-/// The share of bad rows a read tolerates before it fails.
+/// What makes a row bad, and the share of bad rows a read tolerates before it fails.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ErrorBudget {
     /// Bad rows over all rows; a read fails when the share is strictly greater.
     pub max_bad_fraction: f64,
+    /// The run's window of event times and amount ceiling (see [`RowLimits`]).
+    pub limits: RowLimits,
+}
+
+impl ErrorBudget {
+    /// 1% of rows, with [`RowLimits::DEFAULT`].
+    pub const DEFAULT: ErrorBudget = ErrorBudget {
+        max_bad_fraction: 0.01,
+        limits: RowLimits::DEFAULT,
+    };
 }
 
 impl Default for ErrorBudget {
     fn default() -> Self {
-        ErrorBudget {
-            max_bad_fraction: 0.01,
-        }
+        ErrorBudget::DEFAULT
     }
 }
 
@@ -241,6 +260,7 @@ impl EventSource {
         if !(0.0..=1.0).contains(&fraction) {
             return Err(Error::InvalidBudget(fraction));
         }
+        budget.limits.validate()?;
         let mut tally = Tally {
             report: InputReport {
                 skipped_files: self.skipped.clone(),
@@ -248,6 +268,7 @@ impl EventSource {
             },
             bytes_total: self.total_bytes(),
             bytes_before_file: 0,
+            limits: budget.limits,
             sink: &mut sink,
             progress: &mut progress,
         };
@@ -261,6 +282,13 @@ impl EventSource {
             tally.finish_file(file.bytes);
         }
         let report = tally.report;
+        if report.rows == 0 {
+            // Every format alike: empty files are empty logs, but a run with no row at all
+            // would compute (and push, or delete) from nothing, which is never what was meant.
+            return Err(Error::NoRows {
+                paths: self.paths.clone(),
+            });
+        }
         tracing::info!(
             files = report.files,
             rows = report.rows,
@@ -333,6 +361,7 @@ struct Tally<'a> {
     report: InputReport,
     bytes_total: u64,
     bytes_before_file: u64,
+    limits: RowLimits,
     sink: &'a mut dyn FnMut(Event),
     progress: &'a mut dyn FnMut(Progress),
 }
@@ -341,7 +370,8 @@ impl Tally<'_> {
     /// Counts one row; readers call [`Tally::maybe_progress`] with their position after it.
     fn row(&mut self, file: &Path, line: u64, outcome: Result<Event, String>) {
         self.report.rows += 1;
-        match outcome {
+        let limits = self.limits;
+        match outcome.and_then(|event| limits.check(&event).map(|()| event)) {
             Ok(event) => {
                 self.report.events += 1;
                 (self.sink)(event);

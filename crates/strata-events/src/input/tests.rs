@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use strata_core::Event;
 
-use super::{ErrorBudget, EventSource, EventWriter, Format, InputReport, MAX_BAD_ROW_SAMPLES};
+use super::{
+    ErrorBudget, EventSource, EventWriter, Format, InputReport, MAX_BAD_ROW_SAMPLES, RowLimits,
+};
 use crate::Error;
 
 pub(super) fn event(user_id: &str, at: i64, kind: &str) -> Event {
@@ -69,6 +71,7 @@ pub(super) enum Expected {
 
 const ALL_BAD_ALLOWED: ErrorBudget = ErrorBudget {
     max_bad_fraction: 1.0,
+    ..ErrorBudget::DEFAULT
 };
 
 fn extension(format: Format) -> &'static str {
@@ -150,7 +153,7 @@ fn awkward_events() -> Vec<Event> {
         event("用户-3", 0, "mystery_type").amount_only(0.1),
         event("u,4 \"quoted\"", -1, "review")
             .rating(1)
-            .benefit("line\nbreak, comma"),
+            .benefit("tab\tand, comma"),
         event("5", 5_000, "offer_redeemed").amount(-3.25, "JPY"),
         event("u6", 99_999_999_999, "send").channel("sms"),
         event("u7", 253_402_300_799_999, "invest").amount(1e-7, "USD"),
@@ -162,19 +165,26 @@ fn awkward_events() -> Vec<Event> {
 fn written_events_read_back_identical_in_every_format() {
     let folder = tempfile::tempdir().expect("temporary folder");
     let events = awkward_events();
+    // The formats carry more than a run accepts: years 0001 to 9999, huge amounts.
+    let budget = ErrorBudget {
+        limits: RowLimits {
+            earliest: i64::MIN,
+            latest: i64::MAX,
+            max_amount: f64::MAX,
+        },
+        ..ErrorBudget::DEFAULT
+    };
     let mut paths = Vec::new();
     for format in [Format::Csv, Format::Jsonl, Format::Parquet] {
         let path = folder.path().join(format!("events.{}", extension(format)));
         write_events(&path, format, &events);
-        let (read, report) =
-            read_all(std::slice::from_ref(&path), ErrorBudget::default()).expect("read");
+        let (read, report) = read_all(std::slice::from_ref(&path), budget).expect("read");
         assert_eq!(read, events, "{format:?}");
         assert_eq!(report.bad_rows, 0);
         paths.push(path);
     }
     // The folder reads as the three files in sorted order: csv, jsonl, parquet.
-    let (read, report) =
-        read_all(&[folder.path().to_owned()], ErrorBudget::default()).expect("read");
+    let (read, report) = read_all(&[folder.path().to_owned()], budget).expect("read");
     assert_eq!(report.files, 3);
     assert_eq!(read, [events.clone(), events.clone(), events].concat());
     let total: u64 = paths
@@ -266,11 +276,13 @@ fn error_budget_passes_at_the_limit_and_fails_above() {
 
     let strict = ErrorBudget {
         max_bad_fraction: 0.0,
+        ..ErrorBudget::DEFAULT
     };
     csv_with_bad_rows(&path, 10, &[]);
     read_all(std::slice::from_ref(&path), strict).expect("no bad rows");
     let invalid = ErrorBudget {
         max_bad_fraction: f64::NAN,
+        ..ErrorBudget::DEFAULT
     };
     assert!(matches!(
         read_all(&[path], invalid),
@@ -409,4 +421,136 @@ fn many_events_stream_through_parquet_batches() {
         .expect("read");
     assert_eq!(report.events, count as u64);
     assert_eq!(amounts, (count + 2) / 3);
+}
+
+/// The rules of [`RowLimits`] hold in every format, with the row's own line (or Parquet row).
+#[test]
+fn rows_outside_the_limits_are_bad_in_every_format() {
+    let good = event("u1", 1_714_536_000_000, "purchase").amount(10.0, "EUR");
+    let rows = [
+        good.clone(),
+        event(&"x".repeat(300), 1_714_536_000_000, "browse"),
+        event("nul\0id", 1_714_536_000_000, "browse"),
+        event("u2", -62_135_596_800_000, "purchase").amount(10.0, "EUR"),
+        event("u3", 1_735_689_600_000 + 2 * 86_400_000, "browse"),
+        event("u4", 1_714_536_000_000, "purchase").amount(1e308, "EUR"),
+        good.clone(),
+    ];
+    let budget = ErrorBudget {
+        max_bad_fraction: 1.0,
+        limits: RowLimits::for_as_of(1_735_689_600_000),
+    };
+    let folder = tempfile::tempdir().expect("temporary folder");
+    for format in [Format::Csv, Format::Jsonl, Format::Parquet] {
+        let path = folder.path().join(format!("limits.{}", extension(format)));
+        write_events(&path, format, &rows);
+        let (read, report) = read_all(std::slice::from_ref(&path), budget).expect("read");
+        assert_eq!(read, [good.clone(), good.clone()], "{format:?}");
+        // CSV counts the header as line 1.
+        let first = if format == Format::Csv { 3 } else { 2 };
+        let lines: Vec<u64> = report.bad_row_samples.iter().map(|row| row.line).collect();
+        assert_eq!(lines, (first..first + 5).collect::<Vec<_>>(), "{format:?}");
+        let reasons: Vec<&str> = report
+            .bad_row_samples
+            .iter()
+            .map(|row| row.reason.as_str())
+            .collect();
+        for (reason, piece) in reasons.iter().zip([
+            "user id is 300 bytes, the limit is 256",
+            "control character U+0000",
+            "timestamp 0001-01-01T00:00:00.000Z is before 1970",
+            "more than a day after the as-of time",
+            "amount 1e308 is above the amount ceiling",
+        ]) {
+            assert!(
+                reason.contains(piece),
+                "{format:?}: `{reason}` lacks `{piece}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_quote_left_open_fails_the_read_with_its_line() {
+    let cases = [
+        // Open at the end of a line, with many lines after it.
+        (
+            format!(
+                "user_id,timestamp,event_type\nu1,0,open\nu2,0,\"open\n{}",
+                "u3,0,open\n".repeat(5000)
+            ),
+            3,
+        ),
+        // Open at the end of the file, without a final line break.
+        (
+            "user_id,timestamp,event_type\nu1,0,open\nu2,0,\"op\"\"en".to_owned(),
+            3,
+        ),
+        // In the header.
+        ("user_id,\"timestamp,event_type\nu1,0,open\n".to_owned(), 1),
+        // Across a CRLF line end.
+        (
+            "user_id,timestamp,event_type\r\n\"u1\r\n,0,open\r\n".to_owned(),
+            2,
+        ),
+    ];
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("events.csv");
+    for (text, line) in cases {
+        fs::write(&path, &text).expect("write");
+        let error = read_all(std::slice::from_ref(&path), ErrorBudget::default())
+            .expect_err("an open quote");
+        let message = error.to_string();
+        assert!(
+            matches!(error, Error::UnclosedQuote { line: found, .. } if found == line),
+            "{message}"
+        );
+        assert!(
+            message.starts_with(&format!(
+                "{}:{line}: a quoted field is still open",
+                path.display()
+            )),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn closed_quotes_still_hold_commas_and_quotes() {
+    let text =
+        "user_id,timestamp,event_type\n\"u,1\",0,\"say \"\"hi\"\"\"\nu\"2,0,open\n\"u3\"x,0,open\n";
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("events.csv");
+    fs::write(&path, text).expect("write");
+    let (events, report) = read_all(&[path], ErrorBudget::default()).expect("read");
+    assert_eq!(report.bad_rows, 0);
+    let ids: Vec<&str> = events.iter().map(|event| event.user_id.as_str()).collect();
+    assert_eq!(ids, ["u,1", "u\"2", "u3x"]);
+    assert_eq!(events[0].kind, "say \"hi\"");
+}
+
+#[test]
+fn empty_files_are_empty_logs_and_no_rows_at_all_fails() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let good = folder.path().join("good.csv");
+    fs::write(&good, "user_id,timestamp,event_type\nu1,0,open\n").expect("write");
+    let empties = [
+        ("zero.csv", ""),
+        ("header.csv", "user_id,timestamp,event_type\n"),
+        ("zero.jsonl", ""),
+        ("blank.jsonl", "\n\n"),
+        ("zero.parquet", ""),
+    ];
+    let mut paths = vec![good];
+    for (name, text) in empties {
+        let path = folder.path().join(name);
+        fs::write(&path, text).expect("write");
+        let error = read_all(std::slice::from_ref(&path), ErrorBudget::default())
+            .expect_err("no rows at all");
+        assert!(matches!(error, Error::NoRows { .. }), "{name}: {error}");
+        assert!(error.to_string().contains(name), "{error}");
+        paths.push(path);
+    }
+    let (events, report) = read_all(&paths, ErrorBudget::default()).expect("one row");
+    assert_eq!((events.len(), report.rows, report.files), (1, 1, 6));
 }

@@ -80,6 +80,12 @@ impl EventWriter {
         {
             return Err(self.unwritable(format!("amount {amount} is not a finite number")));
         }
+        if matches!(self.sink, Sink::Csv(_))
+            && let Some(column) = line_break_column(event)
+        {
+            // The reader takes one record per line, so such a file could not be read back.
+            return Err(self.unwritable(format!("{column} holds a line break, which CSV refuses")));
+        }
         let timestamp = match self.sink {
             // Parquet stores the instant as a number; the empty String does not allocate.
             Sink::Parquet(_) => String::new(),
@@ -126,6 +132,21 @@ impl EventWriter {
             reason,
         }
     }
+}
+
+/// The first text column of `event` holding a line break, if any.
+fn line_break_column(event: &Event) -> Option<&'static str> {
+    let columns = [
+        ("user_id", Some(event.user_id.as_str())),
+        ("event_type", Some(event.kind.as_str())),
+        ("currency", event.currency.as_deref()),
+        ("channel", event.channel.as_deref()),
+        ("benefit_id", event.benefit_id.as_deref()),
+    ];
+    columns.into_iter().find_map(|(column, text)| {
+        text.filter(|text| text.contains(['\n', '\r']))
+            .map(|_| column)
+    })
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {
@@ -397,5 +418,24 @@ mod tests {
             );
             assert_eq!(writer.finish().expect("finish"), 1);
         }
+    }
+
+    #[test]
+    fn csv_refuses_line_breaks_the_reader_would_refuse() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let path = folder.path().join("out.csv");
+        let mut writer = EventWriter::create(&path, Format::Csv).expect("create");
+        let event = Event {
+            benefit_id: Some("two\nlines".into()),
+            ..Event::new("u", 0, "purchase")
+        };
+        let error = writer.write(&event).expect_err("a line break");
+        assert!(
+            error.to_string().contains("benefit_id holds a line break"),
+            "{error}"
+        );
+        let mut writer =
+            EventWriter::create(&path.with_extension("jsonl"), Format::Jsonl).expect("create");
+        writer.write(&event).expect("JSON escapes it");
     }
 }
