@@ -6,8 +6,8 @@ use strata_client::ProfileClient;
 use strata_proto::v1::{OfferContext, Surface};
 
 use super::client_args::ServerArgs;
-use super::output::outln;
 use super::get::{benefit_line, currency_decimals, exit_not_found, money};
+use super::output::outln;
 
 #[derive(Debug, Args)]
 pub struct OffersArgs {
