@@ -198,7 +198,7 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         models,
         budget: ErrorBudget {
             max_bad_fraction: args.max_bad_fraction,
-            limits: RowLimits::for_as_of(args.as_of).with_max_amount(args.max_amount),
+            limits: RowLimits::for_as_of(args.as_of, now_millis()).with_max_amount(args.max_amount),
         },
         state_file: args.state,
         delivery,
@@ -249,4 +249,14 @@ fn push_connection(
     args: &RecomputeArgs,
 ) -> anyhow::Result<strata_client::Connection> {
     args.tls.connection(endpoint, args.token.as_deref())
+}
+
+/// The machine's clock, in ms since 1970: events more than a day after both it and the as-of
+/// time are damaged dates (see `RowLimits::for_as_of`).
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }

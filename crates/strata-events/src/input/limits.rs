@@ -19,8 +19,8 @@ pub const EARLIEST_EVENT: UnixMillis = 0;
 /// instant is accepted).
 pub const LATEST_AS_OF: UnixMillis = 4_102_444_800_000;
 
-/// How far past the as-of time an event may lie and still be a good row (ignored by the job as
-/// "after as-of"): clocks and time zones put some events a few hours ahead.
+/// How far past the later of the as-of time and the current time an event may lie and still be
+/// a good row: clocks and time zones put some events a few hours ahead.
 pub const FUTURE_SLACK: UnixMillis = MILLIS_PER_DAY;
 
 /// The default ceiling on an event's amount (in absolute value): ten million in the event's
@@ -47,11 +47,14 @@ impl RowLimits {
         max_amount: DEFAULT_MAX_AMOUNT,
     };
 
-    /// The limits of a run as of `as_of`: events from 1970 to a day after it. Check `as_of`
-    /// with [`check_as_of`] first.
-    pub fn for_as_of(as_of: UnixMillis) -> RowLimits {
+    /// The limits of a run as of `as_of`, read at `now`: events from 1970 to a day after the
+    /// later of the two. An event after the as-of time but not after now is a good row of a
+    /// later period (a backtest's or a lift measurement's future: the job ignores it and counts
+    /// it as "after as-of"); one more than a day after both cannot have happened yet, so its
+    /// date is damaged. Check `as_of` with [`check_as_of`] first.
+    pub fn for_as_of(as_of: UnixMillis, now: UnixMillis) -> RowLimits {
         RowLimits {
-            latest: as_of.saturating_add(FUTURE_SLACK),
+            latest: as_of.max(now).saturating_add(FUTURE_SLACK),
             ..RowLimits::DEFAULT
         }
     }
@@ -80,7 +83,8 @@ impl RowLimits {
         }
         if event.at > self.latest {
             return Err(format!(
-                "timestamp {} is more than a day after the as-of time {}",
+                "timestamp {} is more than a day after {} (the later of the as-of time and now): \
+                 a damaged date",
                 describe(event.at),
                 describe(self.latest.saturating_sub(FUTURE_SLACK))
             ));
@@ -155,7 +159,7 @@ mod tests {
 
     #[track_caller]
     fn check(event: Event, expected: Result<(), &str>) {
-        let limits = RowLimits::for_as_of(AS_OF);
+        let limits = RowLimits::for_as_of(AS_OF, AS_OF);
         match (limits.check(&event), expected) {
             (Ok(()), Ok(())) => {}
             (Err(reason), Err(piece)) => {
@@ -184,9 +188,32 @@ mod tests {
         check(purchase("u", -62_135_596_800_000, 1.0), Err("0001-01-01"));
         check(
             purchase("u", AS_OF + MILLIS_PER_DAY + 1, 1.0),
-            Err("more than a day after the as-of time 2025-01-01T00:00:00.000Z"),
+            Err("more than a day after 2025-01-01T00:00:00.000Z (the later of"),
         );
         check(purchase("u", i64::MAX, 1.0), Err("ms since 1970"));
+    }
+
+    #[test]
+    fn events_after_as_of_but_not_after_now_are_good_rows() {
+        let now = AS_OF + 30 * MILLIS_PER_DAY;
+        let limits = RowLimits::for_as_of(AS_OF, now);
+        assert!(
+            limits
+                .check(&purchase("u", AS_OF + 10 * MILLIS_PER_DAY, 1.0))
+                .is_ok()
+        );
+        assert!(
+            limits
+                .check(&purchase("u", now + MILLIS_PER_DAY, 1.0))
+                .is_ok()
+        );
+        let reason = limits
+            .check(&purchase("u", now + MILLIS_PER_DAY + 1, 1.0))
+            .unwrap_err();
+        assert!(
+            reason.contains("more than a day after 2025-01-31"),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -195,7 +222,7 @@ mod tests {
         check(purchase("u", AS_OF, -DEFAULT_MAX_AMOUNT), Ok(()));
         check(purchase("u", AS_OF, 1e308), Err("amount 1e308 is above"));
         check(purchase("u", AS_OF, -2e7), Err("amount -20000000 is above"));
-        let lower = RowLimits::for_as_of(AS_OF).with_max_amount(100.0);
+        let lower = RowLimits::for_as_of(AS_OF, AS_OF).with_max_amount(100.0);
         assert!(lower.check(&purchase("u", AS_OF, 100.5)).is_err());
         assert!(lower.validate().is_ok());
         for invalid in [0.0, -1.0, f64::NAN, f64::INFINITY] {

@@ -20,7 +20,7 @@
 //! | `rating`     | no       | integer 1..=5 (`4.0` is accepted)                              |
 //!
 //! Rows that parse are still bad rows (counted against the budget, with file and line) when
-//! their time is before 1970 or more than a day after the run's as-of time, their amount is
+//! their time is before 1970 or more than a day after both the run's as-of time and now, their amount is
 //! above the ceiling, or their user id is one the service would refuse (empty, over 256 bytes)
 //! or holds a control character: see [`RowLimits`]. A CSV quote left open at the end of a line
 //! fails the read with file and line. An empty file (0 bytes, a CSV header alone, blank JSON
