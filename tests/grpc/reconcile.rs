@@ -387,3 +387,55 @@ async fn an_emptied_restored_or_rolled_back_server_gets_every_record_again() {
         "{settled}"
     );
 }
+
+#[tokio::test]
+async fn an_interrupted_push_to_a_store_that_was_emptied_is_dropped_for_a_full_push() {
+    const USERS: u64 = 150;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db");
+    let state = dir.path().join("state.jsonl");
+    let events_a = dir.path().join("a.csv");
+    let events_b = dir.path().join("b.csv");
+    gen_events(&events_a, USERS, 31);
+    gen_events(&events_b, USERS, 32);
+    let server = Server::start(&data, Some(CONFIG));
+    succeeded(recompute(&events_a, &server, &state, &[]));
+
+    // B's push dies after 2 of its batches: the plan stays on disk.
+    let crashed = recompute(
+        &events_b,
+        &server,
+        &state,
+        &["--batch-size", "20", "--crash-after-batches", "2"],
+    );
+    assert!(!crashed.status.success());
+    assert!(state.with_extension("push.json").exists());
+
+    // The store is emptied before the rerun: finishing the plan would leave
+    // out everyone in its first batches and everyone B did not change.
+    let server = restart(server, &data, || std::fs::remove_dir_all(&data).unwrap());
+    let rerun = succeeded(recompute(
+        &events_b,
+        &server,
+        &state,
+        &["--batch-size", "20"],
+    ));
+    assert!(
+        rerun.contains("interrupted push dropped: the plan was made for store"),
+        "{rerun}"
+    );
+    full_push(&rerun, "store is");
+    assert!(!state.with_extension("push.json").exists());
+    let served_b = served_records(&server, USERS).await;
+    assert_eq!(present(&served_b), USERS as usize);
+
+    // The same records as a clean push of B to a fresh server.
+    let fresh = Server::start(&dir.path().join("fresh"), Some(CONFIG));
+    succeeded(recompute(
+        &events_b,
+        &fresh,
+        &dir.path().join("fresh-state.jsonl"),
+        &[],
+    ));
+    assert_eq!(served_records(&fresh, USERS).await, served_b);
+}
