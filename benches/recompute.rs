@@ -88,6 +88,8 @@ fn main() -> anyhow::Result<()> {
         state_file: dir.path().join("state.jsonl"),
         delivery: Delivery::DryRun,
         delete_missing: false,
+        delete_guard: strata_job::DeleteGuard::default(),
+        full_push: false,
         transitions_file: None,
         show_progress: false,
         targeting: None,

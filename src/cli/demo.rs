@@ -101,6 +101,8 @@ async fn load_demo(args: &DemoArgs, bound: Bound) -> anyhow::Result<()> {
             crash_after_batches: None,
         },
         delete_missing: false,
+        delete_guard: strata_job::DeleteGuard::default(),
+        full_push: false,
         transitions_file: None,
         show_progress: true,
         targeting: None,

@@ -11,7 +11,7 @@ use strata_audience::ModelPick;
 use strata_core::LifecycleModel;
 use strata_events::input::{ErrorBudget, RowLimits};
 use strata_job::targeting::Targeting;
-use strata_job::{Delivery, ModelsConfig, Partition, PushTarget, RecomputeOptions};
+use strata_job::{DeleteGuard, Delivery, ModelsConfig, Partition, PushTarget, RecomputeOptions};
 use strata_replication::LogTarget;
 
 use super::client_args::ClientTlsArgs;
@@ -55,6 +55,11 @@ pub struct RecomputeArgs {
     /// The JetStream stream for --publish (created if missing).
     #[arg(long, requires = "publish", default_value = strata_replication::DEFAULT_STREAM)]
     pub stream: String,
+    /// Copies of each batch the stream keeps: 1 on a single nats-server, 3
+    /// on a cluster. A new stream is created with it; an existing stream
+    /// with fewer replicas, or kept in memory, is refused.
+    #[arg(long, requires = "publish", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub stream_replicas: u8,
     /// Write every profile to this snapshot file for a bulk load.
     #[arg(long)]
     pub snapshot: Option<PathBuf>,
@@ -76,9 +81,24 @@ pub struct RecomputeArgs {
     /// Rows whose amount is above this (in absolute value) are bad rows.
     #[arg(long, default_value_t = strata_events::input::DEFAULT_MAX_AMOUNT)]
     pub max_amount: f64,
-    /// Erase users pushed before who have no events any more.
+    /// Erase users pushed before who have no events any more. Refused
+    /// (nothing sent) when the input has no users or any bad row, or when
+    /// more than --max-delete-fraction of the users would go, unless --force.
     #[arg(long)]
     pub delete_missing: bool,
+    /// The largest share of the users delivered before that one
+    /// --delete-missing run may erase without --force.
+    #[arg(long, default_value_t = 0.05, requires = "delete_missing", value_parser = parse_fraction)]
+    pub max_delete_fraction: f64,
+    /// Erase with --delete-missing even past its guard (empty input, bad
+    /// rows, more than --max-delete-fraction).
+    #[arg(long, requires = "delete_missing")]
+    pub force: bool,
+    /// Send every user's record, not only the changed ones (the job does so
+    /// by itself when the server is not the store, version and sequence its
+    /// state file recorded).
+    #[arg(long)]
+    pub full_push: bool,
     /// Write every layer change (user, from, to, at) to this CSV file.
     #[arg(long)]
     pub transitions: Option<PathBuf>,
@@ -170,7 +190,9 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     let target = match (&args.push, &args.publish) {
         (Some(endpoint), _) => Some(PushTarget::Server(push_connection(endpoint, &args)?)),
-        (None, Some(url)) => Some(PushTarget::Log(LogTarget::new(url, &args.stream))),
+        (None, Some(url)) => Some(PushTarget::Log(
+            LogTarget::new(url, &args.stream).with_replicas(usize::from(args.stream_replicas)),
+        )),
         (None, None) => None,
     };
     let delivery = match (target, &args.snapshot) {
@@ -203,6 +225,11 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         state_file: args.state,
         delivery,
         delete_missing: args.delete_missing,
+        delete_guard: DeleteGuard {
+            max_fraction: args.max_delete_fraction,
+            force: args.force,
+        },
+        full_push: args.full_push,
         transitions_file: args.transitions,
         show_progress: true,
         targeting: targeting.clone(),
@@ -259,4 +286,16 @@ fn now_millis() -> i64 {
         .map_or(0, |elapsed| {
             i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
         })
+}
+
+/// A share between 0 and 1.
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not between 0 and 1"))
+    }
 }

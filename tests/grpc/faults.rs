@@ -46,18 +46,24 @@ async fn stored(server: &Server, sequence: u64) -> usize {
         .count()
 }
 
+/// Random kill points. Each costs one restart: the server started to check
+/// a kill point is the one the next round writes to and kills.
+const KILL_POINTS: usize = 200;
+
 #[tokio::test]
 async fn kill_9_at_random_points_loses_no_acknowledged_batch() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("db");
     // Seeded: a failure can be replayed with the same kill points.
     let mut random = rand::rngs::StdRng::seed_from_u64(0x5eed);
-    let rounds = 12;
     let mut acknowledged_total = 0u64;
     let mut checked_users = 0usize;
+    // Kill points where the batch in flight was applied but never
+    // acknowledged: the case the producer's resync exists for.
+    let mut applied_unacknowledged = 0usize;
 
-    for round in 0..rounds {
-        let server = Server::start(&data, None);
+    let mut server = Server::start(&data, None);
+    for round in 0..KILL_POINTS {
         let first = server.applied(PRODUCER).await + 1;
         let acknowledged = Arc::new(Mutex::new(first - 1));
         let writer = {
@@ -73,36 +79,42 @@ async fn kill_9_at_random_points_loses_no_acknowledged_batch() {
                 }
             })
         };
-        let delay = random.random_range(30..300);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+        // Anywhere in the first 40 ms of the stream: before the first batch,
+        // mid-write, between an applied batch and its acknowledgement.
+        let delay = Duration::from_micros(random.random_range(0..40_000));
+        tokio::time::sleep(delay).await;
         server.kill9();
         let _ = writer.await;
         let acknowledged = *acknowledged.lock().unwrap();
 
         // Reopen: the store opens and holds every acknowledged batch whole.
-        let server = Server::start(&data, None);
+        server = Server::start(&data, None);
         let applied = server.applied(PRODUCER).await;
         assert!(
             applied == acknowledged || applied == acknowledged + 1,
-            "round {round}: acknowledged {acknowledged}, store says {applied}: \
+            "kill point {round}: acknowledged {acknowledged}, store says {applied}: \
              at most the one in-flight batch may be beyond the last acknowledgement"
         );
+        if applied > acknowledged {
+            applied_unacknowledged += 1;
+        }
         for sequence in first..=applied {
             assert_eq!(
                 stored(&server, sequence).await,
                 USERS_PER_BATCH as usize,
-                "round {round}: batch {sequence} is not whole"
+                "kill point {round}: batch {sequence} is not whole"
             );
             checked_users += USERS_PER_BATCH as usize;
         }
         // Nothing of a batch past the applied sequence: never half a batch.
-        assert_eq!(stored(&server, applied + 1).await, 0, "round {round}");
+        assert_eq!(stored(&server, applied + 1).await, 0, "kill point {round}");
         acknowledged_total += acknowledged + 1 - first;
-        server.kill9();
     }
+    server.kill9();
     eprintln!(
-        "kill -9 fault test: {rounds} kill points, {acknowledged_total} acknowledged batches, \
-         {checked_users} users checked after restart, none lost"
+        "kill -9 fault test: {KILL_POINTS} kill points, {acknowledged_total} acknowledged batches, \
+         {checked_users} users checked after restart, {applied_unacknowledged} kill points with \
+         an applied but unacknowledged batch, none lost"
     );
     assert!(acknowledged_total > 0, "the writer never got a batch in");
 }

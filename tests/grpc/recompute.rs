@@ -428,6 +428,8 @@ async fn models_beat_their_baselines_and_fairness_holds() {
                 path: snapshot.clone(),
             },
             delete_missing: false,
+            delete_guard: strata_job::DeleteGuard::default(),
+            full_push: false,
             transitions_file: None,
             show_progress: false,
             targeting: None,

@@ -26,6 +26,18 @@ pub enum RecomputeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "--delete-missing would erase {erase} of the {delivered} users delivered before ({percent:.1}%; \
+         this input has {users} users), refused because {reasons}. Nothing was sent and the state \
+         file is unchanged: check the input, or rerun with --force to erase them"
+    )]
+    DeleteRefused {
+        erase: u64,
+        delivered: u64,
+        percent: f64,
+        users: u64,
+        reasons: String,
+    },
     #[error("a recompute task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

@@ -40,10 +40,36 @@ pub struct RecomputeOptions {
     pub delivery: Delivery,
     /// Erase users who were pushed before but have no events any more.
     pub delete_missing: bool,
+    /// When --delete-missing may erase without --force.
+    pub delete_guard: DeleteGuard,
+    /// Deliver every user's record, not only the changed ones. The run sets
+    /// it when the server does not hold what the state file recorded.
+    pub full_push: bool,
     /// Write every layer change (user, from, to, at) here as CSV.
     pub transitions_file: Option<PathBuf>,
     pub show_progress: bool,
     /// Attributes joined as tags and campaign arms assigned
     /// (`--attributes`, `--campaigns`); see `crate::targeting`.
     pub targeting: Option<std::sync::Arc<crate::targeting::Targeting>>,
+}
+
+/// The bounds on what `--delete-missing` may erase in one run. Erasure
+/// cannot be undone, and empty or damaged input looks exactly like everyone
+/// having left: the run is refused (nothing sent, state unchanged) when the
+/// input holds no user, when any bad row was read, or when more than
+/// `max_fraction` of the users delivered before would be erased, unless
+/// `force`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeleteGuard {
+    pub max_fraction: f64,
+    pub force: bool,
+}
+
+impl Default for DeleteGuard {
+    fn default() -> Self {
+        DeleteGuard {
+            max_fraction: 0.05,
+            force: false,
+        }
+    }
 }

@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::write_atomically;
-use strata_client::{Changes, ClientError, Connection, IngestClient};
-use strata_proto::v1::Profile;
+use crate::state::{ServerMark, write_atomically};
+use strata_client::{AuthChannel, Changes, ClientError, Connection, IngestClient};
+use strata_proto::v1::ingest_service_client::IngestServiceClient;
+use strata_proto::v1::{GetIngestStateRequest, Profile};
 use strata_replication::{LogTarget, NatsPublisher, ReplicationError};
 use strata_snapshot::{SnapshotError, read_snapshot};
 
@@ -124,41 +125,86 @@ impl UpdateSink for NatsPublisher {
 pub enum Sink {
     // Boxed: a publisher holds the stream's info (about 1.5 KB), and the
     // enum stays a pointer wide either way.
-    Server(Box<IngestClient>),
+    Server(Box<ServerSink>),
     Log(Box<NatsPublisher>),
+}
+
+/// The service as a sink: the producer's client, and the raw ingest client
+/// that reads the whole GetIngestState answer (store id, serving version).
+#[derive(Debug)]
+pub struct ServerSink {
+    client: IngestClient,
+    state: IngestServiceClient<AuthChannel>,
+    producer_id: String,
 }
 
 impl Sink {
     pub async fn connect(target: &PushTarget, producer_id: &str) -> Result<Sink, PushError> {
         Ok(match target {
-            PushTarget::Server(connection) => Sink::Server(Box::new(
-                IngestClient::connect(connection, producer_id).await?,
-            )),
+            PushTarget::Server(connection) => Sink::Server(Box::new(ServerSink {
+                client: IngestClient::connect(connection, producer_id).await?,
+                state: IngestServiceClient::new(
+                    connection.connect().await.map_err(PushError::Client)?,
+                ),
+                producer_id: producer_id.to_owned(),
+            })),
             PushTarget::Log(log) => {
                 Sink::Log(Box::new(NatsPublisher::connect(log, producer_id).await?))
             }
         })
+    }
+
+    /// Which store (or stream) this is and where the producer stands in it
+    /// now, to compare with what the state file recorded.
+    pub async fn mark(&mut self) -> Result<ServerMark, PushError> {
+        match self {
+            Sink::Server(server) => {
+                let state = server
+                    .state
+                    .get_ingest_state(GetIngestStateRequest {
+                        producer_id: server.producer_id.clone(),
+                    })
+                    .await
+                    .map_err(|status| PushError::Client(status.into()))?
+                    .into_inner();
+                Ok(ServerMark {
+                    store: state.store_id,
+                    model_version: state.model_version,
+                    generation: state.version_generation,
+                    sequence: state.last_applied_sequence,
+                })
+            }
+            Sink::Log(publisher) => {
+                let store = publisher.stream_identity().await?;
+                let sequence = publisher.resync().await?;
+                Ok(ServerMark {
+                    store,
+                    sequence,
+                    ..ServerMark::default()
+                })
+            }
+        }
     }
 }
 
 impl UpdateSink for Sink {
     async fn resync(&mut self) -> Result<u64, PushError> {
         match self {
-            Sink::Server(client) => UpdateSink::resync(client.as_mut()).await,
+            Sink::Server(server) => UpdateSink::resync(&mut server.client).await,
             Sink::Log(publisher) => UpdateSink::resync(publisher.as_mut()).await,
         }
     }
 
     fn next_sequence(&self) -> u64 {
         match self {
-            Sink::Server(client) => client.next_sequence(),
+            Sink::Server(server) => server.client.next_sequence(),
             Sink::Log(publisher) => publisher.next_sequence(),
         }
     }
 
     async fn push(&mut self, batches: Vec<Changes>) -> Result<Delivered, PushError> {
         match self {
-            Sink::Server(client) => UpdateSink::push(client.as_mut(), batches).await,
+            Sink::Server(server) => UpdateSink::push(&mut server.client, batches).await,
             Sink::Log(publisher) => UpdateSink::push(publisher.as_mut(), batches).await,
         }
     }
@@ -172,12 +218,43 @@ pub struct PushPlan {
     pub batch_size: usize,
     pub upserts: u64,
     pub deletes: Vec<String>,
+    /// The store (or stream) the plan was made against, as it stood then;
+    /// absent in plans from before marks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerMark>,
 }
 
 impl PushPlan {
     pub fn batches(&self) -> u64 {
         let size = self.batch_size as u64;
         self.upserts.div_ceil(size) + (self.deletes.len() as u64).div_ceil(size)
+    }
+
+    /// The producer's sequence once every batch of the plan is applied.
+    pub fn last_sequence(&self) -> u64 {
+        self.first_sequence + self.batches() - 1
+    }
+
+    /// Why finishing this plan on the server as it stands `now` would not
+    /// give the server what the plan's state records: the plan only holds
+    /// the changes against what the store held then, so a store that lost
+    /// batches (or is another store) needs a full push instead.
+    pub fn stale_against(&self, now: &ServerMark) -> Option<String> {
+        if let Some(then) = &self.server
+            && then.store != now.store
+        {
+            return Some(format!(
+                "the plan was made for store {}, the server's store is now {}",
+                then.store, now.store
+            ));
+        }
+        (now.sequence + 1 < self.first_sequence).then(|| {
+            format!(
+                "the plan starts at sequence {} but the server is at {}: it lost batches \
+                 (restored from an older backup?)",
+                self.first_sequence, now.sequence
+            )
+        })
     }
 }
 
@@ -225,13 +302,23 @@ impl PlanFiles {
 
     /// Drops a finished plan's files.
     pub fn clear(&self) -> Result<(), PushError> {
-        for path in [&self.plan, &self.upserts] {
+        self.remove(&[&self.plan, &self.upserts])
+    }
+
+    /// Drops a plan that will not be finished, with the state it would
+    /// have committed: the job's state stays the one before it.
+    pub fn abandon(&self) -> Result<(), PushError> {
+        self.remove(&[&self.plan, &self.upserts, &self.next_state])
+    }
+
+    fn remove(&self, paths: &[&PathBuf]) -> Result<(), PushError> {
+        for path in paths {
             match std::fs::remove_file(path) {
                 Ok(()) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
                 Err(source) => {
                     return Err(PushError::Plan {
-                        path: path.clone(),
+                        path: (*path).clone(),
                         source,
                     });
                 }
@@ -370,7 +457,51 @@ mod tests {
             batch_size: 10,
             upserts: 21,
             deletes: vec!["a".into(); 10],
+            server: None,
         };
         assert_eq!(plan.batches(), 4);
+        assert_eq!(plan.last_sequence(), 4);
+    }
+
+    #[test]
+    fn a_plan_is_stale_on_another_store_or_a_server_that_lost_batches() {
+        let then = ServerMark {
+            store: "s1".into(),
+            sequence: 4,
+            ..ServerMark::default()
+        };
+        let plan = PushPlan {
+            producer_id: "p".into(),
+            first_sequence: 5,
+            batch_size: 10,
+            upserts: 30,
+            deletes: Vec::new(),
+            server: Some(then.clone()),
+        };
+        // Crashed after two of its three batches: finish it.
+        let partway = ServerMark {
+            sequence: 6,
+            ..then.clone()
+        };
+        assert_eq!(plan.stale_against(&then), None);
+        assert_eq!(plan.stale_against(&partway), None);
+        let behind = ServerMark {
+            sequence: 2,
+            ..then.clone()
+        };
+        assert!(
+            plan.stale_against(&behind)
+                .unwrap()
+                .contains("lost batches")
+        );
+        let other = ServerMark {
+            store: "s2".into(),
+            ..partway
+        };
+        assert!(
+            plan.stale_against(&other)
+                .unwrap()
+                .contains("store is now s2")
+        );
     }
 }

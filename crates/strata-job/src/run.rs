@@ -1,5 +1,6 @@
-//! Running the job: finish an interrupted push, read, score, deliver, and
-//! commit the state only once the service has acknowledged everything.
+//! Running the job: finish an interrupted push, read, reconcile with the
+//! server, score, guard erasure, deliver, and commit the state only once the
+//! service has acknowledged everything.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -12,7 +13,7 @@ use crate::options::{Delivery, RecomputeOptions};
 use crate::partition::Partition;
 use crate::push::{self, PlanFiles, PushPlan, Sink, UpdateSink};
 use crate::score::{Histories, score};
-use crate::state::{self, JobState, StateError};
+use crate::state::{self, JobState, ServerMark, StateError};
 use crate::summary::RunSummary;
 
 /// Runs the job end to end.
@@ -29,12 +30,14 @@ pub async fn run_partition(
     options: RecomputeOptions,
     partition: Partition,
 ) -> Result<RunSummary, RecomputeError> {
-    let options = partition.localise(options);
+    let mut options = partition.localise(options);
     let mut summary = RunSummary::default();
     let plan_files = PlanFiles::beside(&options.state_file);
 
     // A push that crashed last time is finished first, so this run's diff
-    // starts from what the service really holds.
+    // starts from what the service really holds; unless the service lost
+    // what the plan builds on, then the plan is dropped and the check below
+    // sends everything.
     if let Delivery::Push {
         target,
         crash_after_batches,
@@ -46,21 +49,30 @@ pub async fn run_partition(
         // The plan's own producer: its sequence numbers belong to it, even
         // if this run was started with another --producer.
         let mut client = Sink::connect(target, &plan.producer_id).await?;
-        let outcome = push::push_plan(
-            &mut client,
-            &plan,
-            &plan_files,
-            *crash_after_batches,
-            |_| {},
-        )
-        .await?;
-        commit_plan(&options, &plan_files)?;
-        tracing::info!(
-            sent = outcome.batches_sent,
-            skipped = outcome.batches_skipped,
-            "resumed the interrupted push"
-        );
-        summary.resumed = Some(outcome);
+        let now = client.mark().await?;
+        if let Some(reason) = plan.stale_against(&now) {
+            plan_files.abandon()?;
+            tracing::warn!(%reason, "dropped the interrupted push");
+            summary
+                .reconciled
+                .push(format!("interrupted push dropped: {reason}"));
+        } else {
+            let outcome = push::push_plan(
+                &mut client,
+                &plan,
+                &plan_files,
+                *crash_after_batches,
+                |_| {},
+            )
+            .await?;
+            commit_plan(&options, &plan_files)?;
+            tracing::info!(
+                sent = outcome.batches_sent,
+                skipped = outcome.batches_skipped,
+                "resumed the interrupted push"
+            );
+            summary.resumed = Some(outcome);
+        }
         summary.phases.push(("resume push", started.elapsed()));
     }
 
@@ -75,6 +87,27 @@ pub async fn run_partition(
     if !partition.is_whole() {
         previous.users.retain(|user_id, _| partition.owns(user_id));
     }
+    // The server, not the state file, decides what must be sent: when it is
+    // not the store, version and sequence the state recorded, everyone is.
+    let mut sink = None;
+    if let Delivery::Push {
+        target,
+        producer_id,
+        ..
+    } = &options.delivery
+    {
+        let mut client = Sink::connect(target, producer_id).await?;
+        let now = client.mark().await?;
+        if let Some(reason) = full_push_reason(&previous, &now, producer_id) {
+            tracing::warn!(%reason, "sending every record");
+            summary
+                .reconciled
+                .push(format!("full push: {reason}; sending every record"));
+            options.full_push = true;
+        }
+        sink = Some((client, now));
+    }
+    let delivered_before = previous.users.len() as u64;
     let scored = tokio::task::spawn_blocking({
         let options = options.clone();
         move || score(&options, histories, previous)
@@ -98,19 +131,29 @@ pub async fn run_partition(
         .map(|layer| layer.name().to_owned())
         .collect();
 
+    if let Err(refused) = check_deletes(&options, &summary, delivered_before) {
+        // The changed records were written for a plan that will not be made.
+        plan_files.clear()?;
+        return Err(refused);
+    }
+
     let started = Instant::now();
-    match &options.delivery {
-        Delivery::Push {
-            target,
-            producer_id,
-            batch_size,
-            crash_after_batches,
-        } => {
+    let mut next_state = scored.next_state;
+    match (&options.delivery, sink) {
+        (
+            Delivery::Push {
+                producer_id,
+                batch_size,
+                crash_after_batches,
+                ..
+            },
+            Some((mut client, now)),
+        ) => {
             if scored.changed == 0 && scored.deletes.is_empty() {
                 // Nothing to send; keep the state's header current.
-                scored.next_state.save(&options.state_file)?;
+                next_state.header.server = Some(now);
+                next_state.save(&options.state_file)?;
             } else {
-                let mut client = Sink::connect(target, producer_id).await?;
                 let first_sequence = client.resync().await? + 1;
                 let plan = PushPlan {
                     producer_id: producer_id.clone(),
@@ -118,8 +161,15 @@ pub async fn run_partition(
                     batch_size: *batch_size,
                     upserts: scored.changed,
                     deletes: scored.deletes.clone(),
+                    server: Some(now.clone()),
                 };
-                scored.next_state.save(&plan_files.next_state)?;
+                // What the server will be once every batch is acknowledged;
+                // a rollback or restore meanwhile shows as a mismatch next run.
+                next_state.header.server = Some(ServerMark {
+                    sequence: plan.last_sequence(),
+                    ..now
+                });
+                next_state.save(&plan_files.next_state)?;
                 plan_files.save_plan(&plan)?;
                 let bar = progress_bar(options.show_progress, plan.batches(), "push");
                 let outcome = push::push_plan(
@@ -135,17 +185,68 @@ pub async fn run_partition(
                 summary.pushed = Some(outcome);
             }
         }
-        Delivery::Snapshot { .. } | Delivery::DryRun => {
-            if matches!(options.delivery, Delivery::Snapshot { .. }) {
-                scored.next_state.save(&options.state_file)?;
-            }
-        }
+        (Delivery::Snapshot { .. }, _) => next_state.save(&options.state_file)?,
+        _ => {}
     }
     if let Some(path) = &options.transitions_file {
         write_transitions(path, &scored.transition_rows, options.as_of)?;
     }
     summary.phases.push(("deliver", started.elapsed()));
     Ok(summary)
+}
+
+/// Why the state file cannot stand for what the server holds, so every
+/// record must be sent; `None` when it can (or nothing was delivered before,
+/// so everything is new anyway).
+fn full_push_reason(previous: &JobState, now: &ServerMark, producer_id: &str) -> Option<String> {
+    if previous.users.is_empty() {
+        return None;
+    }
+    match &previous.header.server {
+        None => Some(
+            "the state file records no server (a snapshot run, or a state from an older strata)"
+                .to_owned(),
+        ),
+        Some(recorded) => now.differs_from(recorded, producer_id),
+    }
+}
+
+/// Refuses a --delete-missing run that would erase on empty or damaged
+/// input, or erase more than the allowed share, unless forced.
+fn check_deletes(
+    options: &RecomputeOptions,
+    summary: &RunSummary,
+    delivered_before: u64,
+) -> Result<(), RecomputeError> {
+    let erase = summary.deleted;
+    let guard = options.delete_guard;
+    if erase == 0 || guard.force {
+        return Ok(());
+    }
+    let share = erase as f64 / delivered_before.max(1) as f64;
+    let mut reasons = Vec::new();
+    if summary.users == 0 {
+        reasons.push("the input holds no users".to_owned());
+    }
+    if summary.input.bad_rows > 0 {
+        reasons.push(format!("the input has {} bad rows", summary.input.bad_rows));
+    }
+    if share > guard.max_fraction {
+        reasons.push(format!(
+            "that is above --max-delete-fraction {}",
+            guard.max_fraction
+        ));
+    }
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    Err(RecomputeError::DeleteRefused {
+        erase,
+        delivered: delivered_before,
+        percent: share * 100.0,
+        users: summary.users,
+        reasons: reasons.join(" and "),
+    })
 }
 
 /// Makes a finished push's state the job's state, then drops the plan.

@@ -256,6 +256,8 @@ fn diff(
                 preset: options.model.name().to_owned(),
                 model_version: options.model_version.clone(),
                 as_of: options.as_of,
+                // Set by the run once the delivery is acknowledged.
+                server: None,
             },
             users: HashMap::with_capacity(population.users.len()),
         },
@@ -298,7 +300,8 @@ fn diff(
 
         let layer = layer_label(stage);
         let before = previous.users.get(*user_id);
-        let changed = before.is_none_or(|entry| entry.fingerprint != fingerprint);
+        let changed =
+            options.full_push || before.is_none_or(|entry| entry.fingerprint != fingerprint);
         let from = before.map_or("(none)", |entry| entry.layer.as_str());
         if from != layer {
             *scored

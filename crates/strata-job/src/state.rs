@@ -39,6 +39,56 @@ pub struct StateHeader {
     pub model_version: String,
     /// Unix milliseconds of the run's as-of time.
     pub as_of: i64,
+    /// What the records were delivered to, once the service (or the update
+    /// log) acknowledged them; absent for a snapshot or a state from before
+    /// marks. The next push compares it with the server's GetIngestState
+    /// and sends every record when they differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerMark>,
+}
+
+/// Which store (and serving version) a push went to, and the producer's
+/// sequence there after it: enough to tell that the store still holds what
+/// the job sent, or that it was emptied, restored, reloaded or rolled back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerMark {
+    /// The store's id (GetIngestState), or for the update log the stream's
+    /// name and creation time.
+    pub store: String,
+    /// The serving model version and its generation (empty and 0 for the
+    /// update log, whose replicas each have their own).
+    pub model_version: String,
+    pub generation: u64,
+    /// The producer's last applied (or published) sequence.
+    pub sequence: u64,
+}
+
+impl ServerMark {
+    /// Why `self` (what the server says now) does not vouch for what
+    /// `recorded` says was delivered; `None` when it does.
+    pub fn differs_from(&self, recorded: &ServerMark, producer_id: &str) -> Option<String> {
+        if self.store != recorded.store {
+            return Some(format!(
+                "the server's store is {}, not {} that the state file recorded \
+                 (an emptied data folder, a restored backup or another server)",
+                self.store, recorded.store
+            ));
+        }
+        if self.generation != recorded.generation || self.model_version != recorded.model_version {
+            return Some(format!(
+                "the serving version is {} (generation {}), not {} (generation {}) that the state \
+                 file recorded (a reload or rollback since)",
+                self.model_version, self.generation, recorded.model_version, recorded.generation
+            ));
+        }
+        if self.sequence != recorded.sequence {
+            return Some(format!(
+                "producer {producer_id:?} is at sequence {} on the server, the state file recorded {}",
+                self.sequence, recorded.sequence
+            ));
+        }
+        None
+    }
 }
 
 /// What the job last pushed for one user.
@@ -172,6 +222,12 @@ mod tests {
                 preset: "retail".into(),
                 model_version: "retail-1".into(),
                 as_of: 1_700_000_000_000,
+                server: Some(ServerMark {
+                    store: "0123456789abcdef0123456789abcdef".into(),
+                    model_version: "initial".into(),
+                    generation: 0,
+                    sequence: 7,
+                }),
             },
             users: HashMap::new(),
         };
@@ -193,6 +249,54 @@ mod tests {
             text.lines().nth(1).unwrap().starts_with(r#"{"u":"a""#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_mark_differs_by_store_version_or_sequence() {
+        let recorded = ServerMark {
+            store: "s1".into(),
+            model_version: "initial".into(),
+            generation: 0,
+            sequence: 4,
+        };
+        assert_eq!(recorded.differs_from(&recorded, "p"), None);
+        let check = |now: ServerMark, expected: &str| {
+            let reason = now.differs_from(&recorded, "p").expect("differs");
+            assert!(reason.contains(expected), "{reason}");
+        };
+        check(
+            ServerMark {
+                store: "s2".into(),
+                ..recorded.clone()
+            },
+            "store is s2",
+        );
+        check(
+            ServerMark {
+                generation: 3,
+                ..recorded.clone()
+            },
+            "generation 3",
+        );
+        check(
+            ServerMark {
+                sequence: 2,
+                ..recorded.clone()
+            },
+            "at sequence 2",
+        );
+    }
+
+    #[test]
+    fn a_state_without_a_mark_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.jsonl");
+        std::fs::write(
+            &path,
+            "{\"format\":1,\"producer_id\":\"p\",\"preset\":\"retail\",\"model_version\":\"m\",\"as_of\":0}\n",
+        )
+        .unwrap();
+        assert_eq!(JobState::load(&path).unwrap().header.server, None);
     }
 
     #[test]

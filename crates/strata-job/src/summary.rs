@@ -34,6 +34,9 @@ pub struct RunSummary {
     pub pushed: Option<PushOutcome>,
     /// A push interrupted by an earlier crash, finished at the start.
     pub resumed: Option<PushOutcome>,
+    /// Where the server did not hold what the state file recorded, and
+    /// what the run did about it (a full push, a dropped plan).
+    pub reconciled: Vec<String>,
     pub phases: Vec<(&'static str, Duration)>,
     pub models: ModelReport,
     /// The model's layer names in its order (the pyramid's and funnel's rows).
@@ -197,6 +200,9 @@ impl fmt::Display for RunSummary {
             "  delivery   {} changed, {} unchanged, {} erased",
             self.changed, self.unchanged, self.deleted
         )?;
+        for note in &self.reconciled {
+            writeln!(out, "  reconcile  {note}")?;
+        }
         for (what, outcome) in [("resumed", &self.resumed), ("pushed", &self.pushed)] {
             if let Some(outcome) = outcome {
                 writeln!(

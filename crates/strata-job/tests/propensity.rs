@@ -117,6 +117,8 @@ fn run(dir: &Path, name: &str, events: PathBuf, as_of: UnixMillis) -> RunSummary
         state_file: dir.join(format!("{name}.state.jsonl")),
         delivery: Delivery::DryRun,
         delete_missing: false,
+        delete_guard: strata_job::DeleteGuard::default(),
+        full_push: false,
         transitions_file: None,
         show_progress: false,
         targeting: None,

@@ -23,6 +23,10 @@ pub struct LogTarget {
     /// e.g. `nats://127.0.0.1:4222`
     pub url: String,
     pub stream: String,
+    /// Copies JetStream keeps of each message (1 on a single server; 3 on a
+    /// cluster, so an acknowledged batch is on a quorum of two servers). A
+    /// new stream is created with it; an existing one with fewer is refused.
+    pub replicas: usize,
 }
 
 impl LogTarget {
@@ -30,7 +34,13 @@ impl LogTarget {
         LogTarget {
             url: url.into(),
             stream: stream.into(),
+            replicas: 1,
         }
+    }
+
+    pub fn with_replicas(mut self, replicas: usize) -> LogTarget {
+        self.replicas = replicas;
+        self
     }
 
     /// The subject a producer's batches go to.
@@ -72,6 +82,12 @@ pub enum ReplicationError {
         subject: String,
         subjects: Vec<String>,
     },
+    #[error(
+        "stream {stream} {problem}: an acknowledged batch would not be durable. Recreate the stream \
+         (`nats stream rm {stream}`; strata creates it with file storage and --stream-replicas copies) \
+         or pick another --stream"
+    )]
+    NotDurable { stream: String, problem: String },
     #[error(
         "producer id {0:?} cannot be a NATS subject token: use 1 to 128 visible ASCII characters without '.', '*' or '>'"
     )]
@@ -153,7 +169,11 @@ pub(crate) async fn ensure_stream(
         name: target.stream.clone(),
         description: Some("strata update batches, one message per ApplyUpdates batch".into()),
         subjects: vec![subjects.clone()],
+        // File storage and the asked replicas: what makes a publish
+        // acknowledgement mean "stored" (README, "Replicas over NATS
+        // JetStream", for what it still does not promise).
         storage: stream::StorageType::File,
+        num_replicas: target.replicas,
         retention: stream::RetentionPolicy::Limits,
         duplicate_window: DUPLICATE_WINDOW,
         ..Default::default()
@@ -179,12 +199,52 @@ pub(crate) async fn ensure_stream(
             subjects: taken.clone(),
         });
     }
+    check_durable(target, &info.config)?;
     Ok(stream)
+}
+
+/// An existing stream (an operator may have made it) must keep messages on
+/// disk, in at least as many copies as asked.
+fn check_durable(target: &LogTarget, config: &stream::Config) -> Result<(), ReplicationError> {
+    let problem = if config.storage != stream::StorageType::File {
+        "keeps messages in memory only (storage: memory), so a nats-server restart loses them"
+            .to_owned()
+    } else if config.num_replicas < target.replicas {
+        format!(
+            "has {} replica(s), fewer than the {} asked (--stream-replicas)",
+            config.num_replicas, target.replicas
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ReplicationError::NotDurable {
+        stream: target.stream.clone(),
+        problem,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_file_streams_with_enough_replicas_are_durable() {
+        let target = LogTarget::new("nats://127.0.0.1:4222", "S").with_replicas(3);
+        let config = |storage, num_replicas| stream::Config {
+            storage,
+            num_replicas,
+            ..Default::default()
+        };
+        assert!(check_durable(&target, &config(stream::StorageType::File, 3)).is_ok());
+        assert!(check_durable(&target, &config(stream::StorageType::File, 5)).is_ok());
+        let fewer = check_durable(&target, &config(stream::StorageType::File, 1)).unwrap_err();
+        assert!(
+            fewer.to_string().contains("1 replica(s), fewer than the 3"),
+            "{fewer}"
+        );
+        let memory = check_durable(&target, &config(stream::StorageType::Memory, 3)).unwrap_err();
+        assert!(memory.to_string().contains("memory"), "{memory}");
+    }
 
     #[test]
     fn subjects_keep_one_token_per_producer() {

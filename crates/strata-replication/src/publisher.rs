@@ -69,6 +69,20 @@ impl NatsPublisher {
         self.next_sequence
     }
 
+    /// The stream's name and creation time: a stream deleted and created
+    /// again (emptied) reads differently, so the job knows to publish every
+    /// record rather than only what changed since its last run.
+    pub async fn stream_identity(&mut self) -> Result<String, ReplicationError> {
+        let info = self.stream.info().await.map_err(|error| {
+            ReplicationError::nats(format!("stream {} info", self.stream_name), error)
+        })?;
+        Ok(format!(
+            "nats stream {} created {}",
+            info.config.name,
+            info.created.unix_timestamp_nanos()
+        ))
+    }
+
     /// Reads the producer's last published sequence from the stream (its
     /// last message on the producer's subject).
     #[tracing::instrument(name = "nats_resync", skip_all, fields(subject = %self.subject))]

@@ -65,14 +65,16 @@ impl IngestService for IngestHandler {
             validate_producer_id(&producer_id)?;
             let store = self.store.clone();
             let lookup_id = producer_id.clone();
-            let last_applied_sequence =
-                tokio::task::spawn_blocking(move || store.last_sequence(&lookup_id))
-                    .await
-                    .map_err(status::from_join)?
-                    .map_err(status::from_store)?;
+            let state = tokio::task::spawn_blocking(move || store.ingest_state(&lookup_id))
+                .await
+                .map_err(status::from_join)?
+                .map_err(status::from_store)?;
             Ok(GetIngestStateResponse {
                 producer_id,
-                last_applied_sequence,
+                last_applied_sequence: state.last_sequence,
+                store_id: state.store_id,
+                model_version: state.model_version,
+                version_generation: state.generation,
             })
         }
         .await;

@@ -3,7 +3,9 @@
 //! A checkpoint is taken under the ingest lock, so it falls between two
 //! batches: every producer's stored sequence matches the profiles in it, and
 //! after a restore each producer resumes (GetIngestState) from the backed-up
-//! sequence and resends what came after.
+//! sequence and resends what came after. A restored store gets a new id
+//! (`identity.rs`), so a producer that recorded the store it pushed to sees
+//! that this one is another.
 
 use std::path::{Path, PathBuf};
 
@@ -51,7 +53,8 @@ impl Store {
     }
 }
 
-/// Copies the checkpoint in `from` into `data_dir` for a stopped server.
+/// Copies the checkpoint in `from` into `data_dir` for a stopped server,
+/// and gives the copy a new store id.
 ///
 /// Refuses a non-empty `data_dir` unless `force`, which replaces its
 /// contents. The copy is made beside `data_dir` and renamed into place, so
@@ -105,6 +108,8 @@ pub fn restore_backup(from: &Path, data_dir: &Path, force: bool) -> Result<(), S
     if data_dir.exists() {
         std::fs::remove_dir_all(data_dir).map_err(StoreError::io(data_dir))?;
     }
+    // Before the rename: a crash leaves the old folder or a renewed copy.
+    crate::identity::renew(&staging)?;
     std::fs::rename(&staging, data_dir).map_err(StoreError::io(data_dir))?;
     if let Some(parent) = data_dir.parent()
         && let Ok(directory) = std::fs::File::open(parent)

@@ -10,7 +10,8 @@
 //!   `profiles@<generation>` (one per loaded model version): user id ->
 //!   encoded profile;
 //! - `ingest`: producer id -> last applied sequence (u64, big-endian);
-//! - `meta`: the version catalog (which generation is current, which is
+//! - `meta`: the store's random id (see [`IngestState`]), the version
+//!   catalog (which generation is current, which is
 //!   kept for rollback), see [`versions`], and each kept version's counters
 //!   (`pyramid@<generation>`), see [`facets`];
 //! - `transitions`: cursor (u64, big-endian) -> one user's layer change, see
@@ -26,6 +27,7 @@ mod backup;
 mod cache;
 mod error;
 pub mod facets;
+mod identity;
 mod keys;
 mod stats;
 pub mod transitions;
@@ -35,6 +37,7 @@ pub use backup::{BackupInfo, restore_backup};
 pub use cache::Cached;
 pub use error::StoreError;
 pub use facets::{Classifier, Facets, LayerKey, Pyramid};
+pub use identity::IngestState;
 pub use stats::StoreStats;
 pub use transitions::{Transition, TransitionRead};
 pub use versions::{VersionBuilder, VersionInfo, VersionState};
@@ -55,7 +58,7 @@ use transitions::{TRANSITIONS_CF, TransitionLog};
 use versions::Catalog;
 
 const INGEST_CF: &str = "ingest";
-const META_CF: &str = "meta";
+pub(crate) const META_CF: &str = "meta";
 
 /// Tuning knobs of the store; defaults suit a development machine.
 #[derive(Debug, Clone)]
@@ -147,6 +150,8 @@ pub struct Store {
     /// first, so it never fills a new version's cache from the old family).
     profile_cache: RwLock<Option<Arc<ProfileCache>>>,
     profile_cache_bytes: usize,
+    /// Random, made with the store and again on restore (`identity.rs`).
+    store_id: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -225,7 +230,9 @@ impl Store {
             transition_log: TransitionLog::new(options.transitions_retained),
             profile_cache: RwLock::new(None),
             profile_cache_bytes: options.profile_cache_bytes,
+            store_id: String::new(),
         };
+        store.store_id = store.recover_identity()?;
         store.reset_profile_cache();
         let catalog = store.recover_catalog(&names)?;
         store.recover_transitions()?;

@@ -262,6 +262,55 @@ fn a_checkpoint_restores_data_and_sequences() {
     assert_eq!(read_all(&store, &["a"]), vec![Some("A1".into())]);
 }
 
+/// The identity a producer checks: kept across reopen, new for a new or
+/// restored store; the generation moves with every switch and rollback.
+#[test]
+fn ingest_state_names_the_store_and_the_serving_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let backup = dir.path().join("backup");
+    let store = Store::open(&data, &StoreOptions::default()).unwrap();
+    store.apply(batch("p", 1, &[("a", "A1")], &[])).unwrap();
+    let first = store.ingest_state("p").unwrap();
+    assert_eq!(
+        (
+            first.model_version.as_str(),
+            first.generation,
+            first.last_sequence
+        ),
+        ("initial", 0, 1)
+    );
+    assert_eq!(store.ingest_state("other").unwrap().last_sequence, 0);
+    store.checkpoint(&backup).unwrap();
+
+    build(&store, "m1", &[("a", "A2")]).publish().unwrap();
+    let loaded = store.ingest_state("p").unwrap();
+    assert_eq!(
+        (loaded.model_version.as_str(), loaded.generation),
+        ("m1", 1)
+    );
+    store.rollback().unwrap();
+    let rolled_back = store.ingest_state("p").unwrap();
+    assert_eq!(rolled_back.generation, 0);
+    drop(store);
+
+    let reopened = Store::open(&data, &StoreOptions::default()).unwrap();
+    assert_eq!(reopened.ingest_state("p").unwrap().store_id, first.store_id);
+    drop(reopened);
+
+    let elsewhere = Store::open(&dir.path().join("fresh"), &StoreOptions::default()).unwrap();
+    assert_ne!(elsewhere.store_id(), first.store_id);
+
+    restore_backup(&backup, &data, true).unwrap();
+    let restored = Store::open(&data, &StoreOptions::default()).unwrap();
+    let state = restored.ingest_state("p").unwrap();
+    assert_eq!(state.last_sequence, 1);
+    assert_ne!(
+        state.store_id, first.store_id,
+        "a restored store is another store"
+    );
+}
+
 /// Test records are `layer/tier`; the classifier splits them.
 #[derive(Debug)]
 struct SlashClassifier;
