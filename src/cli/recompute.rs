@@ -188,8 +188,12 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
     };
     let models = ModelsConfig::load(args.config.as_deref())?;
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
-    let target = match (&args.push, &args.publish) {
-        (Some(endpoint), _) => Some(PushTarget::Server(push_connection(endpoint, &args)?)),
+    let push_to = match &args.push {
+        Some(endpoint) => Some(push_connection(endpoint, &args)?),
+        None => None,
+    };
+    let target = match (&push_to, &args.publish) {
+        (Some(connection), _) => Some(PushTarget::Server(connection.clone())),
         (None, Some(url)) => Some(PushTarget::Log(
             LogTarget::new(url, &args.stream).with_replicas(usize::from(args.stream_replicas)),
         )),
@@ -239,7 +243,10 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         options.model_version.clone(),
         options.as_of,
     );
-    let summary = strata_job::run_partition(options, partition).await?;
+    let summary = match strata_job::run_partition(options, partition).await {
+        Ok(summary) => summary,
+        Err(error) => return Err(explain_push(error, push_to.as_ref()).await),
+    };
     // The files before the printing: a closed stdout (`| head -1`) ends the
     // command at its first failed write, and must not cost the report.
     let mut written = Vec::new();
@@ -268,6 +275,22 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         outln!("{line}")?;
     }
     Ok(())
+}
+
+/// A failed push to a server that speaks the other protocol (TLS against
+/// plaintext) says which scheme and flags to use, before the job's error.
+async fn explain_push(
+    error: strata_job::RecomputeError,
+    server: Option<&strata_client::Connection>,
+) -> anyhow::Error {
+    let mismatch = match (&error, server) {
+        (strata_job::RecomputeError::Push(_), Some(server)) => server.tls_mismatch().await,
+        _ => None,
+    };
+    match mismatch {
+        Some(mismatch) => anyhow::Error::new(error).context(mismatch.to_string()),
+        None => error.into(),
+    }
 }
 
 /// The --push server with the run's token and TLS flags.

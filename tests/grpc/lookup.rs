@@ -366,6 +366,31 @@ async fn a_tls_mismatch_says_what_to_change() {
     assert_eq!(found.status.code(), Some(3), "{}", stderr(&found));
     assert_eq!(stdout(&found), "alice: not found\n");
 
+    // The recompute job's push, plaintext to the TLS port, says it too.
+    let events = dir.path().join("events.csv");
+    std::fs::write(
+        &events,
+        format!("user_id,timestamp,event_type,amount,currency\nu1,{AS_OF_MILLIS},browse,,\n"),
+    )
+    .unwrap();
+    let push = strata(&[
+        "recompute",
+        "--events",
+        events.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "--push",
+        &tls_target,
+        "--state",
+        dir.path().join("state.jsonl").to_str().unwrap(),
+    ]);
+    assert!(!push.status.success());
+    let message = stderr(&push);
+    assert!(
+        message.contains("the server speaks TLS") && message.contains("--tls-ca"),
+        "{message}"
+    );
+
     // TLS to the plaintext port.
     let refused = strata(&[
         "offers",

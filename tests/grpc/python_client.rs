@@ -131,7 +131,7 @@ const SCRIPT: &str = r#"
 import json, sys
 import grpc
 from google.protobuf import json_format
-from strata_client import StrataClient, profile_pb2
+from strata_client import StrataClient, field_path, profile_pb2
 
 target, token, backup_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 seen = {}
@@ -178,6 +178,13 @@ with StrataClient(target, token=token) as strata:
     seen["stats_users"] = strata.stats().users
     seen["backup_producers"] = {p.producer_id: p.last_applied_sequence
                                 for p in strata.create_backup(backup_dir).producers}
+seen["field_paths"] = [field_path(name) for name in ("valueTier", "value_tier", "lastPurchaseAt")]
+with StrataClient(f"http://{target}", token=token) as by_url:
+    seen["health_by_url"] = by_url.health()
+try:
+    StrataClient(f"http://{target}", root_certificates=b"unused")
+except ValueError:
+    seen["http_with_certificates"] = "refused"
 print(json.dumps(seen))
 "#;
 
@@ -290,6 +297,12 @@ async fn the_package_from_a_fresh_venv_covers_every_service() {
     assert_eq!(seen["repr_has_token"], false);
     assert_eq!(seen["health"], "SERVING");
     assert_eq!(seen["health_profiles"], "SERVING");
+    assert_eq!(seen["health_by_url"], "SERVING");
+    assert_eq!(seen["http_with_certificates"], "refused");
+    assert_eq!(
+        seen["field_paths"],
+        serde_json::json!(["value_tier", "value_tier", "last_purchase_at"])
+    );
     assert_eq!(seen["state_before"], 0);
     assert_eq!(seen["applied"], serde_json::json!([1, 2]));
     assert_eq!(seen["replayed"], 1);

@@ -105,6 +105,9 @@ class StrataClient:
     ) -> None:
         tls_given = any(v is not None for v in (root_certificates, private_key, certificate_chain))
         address, tls = parse_target(target, tls_given)
+        if tls_given and not tls:
+            # As the strata CLI: plaintext would quietly drop the certificates.
+            raise ValueError(f"target {target!r} is http://: use https:// (or host:port) with certificates")
         if tls:
             credentials = grpc.ssl_channel_credentials(
                 root_certificates=root_certificates,

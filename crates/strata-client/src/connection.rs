@@ -95,21 +95,30 @@ impl Connection {
             ),
             _ => false,
         };
-        let Some((https, authority)) = self.scheme_and_authority().filter(|_| transport) else {
+        if !transport {
             return error;
-        };
+        }
+        self.tls_mismatch().await.unwrap_or(error)
+    }
+
+    /// Probes the server once (see [`probe`]): an error that says what to
+    /// change if it speaks TLS to this http:// endpoint or plaintext to this
+    /// https:// one, else None. For callers whose failure came from deeper
+    /// down (the recompute job's push) and so is no [`ClientError`].
+    pub async fn tls_mismatch(&self) -> Option<ClientError> {
+        let (https, authority) = self.scheme_and_authority()?;
         match (probe(&authority).await, https) {
-            (Speaks::Tls, false) => ClientError::Tls(format!(
+            (Speaks::Tls, false) => Some(ClientError::Tls(format!(
                 "{}: the server speaks TLS: use https://{authority} (or {authority} with \
                  --tls-ca) and give --tls-ca the CA that signed its certificate",
                 self.endpoint
-            )),
-            (Speaks::PlainHttp2, true) => ClientError::Tls(format!(
+            ))),
+            (Speaks::PlainHttp2, true) => Some(ClientError::Tls(format!(
                 "{}: the server does not speak TLS: use http://{authority} (or {authority}) \
                  without --tls-ca",
                 self.endpoint
-            )),
-            _ => error,
+            ))),
+            _ => None,
         }
     }
 
