@@ -493,3 +493,64 @@ async fn timestamps_out_of_range_are_refused_naming_the_field() {
         "v1"
     );
 }
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_clients_reconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = seeded(
+        dir.path(),
+        "[server]\nidle_timeout_seconds = 1\nrequest_timeout_seconds = 1\n",
+    )
+    .await;
+    let address = server.grpc;
+
+    // A tonic client makes a call, then leaves its connection idle.
+    let mut client = ProfileServiceClient::new(server.channel().await);
+    let small = || BatchGetProfilesRequest {
+        user_ids: vec![user(5)],
+        field_mask: None,
+    };
+    client.batch_get_profiles(small()).await.unwrap();
+
+    // A client that never reads: its one call is stuck unsent. Once the
+    // call's deadline has released it, the connection counts as idle too,
+    // and closing it frees the answer the server was holding for it.
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (send, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    let never_reads = tokio::spawn(connection);
+    let (response, mut body) =
+        start_call(&send, address, BATCH_GET, Some("application/grpc")).await;
+    body.send_data(grpc_frame(&full_batch()), true).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), http::StatusCode::OK);
+    // The client still holds the connection and its stream: its task ends
+    // only when the server closes the connection.
+    let _closed = never_reads.await.unwrap();
+
+    wait_for_gauge(
+        &server,
+        "strata_connections_closed_total{reason=\"idle_timeout\"}",
+        2.0,
+    )
+    .await;
+    let metrics = server.scrape_metrics();
+    assert_eq!(
+        sample(&metrics, "strata_connections_open"),
+        0.0,
+        "{metrics}"
+    );
+    assert_eq!(sample(&metrics, READS_IN_FLIGHT), 0.0, "{metrics}");
+
+    // The idle client's next call reconnects and is served.
+    let found = client
+        .batch_get_profiles(small())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(found.results[0].profile.is_some());
+    drop((send, response));
+}

@@ -312,7 +312,10 @@ enum Hold {
     Owned { _held: Held },
     /// Also released by a watchdog at the call's deadline, whichever comes
     /// first. hyper stops polling a body whose stream has no send window,
-    /// so only a task of its own can end the wait.
+    /// so only a task of its own can end the wait. Measured (a scratch loop
+    /// of spawn, oneshot and timer, ended by dropping the sender, on the
+    /// shared 2-core machine): 1.0 to 1.5 us per read, against about 130 us
+    /// of CPU per batch-1 read (15.5k req/s on 2 cores).
     Watched {
         held: Arc<Mutex<Option<Held>>>,
         /// Dropped with the body: ends the watchdog.
