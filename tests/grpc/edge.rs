@@ -492,6 +492,28 @@ async fn timestamps_out_of_range_are_refused_naming_the_field() {
             .model_version,
         "v1"
     );
+
+    // So is an ingested batch carrying one: nothing of it is written.
+    let mut late = profile("late-ingest", 2);
+    late.last_purchase_at = Some(prost_types::Timestamp {
+        seconds: 1 << 62,
+        nanos: 0,
+    });
+    let mut ingest = server.ingest().await;
+    let refused = push(
+        &mut ingest,
+        vec![batch("edge-times", 1, vec![profile("fine", 2), late], &[])],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("upserts[1]: last_purchase_at.seconds 4611686018427387904 is outside"),
+        "{refused:?}"
+    );
+    assert_eq!(server.lookup(&["fine", "late-ingest"]).await, [None, None]);
 }
 
 #[tokio::test]

@@ -289,6 +289,12 @@ impl IngestHandler {
                 )));
             }
         }
+        // A timestamp prost accepts but the protobuf Timestamp range does
+        // not (year 0, 2^62 s) would be stored and served as garbage.
+        for (index, profile) in batch.upserts.iter().enumerate() {
+            crate::convert::check_profile_timestamps(profile)
+                .map_err(|error| invalid(format!("batch {sequence}: upserts[{index}]: {error}")))?;
+        }
         Ok(())
     }
 
