@@ -412,7 +412,7 @@ fn as_of_outside_1970_to_2100_is_refused() {
         let stderr = failed(output);
         assert!(stderr.contains("--as-of"), "{stderr}");
         assert!(
-            stderr.contains(&format!("{}", &as_of[..10]))
+            stderr.contains(&as_of[..10])
                 && stderr.contains("1970-01-01T00:00:00.000Z ..= 2100-01-01T00:00:00.000Z"),
             "{stderr}"
         );
