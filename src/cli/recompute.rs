@@ -34,7 +34,8 @@ pub struct RecomputeArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The time the profiles describe (RFC 3339 or epoch), 1970 to 2100; later
-    /// events are ignored, and events more than a day later are bad rows.
+    /// events are ignored, and events more than a day after it (or after now,
+    /// if later) are bad rows.
     #[arg(long, value_parser = parse_time)]
     pub as_of: i64,
     /// Push changed profiles to this service, e.g. http://127.0.0.1:50051
@@ -197,7 +198,7 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         models,
         budget: ErrorBudget {
             max_bad_fraction: args.max_bad_fraction,
-            limits: RowLimits::for_as_of(args.as_of).with_max_amount(args.max_amount),
+            limits: RowLimits::for_run(args.as_of, now_millis()).with_max_amount(args.max_amount),
         },
         state_file: args.state,
         delivery,
@@ -230,6 +231,16 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The wall clock in Unix milliseconds: events later than a day after it
+/// (or after the as-of time, if later) are bad rows.
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 /// Prints what the run's groups and campaigns did, after the summary.

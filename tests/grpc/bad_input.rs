@@ -18,6 +18,8 @@ const AS_OF_MILLIS: i64 = 1_735_689_600_000;
 const DAY: i64 = 86_400_000;
 /// 0001-01-01T00:00:00Z.
 const YEAR_ONE: i64 = -62_135_596_800_000;
+/// 2099-01-01T00:00:00Z.
+const FAR_FUTURE: i64 = 4_070_908_800_000;
 
 /// `strata gen` of 200 retail users (events in 2024) into `out`; the format
 /// follows the extension.
@@ -110,7 +112,9 @@ fn bad_rows_file(path: &Path, format: Format) -> Vec<(u64, &'static str)> {
         purchase(&long_id, AS_OF_MILLIS - 10 * DAY, 25.0),
         purchase("nul\0user", AS_OF_MILLIS - 10 * DAY, 25.0),
         purchase("year-one", YEAR_ONE, 25.0),
-        purchase("too-late", AS_OF_MILLIS + 2 * DAY, 25.0),
+        // Events after the as-of time are only ignored while they may have
+        // happened (a run as of a past day over today's logs); 2099 has not.
+        purchase("too-late", FAR_FUTURE, 25.0),
         purchase("too-rich", AS_OF_MILLIS - 10 * DAY, 1e308),
     ];
     write_events(path, format, &rows);
@@ -119,7 +123,7 @@ fn bad_rows_file(path: &Path, format: Format) -> Vec<(u64, &'static str)> {
         "user id is 300 bytes, the limit is 256",
         "control character U+0000",
         "timestamp 0001-01-01T00:00:00.000Z is before 1970-01-01",
-        "is more than a day after the as-of time 2025-01-01T00:00:00.000Z",
+        "timestamp 2099-01-01T00:00:00.000Z is more than a day after now, 20",
         "amount 1e308 is above the amount ceiling 10000000",
     ]
     .into_iter()

@@ -33,10 +33,35 @@ pub const DEFAULT_MAX_AMOUNT: f64 = 10_000_000.0;
 pub struct RowLimits {
     /// The earliest good event time (inclusive).
     pub earliest: UnixMillis,
-    /// The latest good event time (inclusive).
+    /// The latest good event time (inclusive): a day after `anchor`.
     pub latest: UnixMillis,
+    /// What `latest` is a day after, for the bad row's reason.
+    pub anchor: Anchor,
     /// The largest good `|amount|`.
     pub max_amount: f64,
+}
+
+/// The moment the latest good event time is a day after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// The run's as-of time.
+    AsOf,
+    /// The time the run started, later than its as-of time: events between
+    /// the two are real (a run as of a past day over today's logs) and only
+    /// ignored, while later ones cannot have happened yet.
+    Now,
+    /// [`LATEST_AS_OF`], for reads that have no as-of time.
+    LatestAsOf,
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            Anchor::AsOf => "the as-of time",
+            Anchor::Now => "now,",
+            Anchor::LatestAsOf => "the latest as-of time",
+        })
+    }
 }
 
 impl RowLimits {
@@ -44,6 +69,7 @@ impl RowLimits {
     pub const DEFAULT: RowLimits = RowLimits {
         earliest: EARLIEST_EVENT,
         latest: LATEST_AS_OF + FUTURE_SLACK,
+        anchor: Anchor::LatestAsOf,
         max_amount: DEFAULT_MAX_AMOUNT,
     };
 
@@ -52,6 +78,22 @@ impl RowLimits {
     pub fn for_as_of(as_of: UnixMillis) -> RowLimits {
         RowLimits {
             latest: as_of.saturating_add(FUTURE_SLACK),
+            anchor: Anchor::AsOf,
+            ..RowLimits::DEFAULT
+        }
+    }
+
+    /// The limits of a run as of `as_of` started at `now`: as
+    /// [`RowLimits::for_as_of`], except that a run as of a past time keeps
+    /// events up to a day after `now` as good rows (ignored as after as-of),
+    /// so a run as of last month over today's logs is no pile of bad rows.
+    pub fn for_run(as_of: UnixMillis, now: UnixMillis) -> RowLimits {
+        if now <= as_of {
+            return RowLimits::for_as_of(as_of);
+        }
+        RowLimits {
+            latest: now.saturating_add(FUTURE_SLACK),
+            anchor: Anchor::Now,
             ..RowLimits::DEFAULT
         }
     }
@@ -80,8 +122,9 @@ impl RowLimits {
         }
         if event.at > self.latest {
             return Err(format!(
-                "timestamp {} is more than a day after the as-of time {}",
+                "timestamp {} is more than a day after {} {}",
                 describe(event.at),
+                self.anchor,
                 describe(self.latest.saturating_sub(FUTURE_SLACK))
             ));
         }
@@ -187,6 +230,34 @@ mod tests {
             Err("more than a day after the as-of time 2025-01-01T00:00:00.000Z"),
         );
         check(purchase("u", i64::MAX, 1.0), Err("ms since 1970"));
+    }
+
+    #[test]
+    fn a_run_as_of_a_past_day_keeps_events_up_to_a_day_after_now() {
+        let now = AS_OF + 30 * MILLIS_PER_DAY;
+        let limits = RowLimits::for_run(AS_OF, now);
+        assert!(
+            limits
+                .check(&purchase("u", AS_OF + MILLIS_PER_DAY * 10, 1.0))
+                .is_ok()
+        );
+        assert!(
+            limits
+                .check(&purchase("u", now + MILLIS_PER_DAY, 1.0))
+                .is_ok()
+        );
+        let reason = limits
+            .check(&purchase("u", now + MILLIS_PER_DAY + 1, 1.0))
+            .expect_err("after now");
+        assert!(
+            reason.contains("is more than a day after now, 2025-01-31T00:00:00.000Z"),
+            "{reason}"
+        );
+        // A run as of a future time is bounded by its as-of time alone.
+        assert_eq!(
+            RowLimits::for_run(AS_OF, AS_OF - 1),
+            RowLimits::for_as_of(AS_OF)
+        );
     }
 
     #[test]

@@ -171,6 +171,7 @@ fn written_events_read_back_identical_in_every_format() {
             earliest: i64::MIN,
             latest: i64::MAX,
             max_amount: f64::MAX,
+            ..RowLimits::DEFAULT
         },
         ..ErrorBudget::DEFAULT
     };
