@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
     // Every bad row is tolerated: the point is that none of them panics.
     let budget = ErrorBudget {
         max_bad_fraction: 1.0,
+        ..ErrorBudget::DEFAULT
     };
     let mut events = 0u64;
     if let Ok(report) = source.read(budget, |_| events += 1) {

@@ -35,7 +35,8 @@ pub struct RecomputeArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The time the profiles describe (RFC 3339 or epoch), 1970 to 2100; later
-    /// events are ignored, and events more than a day later are bad rows.
+    /// events are ignored, and events more than a day after it (or after now,
+    /// if later) are bad rows.
     #[arg(long, value_parser = parse_time)]
     pub as_of: i64,
     /// Push changed profiles to this service: host:port, e.g.
@@ -224,7 +225,7 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         models,
         budget: ErrorBudget {
             max_bad_fraction: args.max_bad_fraction,
-            limits: RowLimits::for_as_of(args.as_of, now_millis()).with_max_amount(args.max_amount),
+            limits: RowLimits::for_run(args.as_of, now_millis()).with_max_amount(args.max_amount),
         },
         state_file: args.state,
         delivery,
@@ -293,22 +294,22 @@ async fn explain_push(
     }
 }
 
-/// The --push server with the run's token and TLS flags.
-fn push_connection(
-    endpoint: &str,
-    args: &RecomputeArgs,
-) -> anyhow::Result<strata_client::Connection> {
-    args.tls.connection(endpoint, args.token.as_deref())
-}
-
-/// The machine's clock, in ms since 1970: events more than a day after both it and the as-of
-/// time are damaged dates (see `RowLimits::for_as_of`).
+/// The wall clock in Unix milliseconds: events later than a day after it
+/// (or after the as-of time, if later) are bad rows.
 fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| {
             i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
         })
+}
+
+/// The --push server with the run's token and TLS flags.
+fn push_connection(
+    endpoint: &str,
+    args: &RecomputeArgs,
+) -> anyhow::Result<strata_client::Connection> {
+    args.tls.connection(endpoint, args.token.as_deref())
 }
 
 /// A share between 0 and 1.

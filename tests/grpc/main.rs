@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `strata` binary on loopback, RocksDB on disk.
 
 mod backup;
+mod bad_input;
 mod batch_get;
 mod campaigns;
 mod cli;

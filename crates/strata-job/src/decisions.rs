@@ -57,6 +57,11 @@ pub struct ModelReport {
     /// Users whose served list the fairness rule changed.
     pub fairness_changes: usize,
     pub capped_users: u64,
+    /// Outliers winsorised for the fits (`strata_models::robust`): repeat
+    /// buyers' mean spends for Gamma-Gamma, offer issues' outcomes for the
+    /// offer policy.
+    pub spend_outliers: usize,
+    pub outcome_outliers: usize,
     pub notes: Vec<String>,
     /// The BG/NBD fitted at T - window against the purchases of (T - window, T].
     pub bg_nbd_holdout: Option<strata_report::BgNbdHoldout>,
@@ -171,6 +176,7 @@ impl<'a> Decisions<'a> {
         match fit_gamma_gamma(&repeat) {
             Ok(fit) => {
                 self.report.gamma_gamma = Some(fit.parameters);
+                self.report.spend_outliers = fit.capped;
                 self.gamma_gamma = Some(fit.parameters);
             }
             Err(error) => self

@@ -923,6 +923,12 @@ pub(crate) fn decide(
         return lists;
     }
     let control = set_propensities(config, &mut logged);
+    // A freak order must not set every user's estimates.
+    let mut outcomes: Vec<f64> = logged.issues.iter().map(|issue| issue.outcome).collect();
+    report.outcome_outliers = strata_models::robust::winsorise(&mut outcomes).capped;
+    for (issue, outcome) in logged.issues.iter_mut().zip(outcomes) {
+        issue.outcome = outcome;
+    }
     let described = started.elapsed();
     let benefits = config.benefits.len();
     let selection = match select_policy(&logged.issues, benefits, &learner(), &policy_config()) {

@@ -255,6 +255,12 @@ impl fmt::Display for ModelReport {
         }
         writeln!(
             out,
+            "    outliers     {} mean spends capped for Gamma-Gamma, {} offer outcomes capped for \
+             the offer policy",
+            self.spend_outliers, self.outcome_outliers
+        )?;
+        writeln!(
+            out,
             "    propensity   holdout AUC {} (recency alone {}, BG/NBD expected purchases {})",
             number(self.propensity_auc),
             number(self.recency_auc),

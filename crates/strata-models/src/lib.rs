@@ -17,6 +17,7 @@ pub mod lifetime;
 pub mod offer_policy;
 pub mod propensity;
 pub mod propensity_choice;
+pub mod robust;
 pub mod uplift;
 
 pub use lifetime::{

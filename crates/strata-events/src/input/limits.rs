@@ -19,8 +19,8 @@ pub const EARLIEST_EVENT: UnixMillis = 0;
 /// instant is accepted).
 pub const LATEST_AS_OF: UnixMillis = 4_102_444_800_000;
 
-/// How far past the later of the as-of time and the current time an event may lie and still be
-/// a good row: clocks and time zones put some events a few hours ahead.
+/// How far past the as-of time an event may lie and still be a good row (ignored by the job as
+/// "after as-of"): clocks and time zones put some events a few hours ahead.
 pub const FUTURE_SLACK: UnixMillis = MILLIS_PER_DAY;
 
 /// The default ceiling on an event's amount (in absolute value): ten million in the event's
@@ -33,10 +33,35 @@ pub const DEFAULT_MAX_AMOUNT: f64 = 10_000_000.0;
 pub struct RowLimits {
     /// The earliest good event time (inclusive).
     pub earliest: UnixMillis,
-    /// The latest good event time (inclusive).
+    /// The latest good event time (inclusive): a day after `anchor`.
     pub latest: UnixMillis,
+    /// What `latest` is a day after, for the bad row's reason.
+    pub anchor: Anchor,
     /// The largest good `|amount|`.
     pub max_amount: f64,
+}
+
+/// The moment the latest good event time is a day after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// The run's as-of time.
+    AsOf,
+    /// The time the run started, later than its as-of time: events between
+    /// the two are real (a run as of a past day over today's logs) and only
+    /// ignored, while later ones cannot have happened yet.
+    Now,
+    /// [`LATEST_AS_OF`], for reads that have no as-of time.
+    LatestAsOf,
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            Anchor::AsOf => "the as-of time",
+            Anchor::Now => "now,",
+            Anchor::LatestAsOf => "the latest as-of time",
+        })
+    }
 }
 
 impl RowLimits {
@@ -44,17 +69,31 @@ impl RowLimits {
     pub const DEFAULT: RowLimits = RowLimits {
         earliest: EARLIEST_EVENT,
         latest: LATEST_AS_OF + FUTURE_SLACK,
+        anchor: Anchor::LatestAsOf,
         max_amount: DEFAULT_MAX_AMOUNT,
     };
 
-    /// The limits of a run as of `as_of`, read at `now`: events from 1970 to a day after the
-    /// later of the two. An event after the as-of time but not after now is a good row of a
-    /// later period (a backtest's or a lift measurement's future: the job ignores it and counts
-    /// it as "after as-of"); one more than a day after both cannot have happened yet, so its
-    /// date is damaged. Check `as_of` with [`check_as_of`] first.
-    pub fn for_as_of(as_of: UnixMillis, now: UnixMillis) -> RowLimits {
+    /// The limits of a run as of `as_of`: events from 1970 to a day after it. Check `as_of`
+    /// with [`check_as_of`] first.
+    pub fn for_as_of(as_of: UnixMillis) -> RowLimits {
         RowLimits {
-            latest: as_of.max(now).saturating_add(FUTURE_SLACK),
+            latest: as_of.saturating_add(FUTURE_SLACK),
+            anchor: Anchor::AsOf,
+            ..RowLimits::DEFAULT
+        }
+    }
+
+    /// The limits of a run as of `as_of` started at `now`: as
+    /// [`RowLimits::for_as_of`], except that a run as of a past time keeps
+    /// events up to a day after `now` as good rows (ignored as after as-of),
+    /// so a run as of last month over today's logs is no pile of bad rows.
+    pub fn for_run(as_of: UnixMillis, now: UnixMillis) -> RowLimits {
+        if now <= as_of {
+            return RowLimits::for_as_of(as_of);
+        }
+        RowLimits {
+            latest: now.saturating_add(FUTURE_SLACK),
+            anchor: Anchor::Now,
             ..RowLimits::DEFAULT
         }
     }
@@ -83,9 +122,9 @@ impl RowLimits {
         }
         if event.at > self.latest {
             return Err(format!(
-                "timestamp {} is more than a day after {} (the later of the as-of time and now): \
-                 a damaged date",
+                "timestamp {} is more than a day after {} {}",
                 describe(event.at),
+                self.anchor,
                 describe(self.latest.saturating_sub(FUTURE_SLACK))
             ));
         }
@@ -159,7 +198,7 @@ mod tests {
 
     #[track_caller]
     fn check(event: Event, expected: Result<(), &str>) {
-        let limits = RowLimits::for_as_of(AS_OF, AS_OF);
+        let limits = RowLimits::for_as_of(AS_OF);
         match (limits.check(&event), expected) {
             (Ok(()), Ok(())) => {}
             (Err(reason), Err(piece)) => {
@@ -188,18 +227,18 @@ mod tests {
         check(purchase("u", -62_135_596_800_000, 1.0), Err("0001-01-01"));
         check(
             purchase("u", AS_OF + MILLIS_PER_DAY + 1, 1.0),
-            Err("more than a day after 2025-01-01T00:00:00.000Z (the later of"),
+            Err("more than a day after the as-of time 2025-01-01T00:00:00.000Z"),
         );
         check(purchase("u", i64::MAX, 1.0), Err("ms since 1970"));
     }
 
     #[test]
-    fn events_after_as_of_but_not_after_now_are_good_rows() {
+    fn a_run_as_of_a_past_day_keeps_events_up_to_a_day_after_now() {
         let now = AS_OF + 30 * MILLIS_PER_DAY;
-        let limits = RowLimits::for_as_of(AS_OF, now);
+        let limits = RowLimits::for_run(AS_OF, now);
         assert!(
             limits
-                .check(&purchase("u", AS_OF + 10 * MILLIS_PER_DAY, 1.0))
+                .check(&purchase("u", AS_OF + MILLIS_PER_DAY * 10, 1.0))
                 .is_ok()
         );
         assert!(
@@ -209,10 +248,15 @@ mod tests {
         );
         let reason = limits
             .check(&purchase("u", now + MILLIS_PER_DAY + 1, 1.0))
-            .unwrap_err();
+            .expect_err("after now");
         assert!(
-            reason.contains("more than a day after 2025-01-31"),
+            reason.contains("is more than a day after now, 2025-01-31T00:00:00.000Z"),
             "{reason}"
+        );
+        // A run as of a future time is bounded by its as-of time alone.
+        assert_eq!(
+            RowLimits::for_run(AS_OF, AS_OF - 1),
+            RowLimits::for_as_of(AS_OF)
         );
     }
 
@@ -222,7 +266,7 @@ mod tests {
         check(purchase("u", AS_OF, -DEFAULT_MAX_AMOUNT), Ok(()));
         check(purchase("u", AS_OF, 1e308), Err("amount 1e308 is above"));
         check(purchase("u", AS_OF, -2e7), Err("amount -20000000 is above"));
-        let lower = RowLimits::for_as_of(AS_OF, AS_OF).with_max_amount(100.0);
+        let lower = RowLimits::for_as_of(AS_OF).with_max_amount(100.0);
         assert!(lower.check(&purchase("u", AS_OF, 100.5)).is_err());
         assert!(lower.validate().is_ok());
         for invalid in [0.0, -1.0, f64::NAN, f64::INFINITY] {

@@ -20,7 +20,8 @@
 //! | `rating`     | no       | integer 1..=5 (`4.0` is accepted)                              |
 //!
 //! Rows that parse are still bad rows (counted against the budget, with file and line) when
-//! their time is before 1970 or more than a day after both the run's as-of time and now, their amount is
+//! their time is before 1970 or more than a day after the run's as-of time (or its start, when
+//! that is later: see [`RowLimits::for_run`]), their amount is
 //! above the ceiling, or their user id is one the service would refuse (empty, over 256 bytes)
 //! or holds a control character: see [`RowLimits`]. A CSV quote left open at the end of a line
 //! fails the read with file and line. An empty file (0 bytes, a CSV header alone, blank JSON
@@ -48,7 +49,7 @@ use strata_core::Event;
 use crate::Error;
 
 pub use limits::{
-    DEFAULT_MAX_AMOUNT, EARLIEST_EVENT, FUTURE_SLACK, LATEST_AS_OF, RowLimits, check_as_of,
+    Anchor, DEFAULT_MAX_AMOUNT, EARLIEST_EVENT, FUTURE_SLACK, LATEST_AS_OF, RowLimits, check_as_of,
 };
 pub use writer::EventWriter;
 

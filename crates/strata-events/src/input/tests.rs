@@ -171,6 +171,7 @@ fn written_events_read_back_identical_in_every_format() {
             earliest: i64::MIN,
             latest: i64::MAX,
             max_amount: f64::MAX,
+            ..RowLimits::DEFAULT
         },
         ..ErrorBudget::DEFAULT
     };
@@ -438,7 +439,7 @@ fn rows_outside_the_limits_are_bad_in_every_format() {
     ];
     let budget = ErrorBudget {
         max_bad_fraction: 1.0,
-        limits: RowLimits::for_as_of(1_735_689_600_000, 1_735_689_600_000),
+        limits: RowLimits::for_as_of(1_735_689_600_000),
     };
     let folder = tempfile::tempdir().expect("temporary folder");
     for format in [Format::Csv, Format::Jsonl, Format::Parquet] {
@@ -459,7 +460,7 @@ fn rows_outside_the_limits_are_bad_in_every_format() {
             "user id is 300 bytes, the limit is 256",
             "control character U+0000",
             "timestamp 0001-01-01T00:00:00.000Z is before 1970",
-            "more than a day after 2025-01-01T00:00:00.000Z (the later of",
+            "more than a day after the as-of time",
             "amount 1e308 is above the amount ceiling",
         ]) {
             assert!(

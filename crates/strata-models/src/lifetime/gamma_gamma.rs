@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::special::ln_gamma;
 use super::{CustomerSummary, minimize};
 use crate::error::Error;
+use crate::robust::winsorise;
 
 const MODEL: &str = "Gamma-Gamma";
 
@@ -34,6 +35,11 @@ pub struct GammaGammaFit {
     /// Customers the fit used: those with a repeat purchase and a positive
     /// mean repeat spend.
     pub customers: usize,
+    /// Of those, customers whose mean spend was an outlier, capped for the
+    /// fit (`robust::winsorise`); their own predictions still use their
+    /// real spend.
+    #[serde(default)]
+    pub capped: usize,
 }
 
 /// Fits Gamma-Gamma by maximum likelihood on the customers with at least
@@ -47,11 +53,21 @@ pub struct GammaGammaFit {
 /// mean spend shared by all (the spread across customers, which q and γ
 /// describe, is then not identified).
 pub fn fit_gamma_gamma(customers: &[CustomerSummary]) -> Result<GammaGammaFit, Error> {
-    let usable: Vec<CustomerSummary> = customers
+    let mut usable: Vec<CustomerSummary> = customers
         .iter()
         .filter(|customer| customer.frequency() > 0 && customer.mean_repeat_spend() > 0.0)
         .copied()
         .collect();
+    // One absurd spend would otherwise set the population's spread (q, γ)
+    // for everyone, or stop the fit from converging at all.
+    let mut spends: Vec<f64> = usable
+        .iter()
+        .map(|customer| customer.mean_repeat_spend)
+        .collect();
+    let capped = winsorise(&mut spends).capped;
+    for (customer, spend) in usable.iter_mut().zip(spends) {
+        customer.mean_repeat_spend = spend;
+    }
     let Some(first) = usable.first() else {
         return Err(Error::NoCustomers {
             model: MODEL,
@@ -87,6 +103,7 @@ pub fn fit_gamma_gamma(customers: &[CustomerSummary]) -> Result<GammaGammaFit, E
         log_likelihood: -minimum.value * count,
         iterations: minimum.iterations,
         customers: usable.len(),
+        capped,
     })
 }
 
