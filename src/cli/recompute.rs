@@ -30,10 +30,11 @@ pub struct RecomputeArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Model settings (TOML: [value], [quadrant], [lifetime], [propensity],
-    /// [channel], [economics], [fairness], [[benefits]]).
+    /// [channel], [economics], [fairness], [currency], [[benefits]]).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The time the profiles describe (RFC 3339 or epoch); later events are ignored.
+    /// The time the profiles describe (RFC 3339, epoch, or `today` for 00:00
+    /// UTC today); later events are ignored.
     #[arg(long, value_parser = parse_time)]
     pub as_of: i64,
     /// Push changed profiles to this service, e.g. http://127.0.0.1:50051

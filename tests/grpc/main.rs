@@ -8,6 +8,7 @@ mod client;
 mod consistency;
 mod deploy;
 mod faults;
+mod first_run;
 mod ingest;
 mod loadtest;
 mod offer_value;
