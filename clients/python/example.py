@@ -2,9 +2,9 @@
 
     clients/python/generate.sh /tmp/strata-gen
     PYTHONPATH=/tmp/strata-gen python3 clients/python/example.py \
-        --target 127.0.0.1:50051 batch-get user-00000001 user-00000002
+        --target 127.0.0.1:50051 batch-get u00000000 u00000001
     PYTHONPATH=/tmp/strata-gen python3 clients/python/example.py \
-        --target 127.0.0.1:50051 offers user-00000001 --checkout 5000 --currency USD
+        --target 127.0.0.1:50051 offers u00000000 --checkout 5000 --currency EUR
 
 A failed call exits with status 2 and prints the gRPC code and message on stderr.
 """

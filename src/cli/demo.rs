@@ -198,6 +198,18 @@ async fn find_offer_example(
     Ok(None)
 }
 
+/// The Python client of the checkout this binary was built from, when it is
+/// still there (the demo may run in any folder), else the path inside a
+/// checkout.
+fn python_client_dir() -> String {
+    let built_from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python");
+    if built_from.join("example.py").is_file() {
+        built_from.display().to_string()
+    } else {
+        "clients/python".to_owned()
+    }
+}
+
 fn format_time(millis: i64) -> String {
     strata_events::input::timestamp::format_rfc3339(millis).unwrap_or_else(|| millis.to_string())
 }
@@ -231,10 +243,11 @@ Try it (grpcurl uses server reflection):
   grpcurl -plaintext -d '{{"user_id":"{user_id}","context":{{"surface":"SURFACE_APP_HOME"{time}}}}}' {grpc} strata.v1.ProfileService/GetOffers"#
             );
             if request_time.is_none() {
+                let python = python_client_dir();
                 println!(
-                    r#"The same from Python (pip install -r clients/python/requirements.txt; clients/python/generate.sh /tmp/strata-gen):
-  PYTHONPATH=/tmp/strata-gen python3 clients/python/example.py --target {grpc} offers {user_id} --checkout {TOUR_CART_VALUE} --currency {currency}
-  PYTHONPATH=/tmp/strata-gen python3 clients/python/example.py --target {grpc} offers {user_id}"#
+                    r#"The same from Python (pip install -r {python}/requirements.txt; {python}/generate.sh /tmp/strata-gen):
+  PYTHONPATH=/tmp/strata-gen python3 {python}/example.py --target {grpc} offers {user_id} --checkout {TOUR_CART_VALUE} --currency {currency}
+  PYTHONPATH=/tmp/strata-gen python3 {python}/example.py --target {grpc} offers {user_id}"#
                 );
             }
         }
