@@ -30,3 +30,31 @@ pub fn read_model(path: &Path) -> anyhow::Result<LifecycleModel> {
         .with_context(|| format!("reading model {}", path.display()))?;
     LifecycleModel::from_toml(&text).with_context(|| format!("model {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn today_is_this_days_utc_midnight_and_other_times_parse_as_before() {
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        };
+        let before = now();
+        let today = parse_time("today").unwrap();
+        let after = now();
+        // Either side of a midnight the clock might cross meanwhile.
+        let midnights = [before, after].map(|at| at - at.rem_euclid(86_400_000));
+        assert!(midnights.contains(&today), "{today} not in {midnights:?}");
+        assert!(parse_time("TODAY").is_ok_and(|at| at.rem_euclid(86_400_000) == 0));
+        assert_eq!(
+            parse_time("2025-01-01T00:00:00Z"),
+            Ok(1_735_689_600_000),
+            "RFC 3339 as before"
+        );
+        assert!(parse_time("tomorrow").is_err());
+    }
+}
