@@ -4,7 +4,7 @@
     python3 clients/python/example.py --target 127.0.0.1:50051 \
         batch-get u00000001 u00000002 --fields lifecycle,valueTier
     python3 clients/python/example.py --target 127.0.0.1:50051 \
-        offers u00000001 --checkout 5000 --currency USD
+        offers u00000001 --checkout 5000 --currency EUR
 
 Run from the repository it also works without installing the package (the
 generated code is checked in), given grpcio and protobuf.

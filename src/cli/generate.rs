@@ -49,7 +49,8 @@ impl PopulationArgs {
 pub struct GenArgs {
     #[command(flatten)]
     pub population: PopulationArgs,
-    /// End of the generated window (RFC 3339 or epoch) [default: 2025-01-01T00:00:00Z].
+    /// End of the generated window (RFC 3339, epoch, or `today` for 00:00 UTC
+    /// today) [default: 2025-01-01T00:00:00Z].
     #[arg(long, value_parser = parse_time)]
     pub end: Option<i64>,
     /// Share of offer issues that go to the random control group.
@@ -99,7 +100,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
     let written = if args.targeting.requested() {
         gen_targeted(&config, &args.out, args.truth.as_deref(), &args.targeting)?
     } else {
-        write_events(&config, &args.out, args.truth.as_deref())?
+        write_events(&config, config.end, &args.out, args.truth.as_deref())?
     };
     outln!(
         "wrote {written} events for {} users to {} in {:.1}s",
@@ -115,10 +116,17 @@ fn preset(name: &str) -> anyhow::Result<Preset> {
         .with_context(|| format!("unknown preset {name:?}; use one of retail, sns, saas, wealth"))
 }
 
-pub fn write_events(config: &GenConfig, out: &Path, truth: Option<&Path>) -> anyhow::Result<u64> {
+/// Writes `config`'s events, moved to end at `end` (`config.end`: as
+/// drawn; see `generate::generate_moved`).
+pub fn write_events(
+    config: &GenConfig,
+    end: i64,
+    out: &Path,
+    truth: Option<&Path>,
+) -> anyhow::Result<u64> {
     let mut writer = EventWriter::create(out, Format::from_path(out)?)?;
     let mut failure = None;
-    generate::generate(config, |event| {
+    generate::generate_moved(config, end, |event| {
         if failure.is_none()
             && let Err(error) = writer.write(event)
         {

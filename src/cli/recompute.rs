@@ -31,12 +31,12 @@ pub struct RecomputeArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Model settings (TOML: [value], [quadrant], [lifetime], [propensity],
-    /// [channel], [economics], [fairness], [[benefits]]).
+    /// [channel], [economics], [fairness], [currency], [[benefits]]).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The time the profiles describe (RFC 3339 or epoch), 1970 to 2100; later
-    /// events are ignored, and events more than a day after it (or after now,
-    /// if later) are bad rows.
+    /// The time the profiles describe (RFC 3339, epoch, or `today` for 00:00
+    /// UTC today), 1970 to 2100; later events are ignored, and events more
+    /// than a day after it (or after now, if later) are bad rows.
     #[arg(long, value_parser = parse_time)]
     pub as_of: i64,
     /// Push changed profiles to this service: host:port, e.g.

@@ -11,6 +11,7 @@ mod deploy;
 mod durable_log;
 mod edge;
 mod faults;
+mod first_run;
 mod ingest;
 mod loadtest;
 mod lookup;

@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate does no IO and knows nothing of tonic,
 //! tokio or RocksDB; callers convert their types into the borrowed views here.
 
+pub mod currency;
 pub mod engagement;
 mod error;
 pub mod event;
@@ -15,6 +16,7 @@ pub mod quadrant;
 pub mod user_id;
 pub mod value;
 
+pub use currency::{CurrencyConfig, CurrencyError, CurrencySource, CurrencyTally, RunCurrency};
 pub use engagement::{CHANNELS, ChannelCounts, Engagement, OfferIssue};
 pub use error::Error;
 pub use event::{Event, UnixMillis};

@@ -1,12 +1,21 @@
 //! The recompute job's model settings (`--config FILE`): value and quadrant
 //! thresholds, the lifetime-value horizon, the channel frequency cap, the
-//! benefit catalogue with its economics, and the fairness switch. Defaults in
-//! one place; the default catalogue is the one `strata gen` issues offers from.
+//! benefit catalogue with its economics, the fairness switch and the
+//! currency. Defaults in one place; the default catalogue is the one `strata
+//! gen` issues offers from.
+//!
+//! The run's currency comes from the events (`strata_core::currency`), once
+//! they are read: [`ModelsConfig::settle_currency`]. Predicted values and
+//! offer estimates are served in it, so the catalogue must be in it too: the
+//! default catalogue takes it on (same face values), a catalogue given in
+//! `--config` in another currency stops the run.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use strata_core::{QuadrantConfig, ValueConfig};
+use strata_core::{
+    CurrencyConfig, CurrencyError, CurrencyTally, QuadrantConfig, RunCurrency, ValueConfig,
+};
 
 use strata_proto::v1::BenefitKind;
 
@@ -25,6 +34,15 @@ pub struct ModelsConfig {
     pub campaigns: CampaignsConfig,
     /// `[offers]`: how the offer policy learns from past issues.
     pub offers: OffersConfig,
+    /// `[currency]`: the currency values are served in, and rates to it.
+    pub currency: CurrencyConfig,
+    /// True while `benefits` is the built-in catalogue (no `[[benefits]]`
+    /// given): it then takes on the run's currency.
+    #[serde(skip)]
+    pub default_catalogue: bool,
+    /// The run's currency, once [`ModelsConfig::settle_currency`] found it.
+    #[serde(skip)]
+    pub settled_currency: Option<RunCurrency>,
 }
 
 impl Default for ModelsConfig {
@@ -40,6 +58,9 @@ impl Default for ModelsConfig {
             benefits: default_benefits(),
             campaigns: CampaignsConfig::default(),
             offers: OffersConfig::default(),
+            currency: CurrencyConfig::default(),
+            default_catalogue: true,
+            settled_currency: None,
         }
     }
 }
@@ -47,19 +68,14 @@ impl Default for ModelsConfig {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LifetimeConfig {
-    /// Horizon of expected purchases and predicted value.
+    /// Horizon of expected purchases and predicted value (in the run's
+    /// currency, [`ModelsConfig::currency_code`]).
     pub horizon_days: u32,
-    /// Currency of predicted values (the events' amounts are taken as it).
-    #[serde(skip)]
-    pub currency: &'static str,
 }
 
 impl Default for LifetimeConfig {
     fn default() -> Self {
-        LifetimeConfig {
-            horizon_days: 90,
-            currency: "EUR",
-        }
+        LifetimeConfig { horizon_days: 90 }
     }
 }
 
@@ -172,12 +188,16 @@ impl From<BenefitKindName> for BenefitKind {
     }
 }
 
+/// The built-in catalogue's currency before a run settles its own, and the
+/// fallback of a run whose events name no currency and no catalogue.
+const DEFAULT_CURRENCY: &str = "EUR";
+
 fn default_benefits() -> Vec<BenefitSpec> {
     let spec = |id: &str, kind, face_value, cost_fixed, cost_percent| BenefitSpec {
         benefit_id: id.to_owned(),
         kind,
         face_value,
-        currency: "EUR".to_owned(),
+        currency: DEFAULT_CURRENCY.to_owned(),
         minimum_spend: 0,
         cost_fixed,
         cost_percent,
@@ -246,6 +266,19 @@ pub enum ModelsConfigError {
     },
     #[error("config: {0}")]
     Invalid(String),
+    #[error(transparent)]
+    Currency(#[from] CurrencyError),
+    #[error(
+        "benefits[{index}] ({benefit_id}) is in {benefit_currency} but the run's amounts are in \
+         {run_currency}: give the catalogue in {run_currency}, or set [currency] base = \
+         \"{benefit_currency}\" with rates to convert the events"
+    )]
+    CatalogueCurrency {
+        index: usize,
+        benefit_id: String,
+        benefit_currency: String,
+        run_currency: String,
+    },
 }
 
 impl ModelsConfig {
@@ -259,10 +292,14 @@ impl ModelsConfig {
                         path: path.to_owned(),
                         source,
                     })?;
-                toml::from_str(&text).map_err(|source| ModelsConfigError::Parse {
+                let parse_error = |source| ModelsConfigError::Parse {
                     path: path.to_owned(),
                     source,
-                })?
+                };
+                let mut models: ModelsConfig = toml::from_str(&text).map_err(parse_error)?;
+                let table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+                models.default_catalogue = !table.contains_key("benefits");
+                models
             }
             None => ModelsConfig::default(),
         };
@@ -273,6 +310,9 @@ impl ModelsConfig {
     /// Checks every value, naming the key that is wrong.
     pub fn validate(&self) -> Result<(), String> {
         self.value.validate().map_err(|error| error.to_string())?;
+        self.currency
+            .validate()
+            .map_err(|error| error.to_string())?;
         self.quadrant
             .validate()
             .map_err(|error| error.to_string())?;
@@ -308,6 +348,12 @@ impl ModelsConfig {
             if benefit.benefit_id.is_empty() {
                 return Err(format!("benefits[{index}].benefit_id is empty"));
             }
+            if !strata_core::currency::is_currency_code(&benefit.currency) {
+                return Err(format!(
+                    "benefits[{index}] ({}): currency {:?} is not an ISO 4217 code (three capital letters)",
+                    benefit.benefit_id, benefit.currency
+                ));
+            }
             if benefit.cost_fixed < 0.0 || !(0.0..=100.0).contains(&benefit.cost_percent) {
                 return Err(format!(
                     "benefits[{index}] ({}): cost_fixed must be >= 0 and cost_percent in 0..=100",
@@ -316,5 +362,48 @@ impl ModelsConfig {
             }
         }
         Ok(())
+    }
+
+    /// Settles the run's currency from what `tally` saw while the events
+    /// were read, and puts the catalogue in it: the default catalogue takes
+    /// it on; a given catalogue must already be in it.
+    pub fn settle_currency(&mut self, tally: CurrencyTally) -> Result<(), ModelsConfigError> {
+        let fallback = self
+            .benefits
+            .first()
+            .map_or(DEFAULT_CURRENCY, |benefit| benefit.currency.as_str())
+            .to_owned();
+        let settled = tally.settle(&fallback)?;
+        if self.default_catalogue {
+            for benefit in &mut self.benefits {
+                benefit.currency.clone_from(&settled.code);
+            }
+        } else if let Some((index, benefit)) = self
+            .benefits
+            .iter()
+            .enumerate()
+            .find(|(_, benefit)| benefit.currency != settled.code)
+        {
+            return Err(ModelsConfigError::CatalogueCurrency {
+                index,
+                benefit_id: benefit.benefit_id.clone(),
+                benefit_currency: benefit.currency.clone(),
+                run_currency: settled.code,
+            });
+        }
+        self.settled_currency = Some(settled);
+        Ok(())
+    }
+
+    /// The currency predicted values and offer estimates are served in: the
+    /// run's once settled, else the catalogue's.
+    pub fn currency_code(&self) -> &str {
+        match &self.settled_currency {
+            Some(settled) => &settled.code,
+            None => self
+                .benefits
+                .first()
+                .map_or(DEFAULT_CURRENCY, |benefit| benefit.currency.as_str()),
+        }
     }
 }

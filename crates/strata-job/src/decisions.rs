@@ -66,6 +66,8 @@ pub struct ModelReport {
     /// The BG/NBD fitted at T - window against the purchases of (T - window, T].
     pub bg_nbd_holdout: Option<strata_report::BgNbdHoldout>,
     pub propensity_window_days: u32,
+    /// The currency values and estimates are in (the run's).
+    pub currency: String,
 }
 
 /// The per-user inputs the models need besides the history.
@@ -147,6 +149,10 @@ impl<'a> Decisions<'a> {
             channel: None,
             report: ModelReport::default(),
         };
+        decisions.report.currency = config.currency_code().to_owned();
+        if let Some(currency) = &config.settled_currency {
+            decisions.report.notes.push(currency.to_string());
+        }
         decisions.fit_lifetime(users);
         decisions.fit_propensity(users);
         decisions.fit_channel(users);
@@ -243,7 +249,7 @@ impl<'a> Decisions<'a> {
                         ),
                         expected_purchases: round_to(expected_purchases, ESTIMATE_DECIMALS),
                         horizon_days,
-                        currency: self.config.lifetime.currency.to_owned(),
+                        currency: self.config.currency_code().to_owned(),
                     }),
                     _ => None,
                 }

@@ -14,6 +14,10 @@ pub enum RecomputeError {
     Input(#[from] strata_events::Error),
     #[error(transparent)]
     Model(#[from] strata_core::Error),
+    /// The run's amounts cannot be put in one currency, or the catalogue is
+    /// in another one.
+    #[error(transparent)]
+    Currency(#[from] crate::config::ModelsConfigError),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]

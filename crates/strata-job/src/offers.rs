@@ -1068,7 +1068,8 @@ impl fmt::Display for SummaryLines<'_> {
         )?;
         writeln!(
             out,
-            "      EUR per issue vs no offer, held out  doubly robust [{:.0}% CI]     inverse propensity          offered",
+            "      {} per issue vs no offer, held out  doubly robust [{:.0}% CI]     inverse propensity          offered",
+            report.currency,
             100.0 * check.confidence
         )?;
         for candidate in &check.candidates {

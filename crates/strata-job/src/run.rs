@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use strata_core::{Event, UnixMillis, UserHistory};
+use strata_core::{CurrencyTally, Event, UnixMillis, UserHistory};
 use strata_events::input::{EventSource, InputReport, Progress};
 
 use crate::error::RecomputeError;
@@ -77,7 +77,10 @@ pub async fn run_partition(
     }
 
     let started = Instant::now();
-    let (histories, report, ignored_after_as_of) = read_histories(&options, partition).await?;
+    let (histories, report, ignored_after_as_of, currencies) =
+        read_histories(&options, partition).await?;
+    // Before any model: every amount is now in one currency, or the run stops.
+    options.models.settle_currency(currencies)?;
     summary.phases.push(("read", started.elapsed()));
     summary.input = report;
     summary.ignored_after_as_of = ignored_after_as_of;
@@ -266,8 +269,9 @@ fn commit_plan(options: &RecomputeOptions, files: &PlanFiles) -> Result<(), Reco
 async fn read_histories(
     options: &RecomputeOptions,
     partition: Partition,
-) -> Result<(Histories, InputReport, u64), RecomputeError> {
+) -> Result<(Histories, InputReport, u64, CurrencyTally), RecomputeError> {
     let source = EventSource::open(&options.events)?;
+    let mut currencies = CurrencyTally::new(&options.models.currency);
     let model = options.model.clone();
     let as_of = options.as_of;
     let budget = options.budget;
@@ -279,7 +283,7 @@ async fn read_histories(
         let report = source.read_with_progress(
             budget,
             |progress: Progress| task_bar.set_position(progress.bytes_read),
-            |event: Event| {
+            |mut event: Event| {
                 // Before any per-user memory: a worker holds only its share.
                 if !partition.owns(&event.user_id) {
                     return;
@@ -288,6 +292,7 @@ async fn read_histories(
                     ignored += 1;
                     return;
                 }
+                currencies.observe(&mut event);
                 match histories.get_mut(event.user_id.as_str()) {
                     Some(history) => history.observe(&model, &event),
                     None => {
@@ -298,7 +303,7 @@ async fn read_histories(
                 }
             },
         )?;
-        Ok::<_, RecomputeError>((histories, report, ignored))
+        Ok::<_, RecomputeError>((histories, report, ignored, currencies))
     })
     .await?;
     bar.finish_and_clear();

@@ -201,7 +201,7 @@ fn assemble(
         })
         .collect();
     if let Some(targeting) = &options.targeting {
-        targeting.apply(&mut profiles, options.as_of);
+        targeting.apply(&mut profiles, options.as_of, options.models.currency_code());
     }
     profiles
 }

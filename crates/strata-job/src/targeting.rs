@@ -212,8 +212,15 @@ impl Targeting {
     }
 
     /// Joins tags and assigns campaign arms on `profiles` (sorted by user
-    /// id, as the recompute builds them).
-    pub fn apply(&self, profiles: &mut [v1::Profile], as_of: UnixMillis) -> TargetingReport {
+    /// id, as the recompute builds them). A campaign's benefit is served in
+    /// `currency`, the run's (the catalogue's, settled once the events were
+    /// read, after this was built).
+    pub fn apply(
+        &self,
+        profiles: &mut [v1::Profile],
+        as_of: UnixMillis,
+        currency: &str,
+    ) -> TargetingReport {
         let mut report = TargetingReport::default();
         if let Some(attributes) = &self.attributes {
             report.attribute_rows = attributes.rows;
@@ -235,7 +242,7 @@ impl Targeting {
             }
         }
         if !self.campaigns.is_empty() {
-            self.assign(profiles, as_of, &mut report);
+            self.assign(profiles, as_of, currency, &mut report);
         }
         if let Ok(mut stored) = self.report.lock() {
             *stored = report.clone();
@@ -247,6 +254,7 @@ impl Targeting {
         &self,
         profiles: &mut [v1::Profile],
         as_of: UnixMillis,
+        currency: &str,
         report: &mut TargetingReport,
     ) {
         let members: Vec<strata_audience::Member> = profiles
@@ -304,7 +312,7 @@ impl Targeting {
                 };
                 let profile = &mut profiles[index];
                 if arm == v1::Arm::Treatment {
-                    self.offer_benefit(profile, campaign);
+                    self.offer_benefit(profile, campaign, currency);
                 }
                 profile.campaigns.push(v1::CampaignArm {
                     campaign_id: campaign.id.clone(),
@@ -322,7 +330,7 @@ impl Targeting {
     /// Adds the campaign's benefit, valid over the campaign window, to a
     /// treatment user's benefits; its expected profit is the user's own
     /// recommendation of that benefit, if they had one, else 0.
-    fn offer_benefit(&self, profile: &mut v1::Profile, campaign: &Campaign) {
+    fn offer_benefit(&self, profile: &mut v1::Profile, campaign: &Campaign, currency: &str) {
         let Some(template) = self.benefits.get(&campaign.benefit_id) else {
             return;
         };
@@ -332,6 +340,7 @@ impl Targeting {
             .find(|benefit| benefit.benefit_id == campaign.benefit_id)
             .map_or(0.0, |benefit| benefit.expected_incremental_profit);
         profile.benefits.push(v1::Benefit {
+            currency: currency.to_owned(),
             expected_incremental_profit: profit,
             valid_from: Some(millis_to_timestamp(campaign.start)),
             valid_until: Some(millis_to_timestamp(campaign.end)),
@@ -421,7 +430,8 @@ mod tests {
             .collect();
         // 2024-12-01: a runs, the others are upcoming.
         let as_of = 1_733_011_200_000;
-        let report = targeting.apply(&mut profiles, as_of);
+        // The run's currency, whatever the catalogue said when this was built.
+        let report = targeting.apply(&mut profiles, as_of, "USD");
         let capped: Vec<u64> = report.campaigns.iter().map(|tally| tally.capped).collect();
         // a and b fill the quota; c overlaps both; d starts after they end.
         assert_eq!(capped, [0, 0, 200, 0], "{report}");
@@ -442,6 +452,7 @@ mod tests {
                 .benefits
                 .iter()
                 .filter(|benefit| benefit.benefit_id == "coupon-10")
+                .inspect(|benefit| assert_eq!(benefit.currency, "USD"))
                 .count();
             assert_eq!(treated, campaign_benefits, "{}", profile.user_id);
         }
@@ -451,7 +462,7 @@ mod tests {
 
         // Ended campaigns are not assigned.
         let mut later: Vec<v1::Profile> = vec![profile("u1", 0.5)];
-        let report = targeting.apply(&mut later, as_of + 21 * DAY);
+        let report = targeting.apply(&mut later, as_of + 21 * DAY, "EUR");
         assert_eq!(report.ended_campaigns, ["a", "b", "c"]);
         assert_eq!(later[0].campaigns.len(), 1);
     }
@@ -473,7 +484,7 @@ mod tests {
         )
         .unwrap();
         let mut profiles = vec![profile("u1", 0.1), profile("u2", 0.2)];
-        let report = targeting.apply(&mut profiles, 0);
+        let report = targeting.apply(&mut profiles, 0, "EUR");
         assert_eq!(
             (
                 report.attribute_rows,

@@ -48,6 +48,14 @@ pub use retail::{
 /// 2025-01-01T00:00:00Z: a fixed default so a run without `end` is reproducible.
 pub const DEFAULT_END: UnixMillis = 1_735_689_600_000;
 pub const DEFAULT_CONTROL_SHARE: f64 = 0.2;
+
+/// 00:00 UTC of the day holding `at`. `strata demo` ends its events there and
+/// recomputes as of it, so the demo's benefits (valid for some days from the
+/// as-of) are valid when a user asks for offers today; the same day gives
+/// the same events.
+pub fn start_of_day(at: UnixMillis) -> UnixMillis {
+    at - at.rem_euclid(DAY_MILLIS)
+}
 /// Every amount the generator writes is in this currency.
 pub const CURRENCY: &str = "EUR";
 /// Survey answer "what share of your spend in this category goes to us", amount in 0..=1.
@@ -224,6 +232,28 @@ pub fn user_id(index: u64) -> String {
 ///
 /// # Panics
 /// If `config.control_share` or `config.retail` is outside its domain.
+/// `config`'s population as if its window ended at `end`: the events of the
+/// window ending at `config.end`, each moved by `end - config.end`. Setting
+/// `config.end` instead draws another population; moving keeps every day's
+/// demo the same users with the same fitted models, only dated differently
+/// (a move by whole days keeps each event's time of day; the weekday of the
+/// weekly seasonality moves with it).
+pub fn generate_moved(
+    config: &GenConfig,
+    end: UnixMillis,
+    mut sink: impl FnMut(&Event),
+) -> GenSummary {
+    let shift = end - config.end;
+    if shift == 0 {
+        return generate(config, sink);
+    }
+    generate(config, |event| {
+        let mut moved = event.clone();
+        moved.at += shift;
+        sink(&moved);
+    })
+}
+
 pub fn generate(config: &GenConfig, mut sink: impl FnMut(&Event)) -> GenSummary {
     config.assert_valid();
     let clock = clock_for(config);

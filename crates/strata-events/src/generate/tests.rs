@@ -435,3 +435,41 @@ fn generate_funnel_truth_is_in_the_log() {
         assert_eq!(money > 0, preset != Preset::Sns);
     }
 }
+
+#[test]
+fn start_of_day_is_midnight_utc_of_the_same_day() {
+    let day = 86_400_000;
+    for (at, expected) in [
+        (END, END),
+        (END + 1, END),
+        (END + day - 1, END),
+        (END + day, END + day),
+        (END - 1, END - day),
+        (0, 0),
+        (-1, -day),
+    ] {
+        assert_eq!(start_of_day(at), expected, "{at}");
+    }
+}
+
+#[test]
+fn a_moved_window_holds_the_same_events_days_later() {
+    let config = config(40, 120, 7, Preset::Retail);
+    let (events, _) = collect(&config);
+    let later = END + 700 * 86_400_000;
+    let mut moved = Vec::new();
+    generate_moved(&config, later, |event| moved.push(event.clone()));
+    assert_eq!(moved.len(), events.len());
+    assert!(!events.is_empty());
+    for (original, moved) in events.iter().zip(&moved) {
+        assert_eq!(moved.at - original.at, later - END);
+        assert_eq!(
+            Event {
+                at: original.at,
+                ..moved.clone()
+            },
+            *original
+        );
+    }
+    assert!(moved.iter().all(|event| event.at < later));
+}
