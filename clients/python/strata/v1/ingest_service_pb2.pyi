@@ -44,9 +44,15 @@ class GetIngestStateRequest(_message.Message):
     def __init__(self, producer_id: _Optional[str] = ...) -> None: ...
 
 class GetIngestStateResponse(_message.Message):
-    __slots__ = ("producer_id", "last_applied_sequence")
+    __slots__ = ("producer_id", "last_applied_sequence", "store_id", "model_version", "version_generation")
     PRODUCER_ID_FIELD_NUMBER: _ClassVar[int]
     LAST_APPLIED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_GENERATION_FIELD_NUMBER: _ClassVar[int]
     producer_id: str
     last_applied_sequence: int
-    def __init__(self, producer_id: _Optional[str] = ..., last_applied_sequence: _Optional[int] = ...) -> None: ...
+    store_id: str
+    model_version: str
+    version_generation: int
+    def __init__(self, producer_id: _Optional[str] = ..., last_applied_sequence: _Optional[int] = ..., store_id: _Optional[str] = ..., model_version: _Optional[str] = ..., version_generation: _Optional[int] = ...) -> None: ...
