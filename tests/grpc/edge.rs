@@ -13,7 +13,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use bytes::Bytes;
-use prost::Message;
 use strata_client::{Connection, ProfileClient};
 use strata_proto::v1::admin_service_client::AdminServiceClient;
 use strata_proto::v1::profile_service_client::ProfileServiceClient;
@@ -24,28 +23,11 @@ use strata_proto::v1::{
 use tokio::task::JoinSet;
 use tonic::Code;
 
-use crate::support::{Server, batch, benefit, profile, push};
+use crate::raw::{USERS, grpc_frame, percent_decode, sample, seeded, user, wait_for_gauge};
+use crate::support::{batch, benefit, profile, push};
 
 const BATCH_GET: &str = "/strata.v1.ProfileService/BatchGetProfiles";
-const USERS: usize = 1000;
 const READS_IN_FLIGHT: &str = "strata_rpc_in_flight{limit=\"read\"}";
-
-fn user(index: usize) -> String {
-    format!("user-{index:05}")
-}
-
-/// A server with `config` and USERS profiles in it.
-async fn seeded(dir: &std::path::Path, config: &str) -> Server {
-    let server = Server::start(&dir.join("db"), Some(config));
-    let profiles = (0..USERS).map(|index| profile(&user(index), 1)).collect();
-    push(
-        &mut server.ingest().await,
-        vec![batch("seed", 1, profiles, &[])],
-    )
-    .await
-    .unwrap();
-    server
-}
 
 fn full_batch() -> BatchGetProfilesRequest {
     BatchGetProfilesRequest {
@@ -95,15 +77,6 @@ async fn start_call(
     send.send_request(request.body(()).unwrap(), false).unwrap()
 }
 
-/// One length-prefixed gRPC message.
-fn grpc_frame(message: &impl Message) -> Bytes {
-    let encoded = message.encode_to_vec();
-    let mut frame = vec![0];
-    frame.extend((encoded.len() as u32).to_be_bytes());
-    frame.extend(encoded);
-    Bytes::from(frame)
-}
-
 /// The HTTP status, grpc-status and grpc-message of an answer, from its
 /// headers (a trailers-only answer) or its trailers.
 async fn answer(response: h2::client::ResponseFuture) -> (u16, Code, String) {
@@ -128,47 +101,6 @@ async fn answer(response: h2::client::ResponseFuture) -> (u16, Code, String) {
     let trailers = body.trailers().await.unwrap().expect("trailers");
     let (code, message) = status(&trailers).expect("grpc-status in the trailers");
     (http_status, code, message)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%'
-            && let Some(hex) = text.get(index + 1..index + 3)
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            out.push(byte);
-            index += 3;
-        } else {
-            out.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The value of one sample line, e.g. `strata_rpc_in_flight{limit="read"}`.
-fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
-}
-
-/// Polls the metrics until `series` has `value` (no assertion on how long).
-async fn wait_for_gauge(server: &Server, series: &str, value: f64) {
-    for _ in 0..3000 {
-        if sample(&server.scrape_metrics(), series) == value {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "{series} never reached {value}:\n{}",
-        server.scrape_metrics()
-    );
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ mod operations;
 mod overload;
 mod partition;
 mod python_client;
+mod raw;
 mod recompute;
 mod reconcile;
 mod reload;

@@ -9,37 +9,18 @@
 //! timing; waits poll the `strata_rpc_in_flight` gauge.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
-use prost::Message;
 use strata_client::{ClientError, Connection, ProfileClient};
 use strata_proto::v1::{BatchGetProfilesRequest, GetIngestStateRequest};
 use tokio::task::JoinSet;
 use tonic::Code;
 
+use crate::raw::{USERS, grpc_frame, percent_decode, sample, seeded, user, wait_for_gauge};
 use crate::support::{Server, batch, profile, push};
 
 const BATCH_GET: &str = "/strata.v1.ProfileService/BatchGetProfiles";
 const APPLY_UPDATES: &str = "/strata.v1.IngestService/ApplyUpdates";
-const USERS: usize = 1000;
-
-fn user(index: usize) -> String {
-    format!("user-{index:05}")
-}
-
-/// A server with `config` and USERS profiles in it.
-async fn seeded(dir: &std::path::Path, config: &str) -> Server {
-    let server = Server::start(&dir.join("db"), Some(config));
-    let profiles = (0..USERS).map(|index| profile(&user(index), 1)).collect();
-    push(
-        &mut server.ingest().await,
-        vec![batch("seed", 1, profiles, &[])],
-    )
-    .await
-    .unwrap();
-    server
-}
 
 fn full_batch() -> Vec<String> {
     (0..USERS).map(user).collect()
@@ -74,15 +55,6 @@ async fn start_call(
     send.send_request(request.body(()).unwrap(), false).unwrap()
 }
 
-/// One length-prefixed gRPC message.
-fn grpc_frame(message: &impl Message) -> Bytes {
-    let encoded = message.encode_to_vec();
-    let mut frame = vec![0];
-    frame.extend((encoded.len() as u32).to_be_bytes());
-    frame.extend(encoded);
-    Bytes::from(frame)
-}
-
 fn batch_request() -> BatchGetProfilesRequest {
     BatchGetProfilesRequest {
         user_ids: full_batch(),
@@ -112,47 +84,6 @@ async fn grpc_status(response: h2::client::ResponseFuture) -> (Code, String) {
     }
     let trailers = body.trailers().await.unwrap().expect("trailers");
     status(&trailers).expect("grpc-status in the trailers")
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%'
-            && let Some(hex) = text.get(index + 1..index + 3)
-            && let Ok(byte) = u8::from_str_radix(hex, 16)
-        {
-            out.push(byte);
-            index += 3;
-        } else {
-            out.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The value of one sample line, e.g. `strata_rpc_in_flight{limit="read"}`.
-fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
-}
-
-/// Polls the metrics until `series` has `value` (no assertion on how long).
-async fn wait_for_gauge(server: &Server, series: &str, value: f64) {
-    for _ in 0..3000 {
-        if sample(&server.scrape_metrics(), series) == value {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "{series} never reached {value}:\n{}",
-        server.scrape_metrics()
-    );
 }
 
 const READS_IN_FLIGHT: &str = "strata_rpc_in_flight{limit=\"read\"}";

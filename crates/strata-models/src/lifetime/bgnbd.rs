@@ -90,16 +90,7 @@ fn group(customers: &[CustomerSummary]) -> Vec<(CustomerSummary, f64)> {
             customer.age().to_bits(),
         )
     };
-    let mut sorted = customers.to_vec();
-    sorted.sort_by_key(key);
-    let mut groups: Vec<(CustomerSummary, f64)> = Vec::new();
-    for customer in sorted {
-        match groups.last_mut() {
-            Some((last, count)) if key(last) == key(&customer) => *count += 1.0,
-            _ => groups.push((customer, 1.0)),
-        }
-    }
-    groups
+    super::count_distinct(customers, key)
 }
 
 /// `r = a = b = 1` (flat beta, exponential-like rates), and `alpha` matching

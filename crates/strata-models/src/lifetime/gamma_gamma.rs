@@ -127,16 +127,7 @@ fn starting_point(groups: &[(CustomerSummary, f64)]) -> Vec<f64> {
 fn group(customers: &[CustomerSummary]) -> Vec<(CustomerSummary, f64)> {
     let key =
         |customer: &CustomerSummary| (customer.frequency(), customer.mean_repeat_spend().to_bits());
-    let mut sorted = customers.to_vec();
-    sorted.sort_by_key(key);
-    let mut groups: Vec<(CustomerSummary, f64)> = Vec::new();
-    for customer in sorted {
-        match groups.last_mut() {
-            Some((last, count)) if key(last) == key(&customer) => *count += 1.0,
-            _ => groups.push((customer, 1.0)),
-        }
-    }
-    groups
+    super::count_distinct(customers, key)
 }
 
 fn from_logarithms(point: &[f64]) -> GammaGammaParameters {

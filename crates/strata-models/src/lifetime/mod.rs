@@ -338,6 +338,26 @@ fn simplex(center: &[f64], step: f64) -> Vec<Vec<f64>> {
     vertices
 }
 
+/// The distinct customers by `key`, each once with how many share its key,
+/// in key order (a fixed order, so sums over them do not depend on the
+/// order of the input). The likelihoods are evaluated per distinct summary:
+/// at day resolution there are far fewer than customers.
+fn count_distinct<K: Ord>(
+    customers: &[CustomerSummary],
+    key: impl Fn(&CustomerSummary) -> K,
+) -> Vec<(CustomerSummary, f64)> {
+    let mut sorted = customers.to_vec();
+    sorted.sort_by_key(&key);
+    let mut groups: Vec<(CustomerSummary, f64)> = Vec::new();
+    for customer in sorted {
+        match groups.last_mut() {
+            Some((last, count)) if key(last) == key(&customer) => *count += 1.0,
+            _ => groups.push((customer, 1.0)),
+        }
+    }
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
