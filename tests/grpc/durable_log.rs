@@ -7,15 +7,12 @@
 //! it (2.10 and later), the server runs with `sync_interval: always`, as the
 //! README asks for a single server.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command, Output};
 
 use async_nats::jetstream::{self, stream};
 
-use crate::support::{strata, succeeded};
+use crate::support::{spawn_nats, strata, succeeded};
 
 const AS_OF: &str = "2025-01-01T00:00:00Z";
 const STREAM: &str = "STRATA_UPDATES";
@@ -66,37 +63,10 @@ struct Nats {
 
 impl Nats {
     fn start(config: &Path) -> Nats {
-        let mut child = Command::new("nats-server")
-            .arg("-c")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start nats-server");
-        let stderr = child.stderr.take().unwrap();
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                // Keep draining so the server never blocks on a full pipe.
-                let _ = lines.send(line);
-            }
-        });
-        let mut address = None;
-        loop {
-            let line = received
-                .recv_timeout(Duration::from_secs(60))
-                .expect("nats-server did not report ready");
-            if let Some((_, listening)) = line.split_once("Listening for client connections on ") {
-                address = Some(listening.trim().to_owned());
-            }
-            if line.contains("Server is ready") {
-                break;
-            }
-        }
+        let (child, address) = spawn_nats(Command::new("nats-server").arg("-c").arg(config));
         Nats {
             child: Some(child),
-            url: format!("nats://{}", address.expect("nats-server logged its port")),
+            url: format!("nats://{address}"),
         }
     }
 

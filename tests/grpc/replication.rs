@@ -6,16 +6,14 @@
 //! batch in the stream twice.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use strata_events::generate;
 use strata_proto::v1::{GetIngestStateRequest, Profile};
 
-use crate::support::{Server, strata, succeeded};
+use crate::support::{Server, spawn_nats, strata, succeeded};
 
 const AS_OF: &str = "2025-01-01T00:00:00Z";
 const AS_OF_MILLIS: i64 = 1_735_689_600_000;
@@ -30,38 +28,15 @@ struct Nats {
 
 impl Nats {
     fn start(store_dir: &Path) -> Nats {
-        let mut child = Command::new("nats-server")
+        let (child, address) = spawn_nats(
             // -p -1: the server picks a free port and logs it.
-            .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
-            .arg(store_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start nats-server (apt-get install nats-server; .ci/run installs it)");
-        let stderr = child.stderr.take().unwrap();
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                // Keep draining so the server never blocks on a full pipe.
-                let _ = lines.send(line);
-            }
-        });
-        let mut address = None;
-        loop {
-            let line = received
-                .recv_timeout(Duration::from_secs(60))
-                .expect("nats-server did not report ready");
-            if let Some((_, listening)) = line.split_once("Listening for client connections on ") {
-                address = Some(listening.trim().to_owned());
-            }
-            if line.contains("Server is ready") {
-                break;
-            }
-        }
+            Command::new("nats-server")
+                .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
+                .arg(store_dir),
+        );
         Nats {
             child,
-            url: format!("nats://{}", address.expect("nats-server logged its port")),
+            url: format!("nats://{address}"),
         }
     }
 

@@ -270,3 +270,36 @@ pub fn benefit(id: &str, profit: f64) -> Benefit {
         fairness_required: false,
     }
 }
+
+/// Starts `command` (a `nats-server` with its flags) with stderr piped,
+/// waits for it to log that it is ready, and returns it with the
+/// `host:port` it listens on. Its stderr keeps being drained, so the server
+/// never blocks on a full pipe.
+pub fn spawn_nats(command: &mut Command) -> (Child, String) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start nats-server (apt-get install nats-server; .ci/run installs it)");
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines.send(line);
+        }
+    });
+    let mut address = None;
+    loop {
+        let line = received
+            .recv_timeout(Duration::from_secs(60))
+            .expect("nats-server did not report ready");
+        if let Some((_, listening)) = line.split_once("Listening for client connections on ") {
+            address = Some(listening.trim().to_owned());
+        }
+        if line.contains("Server is ready") {
+            break;
+        }
+    }
+    (child, address.expect("nats-server logged its port"))
+}
