@@ -56,7 +56,7 @@
 use rand::Rng;
 use serde::Serialize;
 
-use super::retail::{Appeal, BENEFITS, Benefit, OFFER_HORIZON_WEEKS, truncated_delay};
+use super::catalogue::{Appeal, BENEFITS, Benefit, OFFER_HORIZON_WEEKS, truncated_delay};
 use super::{gamma, uniform};
 
 /// Gross margin on revenue, as strata's default `economics.margin_rate`, so strata's

@@ -15,6 +15,7 @@
 //! change the draws (their algorithms are not a stability promise).
 
 pub mod campaigns;
+mod catalogue;
 mod clock;
 mod effects;
 mod funnel;
@@ -35,14 +36,15 @@ use strata_core::{Event, UnixMillis};
 
 use clock::{Clock, DAY_MILLIS};
 
+pub use catalogue::{Appeal, BENEFITS, Benefit, OFFER_HORIZON_WEEKS};
 pub use effects::{
     Effect, MARGIN_RATE, OfferState, Response, Traits, expected_cost, price_sensitivity,
 };
 pub use funnel::{FunnelTruth, stage_names};
 pub use reach::{CHANNELS, ChannelParameters, ChannelTruth};
 pub use retail::{
-    Appeal, BENEFITS, Benefit, BgNbdParameters, GammaGammaParameters, OFFER_HORIZON_WEEKS,
-    OfferTruth, RetailParameters, RetailTruth, SATISFIED_FROM, Segment, TRUE_PARAMETERS, ValueTier,
+    BgNbdParameters, GammaGammaParameters, OfferTruth, RetailParameters, RetailTruth,
+    SATISFIED_FROM, Segment, TRUE_PARAMETERS, ValueTier,
 };
 
 /// 2025-01-01T00:00:00Z: a fixed default so a run without `end` is reproducible.
