@@ -351,6 +351,22 @@ async fn a_reload_brings_the_recomputes_pyramid_and_rollback_the_old_one() {
         .unwrap();
     let loaded = stats(&server).await;
     assert_eq!(loaded.model_version, "m1");
+    // Both list the tiers best first, the untiered last (one vocabulary).
+    let in_order = ["HIGH", "MEDIUM", "LOW", strata_core::labels::NO_TIER];
+    let served: Vec<&str> = loaded.tiers.iter().map(|tier| tier.name.as_str()).collect();
+    assert_eq!(served, in_order, "{loaded:?}");
+    let printed_tiers: Vec<&str> = in_order
+        .iter()
+        .map(|tier| {
+            let at = printed
+                .find(&format!("    {tier} "))
+                .unwrap_or_else(|| panic!("no {tier} in\n{printed}"));
+            (at, *tier)
+        })
+        .collect::<BTreeMap<usize, &str>>()
+        .into_values()
+        .collect();
+    assert_eq!(printed_tiers, in_order, "{printed}");
     assert_eq!(Counts::from_stats(&loaded), from_file);
     assert_eq!(summary_of(&Counts::from_stats(&loaded)), summary);
 

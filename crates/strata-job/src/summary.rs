@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use strata_core::UnixMillis;
+use strata_core::labels::tier_rank;
 use strata_events::input::InputReport;
 use strata_report::{
     BgNbdFit, CohortMatrix, Count, GammaGammaFit, LayerCount, ModelChecks, PropensityCheck,
@@ -89,7 +90,11 @@ impl RunSummary {
             events: self.input.events,
             bad_rows: self.input.bad_rows,
             layers,
-            tiers: counts(&self.tiers),
+            tiers: {
+                let mut tiers: Vec<Count> = counts(&self.tiers);
+                tiers.sort_by_key(|tier| tier_rank(&tier.name));
+                tiers
+            },
             quadrants: counts(&self.quadrants),
             transitions: self
                 .transitions
@@ -177,7 +182,10 @@ impl fmt::Display for RunSummary {
                 "#".repeat(width)
             )?;
         }
-        for (title, counts) in [("value tiers", &self.tiers), ("quadrants", &self.quadrants)] {
+        let mut tiers: Vec<(&String, &u64)> = self.tiers.iter().collect();
+        tiers.sort_by_key(|(name, _)| tier_rank(name));
+        let quadrants: Vec<(&String, &u64)> = self.quadrants.iter().collect();
+        for (title, counts) in [("value tiers", tiers), ("quadrants", quadrants)] {
             writeln!(out, "  {title}")?;
             for (name, count) in counts {
                 writeln!(

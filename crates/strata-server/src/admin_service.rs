@@ -415,7 +415,11 @@ fn stats_to_wire(model_version: String, pyramid: &Pyramid) -> StatsResponse {
                 users: *users,
             })
             .collect(),
-        tiers: counts(&pyramid.tiers),
+        tiers: {
+            let mut tiers: Vec<v1::FacetUsers> = counts(&pyramid.tiers);
+            tiers.sort_by_key(|tier| strata_core::labels::tier_rank(&tier.name));
+            tiers
+        },
         quadrants: counts(&pyramid.quadrants),
         channels: counts(&pyramid.channels),
     }
