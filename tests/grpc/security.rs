@@ -405,3 +405,55 @@ async fn admin_commands_need_the_admin_scope_over_tls() {
     let listed = succeeded(versions(admin_secret));
     assert!(listed.contains("initial"), "{listed}");
 }
+
+/// `recompute --push` checks its target before it reads a single event: an
+/// unreachable server or a token without the ingest scope fails the run with
+/// the server's answer, not with what the (here missing) event file would
+/// have said after the whole compute.
+#[tokio::test]
+async fn a_push_target_is_checked_before_any_event_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_events = dir.path().join("never-read.csv");
+    let recompute = |endpoint: &str, token: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+        command.args([
+            "recompute",
+            "--events",
+            missing_events.to_str().unwrap(),
+            "--as-of",
+            "2025-01-01T00:00:00Z",
+            "--state",
+            dir.path().join("state.jsonl").to_str().unwrap(),
+            "--push",
+            endpoint,
+        ]);
+        command.env_remove("STRATA_TOKEN");
+        if let Some(token) = token {
+            command.env("STRATA_TOKEN", token);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+
+    // Nobody listens on a port just freed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let stderr = recompute(&closed.to_string(), Some(INGEST_SECRET));
+    assert!(!stderr.contains("never-read.csv"), "{stderr}");
+    assert!(stderr.contains(&closed.port().to_string()), "{stderr}");
+
+    let server = Server::start(&dir.path().join("db"), Some(&auth_config(dir.path())));
+    let stderr = recompute(&server.endpoint(), Some(READ_SECRET));
+    assert!(!stderr.contains("never-read.csv"), "{stderr}");
+    assert!(stderr.contains("needs ingest"), "{stderr}");
+    let stderr = recompute(&server.endpoint(), None);
+    assert!(!stderr.contains("never-read.csv"), "{stderr}");
+    assert!(stderr.contains("authorization: Bearer"), "{stderr}");
+    // With the ingest token the target passes, and only then is the event
+    // file read (and found missing).
+    let stderr = recompute(&server.endpoint(), Some(INGEST_SECRET));
+    assert!(stderr.contains("never-read.csv"), "{stderr}");
+}

@@ -76,16 +76,9 @@ pub async fn run_partition(
         summary.phases.push(("resume push", started.elapsed()));
     }
 
-    let started = Instant::now();
-    let (histories, report, ignored_after_as_of, currencies) =
-        read_histories(&options, partition).await?;
-    // Before any model: every amount is now in one currency, or the run stops.
-    options.models.settle_currency(currencies)?;
-    summary.phases.push(("read", started.elapsed()));
-    summary.input = report;
-    summary.ignored_after_as_of = ignored_after_as_of;
-
-    let started = Instant::now();
+    // The target first, before a single event is read: an unreachable
+    // server, a refused token or a TLS mismatch fails the run in seconds,
+    // not after the whole compute.
     let mut previous = JobState::load(&options.state_file)?;
     if !partition.is_whole() {
         previous.users.retain(|user_id, _| partition.owns(user_id));
@@ -110,6 +103,17 @@ pub async fn run_partition(
         }
         sink = Some((client, now));
     }
+
+    let started = Instant::now();
+    let (histories, report, ignored_after_as_of, currencies) =
+        read_histories(&options, partition).await?;
+    // Before any model: every amount is now in one currency, or the run stops.
+    options.models.settle_currency(currencies)?;
+    summary.phases.push(("read", started.elapsed()));
+    summary.input = report;
+    summary.ignored_after_as_of = ignored_after_as_of;
+
+    let started = Instant::now();
     let delivered_before = previous.users.len() as u64;
     let scored = tokio::task::spawn_blocking({
         let options = options.clone();
