@@ -177,45 +177,12 @@ pub fn timestamp(at: &Timestamp) -> Value {
 }
 
 pub fn rfc3339(at: &Timestamp) -> String {
-    let days = at.seconds.div_euclid(86_400);
-    let second_of_day = at.seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60,
-    );
-    let nanos = at.nanos.clamp(0, 999_999_999);
-    let fraction = if nanos == 0 {
-        String::new()
-    } else if nanos % 1_000_000 == 0 {
-        format!(".{:03}", nanos / 1_000_000)
-    } else if nanos % 1_000 == 0 {
-        format!(".{:06}", nanos / 1_000)
-    } else {
-        format!(".{nanos:09}")
-    };
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{fraction}Z")
-}
-
-/// (year, month, day) of a day number counted from 1970-01-01, in the
-/// proleptic Gregorian calendar (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let nanos = at.nanos.clamp(0, 999_999_999) as u32;
+    // Outside chrono's years (about +-262,000) only the seconds can be said.
+    chrono::DateTime::from_timestamp(at.seconds, nanos).map_or_else(
+        || format!("{}s", at.seconds),
+        |moment| moment.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    )
 }
 
 /// A JSON object under construction that skips proto3 default values.
