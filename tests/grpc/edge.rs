@@ -9,7 +9,7 @@
 //! on timing: waits poll the server's metrics or wait for the server to act.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,7 +23,9 @@ use strata_proto::v1::{
 use tokio::task::JoinSet;
 use tonic::Code;
 
-use crate::raw::{USERS, grpc_frame, percent_decode, sample, seeded, user, wait_for_gauge};
+use crate::raw::{
+    USERS, answer, grpc_frame, raw_connection, sample, seeded, start_call, user, wait_for_gauge,
+};
 use crate::support::{batch, benefit, profile, push};
 
 const BATCH_GET: &str = "/strata.v1.ProfileService/BatchGetProfiles";
@@ -34,73 +36,6 @@ fn full_batch() -> BatchGetProfilesRequest {
         user_ids: (0..USERS).map(user).collect(),
         field_mask: None,
     }
-}
-
-/// A raw HTTP/2 client connection, driven by a task of its own, once the
-/// server's SETTINGS have arrived (so the client obeys its stream limit).
-/// `initial_window` 0 means the client never lets the server send it data.
-async fn raw_connection(
-    address: SocketAddr,
-    initial_window: Option<u32>,
-) -> h2::client::SendRequest<Bytes> {
-    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
-    let mut builder = h2::client::Builder::new();
-    if let Some(window) = initial_window {
-        builder.initial_window_size(window);
-    }
-    let (send, mut connection) = builder.handshake(tcp).await.unwrap();
-    let mut ping = connection.ping_pong().unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    // The server's SETTINGS precede its answer to the ping.
-    ping.ping(h2::Ping::opaque()).await.unwrap();
-    send
-}
-
-/// Starts a call: headers only (with `content_type` unless None); the
-/// returned stream sends the body.
-async fn start_call(
-    send: &h2::client::SendRequest<Bytes>,
-    address: SocketAddr,
-    path: &str,
-    content_type: Option<&str>,
-) -> (h2::client::ResponseFuture, h2::SendStream<Bytes>) {
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri(format!("http://{address}{path}"))
-        .header("te", "trailers");
-    if let Some(content_type) = content_type {
-        request = request.header("content-type", content_type);
-    }
-    let mut send = send.clone().ready().await.unwrap();
-    send.send_request(request.body(()).unwrap(), false).unwrap()
-}
-
-/// The HTTP status, grpc-status and grpc-message of an answer, from its
-/// headers (a trailers-only answer) or its trailers.
-async fn answer(response: h2::client::ResponseFuture) -> (u16, Code, String) {
-    let response = response.await.unwrap();
-    let http_status = response.status().as_u16();
-    let status = |headers: &http::HeaderMap| {
-        let code: i32 = headers.get("grpc-status")?.to_str().ok()?.parse().ok()?;
-        let message = headers
-            .get("grpc-message")
-            .map(|value| percent_decode(value.to_str().unwrap()))
-            .unwrap_or_default();
-        Some((Code::from(code), message))
-    };
-    if let Some((code, message)) = status(response.headers()) {
-        return (http_status, code, message);
-    }
-    let mut body = response.into_body();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.unwrap();
-        body.flow_control().release_capacity(chunk.len()).unwrap();
-    }
-    let trailers = body.trailers().await.unwrap().expect("trailers");
-    let (code, message) = status(&trailers).expect("grpc-status in the trailers");
-    (http_status, code, message)
 }
 
 #[tokio::test]
@@ -129,7 +64,7 @@ async fn clients_that_never_read_or_never_finish_hold_only_their_share() {
         let opened_sender = opened_sender.clone();
         unread.spawn(async move {
             let (response, mut body) =
-                start_call(&send, address, BATCH_GET, Some("application/grpc")).await;
+                start_call(&send, address, BATCH_GET, Some("application/grpc"), None).await;
             body.send_data(grpc_frame(&full_batch()), true).unwrap();
             let response = response.await.unwrap();
             opened_sender.send(response.status()).unwrap();
@@ -149,7 +84,7 @@ async fn clients_that_never_read_or_never_finish_hold_only_their_share() {
         let send = never_finishes.clone();
         unfinished.spawn(async move {
             let (response, _body) =
-                start_call(&send, address, BATCH_GET, Some("application/grpc")).await;
+                start_call(&send, address, BATCH_GET, Some("application/grpc"), None).await;
             answer(response).await
         });
     }
@@ -287,7 +222,7 @@ async fn requests_that_are_not_one_grpc_protobuf_message_are_refused() {
         (Some("text/plain"), 415),
         (Some("application/grpc+json"), 200),
     ] {
-        let (response, mut body) = start_call(&raw, address, BATCH_GET, content_type).await;
+        let (response, mut body) = start_call(&raw, address, BATCH_GET, content_type, None).await;
         body.send_data(grpc_frame(&small), true).unwrap();
         let (http_status, code, message) = answer(response).await;
         assert_eq!(
@@ -298,7 +233,8 @@ async fn requests_that_are_not_one_grpc_protobuf_message_are_refused() {
         assert!(message.contains("application/grpc"), "{message}");
     }
     for content_type in ["application/grpc", "application/grpc+proto"] {
-        let (response, mut body) = start_call(&raw, address, BATCH_GET, Some(content_type)).await;
+        let (response, mut body) =
+            start_call(&raw, address, BATCH_GET, Some(content_type), None).await;
         body.send_data(grpc_frame(&small), true).unwrap();
         let (http_status, code, message) = answer(response).await;
         assert_eq!(
@@ -311,13 +247,15 @@ async fn requests_that_are_not_one_grpc_protobuf_message_are_refused() {
     // Two messages in a unary call, in one DATA frame or in two: refused.
     let mut two = grpc_frame(&small).to_vec();
     two.extend_from_slice(&grpc_frame(&small));
-    let (response, mut body) = start_call(&raw, address, BATCH_GET, Some("application/grpc")).await;
+    let (response, mut body) =
+        start_call(&raw, address, BATCH_GET, Some("application/grpc"), None).await;
     body.send_data(Bytes::from(two), true).unwrap();
     let (_, code, message) = answer(response).await;
     assert_eq!(code, Code::InvalidArgument, "{message}");
     assert!(message.contains("more than one message"), "{message}");
 
-    let (response, mut body) = start_call(&raw, address, BATCH_GET, Some("application/grpc")).await;
+    let (response, mut body) =
+        start_call(&raw, address, BATCH_GET, Some("application/grpc"), None).await;
     body.send_data(grpc_frame(&small), false).unwrap();
     body.send_data(grpc_frame(&small), true).unwrap();
     let (_, code, message) = answer(response).await;
@@ -477,7 +415,7 @@ async fn idle_connections_are_closed_and_clients_reconnect() {
         .unwrap();
     let never_reads = tokio::spawn(connection);
     let (response, mut body) =
-        start_call(&send, address, BATCH_GET, Some("application/grpc")).await;
+        start_call(&send, address, BATCH_GET, Some("application/grpc"), None).await;
     body.send_data(grpc_frame(&full_batch()), true).unwrap();
     let response = response.await.unwrap();
     assert_eq!(response.status(), http::StatusCode::OK);

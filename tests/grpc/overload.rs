@@ -8,15 +8,14 @@
 //! takes an in-flight slot) and waits for the body. No assertion depends on
 //! timing; waits poll the `strata_rpc_in_flight` gauge.
 
-use std::net::SocketAddr;
-
-use bytes::Bytes;
 use strata_client::{ClientError, Connection, ProfileClient};
 use strata_proto::v1::{BatchGetProfilesRequest, GetIngestStateRequest};
 use tokio::task::JoinSet;
 use tonic::Code;
 
-use crate::raw::{USERS, grpc_frame, percent_decode, sample, seeded, user, wait_for_gauge};
+use crate::raw::{
+    USERS, answer, grpc_frame, raw_connection, sample, seeded, start_call, user, wait_for_gauge,
+};
 use crate::support::{Server, batch, profile, push};
 
 const BATCH_GET: &str = "/strata.v1.ProfileService/BatchGetProfiles";
@@ -26,35 +25,6 @@ fn full_batch() -> Vec<String> {
     (0..USERS).map(user).collect()
 }
 
-/// A raw HTTP/2 connection: it can send a call's headers and hold its body back.
-async fn raw_connection(address: SocketAddr) -> h2::client::SendRequest<Bytes> {
-    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
-    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    send
-}
-
-/// Starts a gRPC call: headers only; the returned stream sends the body.
-async fn start_call(
-    send: &h2::client::SendRequest<Bytes>,
-    address: SocketAddr,
-    path: &str,
-    grpc_timeout: Option<&str>,
-) -> (h2::client::ResponseFuture, h2::SendStream<Bytes>) {
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri(format!("http://{address}{path}"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers");
-    if let Some(timeout) = grpc_timeout {
-        request = request.header("grpc-timeout", timeout);
-    }
-    let mut send = send.clone().ready().await.unwrap();
-    send.send_request(request.body(()).unwrap(), false).unwrap()
-}
-
 fn batch_request() -> BatchGetProfilesRequest {
     BatchGetProfilesRequest {
         user_ids: full_batch(),
@@ -62,28 +32,10 @@ fn batch_request() -> BatchGetProfilesRequest {
     }
 }
 
-/// The call's grpc-status and grpc-message, from the headers (trailers-only
-/// answer) or the trailers.
+/// The call's grpc-status and grpc-message.
 async fn grpc_status(response: h2::client::ResponseFuture) -> (Code, String) {
-    let response = response.await.unwrap();
-    let status = |headers: &http::HeaderMap| {
-        let code: i32 = headers.get("grpc-status")?.to_str().ok()?.parse().ok()?;
-        let message = headers
-            .get("grpc-message")
-            .map(|value| percent_decode(value.to_str().unwrap()))
-            .unwrap_or_default();
-        Some((Code::from(code), message))
-    };
-    if let Some(status) = status(response.headers()) {
-        return status;
-    }
-    let mut body = response.into_body();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.unwrap();
-        body.flow_control().release_capacity(chunk.len()).unwrap();
-    }
-    let trailers = body.trailers().await.unwrap().expect("trailers");
-    status(&trailers).expect("grpc-status in the trailers")
+    let (_, code, message) = answer(response).await;
+    (code, message)
 }
 
 const READS_IN_FLIGHT: &str = "strata_rpc_in_flight{limit=\"read\"}";
@@ -124,10 +76,10 @@ async fn excess_calls_are_shed_and_the_server_recovers() {
     .await;
 
     // Two admitted calls hold both slots while their bodies are pending.
-    let raw = raw_connection(server.grpc).await;
+    let raw = raw_connection(server.grpc, None).await;
     let mut held = Vec::new();
     for _ in 0..2 {
-        held.push(start_call(&raw, server.grpc, BATCH_GET, None).await);
+        held.push(start_call(&raw, server.grpc, BATCH_GET, Some("application/grpc"), None).await);
     }
     wait_for_gauge(&server, READS_IN_FLIGHT, 2.0).await;
 
@@ -187,29 +139,51 @@ async fn deadlines_end_calls_with_deadline_exceeded() {
         "[server]\nmax_concurrent_requests = 4\nrequest_timeout_seconds = 2\n",
     )
     .await;
-    let raw = raw_connection(server.grpc).await;
+    let raw = raw_connection(server.grpc, None).await;
 
     // A full batch whose 1 ms deadline is spent on arrival is not run.
-    let (response, mut body) = start_call(&raw, server.grpc, BATCH_GET, Some("1m")).await;
+    let (response, mut body) = start_call(
+        &raw,
+        server.grpc,
+        BATCH_GET,
+        Some("application/grpc"),
+        Some("1m"),
+    )
+    .await;
     body.send_data(grpc_frame(&batch_request()), true).unwrap();
     let (code, message) = grpc_status(response).await;
     assert_eq!(code, Code::DeadlineExceeded, "{message}");
 
     // A call still waiting for its body when its deadline passes is ended
     // and gives its slot back, though the client never finishes it.
-    let (response, _body) = start_call(&raw, server.grpc, BATCH_GET, Some("300m")).await;
+    let (response, _body) = start_call(
+        &raw,
+        server.grpc,
+        BATCH_GET,
+        Some("application/grpc"),
+        Some("300m"),
+    )
+    .await;
     let (code, message) = grpc_status(response).await;
     assert_eq!(code, Code::DeadlineExceeded, "{message}");
     assert!(message.contains("deadline"), "{message}");
 
     // Without a client deadline, server.request_timeout_seconds ends a read.
-    let (response, _body) = start_call(&raw, server.grpc, BATCH_GET, None).await;
+    let (response, _body) =
+        start_call(&raw, server.grpc, BATCH_GET, Some("application/grpc"), None).await;
     let (code, message) = grpc_status(response).await;
     assert_eq!(code, Code::DeadlineExceeded, "{message}");
     wait_for_gauge(&server, READS_IN_FLIGHT, 0.0).await;
 
     // A generous deadline changes nothing.
-    let (response, mut body) = start_call(&raw, server.grpc, BATCH_GET, Some("30S")).await;
+    let (response, mut body) = start_call(
+        &raw,
+        server.grpc,
+        BATCH_GET,
+        Some("application/grpc"),
+        Some("30S"),
+    )
+    .await;
     body.send_data(grpc_frame(&batch_request()), true).unwrap();
     let (code, message) = grpc_status(response).await;
     assert_eq!(code, Code::Ok, "{message}");
@@ -231,8 +205,15 @@ async fn ingest_streams_have_their_own_limit() {
     .await;
     // The seeding stream's slot is free once its answer is sent.
     wait_for_gauge(&server, INGEST_IN_FLIGHT, 0.0).await;
-    let raw = raw_connection(server.grpc).await;
-    let (response, mut stream) = start_call(&raw, server.grpc, APPLY_UPDATES, None).await;
+    let raw = raw_connection(server.grpc, None).await;
+    let (response, mut stream) = start_call(
+        &raw,
+        server.grpc,
+        APPLY_UPDATES,
+        Some("application/grpc"),
+        None,
+    )
+    .await;
     wait_for_gauge(&server, INGEST_IN_FLIGHT, 1.0).await;
 
     let refused = push(
