@@ -423,3 +423,42 @@ fn as_of_outside_1970_to_2100_is_refused() {
         assert!(!state.exists());
     }
 }
+
+/// A bulk load replaces everything served, so a snapshot of nobody (every
+/// event after `--as-of`, as a mistyped as-of or a damaged date column
+/// gives) is refused and no file is written; the same input as of a day that
+/// holds its events writes one.
+#[test]
+fn a_snapshot_of_nobody_is_refused_and_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.csv");
+    gen_events(&events);
+    let snapshot = dir.path().join("v2.snapshot");
+    let state = dir.path().join("state.jsonl");
+    let output = strata(&[
+        "recompute",
+        "--events",
+        events.to_str().unwrap(),
+        "--as-of",
+        "1970-01-02T00:00:00Z",
+        "--state",
+        state.to_str().unwrap(),
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+    ]);
+    let stderr = failed(output);
+    assert!(
+        stderr.contains("no user has an event up to the as-of time"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("after it"), "{stderr}");
+    assert!(!snapshot.exists(), "an empty snapshot was written");
+    assert!(!state.exists());
+
+    succeeded(recompute(
+        &[&events],
+        &state,
+        &["--snapshot", snapshot.to_str().unwrap()],
+    ));
+    assert!(snapshot.exists());
+}

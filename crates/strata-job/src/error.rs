@@ -42,6 +42,12 @@ pub enum RecomputeError {
         users: u64,
         reasons: String,
     },
+    #[error(
+        "no user has an event up to the as-of time ({events} events read, {after_as_of} after it): \
+         a snapshot of nobody would replace every served profile when loaded, so none was written; \
+         check the input and --as-of"
+    )]
+    EmptySnapshot { events: u64, after_as_of: u64 },
     #[error("a recompute task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

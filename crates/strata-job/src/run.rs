@@ -112,6 +112,14 @@ pub async fn run_partition(
     summary.phases.push(("read", started.elapsed()));
     summary.input = report;
     summary.ignored_after_as_of = ignored_after_as_of;
+    // A full bulk load of nobody is damaged input, never a model version:
+    // refused before the snapshot file is even created.
+    if matches!(options.delivery, Delivery::Snapshot { .. }) && histories.is_empty() {
+        return Err(RecomputeError::EmptySnapshot {
+            events: summary.input.events,
+            after_as_of: ignored_after_as_of,
+        });
+    }
 
     let started = Instant::now();
     let delivered_before = previous.users.len() as u64;
