@@ -71,7 +71,7 @@ fn manifests_validate_against_the_kubernetes_schemas() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "deploy/validate.sh failed (needs `pip install kubernetes-validate`, as .ci/run does)\n\
+        "deploy/validate.sh failed (needs `pip install kubernetes-validate`, as ./dev test does)\n\
          {stdout}\n{stderr}"
     );
     assert!(stdout.contains("validated 8 manifest files"), "{stdout}");

@@ -23,7 +23,7 @@ fn nats_version() -> (u32, u32, u32) {
     let output = Command::new("nats-server")
         .arg("--version")
         .output()
-        .expect("nats-server (apt-get install nats-server; .ci/run installs it)");
+        .expect("nats-server (apt-get install nats-server; ./dev test installs it)");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let version = text
         .trim()

@@ -17,7 +17,7 @@ use strata_proto::v1::BatchGetProfilesRequest;
 use crate::support::{Server, batch, profile, push};
 
 const STRATA: &str = env!("CARGO_BIN_EXE_strata");
-const PROMTOOL_MISSING: &str = "promtool not found: install Debian's prometheus package (apt-get install prometheus), as .ci/run does";
+const PROMTOOL_MISSING: &str = "promtool not found: install Debian's prometheus package (apt-get install prometheus), as ./dev test does";
 
 fn deploy(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

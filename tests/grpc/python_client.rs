@@ -2,7 +2,7 @@
 //! grpcio) against a real server, installed as a user installs it: a fresh
 //! venv, `pip install ./clients/python` (no code generation: the generated
 //! code is checked in), then the package and example.py run from it. Also:
-//! the checked-in code is what proto/ generates today. `.ci/run` installs
+//! the checked-in code is what proto/ generates today. `./dev test` installs
 //! clients/python/requirements.txt (grpcio-tools, for that comparison); the
 //! venv gets the package's dependencies from PyPI.
 

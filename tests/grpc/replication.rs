@@ -391,7 +391,7 @@ fn the_documented_sidecar_validates_and_matches_the_cli() {
         .args(["--strict", "--quiet", "--kubernetes-version", "1.30.0"])
         .arg(&path)
         .output()
-        .expect("run kubernetes-validate (pip install kubernetes-validate, as .ci/run does)");
+        .expect("run kubernetes-validate (pip install kubernetes-validate, as ./dev test does)");
     assert!(
         output.status.success(),
         "{}\n{}\n{spliced}",

@@ -280,7 +280,7 @@ pub fn spawn_nats(command: &mut Command) -> (Child, String) {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start nats-server (apt-get install nats-server; .ci/run installs it)");
+        .expect("start nats-server (apt-get install nats-server; ./dev test installs it)");
     let stderr = child.stderr.take().unwrap();
     let (lines, received) = mpsc::channel();
     std::thread::spawn(move || {
