@@ -387,6 +387,35 @@ async fn corrupt_snapshots_are_refused_and_the_serving_version_is_untouched() {
         cases.len()
     );
 
+    // A well-formed file of no profiles would erase everything served.
+    let empty = snapshot_dir.join("empty.snapshot");
+    let header = strata_proto::v1::SnapshotHeader {
+        model_version: "retail-empty".into(),
+        ..strata_proto::v1::SnapshotHeader::default()
+    };
+    strata_snapshot::SnapshotWriter::create(&empty, &header)
+        .unwrap()
+        .finish()
+        .unwrap();
+    let refused = client
+        .load_snapshot(LoadSnapshotRequest {
+            path: empty.to_str().unwrap().into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains("holds no profiles")
+            && refused.message().contains("\"retail-1\""),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(served_version(&server, &users).await, "retail-1", "empty");
+
     // Outside store.snapshot_dir: refused before the file is read.
     let outside = dir.path().join("outside.snapshot");
     std::fs::copy(&paths[1], &outside).unwrap();

@@ -4,7 +4,8 @@
 //! Steps, each logged (`reload step`):
 //! 1. `checked`: the whole file is read once and its order, count and
 //!    checksum verified, before the store is touched, so a corrupt file never
-//!    creates anything;
+//!    creates anything; a file of no profiles is refused here too, since it
+//!    would replace everything served with nothing;
 //! 2. `created`: the version's record (state building) and column family;
 //! 3. `written`: the file is read again and every profile goes, in the
 //!    file's (ascending) user id order, into sorted SST files; no sort and no
@@ -57,6 +58,12 @@ pub enum ReloadError {
         header: String,
         found: String,
     },
+    #[error(
+        "snapshot {path} holds no profiles: loading it would replace every served profile \
+         (model version {serving:?}) with none; check the job's input, which was empty or \
+         entirely after its --as-of"
+    )]
+    Empty { path: PathBuf, serving: String },
     #[error("snapshot {path}: the profile of user {user_id:?}: {what}")]
     BadRecord {
         path: PathBuf,
@@ -107,6 +114,14 @@ pub fn load_snapshot(store: &Store, path: &Path) -> Result<Reloaded, ReloadError
             path: path.to_path_buf(),
             header: header.model_version,
             found,
+        });
+    }
+    // A full load of nobody is damaged input, never a model version: it
+    // would erase everything served (the job refuses to write one too).
+    if trailer.profiles == 0 {
+        return Err(ReloadError::Empty {
+            path: path.to_path_buf(),
+            serving: store.current_model_version(),
         });
     }
     tracing::info!(

@@ -77,6 +77,7 @@ pub fn from_reload(error: ReloadError) -> Status {
         | ReloadError::MixedVersions { .. }
         | ReloadError::BadRecord { .. } => Status::invalid_argument(error.to_string()),
         ReloadError::Verify { .. } => Status::data_loss(error.to_string()),
+        ReloadError::Empty { .. } => Status::failed_precondition(error.to_string()),
         ReloadError::Store(error) => from_store(error),
     }
 }
