@@ -495,6 +495,7 @@ mod tests {
             face_value: 1000,
             currency: "EUR".into(),
             fairness_required: true,
+            policy: String::new(),
             ..Benefit::default()
         };
         assert_eq!(

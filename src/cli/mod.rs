@@ -7,6 +7,7 @@ mod audience;
 mod backup;
 mod client_args;
 mod demo;
+mod dev_cert;
 mod generate;
 mod get;
 mod lift;
@@ -84,6 +85,8 @@ enum Command {
     Audience(audience::AudienceArgs),
     /// Measure a campaign's lift (or compare campaigns) after its window.
     Lift(lift::LiftArgs),
+    /// Write a development CA and a server certificate it signed (TLS on localhost).
+    DevCert(dev_cert::DevCertArgs),
 }
 
 impl Cli {
@@ -104,6 +107,7 @@ impl Cli {
             Command::Restore(args) => backup::restore(args),
             Command::Audience(args) => audience::run(args),
             Command::Lift(args) => lift::run(args),
+            Command::DevCert(args) => dev_cert::run(args),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use clap::{Args, ValueEnum};
 use strata_client::ProfileClient;
-use strata_proto::v1::{OfferContext, Surface};
+use strata_proto::v1::{OfferContext, OfferVerdict, OffersExplanation, Surface};
 
 use super::client_args::ServerArgs;
 use super::get::{benefit_line, currency_decimals, exit_not_found, money};
@@ -35,6 +35,10 @@ pub struct OffersArgs {
     /// unknown user gets the cold-start offers).
     #[arg(long)]
     pub json: bool,
+    /// Also show every benefit considered: its estimate, the policy it came
+    /// from, and the rule that kept or dropped it (GetOffers' `explain`).
+    #[arg(long)]
+    pub explain: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -87,9 +91,15 @@ pub async fn run(args: OffersArgs) -> anyhow::Result<()> {
     let connection = args.server.connection()?;
     let answer = async {
         let mut client = ProfileClient::new(connection.connect().await?);
-        client
-            .get_offers(args.user.clone(), context, args.max)
-            .await
+        if args.explain {
+            client
+                .explain_offers(args.user.clone(), context, args.max)
+                .await
+        } else {
+            client
+                .get_offers(args.user.clone(), context, args.max)
+                .await
+        }
     }
     .await;
     let answer = match answer {
@@ -116,10 +126,81 @@ pub async fn run(args: OffersArgs) -> anyhow::Result<()> {
         for (rank, offer) in answer.offers.iter().enumerate() {
             outln!("  {}", benefit_line(rank + 1, offer))?;
         }
+        if let Some(explanation) = &answer.explanation {
+            outln!()?;
+            explanation_table(explanation, answer.cold_start)?;
+        }
     }
     if answer.cold_start {
         eprintln!("not found: {}", args.user);
         exit_not_found();
+    }
+    Ok(())
+}
+
+/// The benefits considered, one row each: estimate, origin, verdict, rule.
+fn explanation_table(explanation: &OffersExplanation, cold_start: bool) -> anyhow::Result<()> {
+    let mut heading = format!("considered: {}", explanation.benefits.len());
+    if !explanation.model_version.is_empty() {
+        heading.push_str(&format!(", model {}", explanation.model_version));
+    }
+    if explanation.frequency_capped {
+        heading.push_str(", contact cap reached (not applied to offers)");
+    }
+    outln!("{heading}")?;
+    let mut rows = vec![[
+        "BENEFIT".to_owned(),
+        "ESTIMATE".to_owned(),
+        "ORIGIN".to_owned(),
+        "VERDICT".to_owned(),
+        "DETAIL".to_owned(),
+    ]];
+    for entry in &explanation.benefits {
+        let benefit = entry.benefit.clone().unwrap_or_default();
+        let estimate = format!(
+            "{:.2} {}",
+            benefit.expected_incremental_profit, benefit.currency
+        );
+        let mut origin = if cold_start {
+            "cold start".to_owned()
+        } else if benefit.policy.is_empty() {
+            "(not recorded)".to_owned()
+        } else {
+            benefit.policy.clone()
+        };
+        if benefit.fairness_required {
+            origin.push_str(", fairness required");
+        }
+        let verdict = match OfferVerdict::try_from(entry.verdict) {
+            Ok(verdict) => verdict
+                .as_str_name()
+                .trim_start_matches("OFFER_VERDICT_")
+                .to_ascii_lowercase()
+                .replace('_', " "),
+            Err(_) => format!("unknown ({})", entry.verdict),
+        };
+        rows.push([
+            benefit.benefit_id,
+            estimate,
+            origin,
+            verdict,
+            entry.detail.clone(),
+        ]);
+    }
+    let mut widths = [0usize; 4];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for [benefit, estimate, origin, verdict, detail] in &rows {
+        outln!(
+            "  {benefit:<w0$}  {estimate:>w1$}  {origin:<w2$}  {verdict:<w3$}  {detail}",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        )?;
     }
     Ok(())
 }

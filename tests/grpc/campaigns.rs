@@ -92,6 +92,7 @@ async fn offers(server: &Server, user_id: &str, at: i64) -> Vec<String> {
                 request_time: timestamp(at),
             }),
             max_offers: 10,
+            explain: false,
         })
         .await
         .unwrap()

@@ -295,6 +295,7 @@ async fn timestamps_out_of_range_are_refused_naming_the_field() {
             request_time: Some(prost_types::Timestamp { seconds, nanos }),
         }),
         max_offers: 0,
+        explain: false,
     };
 
     for (seconds, nanos, field) in [

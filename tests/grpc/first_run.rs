@@ -94,6 +94,7 @@ fn offers_request(body: &serde_json::Value) -> GetOffersRequest {
             request_time: None,
         }),
         max_offers: 0,
+        explain: false,
     }
 }
 
@@ -215,6 +216,7 @@ async fn the_demos_printed_requests_return_offers_in_the_catalogues_currency() {
                         request_time: None,
                     }),
                     max_offers: 0,
+                    explain: false,
                 })
                 .await
                 .unwrap()
@@ -393,6 +395,7 @@ async fn amounts_are_served_in_their_own_currency_and_mixed_ones_need_rates() {
             request_time: with_benefits.benefits[0].valid_from,
         }),
         max_offers: 0,
+        explain: false,
     };
     let offers = client
         .get_offers(at_checkout("USD"))

@@ -279,6 +279,7 @@ async fn one_seed(seed: u32) -> Values {
                     request_time: Some(strata_job::wire::millis_to_timestamp(AS_OF_MILLIS + DAY)),
                 }),
                 max_offers: 0,
+                explain: false,
             })
             .await
             .unwrap()

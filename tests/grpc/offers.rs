@@ -52,6 +52,7 @@ async fn offers(
             user_id: user_id.into(),
             context: Some(context),
             max_offers: 0,
+            explain: false,
         })
         .await
         .map(tonic::Response::into_inner)
@@ -134,6 +135,7 @@ async fn eligibility_by_window_minimum_spend_and_currency_best_first() {
             user_id: "shopper".into(),
             context: Some(context(Surface::AppHome, None, "")),
             max_offers: 2,
+            explain: false,
         })
         .await
         .unwrap()

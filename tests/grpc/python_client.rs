@@ -131,7 +131,7 @@ const SCRIPT: &str = r#"
 import json, sys
 import grpc
 from google.protobuf import json_format
-from strata_client import StrataClient, field_path, profile_pb2
+from strata_client import StrataClient, field_path, profile_pb2, profile_service_pb2
 
 target, token, backup_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 seen = {}
@@ -164,6 +164,11 @@ with StrataClient(target, token=token) as strata:
 
     offers = strata.get_offers("alice", surface="checkout", cart_value=4990, currency="EUR")
     seen["offers"] = [offer.benefit_id for offer in offers.offers]
+    seen["unexplained"] = offers.HasField("explanation")
+    explained = strata.get_offers("alice", surface="checkout", cart_value=4990, currency="USD",
+                                  explain=True)
+    seen["explained"] = [[entry.benefit.benefit_id, profile_service_pb2.OfferVerdict.Name(entry.verdict)]
+                         for entry in explained.explanation.benefits]
     seen["cold_start"] = strata.get_offers("nobody").cold_start
     try:
         strata.get_offers("alice", surface="checkout", cart_value=4990)
@@ -320,6 +325,14 @@ async fn the_package_from_a_fresh_venv_covers_every_service() {
     assert_eq!(seen["camel"]["missingIndices"], serde_json::json!([1]));
     assert_eq!(seen["bad_field"][0], "INVALID_ARGUMENT");
     assert_eq!(seen["offers"], serde_json::json!(["coupon", "shipping"]));
+    assert_eq!(seen["unexplained"], false);
+    assert_eq!(
+        seen["explained"],
+        serde_json::json!([
+            ["shipping", "OFFER_VERDICT_CURRENCY_MISMATCH"],
+            ["coupon", "OFFER_VERDICT_CURRENCY_MISMATCH"]
+        ])
+    );
     assert_eq!(seen["cold_start"], true);
     assert_eq!(seen["refused"][0], "INVALID_ARGUMENT");
     assert!(

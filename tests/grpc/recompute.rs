@@ -392,6 +392,7 @@ async fn served_profiles_carry_the_model_fields_end_to_end() {
                 request_time: Some(strata_job::wire::millis_to_timestamp(AS_OF_MILLIS + DAY)),
             }),
             max_offers: 0,
+            explain: false,
         })
         .await
         .unwrap()

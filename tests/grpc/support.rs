@@ -268,6 +268,7 @@ pub fn benefit(id: &str, profit: f64) -> Benefit {
         valid_from: None,
         valid_until: None,
         fairness_required: false,
+        policy: String::new(),
     }
 }
 

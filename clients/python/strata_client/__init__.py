@@ -152,11 +152,15 @@ class StrataClient:
         currency: str = "",
         max_offers: int = 0,
         request_time: Union[None, datetime.datetime, timestamp_pb2.Timestamp] = None,
+        explain: bool = False,
     ) -> profile_service_pb2.GetOffersResponse:
         """Eligible benefits for one user, best first; `cold_start` is set for an
         unknown user. `surface` is "checkout", "home", "push" or a Surface
         number; at checkout, `cart_value` (minor units) and `currency` are
-        required. `request_time` judges validity (default: the server's clock)."""
+        required. `request_time` judges validity (default: the server's clock).
+        With `explain=True` the answer's `explanation` lists every benefit
+        considered with the rule that kept or dropped it (`verdict`, `detail`),
+        e.g. for a checkout to log."""
         if isinstance(surface, str):
             if surface not in SURFACES:
                 raise ValueError(f"surface {surface!r}: use one of {', '.join(SURFACES)}")
@@ -168,7 +172,7 @@ class StrataClient:
         if stamp is not None:
             context.request_time.CopyFrom(stamp)
         request = profile_service_pb2.GetOffersRequest(
-            user_id=user_id, context=context, max_offers=max_offers
+            user_id=user_id, context=context, max_offers=max_offers, explain=explain
         )
         return self._call(self._profiles.GetOffers, request)
 

@@ -12,8 +12,8 @@ use prost_types::Timestamp;
 use serde_json::{Map, Value};
 use strata_proto::v1::{
     Arm, Benefit, BenefitKind, CampaignArm, Channel, ChannelScore, ContactChannel,
-    GetOffersResponse, Lifecycle, LifetimeValue, Profile, ProfileResult, Quadrant, QuadrantKind,
-    Tag, Tier, ValueTier,
+    GetOffersResponse, Lifecycle, LifetimeValue, OfferExplanation, OfferVerdict, OffersExplanation,
+    Profile, ProfileResult, Quadrant, QuadrantKind, Tag, Tier, ValueTier,
 };
 
 /// `{"userId": ..., "profile": {...}}`; an unknown user has no `profile`.
@@ -29,6 +29,36 @@ pub fn offers(response: &GetOffersResponse) -> Value {
     let mut object = Object::default();
     object.list("offers", response.offers.iter().map(benefit));
     object.boolean("coldStart", response.cold_start);
+    object.message(
+        "explanation",
+        response.explanation.as_ref().map(offers_explanation),
+    );
+    object.finish()
+}
+
+/// GetOffers' `explanation` (asked for with `explain`).
+pub fn offers_explanation(explanation: &OffersExplanation) -> Value {
+    let mut object = Object::default();
+    object.list(
+        "benefits",
+        explanation.benefits.iter().map(offer_explanation),
+    );
+    object.string("modelVersion", &explanation.model_version);
+    object.boolean("frequencyCapped", explanation.frequency_capped);
+    object.finish()
+}
+
+fn offer_explanation(entry: &OfferExplanation) -> Value {
+    let mut object = Object::default();
+    object.message("benefit", entry.benefit.as_ref().map(benefit));
+    object.enumeration(
+        "verdict",
+        entry.verdict,
+        OfferVerdict::try_from(entry.verdict).map(|verdict| verdict.as_str_name()),
+    );
+    object.string("detail", &entry.detail);
+    object.uint32("rank", entry.rank);
+    object.string("campaignId", &entry.campaign_id);
     object.finish()
 }
 
@@ -77,6 +107,7 @@ pub fn benefit(benefit: &Benefit) -> Value {
     object.message("validFrom", benefit.valid_from.as_ref().map(timestamp));
     object.message("validUntil", benefit.valid_until.as_ref().map(timestamp));
     object.boolean("fairnessRequired", benefit.fairness_required);
+    object.string("policy", &benefit.policy);
     object.finish()
 }
 
@@ -327,6 +358,7 @@ mod tests {
             valid_from: None,
             valid_until: Some(at(1_735_689_600, 0)),
             fairness_required: true,
+            policy: String::new(),
         };
         assert_eq!(
             super::benefit(&benefit),

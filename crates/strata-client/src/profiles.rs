@@ -53,6 +53,24 @@ impl ProfileClient {
             user_id: user_id.into(),
             context: Some(context),
             max_offers,
+            explain: false,
+        };
+        Ok(self.client.get_offers(request).await?.into_inner())
+    }
+
+    /// As [`Self::get_offers`], with the answer's `explanation`: for every
+    /// benefit considered, the rule that kept or dropped it.
+    pub async fn explain_offers(
+        &mut self,
+        user_id: impl Into<String>,
+        context: OfferContext,
+        max_offers: u32,
+    ) -> Result<GetOffersResponse, ClientError> {
+        let request = GetOffersRequest {
+            user_id: user_id.into(),
+            context: Some(context),
+            max_offers,
+            explain: true,
         };
         Ok(self.client.get_offers(request).await?.into_inner())
     }

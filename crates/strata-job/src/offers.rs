@@ -1009,11 +1009,13 @@ pub(crate) fn decide(
     lists
 }
 
-/// The served benefits of one user's list, valid from as-of.
+/// The served benefits of one user's list, valid from as-of; `policy` is
+/// the name of the offer policy served (GetOffers' explanation shows it).
 pub(crate) fn benefits(
     config: &ModelsConfig,
     as_of: UnixMillis,
     list: &[ServedOffer],
+    policy: &str,
 ) -> Vec<v1::Benefit> {
     let valid_until = as_of + i64::from(config.economics.valid_days) * MILLIS_PER_DAY;
     list.iter()
@@ -1029,6 +1031,7 @@ pub(crate) fn benefits(
                 valid_from: Some(crate::wire::millis_to_timestamp(as_of)),
                 valid_until: Some(crate::wire::millis_to_timestamp(valid_until)),
                 fairness_required: offer.forced,
+                policy: policy.to_owned(),
             }
         })
         .collect()

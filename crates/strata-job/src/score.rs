@@ -173,6 +173,12 @@ fn assemble(
 ) -> Vec<Profile> {
     let model = &options.model;
     let decisions = std::mem::take(&mut decided.users);
+    let policy = decided
+        .decisions
+        .report
+        .offer_policy
+        .as_ref()
+        .map_or("", |check| check.served.as_str());
     let mut profiles: Vec<Profile> = population
         .users
         .iter()
@@ -190,7 +196,7 @@ fn assemble(
             )),
             propensity: decision.propensity,
             contact_channel: decision.contact_channel,
-            benefits: offers::benefits(&options.models, options.as_of, list),
+            benefits: offers::benefits(&options.models, options.as_of, list, policy),
             computed_at: None,
             model_version: options.model_version.clone(),
             tags: Vec::new(),

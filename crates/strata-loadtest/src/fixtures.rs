@@ -166,6 +166,7 @@ fn demo_benefit(rng: &mut StdRng, rank: u32, now_unix: i64) -> Benefit {
             nanos: 0,
         }),
         fairness_required: false,
+        policy: String::new(),
     }
 }
 

@@ -321,6 +321,7 @@ mod tests {
         let response = GetOffersResponse {
             offers: vec![Benefit::default(), Benefit::default()],
             cold_start: true,
+            explanation: None,
         };
         let summary = OffersSummary::decode(response.encode_to_vec().as_slice()).unwrap();
         assert_eq!(

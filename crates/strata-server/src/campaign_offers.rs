@@ -15,7 +15,8 @@ pub fn apply_campaign_arms(offers: &mut Vec<Benefit>, arms: &[CampaignArm], at: 
     strata_core::apply_campaign_arms(offers, |offer| offer.benefit_id.as_str(), &views, at);
 }
 
-fn arm_view(arm: &CampaignArm) -> CampaignArmView<'_> {
+/// One stored arm as the domain's campaign rule sees it.
+pub(crate) fn arm_view(arm: &CampaignArm) -> CampaignArmView<'_> {
     CampaignArmView {
         benefit_id: &arm.benefit_id,
         role: match Arm::try_from(arm.arm) {

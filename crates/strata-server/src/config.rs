@@ -195,6 +195,7 @@ impl From<&BenefitConfig> for v1::Benefit {
             valid_from: None,
             valid_until: None,
             fairness_required: false,
+            policy: String::new(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod classifier;
 pub mod config;
 pub mod connections;
 pub mod convert;
+mod explain;
 pub mod ingest_service;
 pub mod metrics;
 pub mod overload;

@@ -143,6 +143,7 @@ impl ProfileHandler {
             user_id,
             context,
             max_offers,
+            explain,
         } = request;
         validate_user_id(&user_id).map_err(|error| invalid(format!("user_id: {error}")))?;
         let context = context.ok_or_else(|| {
@@ -188,10 +189,26 @@ impl ProfileHandler {
                 Status::data_loss(format!("stored profile cannot be decoded: {error}"))
             })?;
 
-        let (candidates, arms, cold_start) = match stored {
-            Some(profile) => (profile.benefits, profile.campaigns, false),
-            None => (self.cold_start.to_vec(), Vec::new(), true),
+        let (candidates, arms, cold_start, model_version, frequency_capped) = match stored {
+            Some(profile) => (
+                profile.benefits,
+                profile.campaigns,
+                false,
+                profile.model_version,
+                profile
+                    .contact_channel
+                    .is_some_and(|channel| channel.frequency_capped),
+            ),
+            None => (
+                self.cold_start.to_vec(),
+                Vec::new(),
+                true,
+                String::new(),
+                false,
+            ),
         };
+        // Only when asked: the explanation replays the rules on a copy.
+        let explain_candidates = explain.then(|| candidates.clone());
         let mut offers: Vec<Benefit> = candidates
             .into_iter()
             .filter(|benefit| {
@@ -204,8 +221,27 @@ impl ProfileHandler {
         // Running campaigns: control withholds the benefit, treatment leads with it.
         crate::campaign_offers::apply_campaign_arms(&mut offers, &arms, at);
         offers.truncate(limit);
-        tracing::debug!(offers = offers.len(), cold_start, "offers chosen");
-        Ok(GetOffersResponse { offers, cold_start })
+        tracing::debug!(offers = offers.len(), cold_start, explain, "offers chosen");
+        let explanation = explain_candidates.map(|candidates| {
+            crate::explain::explain(
+                candidates,
+                &crate::explain::Request {
+                    context: &offer_context,
+                    cart_value: context.cart_value,
+                    currency: &context.currency,
+                    arms: &arms,
+                    at,
+                    limit,
+                    model_version,
+                    frequency_capped,
+                },
+            )
+        });
+        Ok(GetOffersResponse {
+            offers,
+            cold_start,
+            explanation,
+        })
     }
 }
 

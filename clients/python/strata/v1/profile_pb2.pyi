@@ -194,7 +194,7 @@ class ContactChannel(_message.Message):
     def __init__(self, best: _Optional[_Union[Channel, str]] = ..., scores: _Optional[_Iterable[_Union[ChannelScore, _Mapping]]] = ..., frequency_capped: bool = ...) -> None: ...
 
 class Benefit(_message.Message):
-    __slots__ = ("benefit_id", "kind", "face_value", "currency", "minimum_spend", "expected_incremental_profit", "valid_from", "valid_until", "fairness_required")
+    __slots__ = ("benefit_id", "kind", "face_value", "currency", "minimum_spend", "expected_incremental_profit", "valid_from", "valid_until", "fairness_required", "policy")
     BENEFIT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FACE_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +204,7 @@ class Benefit(_message.Message):
     VALID_FROM_FIELD_NUMBER: _ClassVar[int]
     VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
     FAIRNESS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     benefit_id: str
     kind: BenefitKind
     face_value: int
@@ -213,4 +214,5 @@ class Benefit(_message.Message):
     valid_from: _timestamp_pb2.Timestamp
     valid_until: _timestamp_pb2.Timestamp
     fairness_required: bool
-    def __init__(self, benefit_id: _Optional[str] = ..., kind: _Optional[_Union[BenefitKind, str]] = ..., face_value: _Optional[int] = ..., currency: _Optional[str] = ..., minimum_spend: _Optional[int] = ..., expected_incremental_profit: _Optional[float] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fairness_required: bool = ...) -> None: ...
+    policy: str
+    def __init__(self, benefit_id: _Optional[str] = ..., kind: _Optional[_Union[BenefitKind, str]] = ..., face_value: _Optional[int] = ..., currency: _Optional[str] = ..., minimum_spend: _Optional[int] = ..., expected_incremental_profit: _Optional[float] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fairness_required: bool = ..., policy: _Optional[str] = ...) -> None: ...
