@@ -200,3 +200,144 @@ fn the_retail_preset_on_wealth_events_warns_naming_what_it_does_not_read() {
     let (summary, _) = recompute(dir.path(), "wealth", &events, None);
     assert!(!summary.contains("  warning"), "{summary}");
 }
+
+/// 2024-12-01T00:00:00Z, in milliseconds: the campaign starts (and arms are
+/// drawn) here.
+const CAMPAIGN_START: i64 = 1_733_011_200_000;
+const DAY: i64 = 86_400_000;
+
+const CAMPAIGN: &str = r#"
+[[campaign]]
+id = "winback"
+audience = "buyers"
+holdout_share = 0.5
+benefit_id = "coupon-5"
+channel = "email"
+start = 2024-12-01
+end = 2025-01-01
+"#;
+
+/// 200 buyers in USD before the campaign; during it, every third buys again
+/// (a treated one with the campaign's coupon), plus `extra` rows.
+fn campaign_events(extra: &str) -> String {
+    let mut text = String::from("user_id,timestamp,event_type,amount,currency,benefit_id\n");
+    for user in 0..200 {
+        let before = CAMPAIGN_START - 60 * DAY + user * 1_000;
+        text.push_str(&format!("b{user:03},{before},purchase,20.00,USD,\n"));
+        if user % 3 == 0 {
+            let during = CAMPAIGN_START + 5 * DAY + user * 1_000;
+            text.push_str(&format!(
+                "b{user:03},{during},purchase,30.00,USD,coupon-5\n"
+            ));
+        }
+    }
+    text.push_str(extra);
+    text
+}
+
+/// `strata lift` of the campaign over `events`, with `config` if given.
+fn lift(dir: &Path, events: &Path, config: Option<&Path>) -> std::process::Output {
+    let (campaigns, snapshot) = (dir.join("campaigns.toml"), dir.join("campaign.snap"));
+    let mut args = vec![
+        "lift",
+        "--campaign",
+        "winback",
+        "--campaigns",
+        campaigns.to_str().unwrap(),
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+    ];
+    if let Some(config) = config {
+        args.extend(["--config", config.to_str().unwrap()]);
+    }
+    strata(&args)
+}
+
+#[test]
+fn lift_reads_the_events_currency_like_the_recompute() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("campaigns.toml"), CAMPAIGN).unwrap();
+    std::fs::write(
+        dir.join("buyers.toml"),
+        "[audience]\nname = \"buyers\"\n\n[audience.rule]\nlayer = [\"new\"]\n",
+    )
+    .unwrap();
+    let events = dir.join("events.csv");
+    std::fs::write(&events, campaign_events("")).unwrap();
+    // The arms, drawn as the campaign starts.
+    let assigned = succeeded(strata(&[
+        "recompute",
+        "--events",
+        events.to_str().unwrap(),
+        "--as-of",
+        "2024-12-01T00:00:00Z",
+        "--campaigns",
+        dir.join("campaigns.toml").to_str().unwrap(),
+        "--audiences",
+        dir.join("buyers.toml").to_str().unwrap(),
+        "--snapshot",
+        dir.join("campaign.snap").to_str().unwrap(),
+        "--state",
+        dir.join("state.jsonl").to_str().unwrap(),
+    ]));
+    assert!(assigned.contains("200 selected"), "{assigned}");
+
+    // One currency: every money figure says which.
+    let measured = succeeded(lift(dir, &events, None));
+    assert!(
+        measured.contains("currency    amounts in USD, as the events give them"),
+        "{measured}"
+    );
+    let money_lines: Vec<&str> = measured
+        .lines()
+        .filter(|line| {
+            line.starts_with("treatment")
+                || line.starts_with("control")
+                || line.starts_with("revenue/user lift")
+                || line.starts_with("incremental profit")
+                || line.contains("redemptions costing")
+        })
+        .collect();
+    assert_eq!(money_lines.len(), 5, "{measured}");
+    for line in money_lines {
+        assert!(line.contains(" USD"), "{line}");
+    }
+
+    // A second currency without rates: refused with the recompute's message.
+    let mixed = dir.join("mixed.csv");
+    let pound = format!("b001,{},purchase,10.00,GBP,\n", CAMPAIGN_START + DAY);
+    std::fs::write(&mixed, campaign_events(&pound)).unwrap();
+    let refused = lift(dir, &mixed, None);
+    assert!(!refused.status.success());
+    let lift_error = String::from_utf8_lossy(&refused.stderr).into_owned();
+    let recompute = strata(&[
+        "recompute",
+        "--events",
+        mixed.to_str().unwrap(),
+        "--as-of",
+        "2025-01-01T00:00:00Z",
+        "--state",
+        dir.join("mixed-state.jsonl").to_str().unwrap(),
+    ]);
+    assert!(!recompute.status.success());
+    let recompute_error = String::from_utf8_lossy(&recompute.stderr).into_owned();
+    let message = "the events' amounts are in 2 currencies (GBP: 1 amounts, USD: 267 amounts)";
+    assert!(lift_error.contains(message), "{lift_error}");
+    assert!(recompute_error.contains(message), "{recompute_error}");
+
+    // With rates, converted to the base and said so.
+    let config = dir.join("rates.toml");
+    std::fs::write(
+        &config,
+        "[currency]\nbase = \"USD\"\nrates = { GBP = 1.25 }\n",
+    )
+    .unwrap();
+    let converted = succeeded(lift(dir, &mixed, Some(&config)));
+    assert!(
+        converted.contains("amounts in USD ([currency] base); converted: 1 in GBP at 1.25 USD/GBP"),
+        "{converted}"
+    );
+}
