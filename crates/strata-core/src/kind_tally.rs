@@ -62,13 +62,14 @@ impl KindTally {
         self.counts.get(kind).copied().unwrap_or(0)
     }
 
-    /// The events whose type `model` does not read, the largest types
-    /// first (ties by name), each with the built-in presets that read it.
+    /// The events whose type `model` neither reads nor expects
+    /// ([`LifecycleModel::knows`]), the largest types first (ties by name),
+    /// each with the built-in presets that read it.
     pub fn unknown_to(&self, model: &LifecycleModel) -> UnknownKinds {
         let mut unknown: Vec<(&String, u64)> = self
             .counts
             .iter()
-            .filter(|(kind, _)| !model.uses(kind))
+            .filter(|(kind, _)| !model.knows(kind))
             .map(|(kind, count)| (kind, *count))
             .collect();
         unknown.sort_unstable_by(|left, right| right.1.cmp(&left.1).then(left.0.cmp(right.0)));
@@ -204,6 +205,9 @@ mod tests {
                 && line.contains("mystery 3 (no preset)"),
             "{line}"
         );
+        // Retail expects browsing it does not read.
+        let browsing = tally(&[(kinds::BROWSE, 60), (kinds::PURCHASE, 40)]);
+        assert_eq!(browsing.unknown_to(&retail).unknown, 0);
         let wealth = LifecycleModel::preset("wealth").unwrap();
         let known = tally(&rows).unknown_to(&wealth);
         assert_eq!(known.unknown, 10);

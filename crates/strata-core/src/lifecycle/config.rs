@@ -21,6 +21,11 @@ pub struct ModelConfig {
     /// signal (as reviews do). Default `["rating", "review"]`.
     #[serde(default = "default_satisfaction_events")]
     pub satisfaction_events: Vec<String>,
+    /// Event types the model expects in its logs without reading them
+    /// (retail's `browse`): they never count towards the run's warning
+    /// about types the model does not read. Default none.
+    #[serde(default)]
+    pub ignored_events: Vec<String>,
     pub layers: Vec<LayerConfig>,
 }
 

@@ -21,6 +21,7 @@
 //! name = "shop"                   # the model's name, reported with each stage
 //! value_events = ["purchase"]     # amounts that are value (default ["purchase"]; [] for none)
 //! satisfaction_events = ["rating", "review"]  # ratings and reviews (this is the default)
+//! ignored_events = ["browse"]     # expected in the logs, not read: no warning (default [])
 //!
 //! [[layers]]                      # first layer: no predicates, catches everyone
 //! name = "prospect"
@@ -203,6 +204,8 @@ pub struct LifecycleModel {
     /// Sorted, deduplicated.
     value_events: Vec<String>,
     satisfaction_events: Vec<String>,
+    /// Sorted: expected in the logs, not read.
+    ignored_events: Vec<String>,
     kinds: Vec<KindUse>,
     /// Event type -> index into `kinds`, so folding an event costs one
     /// lookup however many series the model tracks.
@@ -228,6 +231,8 @@ impl LifecycleModel {
             value_events: Vec<String>,
             #[serde(default = "default_satisfaction_events")]
             satisfaction_events: Vec<String>,
+            #[serde(default)]
+            ignored_events: Vec<String>,
             layers: Vec<toml::Table>,
         }
         let file: ModelFile =
@@ -253,6 +258,7 @@ impl LifecycleModel {
             name: file.name,
             value_events: file.value_events,
             satisfaction_events: file.satisfaction_events,
+            ignored_events: file.ignored_events,
             layers,
         })
     }
@@ -299,6 +305,16 @@ impl LifecycleModel {
     /// contacts, offers).
     pub fn uses(&self, kind: &str) -> bool {
         self.kind_index.contains_key(kind) || ALWAYS_READ.contains(&kind)
+    }
+
+    /// True when the model reads `kind` ([`LifecycleModel::uses`]) or names
+    /// it among the types it expects without reading (`ignored_events`).
+    pub fn knows(&self, kind: &str) -> bool {
+        self.uses(kind)
+            || self
+                .ignored_events
+                .binary_search_by(|known| known.as_str().cmp(kind))
+                .is_ok()
     }
 
     /// Every event type the model reads, sorted (the fixed ones included).
@@ -534,6 +550,7 @@ impl Compiler {
         }
         self.value_events = event_list("value_events", &config.value_events)?;
         let satisfaction_events = event_list("satisfaction_events", &config.satisfaction_events)?;
+        let ignored_events = event_list("ignored_events", &config.ignored_events)?;
         let mut layers: Vec<Layer> = Vec::with_capacity(config.layers.len());
         for (index, layer) in config.layers.into_iter().enumerate() {
             let place = Place {
@@ -598,6 +615,7 @@ impl Compiler {
             series: self.series,
             value_events: self.value_events,
             satisfaction_events,
+            ignored_events,
             kinds: kind_uses,
             kind_index,
         })
