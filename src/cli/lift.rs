@@ -8,7 +8,7 @@ use clap::Args;
 use strata_audience::{Campaign, Comparison, KnownNames};
 use strata_events::input::ErrorBudget;
 use strata_job::ModelsConfig;
-use strata_job::lift::{LiftRequest, measure};
+use strata_job::lift::{LiftReport, LiftRequest, measure};
 
 use super::output::{out, outln};
 
@@ -44,7 +44,7 @@ pub struct LiftArgs {
 }
 
 pub fn run(args: LiftArgs) -> anyhow::Result<()> {
-    let models = ModelsConfig::load(args.config.as_deref())?;
+    let mut models = ModelsConfig::load(args.config.as_deref())?;
     let text = std::fs::read_to_string(&args.campaigns)
         .with_context(|| format!("reading {}", args.campaigns.display()))?;
     let campaigns = Campaign::parse_all(&text, &KnownNames::default())
@@ -57,24 +57,36 @@ pub fn run(args: LiftArgs) -> anyhow::Result<()> {
         margin_rate: args.margin_rate.unwrap_or(models.economics.margin_rate),
         confidence: args.confidence,
         catalogue: &models.benefits,
+        currency: &models.currency,
         budget: ErrorBudget {
             max_bad_fraction: args.max_bad_fraction,
             ..ErrorBudget::DEFAULT
         },
     };
-    let (results, input) = measure(&request)?;
+    let LiftReport {
+        results,
+        input,
+        currencies,
+    } = measure(&request)?;
+    // As the recompute: one currency (converted at [currency] rates), or
+    // the run stops naming each.
+    models.settle_currency(currencies)?;
+    let currency = models.currency_code().to_owned();
     outln!(
         "events      {} read ({} bad rows) from {} files",
         input.events,
         input.bad_rows,
         input.files
     )?;
+    if let Some(settled) = &models.settled_currency {
+        outln!("currency    {settled}")?;
+    }
     let mut comparison = Comparison::new();
     for result in &results {
         let campaign = &result.campaign;
         outln!(
             "\ncampaign {} (audience {}, benefit {}, {} to {}): {} capped users in neither arm, \
-             {} redemptions costing {:.2}",
+             {} redemptions costing {:.2} {currency}",
             campaign.id,
             campaign.audience,
             campaign.benefit_id,
@@ -84,7 +96,7 @@ pub fn run(args: LiftArgs) -> anyhow::Result<()> {
             result.redemptions,
             result.benefit_cost
         )?;
-        out!("{}", result.lift)?;
+        out!("{}", result.lift.in_currency(&currency))?;
         comparison.push(campaign.id.clone(), result.lift);
     }
     if results.len() > 1 {

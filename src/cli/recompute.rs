@@ -187,7 +187,8 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         Some(path) => super::parse::read_model(path)?,
         None => LifecycleModel::preset(&args.preset)?,
     };
-    let models = ModelsConfig::load(args.config.as_deref())?;
+    let mut models = ModelsConfig::load(args.config.as_deref())?;
+    models.use_model_catalogue(model.name());
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     let push_to = match &args.push {
         Some(endpoint) => Some(push_connection(endpoint, &args)?),

@@ -102,7 +102,7 @@ pub use compare::Comparison;
 pub use definition::{Audience, Bounds, ModelPick, NumericField, Rule};
 pub use error::{Error, Location};
 pub use lift::{
-    ArmOutcomes, ArmSummary, Interval, Lift, LiftOptions, WelchTest, measure_lift,
+    ArmOutcomes, ArmSummary, Interval, Lift, LiftOptions, LiftTable, WelchTest, measure_lift,
     newcombe_difference, pooled_z_test, relative_difference, welch_test, wilson_interval,
 };
 pub use member::{Member, QUADRANTS, RFM_SEGMENTS, TIERS, Vocabulary};

@@ -371,16 +371,45 @@ pub fn measure_lift(
 
 impl fmt::Display for Lift {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let percent = self.confidence * 100.0;
+        write!(formatter, "{}", self.in_currency(""))
+    }
+}
+
+impl Lift {
+    /// The table, with `currency` (an ISO code, or empty) after every money
+    /// figure.
+    pub fn in_currency<'a>(&'a self, currency: &'a str) -> LiftTable<'a> {
+        LiftTable {
+            lift: self,
+            currency,
+        }
+    }
+}
+
+/// A [`Lift`] printed with its currency: [`Lift::in_currency`].
+pub struct LiftTable<'a> {
+    lift: &'a Lift,
+    currency: &'a str,
+}
+
+impl fmt::Display for LiftTable<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lift = self.lift;
+        let currency = if self.currency.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.currency)
+        };
+        let percent = lift.confidence * 100.0;
         writeln!(
             formatter,
             "{:<10} {:>10} {:>10} {:>10} {:>14}",
             "arm", "users", "converters", "conv rate", "revenue/user"
         )?;
-        for (name, arm) in [("treatment", &self.treatment), ("control", &self.control)] {
+        for (name, arm) in [("treatment", &lift.treatment), ("control", &lift.control)] {
             writeln!(
                 formatter,
-                "{name:<10} {:>10} {:>10} {:>9.3}% {:>14.2}",
+                "{name:<10} {:>10} {:>10} {:>9.3}% {:>14.2}{currency}",
                 arm.users,
                 arm.converters,
                 arm.conversion_rate * 100.0,
@@ -390,27 +419,27 @@ impl fmt::Display for Lift {
         writeln!(
             formatter,
             "absolute lift      {} points ({percent}% CI, Newcombe), p {}",
-            points(&self.absolute),
-            p_phrase(self.p_value)
+            points(&lift.absolute),
+            p_phrase(lift.p_value)
         )?;
         writeln!(
             formatter,
             "relative lift      {} ({percent}% CI, log ratio)",
-            self.relative
+            lift.relative
                 .as_ref()
                 .map_or("n/a (an arm has no converter)".to_owned(), percents)
         )?;
         writeln!(
             formatter,
-            "revenue/user lift  {} ({percent}% CI, Welch, df {:.1}), p {}",
-            amounts(&self.revenue_per_user),
-            self.revenue_degrees_of_freedom,
-            p_phrase(self.revenue_p_value)
+            "revenue/user lift  {}{currency} ({percent}% CI, Welch, df {:.1}), p {}",
+            amounts(&lift.revenue_per_user),
+            lift.revenue_degrees_of_freedom,
+            p_phrase(lift.revenue_p_value)
         )?;
         writeln!(
             formatter,
-            "incremental profit {} ({percent}% CI)",
-            amounts(&self.incremental_profit)
+            "incremental profit {}{currency} ({percent}% CI)",
+            amounts(&lift.incremental_profit)
         )
     }
 }

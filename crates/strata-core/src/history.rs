@@ -53,6 +53,19 @@ pub(crate) enum SeriesRef {
     Tracked(usize),
 }
 
+/// What a lifecycle model makes of one event type, beyond its tracked
+/// series: decided once per type by the model
+/// (`LifecycleModel::classify`), so every fold reads the same rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventRole {
+    /// One of the model's value events: its amount feeds the value series
+    /// (the purchase days every value model reads).
+    pub value: bool,
+    /// One of the model's satisfaction events: its rating is read, and it
+    /// is an engagement signal unless it is a bare `rating`.
+    pub satisfaction: bool,
+}
+
 /// Events of some types folded into counters and, if a rule needs them,
 /// per-day totals.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,9 +190,12 @@ pub struct UserHistory {
     first_seen: Option<UnixMillis>,
     last_seen: Option<UnixMillis>,
     event_count: u64,
+    /// The value series: the model's value events (`purchase` in retail,
+    /// `invest` in wealth, ...), called purchases throughout.
     purchases: Series,
     rating_count: u64,
     rating_sum: u64,
+    /// Satisfaction events other than bare ratings (reviews in retail).
     review_count: u64,
     add_to_cart_count: u64,
     favorite_count: u64,
@@ -209,27 +225,38 @@ impl UserHistory {
         }
     }
 
-    /// Folds one event in; `tracked` are the indexes of the tracked series
-    /// it feeds (`LifecycleModel::series_for`).
-    pub(crate) fn observe_event(&mut self, event: &Event, tracked: impl Iterator<Item = usize>) {
+    /// Folds one event in; `role` is what the model makes of its type and
+    /// `tracked` the indexes of the tracked series it feeds
+    /// (`LifecycleModel::classify`).
+    pub(crate) fn observe_event(
+        &mut self,
+        event: &Event,
+        role: EventRole,
+        tracked: impl Iterator<Item = usize>,
+    ) {
         let at = event.at;
         self.first_seen = min_option(self.first_seen, Some(at));
         self.last_seen = max_option(self.last_seen, Some(at));
         self.event_count += 1;
         let amount = event.amount.unwrap_or(0.0);
-        match event.kind.as_str() {
-            kinds::PURCHASE => self.purchases.record(at, amount),
-            kinds::REVIEW => self.review_count += 1,
-            kinds::ADD_TO_CART => self.add_to_cart_count += 1,
-            kinds::FAVORITE => self.favorite_count += 1,
-            WALLET_SHARE => self.observe_wallet_share(at, event.amount),
-            _ => self.engagement.observe(event),
+        if role.value {
+            self.purchases.record(at, amount);
+        } else {
+            match event.kind.as_str() {
+                kinds::ADD_TO_CART => self.add_to_cart_count += 1,
+                kinds::FAVORITE => self.favorite_count += 1,
+                WALLET_SHARE => self.observe_wallet_share(at, event.amount),
+                _ => self.engagement.observe(event),
+            }
         }
-        if matches!(event.kind.as_str(), kinds::RATING | kinds::REVIEW)
-            && let Some(rating) = event.rating.filter(|rating| (1..=5).contains(rating))
-        {
-            self.rating_count += 1;
-            self.rating_sum += u64::from(rating);
+        if role.satisfaction {
+            if event.kind != kinds::RATING {
+                self.review_count += 1;
+            }
+            if let Some(rating) = event.rating.filter(|rating| (1..=5).contains(rating)) {
+                self.rating_count += 1;
+                self.rating_sum += u64::from(rating);
+            }
         }
         for index in tracked {
             if let Some(state) = self.series.get_mut(index) {
@@ -300,7 +327,8 @@ impl UserHistory {
         self.event_count
     }
 
-    /// Purchase days, oldest first, each with its summed amount.
+    /// Purchase days (the model's value events), oldest first, each with its
+    /// summed amount.
     pub fn purchase_days(&self) -> &[DayTotal] {
         &self.purchases.days
     }
@@ -332,7 +360,7 @@ impl UserHistory {
         (days > 0).then(|| self.purchases.total / days as f64)
     }
 
-    /// Ratings 1..=5 from `rating` and `review` events.
+    /// Ratings 1..=5 from the model's satisfaction events.
     pub fn rating_count(&self) -> u64 {
         self.rating_count
     }
@@ -345,6 +373,7 @@ impl UserHistory {
         (self.rating_count > 0).then(|| self.rating_sum as f64 / self.rating_count as f64)
     }
 
+    /// Satisfaction events other than bare ratings (reviews, in retail).
     pub fn review_count(&self) -> u64 {
         self.review_count
     }

@@ -9,6 +9,7 @@ pub mod engagement;
 mod error;
 pub mod event;
 pub mod history;
+pub mod kind_tally;
 pub mod labels;
 pub mod lifecycle;
 pub mod offers;
@@ -20,8 +21,9 @@ pub use currency::{CurrencyConfig, CurrencyError, CurrencySource, CurrencyTally,
 pub use engagement::{CHANNELS, ChannelCounts, Engagement, OfferIssue};
 pub use error::Error;
 pub use event::{Event, UnixMillis};
-pub use history::{DayTotal, UserHistory};
-pub use lifecycle::{Layer, LifecycleModel, Stage};
+pub use history::{DayTotal, EventRole, UserHistory};
+pub use kind_tally::{KindTally, UnknownKinds};
+pub use lifecycle::{KindClass, Layer, LifecycleModel, Stage};
 pub use offers::{
     ArmRole, CampaignArmView, Ineligible, OfferContext, OfferTerms, Surface, UnixNanos,
     apply_campaign_arms, sort_best_first,

@@ -193,6 +193,13 @@ impl From<BenefitKindName> for BenefitKind {
 const DEFAULT_CURRENCY: &str = "EUR";
 
 fn default_benefits() -> Vec<BenefitSpec> {
+    preset_benefits("retail")
+}
+
+/// The built-in catalogue for the lifecycle model `model` (a preset's
+/// name): the benefits `strata gen` issues offers from for that preset, so
+/// the offer policy learns from its past issues. Retail's for any other name.
+pub fn preset_benefits(model: &str) -> Vec<BenefitSpec> {
     let spec = |id: &str, kind, face_value, cost_fixed, cost_percent| BenefitSpec {
         benefit_id: id.to_owned(),
         kind,
@@ -202,6 +209,31 @@ fn default_benefits() -> Vec<BenefitSpec> {
         cost_fixed,
         cost_percent,
     };
+    match model {
+        // 20% off an add-on contract's first year; a 150 onboarding credit.
+        "saas" => vec![
+            spec("first-year-20", BenefitKindName::Discount, 2000, 0.0, 20.0),
+            spec(
+                "onboarding-credit",
+                BenefitKindName::Coupon,
+                15_000,
+                150.0,
+                0.0,
+            ),
+        ],
+        // A waived 10 custody fee; a one-off 0.5% bonus on a top-up.
+        "wealth" => vec![
+            spec("fee-waiver", BenefitKindName::Coupon, 1000, 10.0, 0.0),
+            spec("bonus-yield", BenefitKindName::Discount, 50, 0.0, 0.5),
+        ],
+        _ => retail_benefits(spec),
+    }
+}
+
+/// The catalogue `strata gen` issues retail offers from (its `BENEFITS`).
+fn retail_benefits(
+    spec: impl Fn(&str, BenefitKindName, i64, f64, f64) -> BenefitSpec,
+) -> Vec<BenefitSpec> {
     vec![
         spec("coupon-5", BenefitKindName::Coupon, 500, 5.0, 0.0),
         spec("coupon-10", BenefitKindName::Coupon, 1000, 10.0, 0.0),
@@ -362,6 +394,14 @@ impl ModelsConfig {
             }
         }
         Ok(())
+    }
+
+    /// Puts the built-in catalogue of the lifecycle model `model` in place
+    /// of the retail one, unless the file gave `[[benefits]]`.
+    pub fn use_model_catalogue(&mut self, model: &str) {
+        if self.default_catalogue {
+            self.benefits = preset_benefits(model);
+        }
     }
 
     /// Settles the run's currency from what `tally` saw while the events

@@ -3,8 +3,11 @@
 //!
 //! Per assigned user (treatment or control; capped users are in neither):
 //! converted = at least one `purchase` in [start, end); revenue = the sum of
-//! those purchases' amounts (zero for a non-buyer), summed as they are
-//! (one currency assumed). The benefit cost is, over the treatment arm's
+//! those purchases' amounts (zero for a non-buyer), in the run's one
+//! currency as the recompute finds it: amounts are converted at `[currency]
+//! rates` as they are read, and the caller settles the returned
+//! `CurrencyTally` (several currencies without rates are refused, with the
+//! recompute's message). The benefit cost is, over the treatment arm's
 //! purchases in the window that carry the campaign's benefit id (the
 //! redemptions), the catalogue's `cost_fixed + cost_percent% x amount`,
 //! capped at the amount. `strata_audience::measure_lift` does the rest.
@@ -14,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use strata_audience::{ArmOutcomes, Campaign, Lift, LiftOptions, measure_lift};
 use strata_core::event::kinds;
+use strata_core::{CurrencyConfig, CurrencyTally, Event};
 use strata_events::input::{ErrorBudget, EventSource, InputReport};
 
 use crate::config::BenefitSpec;
@@ -53,7 +57,20 @@ pub struct LiftRequest<'a> {
     pub margin_rate: f64,
     pub confidence: f64,
     pub catalogue: &'a [BenefitSpec],
+    /// `[currency]` of the recompute's config: the base and the rates.
+    pub currency: &'a CurrencyConfig,
     pub budget: ErrorBudget,
+}
+
+/// What [`measure`] found.
+#[derive(Debug)]
+pub struct LiftReport {
+    pub results: Vec<CampaignLift>,
+    /// What the event read saw.
+    pub input: InputReport,
+    /// The amounts' currencies, converted as read: settle before trusting
+    /// any money figure (`ModelsConfig::settle_currency`).
+    pub currencies: CurrencyTally,
 }
 
 /// One campaign's result.
@@ -74,9 +91,8 @@ struct Outcome {
     revenue: f64,
 }
 
-/// Measures each campaign of `request.ids`; also returns what the event
-/// read saw.
-pub fn measure(request: &LiftRequest<'_>) -> Result<(Vec<CampaignLift>, InputReport), LiftError> {
+/// Measures each campaign of `request.ids`.
+pub fn measure(request: &LiftRequest<'_>) -> Result<LiftReport, LiftError> {
     let mut chosen: Vec<&Campaign> = Vec::with_capacity(request.ids.len());
     for id in request.ids {
         let campaign = request
@@ -143,7 +159,9 @@ pub fn measure(request: &LiftRequest<'_>) -> Result<(Vec<CampaignLift>, InputRep
     let mut redemptions = vec![0u64; chosen.len()];
     let mut benefit_cost = vec![0f64; chosen.len()];
     let source = EventSource::open(request.events)?;
-    let report = source.read(request.budget, |event| {
+    let mut currencies = CurrencyTally::new(request.currency);
+    let report = source.read(request.budget, |mut event: Event| {
+        currencies.observe(&mut event);
         if event.kind != kinds::PURCHASE {
             return;
         }
@@ -203,5 +221,9 @@ pub fn measure(request: &LiftRequest<'_>) -> Result<(Vec<CampaignLift>, InputRep
             benefit_cost: benefit_cost[index],
         });
     }
-    Ok((results, report))
+    Ok(LiftReport {
+        results,
+        input: report,
+        currencies,
+    })
 }

@@ -120,7 +120,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::Hasher;
 
-use strata_core::event::kinds;
 use strata_core::history::{MILLIS_PER_DAY, day_of};
 use strata_core::{
     DayTotal, Event, LifecycleModel, OfferIssue as LoggedIssue, UnixMillis, UserHistory,
@@ -201,13 +200,17 @@ impl<'h> Known<'h> {
         }
     }
 
-    /// Takes in every purchase day before `day`.
+    /// Takes in every purchase day before `day`, as the model's first value
+    /// event (a history has purchase days only when the model has one).
     fn advance(&mut self, model: &LifecycleModel, day: i32) {
+        let Some(value_kind) = model.value_events().first() else {
+            return;
+        };
         while let Some(total) = self.days.get(self.seen).filter(|total| total.day < day) {
             let mut event = Event::new(
                 String::new(),
                 i64::from(total.day) * MILLIS_PER_DAY,
-                kinds::PURCHASE,
+                value_kind.as_str(),
             );
             event.amount = Some(total.amount);
             self.prefix.observe(model, &event);

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use strata_core::{CurrencyTally, Event, UnixMillis, UserHistory};
+use strata_core::kind_tally::UNKNOWN_WARN_SHARE;
+use strata_core::{CurrencyTally, Event, KindTally, UnixMillis, UserHistory};
 use strata_events::input::{EventSource, InputReport, Progress};
 
 use crate::error::RecomputeError;
@@ -105,13 +106,20 @@ pub async fn run_partition(
     }
 
     let started = Instant::now();
-    let (histories, report, ignored_after_as_of, currencies) =
+    let (histories, report, ignored_after_as_of, currencies, kinds) =
         read_histories(&options, partition).await?;
     // Before any model: every amount is now in one currency, or the run stops.
     options.models.settle_currency(currencies)?;
     summary.phases.push(("read", started.elapsed()));
     summary.input = report;
     summary.ignored_after_as_of = ignored_after_as_of;
+    summary.no_value_events = !options.model.has_value_events();
+    let unknown = kinds.unknown_to(&options.model);
+    if unknown.is_most(UNKNOWN_WARN_SHARE) {
+        let line = unknown.describe(options.model.name());
+        tracing::warn!(share = unknown.share(), "{line}");
+        summary.warnings.push(line);
+    }
     // A full bulk load of nobody is damaged input, never a model version:
     // refused before the snapshot file is even created.
     if matches!(options.delivery, Delivery::Snapshot { .. }) && histories.is_empty() {
@@ -281,9 +289,10 @@ fn commit_plan(options: &RecomputeOptions, files: &PlanFiles) -> Result<(), Reco
 async fn read_histories(
     options: &RecomputeOptions,
     partition: Partition,
-) -> Result<(Histories, InputReport, u64, CurrencyTally), RecomputeError> {
+) -> Result<(Histories, InputReport, u64, CurrencyTally, KindTally), RecomputeError> {
     let source = EventSource::open(&options.events)?;
     let mut currencies = CurrencyTally::new(&options.models.currency);
+    let mut kinds = KindTally::new();
     let model = options.model.clone();
     let as_of = options.as_of;
     let budget = options.budget;
@@ -305,6 +314,7 @@ async fn read_histories(
                     return;
                 }
                 currencies.observe(&mut event);
+                kinds.observe(&event.kind);
                 match histories.get_mut(event.user_id.as_str()) {
                     Some(history) => history.observe(&model, &event),
                     None => {
@@ -315,7 +325,7 @@ async fn read_histories(
                 }
             },
         )?;
-        Ok::<_, RecomputeError>((histories, report, ignored, currencies))
+        Ok::<_, RecomputeError>((histories, report, ignored, currencies, kinds))
     })
     .await?;
     bar.finish_and_clear();

@@ -21,6 +21,11 @@ pub struct RunSummary {
     pub input: InputReport,
     /// Events dated after the as-of time, left out.
     pub ignored_after_as_of: u64,
+    /// What the input looked like to the model, e.g. most events of types
+    /// it does not read; also logged.
+    pub warnings: Vec<String>,
+    /// The model names no value event: no tier, lifetime value or offer.
+    pub no_value_events: bool,
     pub users: u64,
     /// (layer index, label) -> users; a churned state reads `growth (churned)`.
     pub layers: BTreeMap<(u32, String), u64>,
@@ -166,6 +171,9 @@ impl fmt::Display for RunSummary {
         for bad in input.bad_row_samples.iter().take(5) {
             writeln!(out, "             bad row {bad}")?;
         }
+        for warning in &self.warnings {
+            writeln!(out, "  warning    {warning}")?;
+        }
         writeln!(out, "  users      {}", self.users)?;
         writeln!(out, "  layers (the pyramid)")?;
         let widest = self.layers.values().copied().max().unwrap_or(0);
@@ -185,7 +193,16 @@ impl fmt::Display for RunSummary {
         let mut tiers: Vec<(&String, &u64)> = self.tiers.iter().collect();
         tiers.sort_by_key(|(name, _)| tier_rank(name));
         let quadrants: Vec<(&String, &u64)> = self.quadrants.iter().collect();
-        for (title, counts) in [("value tiers", tiers), ("quadrants", quadrants)] {
+        let mut blocks = vec![("value tiers", tiers), ("quadrants", quadrants)];
+        if self.no_value_events {
+            writeln!(
+                out,
+                "  value      no value events in this preset: tiers, lifetime value and offers \
+                 are not computed"
+            )?;
+            blocks.remove(0);
+        }
+        for (title, counts) in blocks {
             writeln!(out, "  {title}")?;
             for (name, count) in counts {
                 writeln!(
@@ -195,7 +212,11 @@ impl fmt::Display for RunSummary {
                 )?;
             }
         }
-        write!(out, "{}", self.models)?;
+        // Without value events every model line would read n/a and every
+        // note "nothing to fit": the value line above says it once.
+        if !self.no_value_events {
+            write!(out, "{}", self.models)?;
+        }
         writeln!(out, "  transitions")?;
         if self.transitions.is_empty() {
             writeln!(out, "    none")?;

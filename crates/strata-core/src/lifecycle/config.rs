@@ -4,12 +4,37 @@
 
 use serde::Deserialize;
 
-/// A whole model: its name and its layers, shallowest first.
+/// A whole model: its name, the events that carry value and those that
+/// express satisfaction, and its layers, shallowest first.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub name: String,
+    /// Event types whose amounts are the user's value (a purchase, an
+    /// investment, a contract): the series every value model reads (tier,
+    /// lifetime value, loyalty, propensity, offer outcomes). Empty: the
+    /// model decides layers only. Default `["purchase"]`.
+    #[serde(default = "default_value_events")]
+    pub value_events: Vec<String>,
+    /// Event types that express satisfaction: a rating (1..=5) on one is a
+    /// rating, and each one not of type `rating` counts as an engagement
+    /// signal (as reviews do). Default `["rating", "review"]`.
+    #[serde(default = "default_satisfaction_events")]
+    pub satisfaction_events: Vec<String>,
+    /// Event types the model expects in its logs without reading them
+    /// (retail's `browse`): they never count towards the run's warning
+    /// about types the model does not read. Default none.
+    #[serde(default)]
+    pub ignored_events: Vec<String>,
     pub layers: Vec<LayerConfig>,
+}
+
+pub fn default_value_events() -> Vec<String> {
+    vec!["purchase".to_owned()]
+}
+
+pub fn default_satisfaction_events() -> Vec<String> {
+    vec!["rating".to_owned(), "review".to_owned()]
 }
 
 /// One layer: reached when every `all` predicate holds and, if `any` is not

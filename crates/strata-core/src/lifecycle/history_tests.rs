@@ -111,3 +111,43 @@ fn merge_and_order_do_not_change_the_fold() {
         }
     }
 }
+
+#[test]
+fn value_and_satisfaction_events_follow_the_model() {
+    let mut review = event(kinds::REVIEW, 4 * DAY, None);
+    review.rating = Some(2);
+    let mut bare_rating = event(kinds::RATING, 4 * DAY, None);
+    bare_rating.rating = Some(4);
+    let events = [
+        event(kinds::INVEST, 2 * DAY, Some(100.0)),
+        event(kinds::INVEST, 2 * DAY + 1, Some(50.0)),
+        event(kinds::INVEST, 9 * DAY, Some(70.0)),
+        event(kinds::PURCHASE, 3 * DAY, Some(9.0)),
+        event(kinds::VIEW_PRODUCT, 5 * DAY, None),
+        event(kinds::LIKE, 5 * DAY, None),
+        review,
+        bare_rating,
+    ];
+    type Days = Vec<(i32, u32, f64)>;
+    let days = |history: &UserHistory| -> Days {
+        history
+            .purchase_days()
+            .iter()
+            .map(|total| (total.day, total.events, total.amount))
+            .collect()
+    };
+    // (preset, value days, satisfaction signals besides bare ratings)
+    let cases: [(&str, Days, u64); 3] = [
+        ("wealth", vec![(2, 2, 150.0), (9, 1, 70.0)], 2),
+        ("retail", vec![(3, 1, 9.0)], 1),
+        ("sns", vec![], 2),
+    ];
+    for (preset, expected_days, signals) in cases {
+        let model = LifecycleModel::preset(preset).unwrap();
+        assert_eq!(model.has_value_events(), !expected_days.is_empty());
+        let history = fold(&model, &events);
+        assert_eq!(days(&history), expected_days, "{preset}");
+        assert_eq!(history.review_count(), signals, "{preset}");
+        assert_eq!(history.mean_rating(), Some(3.0), "{preset}");
+    }
+}

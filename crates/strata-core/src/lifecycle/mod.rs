@@ -19,6 +19,9 @@
 //! # TOML format
 //! ```toml
 //! name = "shop"                   # the model's name, reported with each stage
+//! value_events = ["purchase"]     # amounts that are value (default ["purchase"]; [] for none)
+//! satisfaction_events = ["rating", "review"]  # ratings and reviews (this is the default)
+//! ignored_events = ["browse"]     # expected in the logs, not read: no warning (default [])
 //!
 //! [[layers]]                      # first layer: no predicates, catches everyone
 //! name = "prospect"
@@ -53,6 +56,16 @@
 //! | `amount_growing = true` | at least two event days, and the last day's summed amount is above the first day's |
 //!
 //! Unknown keys are errors, and every error names the layer and the key.
+//!
+//! # Value and satisfaction events
+//! `value_events` name the events whose amounts are the user's value: their
+//! days are the history's purchase series, which the value tier, lifetime
+//! value, loyalty, propensity and offer outcomes read. A model without value
+//! events assigns layers only. `satisfaction_events` name the events whose
+//! ratings (1..=5) are read, and which (unless of type `rating`) count as
+//! engagement signals for the quadrant's satisfaction score. Both are
+//! classified here, once per event type ([`LifecycleModel::classify`]), so
+//! every fold of a history reads the same rule.
 
 pub mod config;
 pub mod presets;
@@ -64,8 +77,22 @@ use std::collections::HashMap;
 
 use crate::Error;
 use crate::event::{Event, UnixMillis, kinds};
-use crate::history::{DayTotal, Retention, Series, SeriesRef, UserHistory, day_of};
+use crate::history::{DayTotal, EventRole, Retention, Series, SeriesRef, UserHistory, day_of};
 pub use config::{ChurnConfig, GapConfig, LayerConfig, ModelConfig, PredicateConfig};
+use config::{default_satisfaction_events, default_value_events};
+
+/// Event types every model reads whatever its layers say: intent, share of
+/// wallet, channel contacts and offers (the history's fixed counters).
+const ALWAYS_READ: [&str; 8] = [
+    kinds::ADD_TO_CART,
+    kinds::FAVORITE,
+    crate::history::WALLET_SHARE,
+    kinds::SEND,
+    kinds::RESPONSE,
+    kinds::OFFER_ISSUED,
+    kinds::OFFER_CONTROL,
+    kinds::OFFER_REDEEMED,
+];
 pub use presets::{DEFAULT_PRESET, PRESET_NAMES};
 
 /// Where one user stands: a layer and whether they churned out of it.
@@ -154,15 +181,35 @@ impl Layer {
     }
 }
 
+/// What a model does with one event type it names.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct KindUse {
+    role: EventRole,
+    /// Indexes into the model's `series`.
+    series: Vec<usize>,
+}
+
+/// What a model makes of one event type: a handle from
+/// [`LifecycleModel::classify`], looked up once per type and valid only for
+/// that model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindClass(Option<u32>);
+
 /// A checked lifecycle model, ready to assign stages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LifecycleModel {
     name: String,
     layers: Vec<Layer>,
     series: Vec<SeriesSpec>,
-    /// Event type -> indexes into `series`, so folding an event costs one
+    /// Sorted, deduplicated.
+    value_events: Vec<String>,
+    satisfaction_events: Vec<String>,
+    /// Sorted: expected in the logs, not read.
+    ignored_events: Vec<String>,
+    kinds: Vec<KindUse>,
+    /// Event type -> index into `kinds`, so folding an event costs one
     /// lookup however many series the model tracks.
-    series_by_kind: HashMap<String, Vec<usize>>,
+    kind_index: HashMap<String, u32>,
 }
 
 impl LifecycleModel {
@@ -180,6 +227,12 @@ impl LifecycleModel {
         #[serde(deny_unknown_fields)]
         struct ModelFile {
             name: String,
+            #[serde(default = "default_value_events")]
+            value_events: Vec<String>,
+            #[serde(default = "default_satisfaction_events")]
+            satisfaction_events: Vec<String>,
+            #[serde(default)]
+            ignored_events: Vec<String>,
             layers: Vec<toml::Table>,
         }
         let file: ModelFile =
@@ -203,6 +256,9 @@ impl LifecycleModel {
         }
         Self::from_config(ModelConfig {
             name: file.name,
+            value_events: file.value_events,
+            satisfaction_events: file.satisfaction_events,
+            ignored_events: file.ignored_events,
             layers,
         })
     }
@@ -219,6 +275,59 @@ impl LifecycleModel {
     /// The layers, shallowest first.
     pub fn layers(&self) -> &[Layer] {
         &self.layers
+    }
+
+    /// The event types whose amounts are value, sorted; empty when the
+    /// model decides layers only.
+    pub fn value_events(&self) -> &[String] {
+        &self.value_events
+    }
+
+    /// The event types whose ratings and reviews are satisfaction, sorted.
+    pub fn satisfaction_events(&self) -> &[String] {
+        &self.satisfaction_events
+    }
+
+    /// True when the model names at least one value event, so value tiers,
+    /// lifetime values and offers can be computed.
+    pub fn has_value_events(&self) -> bool {
+        !self.value_events.is_empty()
+    }
+
+    /// What this model makes of events of type `kind`.
+    pub fn classify(&self, kind: &str) -> KindClass {
+        KindClass(self.kind_index.get(kind).copied())
+    }
+
+    /// True when some rule of the model reads events of type `kind`: a
+    /// layer or churn rule, a value or satisfaction event, or one of the
+    /// types every history counts (intent, share of wallet, channel
+    /// contacts, offers).
+    pub fn uses(&self, kind: &str) -> bool {
+        self.kind_index.contains_key(kind) || ALWAYS_READ.contains(&kind)
+    }
+
+    /// True when the model reads `kind` ([`LifecycleModel::uses`]) or names
+    /// it among the types it expects without reading (`ignored_events`).
+    pub fn knows(&self, kind: &str) -> bool {
+        self.uses(kind)
+            || self
+                .ignored_events
+                .binary_search_by(|known| known.as_str().cmp(kind))
+                .is_ok()
+    }
+
+    /// Every event type the model reads, sorted (the fixed ones included).
+    pub fn used_kinds(&self) -> Vec<&str> {
+        let mut used: Vec<&str> = self
+            .kind_index
+            .keys()
+            .map(String::as_str)
+            .chain(ALWAYS_READ)
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        used
     }
 
     /// The user's stage at `as_of`. The history must hold no event after
@@ -252,22 +361,29 @@ impl LifecycleModel {
             .collect()
     }
 
-    /// Indexes of the tracked series an event of `kind` with `amount` feeds.
-    pub(crate) fn series_for<'a>(
+    fn kind_use(&self, class: KindClass) -> Option<&KindUse> {
+        class.0.and_then(|index| self.kinds.get(index as usize))
+    }
+
+    /// The event's role and the indexes of the tracked series an event of
+    /// `class` with `amount` feeds.
+    pub(crate) fn roles_for<'a>(
         &'a self,
-        kind: &str,
+        class: KindClass,
         amount: Option<f64>,
-    ) -> impl Iterator<Item = usize> + 'a {
-        self.series_by_kind
-            .get(kind)
+    ) -> (EventRole, impl Iterator<Item = usize> + 'a) {
+        let kind_use = self.kind_use(class);
+        let role = kind_use.map(|kind_use| kind_use.role).unwrap_or_default();
+        let tracked = kind_use
             .into_iter()
-            .flatten()
+            .flat_map(|kind_use| kind_use.series.iter())
             .copied()
             .filter(move |index| {
                 self.series
                     .get(*index)
                     .is_some_and(|spec| spec.accepts(amount))
-            })
+            });
+        (role, tracked)
     }
 }
 
@@ -281,7 +397,14 @@ impl UserHistory {
 
     /// Folds one event in. `model` must be the one the history was made for.
     pub fn observe(&mut self, model: &LifecycleModel, event: &Event) {
-        self.observe_event(event, model.series_for(&event.kind, event.amount));
+        self.observe_classified(model, model.classify(&event.kind), event);
+    }
+
+    /// Folds one event in whose type `model` classified already (a reader
+    /// with a column of few distinct types classifies each once).
+    pub fn observe_classified(&mut self, model: &LifecycleModel, class: KindClass, event: &Event) {
+        let (role, tracked) = model.roles_for(class, event.amount);
+        self.observe_event(event, role, tracked);
     }
 }
 
@@ -390,6 +513,8 @@ impl Churn {
 #[derive(Default)]
 struct Compiler {
     series: Vec<SeriesSpec>,
+    /// Sorted: a rule over exactly these reads the history's value series.
+    value_events: Vec<String>,
 }
 
 /// Where a check failed, for the error message.
@@ -423,6 +548,9 @@ impl Compiler {
                 reason: "needs at least one layer".to_owned(),
             });
         }
+        self.value_events = event_list("value_events", &config.value_events)?;
+        let satisfaction_events = event_list("satisfaction_events", &config.satisfaction_events)?;
+        let ignored_events = event_list("ignored_events", &config.ignored_events)?;
         let mut layers: Vec<Layer> = Vec::with_capacity(config.layers.len());
         for (index, layer) in config.layers.into_iter().enumerate() {
             let place = Place {
@@ -462,17 +590,34 @@ impl Compiler {
                 churn,
             });
         }
-        let mut series_by_kind: HashMap<String, Vec<usize>> = HashMap::new();
+        // Sorted, so two compiles of one model are equal.
+        let mut uses: std::collections::BTreeMap<String, KindUse> = Default::default();
         for (index, spec) in self.series.iter().enumerate() {
             for kind in &spec.events {
-                series_by_kind.entry(kind.clone()).or_default().push(index);
+                uses.entry(kind.clone()).or_default().series.push(index);
             }
+        }
+        for kind in &self.value_events {
+            uses.entry(kind.clone()).or_default().role.value = true;
+        }
+        for kind in &satisfaction_events {
+            uses.entry(kind.clone()).or_default().role.satisfaction = true;
+        }
+        let mut kind_uses = Vec::with_capacity(uses.len());
+        let mut kind_index = HashMap::with_capacity(uses.len());
+        for (kind, kind_use) in uses {
+            kind_index.insert(kind, u32::try_from(kind_uses.len()).unwrap_or(u32::MAX));
+            kind_uses.push(kind_use);
         }
         Ok(LifecycleModel {
             name: config.name,
             layers,
             series: self.series,
-            series_by_kind,
+            value_events: self.value_events,
+            satisfaction_events,
+            ignored_events,
+            kinds: kind_uses,
+            kind_index,
         })
     }
 
@@ -594,7 +739,7 @@ impl Compiler {
         if events.is_empty() {
             return Err(place.error(key, "needs at least one event type"));
         }
-        if min_amount.is_none() && events == [kinds::PURCHASE] {
+        if min_amount.is_none() && events == self.value_events {
             return Ok(SeriesRef::Purchases);
         }
         let same = |spec: &SeriesSpec| {
@@ -613,6 +758,21 @@ impl Compiler {
         });
         Ok(SeriesRef::Tracked(self.series.len() - 1))
     }
+}
+
+/// A model-level list of event types, sorted and deduplicated; blank
+/// entries are errors naming the key.
+fn event_list(key: &'static str, events: &[String]) -> Result<Vec<String>, Error> {
+    if let Some(position) = events.iter().position(|kind| kind.trim().is_empty()) {
+        return Err(Error::LifecycleModelKey {
+            key,
+            reason: format!("entry {position} is empty"),
+        });
+    }
+    let mut events = events.to_vec();
+    events.sort();
+    events.dedup();
+    Ok(events)
 }
 
 #[cfg(test)]
@@ -730,6 +890,42 @@ mod tests {
             LifecycleModel::preset("bank").unwrap_err(),
             Error::UnknownPreset("bank".to_owned())
         );
+    }
+
+    #[test]
+    fn value_events_name_the_value_series() {
+        let text = CUSTOM
+            .replace(
+                "name = \"shop\"",
+                "name = \"shop\"\nvalue_events = [\"order\", \"order\"]",
+            )
+            .replace("\"purchase\"", "\"order\"");
+        let model = LifecycleModel::from_toml(&text).unwrap();
+        assert_eq!(model.value_events(), ["order"]);
+        assert_eq!(model.satisfaction_events(), ["rating", "review"]);
+        // Rules over exactly the value events read the history's own series.
+        let tracked: Vec<&[String]> = model
+            .series
+            .iter()
+            .map(|spec| spec.events.as_slice())
+            .collect();
+        assert_eq!(tracked.len(), 2, "{tracked:?}");
+        assert!(model.uses("order") && model.uses("review") && model.uses("offer_issued"));
+        assert!(!model.uses("purchase") && !model.uses("mystery"));
+        assert_eq!(model.classify("mystery"), model.classify("other"));
+        for (key, line) in [
+            ("value_events", "value_events = [\"order\", \" \"]"),
+            ("satisfaction_events", "satisfaction_events = [\"\"]"),
+        ] {
+            let text = CUSTOM.replace("name = \"shop\"", &format!("name = \"shop\"\n{line}"));
+            let message = error_of(&text);
+            assert!(message.contains(&format!("key `{key}`")), "{message}");
+        }
+        let sns = LifecycleModel::preset("sns").unwrap();
+        assert!(!sns.has_value_events());
+        let wealth = LifecycleModel::preset("wealth").unwrap();
+        assert_eq!(wealth.value_events(), ["invest"]);
+        assert!(wealth.series.iter().all(|spec| spec.events != ["invest"]));
     }
 
     #[test]

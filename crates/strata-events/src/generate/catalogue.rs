@@ -1,11 +1,12 @@
-//! The generator's offer catalogue: the benefits it issues, what each
+//! The generator's offer catalogues: the benefits it issues, what each
 //! appeals to, what it costs when redeemed, and the window an offer's
 //! outcome is judged in. Shared by the retail simulation (`retail`), which
-//! issues offers, and the per-user responses to them (`effects`).
+//! issues offers, and the per-user responses to them (`effects`); the saas
+//! and wealth catalogues ([`funnel_benefits`]) by `funnel_offers`.
 
 use serde::Serialize;
 
-use super::DAY_WEEKS;
+use super::{DAY_WEEKS, Preset};
 
 /// One entry of the offer catalogue. Its cost when redeemed is
 /// `min(order, fixed_value + percent_off / 100 * order)` EUR, the same terms as strata's
@@ -92,4 +93,67 @@ pub(super) fn truncated_delay(draw: f64) -> f64 {
     let mean = INCREMENTAL_PURCHASE_MEAN_DELAY;
     let mass = 1.0 - (-OFFER_HORIZON_WEEKS / mean).exp();
     -mean * (1.0 - draw * mass).ln()
+}
+
+/// A benefit of the saas or wealth catalogue. Its cost when redeemed is
+/// `min(amount, fixed_value + percent_off / 100 * amount)` EUR on the value
+/// event it brought (the same terms as strata's default catalogue for the
+/// preset), and a treated customer answers it with an extra value event
+/// within [`OFFER_HORIZON_WEEKS`] with probability `response`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FunnelBenefit {
+    pub id: &'static str,
+    pub fixed_value: f64,
+    pub percent_off: f64,
+    pub response: f64,
+}
+
+impl FunnelBenefit {
+    pub fn value_on(&self, amount: f64) -> f64 {
+        amount.min(self.fixed_value + self.percent_off / 100.0 * amount)
+    }
+}
+
+/// SaaS: a discount on the first year of an add-on contract pulls hardest,
+/// an onboarding credit less.
+pub const SAAS_BENEFITS: [FunnelBenefit; 2] = [
+    FunnelBenefit {
+        id: "first-year-20",
+        fixed_value: 0.0,
+        percent_off: 20.0,
+        response: 0.3,
+    },
+    FunnelBenefit {
+        id: "onboarding-credit",
+        fixed_value: 150.0,
+        percent_off: 0.0,
+        response: 0.15,
+    },
+];
+
+/// Wealth: a bonus yield on a top-up (0.5% of it, once) pulls harder than a
+/// waived custody fee.
+pub const WEALTH_BENEFITS: [FunnelBenefit; 2] = [
+    FunnelBenefit {
+        id: "fee-waiver",
+        fixed_value: 10.0,
+        percent_off: 0.0,
+        response: 0.15,
+    },
+    FunnelBenefit {
+        id: "bonus-yield",
+        fixed_value: 0.0,
+        percent_off: 0.5,
+        response: 0.25,
+    },
+];
+
+/// The catalogue the funnel preset `preset` issues offers from (empty for
+/// sns, whose events carry no value, and for retail, which has [`BENEFITS`]).
+pub fn funnel_benefits(preset: Preset) -> &'static [FunnelBenefit] {
+    match preset {
+        Preset::Saas => &SAAS_BENEFITS,
+        Preset::Wealth => &WEALTH_BENEFITS,
+        Preset::Retail | Preset::Sns => &[],
+    }
 }

@@ -20,6 +20,15 @@ use super::{
     uniform,
 };
 
+/// The event type carrying a funnel preset's value (`None` for sns).
+pub(super) fn value_kind(preset: Preset) -> Option<&'static str> {
+    match preset {
+        Preset::Saas => Some(kinds::CONTRACT),
+        Preset::Wealth => Some(kinds::INVEST),
+        Preset::Retail | Preset::Sns => None,
+    }
+}
+
 /// Stage names of `preset`'s funnel, shallowest first (empty for retail, whose layers
 /// are derived from purchases, not a funnel).
 pub fn stage_names(preset: Preset) -> &'static [&'static str] {
@@ -111,6 +120,7 @@ pub(super) fn simulate(
     preset: Preset,
     streams: &Streams,
     timeline: &mut Timeline<'_>,
+    control_share: f64,
 ) -> FunnelTruth {
     let names = stage_names(preset);
     let shape = shape(preset);
@@ -143,6 +153,8 @@ pub(super) fn simulate(
     }
     let mut reached_weeks: Vec<f64> = Vec::new();
     let mut recurring = Vec::new();
+    // Value events (contracts, investments) as (weeks, amount), for offers.
+    let mut values: Vec<(f64, f64)> = Vec::new();
     for (stage, &stage_start) in stage_starts.iter().enumerate() {
         let pattern =
             qualifying_pattern(preset, stage, stage_start, first_amount, growth, &mut rng);
@@ -152,12 +164,15 @@ pub(super) fn simulate(
         }
         for planned in &pattern {
             emit(timeline, planned);
+            if let Some(amount) = planned.amount {
+                values.push((planned.weeks, amount));
+            }
         }
         reached_weeks.push(completed);
         recurring = pattern;
     }
     let deepest = reached_weeks.len().saturating_sub(1);
-    continue_recurring(
+    values.extend(continue_recurring(
         preset,
         deepest,
         names.len(),
@@ -166,7 +181,7 @@ pub(super) fn simulate(
         limit,
         &mut rng,
         timeline,
-    );
+    ));
     sessions(
         preset,
         &reached_weeks,
@@ -175,6 +190,19 @@ pub(super) fn simulate(
         session_rate,
         &mut rng,
         timeline,
+    );
+    // Offers draw from a stream of their own: the funnel above is the same
+    // with or without them.
+    super::funnel_offers::simulate(
+        preset,
+        &mut streams.rng(Stream::FunnelOffers),
+        timeline,
+        &super::funnel_offers::Customer {
+            values,
+            growing: preset == Preset::Wealth && deepest + 1 == names.len(),
+            until: limit,
+        },
+        control_share,
     );
 
     let calendar = |weeks: f64| clock.contains(weeks).then(|| clock.to_calendar(weeks));
@@ -285,7 +313,8 @@ fn qualifying_pattern(
 }
 
 /// What repeats after the deepest stage: yearly contract renewals for paying SaaS
-/// customers, monthly growing investments for loyal investors.
+/// customers, monthly growing investments for loyal investors. Returns the value
+/// events planned, as (weeks, amount).
 #[allow(clippy::too_many_arguments)]
 fn continue_recurring(
     preset: Preset,
@@ -296,16 +325,17 @@ fn continue_recurring(
     limit: f64,
     rng: &mut StdRng,
     timeline: &mut Timeline<'_>,
-) {
+) -> Vec<(f64, f64)> {
+    let mut values = Vec::new();
     if deepest + 1 != stages || !matches!(preset, Preset::Saas | Preset::Wealth) {
-        return;
+        return values;
     }
     let Some(last) = last_pattern
         .iter()
         .rev()
         .find(|planned| planned.amount.is_some())
     else {
-        return;
+        return values;
     };
     let (mut at, mut amount) = (last.weeks, last.amount.unwrap_or_default());
     loop {
@@ -317,7 +347,7 @@ fn continue_recurring(
         at += gap;
         amount *= 1.0 + growth;
         if at >= limit {
-            return;
+            return values;
         }
         let kind = if preset == Preset::Saas {
             kinds::CONTRACT
@@ -333,6 +363,7 @@ fn continue_recurring(
                 amount: Some(amount),
             },
         );
+        values.push((at, amount));
     }
 }
 
@@ -375,7 +406,7 @@ fn sessions(
     }
 }
 
-fn base_kind(preset: Preset) -> &'static str {
+pub(super) fn base_kind(preset: Preset) -> &'static str {
     match preset {
         Preset::Sns => kinds::OPEN,
         Preset::Saas => kinds::VISIT,

@@ -19,6 +19,7 @@ mod catalogue;
 mod clock;
 mod effects;
 mod funnel;
+mod funnel_offers;
 #[cfg(test)]
 mod offer_tests;
 mod reach;
@@ -36,7 +37,10 @@ use strata_core::{Event, UnixMillis};
 
 use clock::{Clock, DAY_MILLIS};
 
-pub use catalogue::{Appeal, BENEFITS, Benefit, OFFER_HORIZON_WEEKS};
+pub use catalogue::{
+    Appeal, BENEFITS, Benefit, FunnelBenefit, OFFER_HORIZON_WEEKS, SAAS_BENEFITS, WEALTH_BENEFITS,
+    funnel_benefits,
+};
 pub use effects::{
     Effect, MARGIN_RATE, OfferState, Response, Traits, expected_cost, price_sensitivity,
 };
@@ -305,7 +309,7 @@ fn simulate(config: &GenConfig, clock: &Clock, index: u64, events: &mut Vec<Even
             (Journey::Retail(truth), first_seen)
         }
         preset => {
-            let truth = funnel::simulate(preset, &streams, &mut timeline);
+            let truth = funnel::simulate(preset, &streams, &mut timeline, config.control_share);
             let first_seen = truth.first_seen_weeks;
             (Journey::Funnel(truth), first_seen)
         }
@@ -395,6 +399,7 @@ enum Stream {
     Feedback,
     Reach,
     Funnel,
+    FunnelOffers,
 }
 
 impl Streams {
