@@ -16,6 +16,7 @@ use strata_core::{CurrencyTally, Event, LifecycleModel, UnixMillis, UserHistory}
 use strata_events::input::{ErrorBudget, EventSink, EventSource, InputReport, Progress};
 
 use crate::error::RecomputeError;
+use crate::options::RecomputeOptions;
 use crate::partition::Partition;
 use crate::score::Histories;
 
@@ -30,6 +31,26 @@ pub fn read_threads() -> usize {
         .and_then(|value| value.trim().parse::<usize>().ok())
         .filter(|threads| *threads > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// The job's read alone, as `strata recompute` runs it over its whole input on `threads`
+/// threads: the per-user histories and the input report (for benches and tools).
+pub fn read_events(
+    options: &RecomputeOptions,
+    threads: usize,
+) -> Result<(HashMap<String, UserHistory>, InputReport), RecomputeError> {
+    let source = EventSource::open(&options.events)?;
+    let currencies = CurrencyTally::new(&options.models.currency);
+    let settings = ReadSettings {
+        model: &options.model,
+        partition: Partition::whole(),
+        as_of: options.as_of,
+        budget: options.budget,
+        currencies: &currencies,
+        threads,
+    };
+    let outcome = read_histories(&source, &settings, &|_| {})?;
+    Ok((outcome.histories, outcome.report))
 }
 
 /// What the read hands the rest of the job.
@@ -64,7 +85,8 @@ pub(crate) fn read_histories(
     let mut currencies = settings.currencies.clone();
     let mut ignored = 0;
     let mut maps: Vec<Vec<UserMap>> = Vec::with_capacity(shards.len());
-    for shard in shards {
+    for mut shard in shards {
+        shard.park();
         currencies.merge(shard.currencies);
         ignored += shard.ignored;
         maps.push(shard.users);
@@ -89,6 +111,9 @@ struct ReadShard<'a> {
     ignored: u64,
     /// Histories by user, in [`SHARDS`] maps chosen by the user id's hash.
     users: Vec<UserMap>,
+    /// The last event's user, history and shard, out of its map: logs mostly hold a
+    /// user's events together, so most events skip the map.
+    current: Option<(Box<str>, UserHistory, usize)>,
 }
 
 impl<'a> ReadShard<'a> {
@@ -100,6 +125,14 @@ impl<'a> ReadShard<'a> {
             currencies: settings.currencies.clone(),
             ignored: 0,
             users: (0..SHARDS).map(|_| UserMap::default()).collect(),
+            current: None,
+        }
+    }
+
+    /// Puts the current user's history back into its map.
+    fn park(&mut self) {
+        if let Some((user_id, history, shard)) = self.current.take() {
+            self.users[shard].insert(user_id, history);
         }
     }
 }
@@ -120,14 +153,18 @@ impl EventSink for ReadShard<'_> {
             return;
         }
         self.currencies.observe(event);
-        let map = &mut self.users[shard_of(&event.user_id)];
-        match map.get_mut(event.user_id.as_str()) {
-            Some(history) => history.observe(self.model, event),
-            None => {
-                let mut history = UserHistory::new(self.model);
-                history.observe(self.model, event);
-                map.insert(event.user_id.as_str().into(), history);
-            }
+        let same_user =
+            matches!(&self.current, Some((user_id, _, _)) if **user_id == *event.user_id);
+        if !same_user {
+            self.park();
+            let shard = shard_of(&event.user_id);
+            let (user_id, history) = self.users[shard]
+                .remove_entry(event.user_id.as_str())
+                .unwrap_or_else(|| (event.user_id.as_str().into(), UserHistory::new(self.model)));
+            self.current = Some((user_id, history, shard));
+        }
+        if let Some((_, history, _)) = &mut self.current {
+            history.observe(self.model, event);
         }
     }
 }

@@ -423,6 +423,8 @@ struct Tally<'a> {
     limits: RowLimits,
     /// The buffer each row is decoded into.
     event: Event,
+    /// The last good row's user id, whose checks need not run again.
+    good_user: String,
     sink: &'a mut dyn FnMut(&mut Event),
     /// Bytes and rows read since the last call.
     progress: &'a mut dyn FnMut(u64, u64),
@@ -441,6 +443,7 @@ impl<'a> Tally<'a> {
             counts: Counts::default(),
             limits,
             event: row::empty_event(),
+            good_user: String::new(),
             sink,
             progress,
             bytes_reported: 0,
@@ -452,8 +455,14 @@ impl<'a> Tally<'a> {
     /// [`Tally::maybe_progress`] with their position after it.
     fn row(&mut self, file: &Path, line: u64, outcome: Result<(), String>) {
         self.counts.rows += 1;
-        match outcome.and_then(|()| self.limits.check(&self.event)) {
+        let limits = self.limits;
+        let user_known = outcome.is_ok() && self.good_user == self.event.user_id;
+        match outcome.and_then(|()| limits.check_known_user(&self.event, user_known)) {
             Ok(()) => {
+                if !user_known {
+                    self.good_user.clear();
+                    self.good_user.push_str(&self.event.user_id);
+                }
                 self.counts.events += 1;
                 (self.sink)(&mut self.event);
             }

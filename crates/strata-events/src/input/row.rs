@@ -98,14 +98,22 @@ fn fill_text(
     column: &str,
     case: Case,
 ) -> Result<bool, String> {
-    into.clear();
     match field {
-        Field::Absent => Ok(false),
+        Field::Absent => {
+            into.clear();
+            Ok(false)
+        }
         Field::Text(text) => {
             let text = text.trim();
             if text.is_empty() {
+                into.clear();
                 return Ok(false);
             }
+            // Most rows repeat the last row's user and type: compare instead of copying.
+            if same_text(into, text, case) {
+                return Ok(true);
+            }
+            into.clear();
             // ASCII case mapping is what `to_lowercase` does to ASCII text, without a new
             // String; other text takes the full Unicode mapping.
             match case {
@@ -125,12 +133,35 @@ fn fill_text(
         }
         Field::Integer(integer) => {
             use std::fmt::Write as _;
+            into.clear();
             let _ = write!(into, "{integer}");
             Ok(true)
         }
-        Field::Float(_) | Field::Millis(_) => Err(format!(
-            "{column} must be text or an integer, not a fractional number or time"
-        )),
+        Field::Float(_) | Field::Millis(_) => {
+            into.clear();
+            Err(format!(
+                "{column} must be text or an integer, not a fractional number or time"
+            ))
+        }
+    }
+}
+
+/// True when `text` cased as `case` is already `current`; false for non-ASCII text with a
+/// case mapping to make, which is always copied.
+fn same_text(current: &str, text: &str, case: Case) -> bool {
+    if current.len() != text.len() {
+        return false;
+    }
+    match case {
+        Case::Keep => current == text,
+        Case::Lower => current
+            .bytes()
+            .zip(text.bytes())
+            .all(|(have, new)| new.is_ascii() && have == new.to_ascii_lowercase()),
+        Case::Upper => current
+            .bytes()
+            .zip(text.bytes())
+            .all(|(have, new)| new.is_ascii() && have == new.to_ascii_uppercase()),
     }
 }
 
