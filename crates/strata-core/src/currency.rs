@@ -112,6 +112,15 @@ impl CurrencyTally {
         }
     }
 
+    /// Adds the currencies another tally of the same configuration saw
+    /// (a parallel read keeps one tally per thread).
+    pub fn merge(&mut self, other: CurrencyTally) {
+        debug_assert_eq!(self.config, other.config);
+        for (code, count) in other.seen {
+            *self.seen.entry(code).or_insert(0) += count;
+        }
+    }
+
     /// The run's currency: the base when configured (every other currency
     /// seen needs a rate), else the events' single currency, else (no
     /// amount carried a currency) `fallback`.

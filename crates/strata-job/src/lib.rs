@@ -23,6 +23,7 @@ mod options;
 pub mod partition;
 pub mod propensity;
 pub mod push;
+pub mod read;
 mod run;
 mod score;
 pub mod state;

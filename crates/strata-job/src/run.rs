@@ -2,17 +2,17 @@
 //! server, score, guard erasure, deliver, and commit the state only once the
 //! service has acknowledged everything.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use strata_core::kind_tally::UNKNOWN_WARN_SHARE;
-use strata_core::{CurrencyTally, Event, KindTally, UnixMillis, UserHistory};
+use strata_core::{CurrencyTally, KindTally, UnixMillis};
 use strata_events::input::{EventSource, InputReport, Progress};
 
 use crate::error::RecomputeError;
 use crate::options::{Delivery, RecomputeOptions};
 use crate::partition::Partition;
 use crate::push::{self, PlanFiles, PushPlan, Sink, UpdateSink};
+use crate::read;
 use crate::score::{Histories, score};
 use crate::state::{self, JobState, ServerMark, StateError};
 use crate::summary::RunSummary;
@@ -291,45 +291,34 @@ async fn read_histories(
     partition: Partition,
 ) -> Result<(Histories, InputReport, u64, CurrencyTally, KindTally), RecomputeError> {
     let source = EventSource::open(&options.events)?;
-    let mut currencies = CurrencyTally::new(&options.models.currency);
-    let mut kinds = KindTally::new();
+    let currencies = CurrencyTally::new(&options.models.currency);
     let model = options.model.clone();
     let as_of = options.as_of;
     let budget = options.budget;
     let bar = progress_bar(options.show_progress, source.total_bytes(), "read");
     let task_bar = bar.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let mut histories: Histories = HashMap::new();
-        let mut ignored = 0u64;
-        let report = source.read_with_progress(
+        let settings = read::ReadSettings {
+            model: &model,
+            partition,
+            as_of,
             budget,
-            |progress: Progress| task_bar.set_position(progress.bytes_read),
-            |mut event: Event| {
-                // Before any per-user memory: a worker holds only its share.
-                if !partition.owns(&event.user_id) {
-                    return;
-                }
-                if event.at > as_of {
-                    ignored += 1;
-                    return;
-                }
-                currencies.observe(&mut event);
-                kinds.observe(&event.kind);
-                match histories.get_mut(event.user_id.as_str()) {
-                    Some(history) => history.observe(&model, &event),
-                    None => {
-                        let mut history = UserHistory::new(&model);
-                        history.observe(&model, &event);
-                        histories.insert(event.user_id, history);
-                    }
-                }
-            },
-        )?;
-        Ok::<_, RecomputeError>((histories, report, ignored, currencies, kinds))
+            currencies: &currencies,
+            threads: read::read_threads(),
+        };
+        let progress = |progress: Progress| task_bar.set_position(progress.bytes_read);
+        read::read_histories(&source, &settings, &progress)
     })
     .await?;
     bar.finish_and_clear();
-    result
+    let outcome = result?;
+    Ok((
+        outcome.histories,
+        outcome.report,
+        outcome.ignored,
+        outcome.currencies,
+        outcome.kinds,
+    ))
 }
 
 fn write_transitions(

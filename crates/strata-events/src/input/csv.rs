@@ -54,7 +54,9 @@ pub(super) fn read(path: &Path, tally: &mut Tally<'_>) -> Result<(), Error> {
     while reader.read_byte_record(&mut record).map_err(csv_error)? {
         let line = record.position().map_or(0, |position| position.line());
         let outcome = if record.len() == header.len() {
-            columns.raw_row(&record).and_then(|raw| raw.into_event())
+            columns
+                .raw_row(&record)
+                .and_then(|raw| raw.fill(&mut tally.event))
         } else {
             Err(format!(
                 "expected {} fields as in the header, found {}",

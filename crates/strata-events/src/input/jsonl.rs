@@ -39,19 +39,20 @@ pub(super) fn read(path: &Path, tally: &mut Tally<'_>) -> Result<(), Error> {
         if line.trim_ascii().is_empty() {
             continue;
         }
-        tally.row(path, line_number, parse_line(&line));
+        let outcome = parse_line(&line, &mut tally.event);
+        tally.row(path, line_number, outcome);
         tally.maybe_progress(|| bytes_read);
     }
 }
 
-fn parse_line(line: &[u8]) -> Result<strata_core::Event, String> {
+fn parse_line(line: &[u8], event: &mut strata_core::Event) -> Result<(), String> {
     // serde would also fill a struct from an array by position; only objects name their keys.
     if !line.trim_ascii_start().starts_with(b"{") {
         return Err("malformed JSON: a line must be one JSON object".to_owned());
     }
     let object: JsonEvent<'_> =
         serde_json::from_slice(line).map_err(|error| format!("malformed JSON: {error}"))?;
-    object.raw_row().into_event()
+    object.raw_row().fill(event)
 }
 
 /// The keys of one line; unknown keys are skipped by serde.

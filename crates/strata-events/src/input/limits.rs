@@ -111,8 +111,17 @@ impl RowLimits {
     }
 
     /// Why `event` is a bad row under these limits, if it is.
+    #[cfg(test)]
     pub(super) fn check(&self, event: &Event) -> Result<(), String> {
-        check_user_id(&event.user_id)?;
+        self.check_known_user(event, false)
+    }
+
+    /// [`RowLimits::check`], skipping the user id when `user_known` (the same id already
+    /// passed on an earlier row).
+    pub(super) fn check_known_user(&self, event: &Event, user_known: bool) -> Result<(), String> {
+        if !user_known {
+            check_user_id(&event.user_id)?;
+        }
         if event.at < self.earliest {
             return Err(format!(
                 "timestamp {} is before {}",

@@ -34,6 +34,7 @@
 mod csv;
 mod jsonl;
 mod limits;
+mod parallel;
 mod parquet;
 mod quote;
 mod row;
@@ -257,32 +258,56 @@ impl EventSource {
         mut progress: impl FnMut(Progress),
         mut sink: impl FnMut(Event),
     ) -> Result<InputReport, Error> {
-        let fraction = budget.max_bad_fraction;
-        if !(0.0..=1.0).contains(&fraction) {
-            return Err(Error::InvalidBudget(fraction));
-        }
-        budget.limits.validate()?;
-        let mut tally = Tally {
-            report: InputReport {
-                skipped_files: self.skipped.clone(),
-                ..InputReport::default()
-            },
-            bytes_total: self.total_bytes(),
-            bytes_before_file: 0,
-            limits: budget.limits,
-            sink: &mut sink,
-            progress: &mut progress,
+        check_budget_settings(budget)?;
+        let chunks = parallel::plan(&self.files);
+        let bytes_total = self.total_bytes();
+        let (mut bytes_read, mut rows) = (0_u64, 0_u64);
+        let mut on_progress = |bytes: u64, new_rows: u64| {
+            bytes_read += bytes;
+            rows += new_rows;
+            progress(Progress {
+                bytes_read,
+                bytes_total,
+                rows,
+            });
         };
-        for file in &self.files {
-            let _span = tracing::debug_span!("read_events", file = %file.path.display()).entered();
-            match file.format {
-                Format::Csv => csv::read(&file.path, &mut tally)?,
-                Format::Jsonl => jsonl::read(&file.path, &mut tally)?,
-                Format::Parquet => parquet::read(&file.path, file.bytes, &mut tally)?,
-            }
-            tally.finish_file(file.bytes);
-        }
-        let report = tally.report;
+        // The owned event each sink call hands over; the reader fills a reused buffer.
+        let mut on_event = |event: &mut Event| sink(std::mem::replace(event, row::empty_event()));
+        let (counts, outcome) =
+            parallel::read_range(chunks, budget.limits, &mut on_event, &mut on_progress);
+        outcome?;
+        self.finish(counts, budget.max_bad_fraction)
+    }
+
+    /// Reads every log on `sinks.len()` threads (at least one) and hands each good event to
+    /// one of the sinks, as a buffer the sink may change but should not keep (take what it
+    /// needs). The logs are cut into chunks (a Parquet row group, a whole CSV or JSON Lines
+    /// file) and each thread reads a contiguous run of chunks in order, so the first sink
+    /// sees the earliest events; the report, bad-row samples and errors are those of
+    /// [`EventSource::read`]. `progress` is called from the reading threads.
+    pub fn read_parallel<S: EventSink>(
+        &self,
+        budget: ErrorBudget,
+        progress: &(dyn Fn(Progress) + Sync),
+        sinks: Vec<S>,
+    ) -> Result<(Vec<S>, InputReport), Error> {
+        check_budget_settings(budget)?;
+        let chunks = parallel::plan(&self.files);
+        let (sinks, counts) =
+            parallel::read_all(chunks, budget.limits, self.total_bytes(), progress, sinks)?;
+        Ok((sinks, self.finish(counts, budget.max_bad_fraction)?))
+    }
+
+    fn finish(&self, counts: Counts, max_bad_fraction: f64) -> Result<InputReport, Error> {
+        let report = InputReport {
+            files: self.files.len(),
+            rows: counts.rows,
+            events: counts.events,
+            bad_rows: counts.bad_rows,
+            bad_row_samples: counts.samples,
+            bytes: self.total_bytes(),
+            skipped_files: self.skipped.clone(),
+        };
         if report.rows == 0 {
             // Every format alike: empty files are empty logs, but a run with no row at all
             // would compute (and push, or delete) from nothing, which is never what was meant.
@@ -297,8 +322,22 @@ impl EventSource {
             bad_rows = report.bad_rows,
             "read event logs"
         );
-        check_budget(report, fraction)
+        check_budget(report, max_bad_fraction)
     }
+}
+
+/// Takes the good events of a parallel read ([`EventSource::read_parallel`]).
+pub trait EventSink: Send {
+    /// One good event, in a buffer reused for the next row.
+    fn event(&mut self, event: &mut Event);
+}
+
+fn check_budget_settings(budget: ErrorBudget) -> Result<(), Error> {
+    let fraction = budget.max_bad_fraction;
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(Error::InvalidBudget(fraction));
+    }
+    budget.limits.validate()
 }
 
 fn check_budget(report: InputReport, max_bad_fraction: f64) -> Result<InputReport, Error> {
@@ -357,35 +396,85 @@ fn column_index(names: &[String], column: &str) -> Option<usize> {
     })
 }
 
-/// The running count of one read, shared by the format readers.
-struct Tally<'a> {
-    report: InputReport,
-    bytes_total: u64,
-    bytes_before_file: u64,
-    limits: RowLimits,
-    sink: &'a mut dyn FnMut(Event),
-    progress: &'a mut dyn FnMut(Progress),
+/// Rows, events and bad rows of part of a read.
+#[derive(Debug, Default)]
+struct Counts {
+    rows: u64,
+    events: u64,
+    bad_rows: u64,
+    /// The first [`MAX_BAD_ROW_SAMPLES`] bad rows, in reading order.
+    samples: Vec<BadRow>,
 }
 
-impl Tally<'_> {
-    /// Counts one row; readers call [`Tally::maybe_progress`] with their position after it.
-    fn row(&mut self, file: &Path, line: u64, outcome: Result<Event, String>) {
-        self.report.rows += 1;
+impl Counts {
+    /// Adds the counts of the chunks read after these.
+    fn append(&mut self, later: Counts) {
+        self.rows += later.rows;
+        self.events += later.events;
+        self.bad_rows += later.bad_rows;
+        let room = MAX_BAD_ROW_SAMPLES.saturating_sub(self.samples.len());
+        self.samples.extend(later.samples.into_iter().take(room));
+    }
+}
+
+/// The running count of one thread's read, shared by the format readers.
+struct Tally<'a> {
+    counts: Counts,
+    limits: RowLimits,
+    /// The buffer each row is decoded into.
+    event: Event,
+    /// The last good row's user id, whose checks need not run again.
+    good_user: String,
+    sink: &'a mut dyn FnMut(&mut Event),
+    /// Bytes and rows read since the last call.
+    progress: &'a mut dyn FnMut(u64, u64),
+    /// Position in the current chunk at the last progress call.
+    bytes_reported: u64,
+    rows_reported: u64,
+}
+
+impl<'a> Tally<'a> {
+    fn new(
+        limits: RowLimits,
+        sink: &'a mut dyn FnMut(&mut Event),
+        progress: &'a mut dyn FnMut(u64, u64),
+    ) -> Tally<'a> {
+        Tally {
+            counts: Counts::default(),
+            limits,
+            event: row::empty_event(),
+            good_user: String::new(),
+            sink,
+            progress,
+            bytes_reported: 0,
+            rows_reported: 0,
+        }
+    }
+
+    /// Counts one row, decoded into `self.event` with `outcome`; readers call
+    /// [`Tally::maybe_progress`] with their position after it.
+    fn row(&mut self, file: &Path, line: u64, outcome: Result<(), String>) {
+        self.counts.rows += 1;
         let limits = self.limits;
-        match outcome.and_then(|event| limits.check(&event).map(|()| event)) {
-            Ok(event) => {
-                self.report.events += 1;
-                (self.sink)(event);
+        let user_known = outcome.is_ok() && self.good_user == self.event.user_id;
+        match outcome.and_then(|()| limits.check_known_user(&self.event, user_known)) {
+            Ok(()) => {
+                if !user_known {
+                    self.good_user.clear();
+                    self.good_user.push_str(&self.event.user_id);
+                }
+                self.counts.events += 1;
+                (self.sink)(&mut self.event);
             }
             Err(reason) => self.bad_row(file, line, reason),
         }
     }
 
     fn bad_row(&mut self, file: &Path, line: u64, reason: String) {
-        self.report.bad_rows += 1;
-        if self.report.bad_row_samples.len() < MAX_BAD_ROW_SAMPLES {
+        self.counts.bad_rows += 1;
+        if self.counts.samples.len() < MAX_BAD_ROW_SAMPLES {
             tracing::debug!(file = %file.display(), line, reason = %reason, "bad row");
-            self.report.bad_row_samples.push(BadRow {
+            self.counts.samples.push(BadRow {
                 file: file.to_owned(),
                 line,
                 reason,
@@ -394,29 +483,30 @@ impl Tally<'_> {
     }
 
     fn progress_due(&self) -> bool {
-        self.report.rows.is_multiple_of(PROGRESS_EVERY_ROWS)
+        self.counts.rows.is_multiple_of(PROGRESS_EVERY_ROWS)
     }
 
     /// Reports progress if enough rows passed since the last report.
-    fn maybe_progress(&mut self, bytes_in_file: impl FnOnce() -> u64) {
+    fn maybe_progress(&mut self, bytes_in_chunk: impl FnOnce() -> u64) {
         if self.progress_due() {
-            self.send_progress(bytes_in_file());
+            self.send_progress(bytes_in_chunk());
         }
     }
 
-    fn send_progress(&mut self, bytes_in_file: u64) {
-        (self.progress)(Progress {
-            bytes_read: self.bytes_before_file + bytes_in_file,
-            bytes_total: self.bytes_total,
-            rows: self.report.rows,
-        });
+    fn send_progress(&mut self, bytes_in_chunk: u64) {
+        let bytes = bytes_in_chunk.saturating_sub(self.bytes_reported);
+        let rows = self.counts.rows - self.rows_reported;
+        self.bytes_reported = self.bytes_reported.max(bytes_in_chunk);
+        self.rows_reported = self.counts.rows;
+        (self.progress)(bytes, rows);
     }
 
-    fn finish_file(&mut self, bytes: u64) {
+    fn start_chunk(&mut self) {
+        self.bytes_reported = 0;
+    }
+
+    fn finish_chunk(&mut self, bytes: u64) {
         self.send_progress(bytes);
-        self.bytes_before_file += bytes;
-        self.report.files += 1;
-        self.report.bytes += bytes;
     }
 }
 

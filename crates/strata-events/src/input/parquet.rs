@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -17,7 +18,9 @@ use arrow_array::types::{
 use arrow_array::{Array, GenericStringArray, OffsetSizeTrait, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use strata_core::UnixMillis;
 
 use super::row::{Field, RawRow};
@@ -31,28 +34,38 @@ const MILLIS_PER_DAY: i64 = 86_400_000;
 
 const REQUIRED_COLUMNS: usize = 3;
 
-pub(super) fn read(path: &Path, file_bytes: u64, tally: &mut Tally<'_>) -> Result<(), Error> {
-    if file_bytes == 0 {
-        // An empty file is an empty log, as in the other formats (a job's output not yet
-        // written, say), not a corrupt Parquet footer.
-        return Ok(());
-    }
+/// One row group of a Parquet file, with what reading it needs from the file's footer.
+pub(super) struct Group {
+    metadata: ArrowReaderMetadata,
+    names: Arc<Vec<String>>,
+    /// The position of each of COLUMNS among the file's top-level columns.
+    positions: [Option<usize>; COLUMNS.len()],
+    index: usize,
+    /// Rows of the file before this group.
+    first_row: u64,
+    rows: u64,
+}
+
+/// The row groups of `path` (a non-empty file), each with its share of the file's bytes.
+/// Fails if the footer cannot be read or a required column is missing.
+pub(super) fn plan(path: &Path, file_bytes: u64) -> Result<Vec<(Group, u64)>, Error> {
     let file = File::open(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
     })?;
-    let parquet_error = |source| Error::Parquet {
-        path: path.to_owned(),
-        source,
-    };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
-    let names: Vec<String> = builder
+    let metadata =
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).map_err(|source| {
+            Error::Parquet {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+    let names: Vec<String> = metadata
         .schema()
         .fields()
         .iter()
         .map(|field| field.name().clone())
         .collect();
-    // The position of each of COLUMNS among the file's top-level columns.
     let mut positions = [None; COLUMNS.len()];
     for (slot, column) in positions.iter_mut().zip(COLUMNS) {
         *slot = column_index(&names, column);
@@ -65,13 +78,56 @@ pub(super) fn read(path: &Path, file_bytes: u64, tally: &mut Tally<'_>) -> Resul
             });
         }
     }
-    let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let names = Arc::new(names);
+    let total_rows = u64::try_from(metadata.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let mut groups = Vec::new();
+    let mut first_row = 0_u64;
+    for (index, group) in metadata.metadata().row_groups().iter().enumerate() {
+        let rows = u64::try_from(group.num_rows()).unwrap_or(0);
+        let bytes = if total_rows > 0 {
+            (u128::from(file_bytes) * u128::from(rows) / u128::from(total_rows)) as u64
+        } else {
+            0
+        };
+        groups.push((
+            Group {
+                metadata: metadata.clone(),
+                names: Arc::clone(&names),
+                positions,
+                index,
+                first_row,
+                rows,
+            },
+            bytes,
+        ));
+        first_row += rows;
+    }
+    Ok(groups)
+}
+
+/// Reads one row group; `group_bytes` is its share of the file, for progress.
+pub(super) fn read_group(
+    path: &Path,
+    group: &Group,
+    group_bytes: u64,
+    tally: &mut Tally<'_>,
+) -> Result<(), Error> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let parquet_error = |source| Error::Parquet {
+        path: path.to_owned(),
+        source,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, group.metadata.clone());
     let mask = ProjectionMask::roots(
         builder.parquet_schema(),
-        positions.iter().flatten().copied(),
+        group.positions.iter().flatten().copied(),
     );
     let reader = builder
         .with_projection(mask)
+        .with_row_groups(vec![group.index])
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(parquet_error)?;
@@ -82,11 +138,18 @@ pub(super) fn read(path: &Path, file_bytes: u64, tally: &mut Tally<'_>) -> Resul
             path: path.to_owned(),
             source,
         })?;
-        read_batch(path, &batch, &names, &positions, rows_done, tally)?;
+        read_batch(
+            path,
+            &batch,
+            &group.names,
+            &group.positions,
+            group.first_row + rows_done,
+            tally,
+        )?;
         rows_done += batch.num_rows() as u64;
-        if total_rows > 0 {
+        if group.rows > 0 {
             let bytes =
-                (u128::from(file_bytes) * u128::from(rows_done) / u128::from(total_rows)) as u64;
+                (u128::from(group_bytes) * u128::from(rows_done) / u128::from(group.rows)) as u64;
             // A batch is already thousands of rows, so every batch reports.
             tally.send_progress(bytes);
         }
@@ -122,7 +185,8 @@ fn read_batch(
             benefit_id: benefit_id(index),
             rating: rating(index),
         };
-        tally.row(path, rows_before + index as u64 + 1, raw.into_event());
+        let outcome = raw.fill(&mut tally.event);
+        tally.row(path, rows_before + index as u64 + 1, outcome);
     }
     Ok(())
 }

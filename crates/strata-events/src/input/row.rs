@@ -34,40 +34,148 @@ pub(crate) struct RawRow<'a> {
 
 impl RawRow<'_> {
     /// The event, or why this row is bad.
+    #[cfg(test)]
     pub fn into_event(self) -> Result<Event, String> {
-        let user_id = required_text("user_id", self.user_id)?;
-        let at = timestamp_of(self.timestamp)?;
-        let kind = required_text("event_type", self.event_type)?.to_lowercase();
-        Ok(Event {
-            user_id,
-            at,
-            kind,
-            amount: amount_of(self.amount)?,
-            currency: optional_text("currency", self.currency)?.map(|text| text.to_uppercase()),
-            channel: optional_text("channel", self.channel)?.map(|text| text.to_lowercase()),
-            benefit_id: optional_text("benefit_id", self.benefit_id)?,
-            rating: rating_of(self.rating)?,
-        })
+        let mut event = empty_event();
+        self.fill(&mut event)?;
+        Ok(event)
+    }
+
+    /// Writes this row's event into `event`, reusing its strings' buffers so a read allocates
+    /// nothing per row; or says why the row is bad (then `event` holds a partial row).
+    pub fn fill(self, event: &mut Event) -> Result<(), String> {
+        if !fill_text(&mut event.user_id, self.user_id, "user_id", Case::Keep)? {
+            return Err(missing("user_id"));
+        }
+        event.at = timestamp_of(self.timestamp)?;
+        if !fill_text(&mut event.kind, self.event_type, "event_type", Case::Lower)? {
+            return Err(missing("event_type"));
+        }
+        event.amount = amount_of(self.amount)?;
+        fill_optional(&mut event.currency, self.currency, "currency", Case::Upper)?;
+        fill_optional(&mut event.channel, self.channel, "channel", Case::Lower)?;
+        fill_optional(
+            &mut event.benefit_id,
+            self.benefit_id,
+            "benefit_id",
+            Case::Keep,
+        )?;
+        event.rating = rating_of(self.rating)?;
+        Ok(())
     }
 }
 
-fn required_text(column: &str, field: Field<'_>) -> Result<String, String> {
-    optional_text(column, field)?.ok_or_else(|| format!("{column} is missing or empty"))
+/// An event with empty fields, the buffer [`RawRow::fill`] writes into.
+pub(crate) fn empty_event() -> Event {
+    Event {
+        user_id: String::new(),
+        at: 0,
+        kind: String::new(),
+        amount: None,
+        currency: None,
+        channel: None,
+        benefit_id: None,
+        rating: None,
+    }
 }
 
-/// Text, trimmed; integers are accepted as their decimal text because ids often are numbers.
-fn optional_text(column: &str, field: Field<'_>) -> Result<Option<String>, String> {
+fn missing(column: &str) -> String {
+    format!("{column} is missing or empty")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Keep,
+    Lower,
+    Upper,
+}
+
+/// Text, trimmed and cased, into `into`; integers are accepted as their decimal text because
+/// ids often are numbers. False when the field is absent or empty.
+fn fill_text(
+    into: &mut String,
+    field: Field<'_>,
+    column: &str,
+    case: Case,
+) -> Result<bool, String> {
     match field {
-        Field::Absent => Ok(None),
+        Field::Absent => {
+            into.clear();
+            Ok(false)
+        }
         Field::Text(text) => {
             let text = text.trim();
-            Ok((!text.is_empty()).then(|| text.to_owned()))
+            if text.is_empty() {
+                into.clear();
+                return Ok(false);
+            }
+            // Most rows repeat the last row's user and type: compare instead of copying.
+            if same_text(into, text, case) {
+                return Ok(true);
+            }
+            into.clear();
+            // ASCII case mapping is what `to_lowercase` does to ASCII text, without a new
+            // String; other text takes the full Unicode mapping.
+            match case {
+                Case::Keep => into.push_str(text),
+                Case::Lower if text.is_ascii() => {
+                    into.push_str(text);
+                    into.make_ascii_lowercase();
+                }
+                Case::Upper if text.is_ascii() => {
+                    into.push_str(text);
+                    into.make_ascii_uppercase();
+                }
+                Case::Lower => into.push_str(&text.to_lowercase()),
+                Case::Upper => into.push_str(&text.to_uppercase()),
+            }
+            Ok(true)
         }
-        Field::Integer(integer) => Ok(Some(integer.to_string())),
-        Field::Float(_) | Field::Millis(_) => Err(format!(
-            "{column} must be text or an integer, not a fractional number or time"
-        )),
+        Field::Integer(integer) => {
+            use std::fmt::Write as _;
+            into.clear();
+            let _ = write!(into, "{integer}");
+            Ok(true)
+        }
+        Field::Float(_) | Field::Millis(_) => {
+            into.clear();
+            Err(format!(
+                "{column} must be text or an integer, not a fractional number or time"
+            ))
+        }
     }
+}
+
+/// True when `text` cased as `case` is already `current`; false for non-ASCII text with a
+/// case mapping to make, which is always copied.
+fn same_text(current: &str, text: &str, case: Case) -> bool {
+    if current.len() != text.len() {
+        return false;
+    }
+    match case {
+        Case::Keep => current == text,
+        Case::Lower => current
+            .bytes()
+            .zip(text.bytes())
+            .all(|(have, new)| new.is_ascii() && have == new.to_ascii_lowercase()),
+        Case::Upper => current
+            .bytes()
+            .zip(text.bytes())
+            .all(|(have, new)| new.is_ascii() && have == new.to_ascii_uppercase()),
+    }
+}
+
+fn fill_optional(
+    into: &mut Option<String>,
+    field: Field<'_>,
+    column: &str,
+    case: Case,
+) -> Result<(), String> {
+    let mut buffer = into.take().unwrap_or_default();
+    if fill_text(&mut buffer, field, column, case)? {
+        *into = Some(buffer);
+    }
+    Ok(())
 }
 
 fn timestamp_of(field: Field<'_>) -> Result<UnixMillis, String> {

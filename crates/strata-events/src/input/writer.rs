@@ -32,6 +32,10 @@ use crate::Error;
 /// Rows per Parquet record batch.
 pub const PARQUET_BATCH_ROWS: usize = 64 * 1024;
 
+/// Rows per Parquet row group: the unit a parallel read hands to one thread, so a file of
+/// a few million events already spreads over every core.
+pub const PARQUET_ROW_GROUP_ROWS: usize = 256 * 1024;
+
 const TEXT_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Writes events to one file. Call [`EventWriter::finish`]: a Parquet file is unreadable
@@ -51,6 +55,16 @@ enum Sink {
 impl EventWriter {
     /// Creates (or truncates) `path`.
     pub fn create(path: &Path, format: Format) -> Result<EventWriter, Error> {
+        EventWriter::create_with_row_groups(path, format, PARQUET_ROW_GROUP_ROWS)
+    }
+
+    /// [`EventWriter::create`] with `row_group_rows` rows per Parquet row group (at least
+    /// one; ignored by the text formats).
+    pub fn create_with_row_groups(
+        path: &Path,
+        format: Format,
+        row_group_rows: usize,
+    ) -> Result<EventWriter, Error> {
         let file = File::create(path).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,
@@ -61,7 +75,11 @@ impl EventWriter {
                 output: BufWriter::with_capacity(TEXT_BUFFER_BYTES, file),
                 line: Vec::new(),
             }),
-            Format::Parquet => Sink::Parquet(Box::new(ParquetSink::new(path, file)?)),
+            Format::Parquet => Sink::Parquet(Box::new(ParquetSink::new(
+                path,
+                file,
+                row_group_rows.max(1),
+            )?)),
         };
         Ok(EventWriter {
             path: path.to_owned(),
@@ -281,7 +299,7 @@ struct ParquetSink {
 }
 
 impl ParquetSink {
-    fn new(path: &Path, file: File) -> Result<ParquetSink, Error> {
+    fn new(path: &Path, file: File, row_group_rows: usize) -> Result<ParquetSink, Error> {
         let utc: Arc<str> = Arc::from("UTC");
         let schema = Arc::new(Schema::new(vec![
             Field::new("user_id", DataType::Utf8, false),
@@ -299,6 +317,7 @@ impl ParquetSink {
         ]));
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(row_group_rows))
             .build();
         let output =
             ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(|source| {

@@ -1,0 +1,433 @@
+//! The job's read: every event log on every core into per-user histories.
+//!
+//! [`EventSource::read_parallel`] spreads the logs' chunks (Parquet row groups, whole CSV
+//! and JSON Lines files) over threads. Each thread folds its events into its own
+//! [`ReadShard`]: a partition filter, the as-of cut, a currency tally and per-user
+//! histories in [`SHARDS`] maps keyed by a fast hash of the user id. The shards of all
+//! threads are then merged shard by shard in parallel ([`UserHistory::merge`]), in
+//! thread order, so a run is deterministic for a given thread count.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use strata_core::{CurrencyTally, Event, KindTally, LifecycleModel, UnixMillis, UserHistory};
+use strata_events::input::{ErrorBudget, EventSink, EventSource, InputReport, Progress};
+
+use crate::error::RecomputeError;
+use crate::options::RecomputeOptions;
+use crate::partition::Partition;
+use crate::score::Histories;
+
+/// Hash shards per thread: a power of two, several per core so the merge spreads.
+const SHARDS: usize = 64;
+
+/// Threads the job reads with: `STRATA_READ_THREADS` if set to a positive number, else
+/// every core.
+pub fn read_threads() -> usize {
+    std::env::var("STRATA_READ_THREADS")
+        .ok()
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .filter(|threads| *threads > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// The job's read alone, as `strata recompute` runs it over its whole input on `threads`
+/// threads: the per-user histories and the input report (for benches and tools).
+pub fn read_events(
+    options: &RecomputeOptions,
+    threads: usize,
+) -> Result<(HashMap<String, UserHistory>, InputReport), RecomputeError> {
+    let source = EventSource::open(&options.events)?;
+    let currencies = CurrencyTally::new(&options.models.currency);
+    let settings = ReadSettings {
+        model: &options.model,
+        partition: Partition::whole(),
+        as_of: options.as_of,
+        budget: options.budget,
+        currencies: &currencies,
+        threads,
+    };
+    let outcome = read_histories(&source, &settings, &|_| {})?;
+    Ok((outcome.histories, outcome.report))
+}
+
+/// What the read hands the rest of the job.
+pub(crate) struct ReadOutcome {
+    pub histories: Histories,
+    pub report: InputReport,
+    /// Good events after the as-of time, counted and not folded.
+    pub ignored: u64,
+    pub currencies: CurrencyTally,
+    /// Events per type, for the unknown-types warning.
+    pub kinds: KindTally,
+}
+
+/// What a parallel read of the job needs to know.
+#[derive(Clone, Copy)]
+pub(crate) struct ReadSettings<'a> {
+    pub model: &'a LifecycleModel,
+    pub partition: Partition,
+    pub as_of: UnixMillis,
+    pub budget: ErrorBudget,
+    pub currencies: &'a CurrencyTally,
+    pub threads: usize,
+}
+
+/// Reads `source` on `settings.threads` threads into per-user histories.
+pub(crate) fn read_histories(
+    source: &EventSource,
+    settings: &ReadSettings<'_>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<ReadOutcome, RecomputeError> {
+    let threads = settings.threads.max(1);
+    let shards: Vec<ReadShard<'_>> = (0..threads).map(|_| ReadShard::new(settings)).collect();
+    let (shards, report) = source.read_parallel(settings.budget, progress, shards)?;
+    let mut currencies = settings.currencies.clone();
+    let mut ignored = 0;
+    let mut kinds = KindTally::new();
+    let mut maps: Vec<Vec<UserMap>> = Vec::with_capacity(shards.len());
+    for mut shard in shards {
+        shard.park();
+        currencies.merge(shard.currencies);
+        kinds.merge(shard.kinds);
+        ignored += shard.ignored;
+        maps.push(shard.users);
+    }
+    let histories = merge_shards(maps, threads);
+    Ok(ReadOutcome {
+        histories,
+        report,
+        ignored,
+        currencies,
+        kinds,
+    })
+}
+
+type UserMap = FxHashMap<Box<str>, UserHistory>;
+
+/// One thread's share of a read.
+struct ReadShard<'a> {
+    model: &'a LifecycleModel,
+    partition: Partition,
+    as_of: UnixMillis,
+    currencies: CurrencyTally,
+    kinds: KindTally,
+    ignored: u64,
+    /// Histories by user, in [`SHARDS`] maps chosen by the user id's hash.
+    users: Vec<UserMap>,
+    /// The last event's user, history and shard, out of its map: logs mostly hold a
+    /// user's events together, so most events skip the map.
+    current: Option<(Box<str>, UserHistory, usize)>,
+}
+
+impl<'a> ReadShard<'a> {
+    fn new(settings: &ReadSettings<'a>) -> ReadShard<'a> {
+        ReadShard {
+            model: settings.model,
+            partition: settings.partition,
+            as_of: settings.as_of,
+            currencies: settings.currencies.clone(),
+            kinds: KindTally::new(),
+            ignored: 0,
+            users: (0..SHARDS).map(|_| UserMap::default()).collect(),
+            current: None,
+        }
+    }
+
+    /// Puts the current user's history back into its map.
+    fn park(&mut self) {
+        if let Some((user_id, history, shard)) = self.current.take() {
+            self.users[shard].insert(user_id, history);
+        }
+    }
+}
+
+/// The shard of `user_id`: the hash's top bits, which the maps' own probing uses least.
+fn shard_of(user_id: &str) -> usize {
+    (FxBuildHasher.hash_one(user_id) >> (64 - SHARDS.trailing_zeros())) as usize
+}
+
+impl EventSink for ReadShard<'_> {
+    fn event(&mut self, event: &mut Event) {
+        // Before any per-user memory: a worker holds only its share.
+        if !self.partition.owns(&event.user_id) {
+            return;
+        }
+        if event.at > self.as_of {
+            self.ignored += 1;
+            return;
+        }
+        self.currencies.observe(event);
+        self.kinds.observe(&event.kind);
+        let same_user =
+            matches!(&self.current, Some((user_id, _, _)) if **user_id == *event.user_id);
+        if !same_user {
+            self.park();
+            let shard = shard_of(&event.user_id);
+            let (user_id, history) = self.users[shard]
+                .remove_entry(event.user_id.as_str())
+                .unwrap_or_else(|| (event.user_id.as_str().into(), UserHistory::new(self.model)));
+            self.current = Some((user_id, history, shard));
+        }
+        if let Some((_, history, _)) = &mut self.current {
+            history.observe(self.model, event);
+        }
+    }
+}
+
+/// Merges the threads' maps shard by shard on `threads` threads, each shard's maps in
+/// thread order, then moves every history into one map.
+fn merge_shards(maps: Vec<Vec<UserMap>>, threads: usize) -> Histories {
+    // By shard: shards[s][t] is thread t's map of shard s.
+    let mut by_shard: Vec<Vec<UserMap>> = (0..SHARDS).map(|_| Vec::new()).collect();
+    for thread_maps in maps {
+        for (shard, map) in thread_maps.into_iter().enumerate() {
+            by_shard[shard].push(map);
+        }
+    }
+    let slots: Vec<std::sync::Mutex<Option<Vec<UserMap>>>> = by_shard
+        .into_iter()
+        .map(|maps| std::sync::Mutex::new(Some(maps)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let merged: Vec<Vec<(usize, UserMap)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(SHARDS))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let shard = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(slot) = slots.get(shard) else {
+                            return done;
+                        };
+                        let maps = slot
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .take()
+                            .unwrap_or_default();
+                        done.push((shard, merge_in_order(maps)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let users = merged.iter().flatten().map(|(_, map)| map.len()).sum();
+    let mut histories: Histories = HashMap::with_capacity(users);
+    for (_, map) in merged.into_iter().flatten() {
+        histories.extend(
+            map.into_iter()
+                .map(|(user_id, history)| (user_id.into_string(), history)),
+        );
+    }
+    histories
+}
+
+/// One map holding each user's histories merged in the order of `maps`.
+fn merge_in_order(maps: Vec<UserMap>) -> UserMap {
+    let mut maps = maps.into_iter();
+    let mut merged = maps.next().unwrap_or_default();
+    for map in maps {
+        for (user_id, history) in map {
+            match merged.get_mut(&user_id) {
+                Some(mine) => mine.merge(history),
+                None => {
+                    merged.insert(user_id, history);
+                }
+            }
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::path::PathBuf;
+
+    use strata_core::history::MILLIS_PER_DAY;
+    use strata_core::{CurrencyConfig, Event};
+    use strata_events::generate::{self, GenConfig, Preset};
+    use strata_events::input::{EventWriter, Format, RowLimits};
+
+    use super::*;
+
+    /// The read as it was before the parallel one: every event through
+    /// [`EventSource::read`] into one map, in file order.
+    fn read_by_rows(
+        source: &EventSource,
+        settings: &ReadSettings<'_>,
+    ) -> (Histories, InputReport, u64, CurrencyTally) {
+        let mut histories = Histories::new();
+        let mut ignored = 0;
+        let mut currencies = settings.currencies.clone();
+        let report = source
+            .read(settings.budget, |mut event: Event| {
+                if !settings.partition.owns(&event.user_id) {
+                    return;
+                }
+                if event.at > settings.as_of {
+                    ignored += 1;
+                    return;
+                }
+                currencies.observe(&mut event);
+                histories
+                    .entry(event.user_id.clone())
+                    .or_insert_with(|| UserHistory::new(settings.model))
+                    .observe(settings.model, &event);
+            })
+            .expect("the row read");
+        (histories, report, ignored, currencies)
+    }
+
+    /// Generated events spread over two Parquet files of small row groups, a CSV and a JSON
+    /// Lines file, with bad rows in each format; returns the files and the data's end.
+    fn write_logs(folder: &std::path::Path) -> (Vec<PathBuf>, i64) {
+        let config = GenConfig::new(400, 120, 7, Preset::Retail);
+        let mut events = Vec::new();
+        generate::generate(&config, |event| events.push(event.clone()));
+        let formats = [
+            ("a.parquet", Format::Parquet, 97),
+            ("b.parquet", Format::Parquet, 50),
+            ("c.csv", Format::Csv, 1),
+            ("d.jsonl", Format::Jsonl, 1),
+        ];
+        let paths: Vec<PathBuf> = formats
+            .iter()
+            .map(|(name, _, _)| folder.join(name))
+            .collect();
+        let mut writers: Vec<EventWriter> = formats
+            .iter()
+            .zip(&paths)
+            .map(|((_, format, rows), path)| {
+                EventWriter::create_with_row_groups(path, *format, *rows).expect("writer")
+            })
+            .collect();
+        for (index, event) in events.iter_mut().enumerate() {
+            // Whole amounts, so sums are exact whatever order they are added in; some in
+            // another currency, converted at a rate that keeps them whole.
+            if let Some(amount) = event.amount.as_mut() {
+                *amount = amount.round();
+                event.currency = Some(if index % 5 == 0 { "EUR" } else { "USD" }.into());
+            }
+            // Bad rows the writers let through: a rating out of range, a huge amount.
+            if index % 1009 == 3 {
+                event.rating = Some(9);
+            }
+            if index % 1013 == 5 {
+                event.amount = Some(1e12);
+            }
+            // Every user's events over every file, so histories merge across threads.
+            let file = index % writers.len();
+            writers[file].write(event).expect("write");
+        }
+        for writer in writers {
+            writer.finish().expect("finish");
+        }
+        let mut csv = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&paths[2])
+            .expect("csv");
+        writeln!(csv, "u-bad,soon,purchase,,,,,").expect("append");
+        writeln!(csv, ",2024-01-01T00:00:00Z,open,,,,,").expect("append");
+        let mut jsonl = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&paths[3])
+            .expect("jsonl");
+        writeln!(jsonl, "[1, 2]").expect("append");
+        (paths, config.end)
+    }
+
+    #[test]
+    fn the_parallel_read_folds_what_the_row_read_folds() {
+        let folder = tempfile::tempdir().expect("folder");
+        let (paths, end) = write_logs(folder.path());
+        let source = EventSource::open(&paths).expect("open");
+        let model = LifecycleModel::preset("retail").expect("retail");
+        let currencies = CurrencyTally::new(&CurrencyConfig {
+            base: Some("USD".into()),
+            rates: [("EUR".to_owned(), 2.0)].into(),
+        });
+        // As of 30 days before the data ends: later events are read and ignored.
+        let as_of = end - 30 * MILLIS_PER_DAY;
+        for partition in [Partition::whole(), Partition::new(1, 3).expect("1/3")] {
+            let base = ReadSettings {
+                model: &model,
+                partition,
+                as_of,
+                budget: ErrorBudget {
+                    max_bad_fraction: 0.01,
+                    limits: RowLimits::for_run(as_of, end),
+                },
+                currencies: &currencies,
+                threads: 1,
+            };
+            let (histories, report, ignored, tally) = read_by_rows(&source, &base);
+            assert!(report.bad_rows >= 8, "{report:?}");
+            assert!(ignored > 0);
+            assert!(histories.len() > 50, "{}", histories.len());
+            let expected_currency = tally.settle("USD").expect("a rate for EUR");
+            for threads in [1, 2, 3, 8] {
+                let settings = ReadSettings { threads, ..base };
+                let outcome =
+                    super::read_histories(&source, &settings, &|_| {}).expect("parallel read");
+                assert_eq!(outcome.report, report, "{threads} threads");
+                assert_eq!(outcome.ignored, ignored, "{threads} threads");
+                assert_eq!(
+                    outcome.currencies.settle("USD").expect("settles"),
+                    expected_currency,
+                    "{threads} threads"
+                );
+                assert_eq!(outcome.histories.len(), histories.len());
+                for (user_id, history) in &histories {
+                    assert_eq!(
+                        outcome.histories.get(user_id),
+                        Some(history),
+                        "user {user_id}, {threads} threads"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_parallel_read_fails_as_the_row_read_does() {
+        let folder = tempfile::tempdir().expect("folder");
+        let (mut paths, end) = write_logs(folder.path());
+        let broken = folder.path().join("broken.parquet");
+        std::fs::write(&broken, b"not a parquet file").expect("write");
+        paths.insert(1, broken);
+        let source = EventSource::open(&paths).expect("open");
+        let model = LifecycleModel::preset("retail").expect("retail");
+        let currencies = CurrencyTally::new(&CurrencyConfig::default());
+        let settings = ReadSettings {
+            model: &model,
+            partition: Partition::whole(),
+            as_of: end,
+            budget: ErrorBudget::DEFAULT,
+            currencies: &currencies,
+            threads: 4,
+        };
+        let expected = source
+            .read(settings.budget, |_| {})
+            .expect_err("a broken file")
+            .to_string();
+        let Err(error) = super::read_histories(&source, &settings, &|_| {}) else {
+            panic!("the parallel read passed a broken file");
+        };
+        assert!(
+            error.to_string().contains(&expected),
+            "{error} / {expected}"
+        );
+        assert!(expected.contains("broken.parquet"), "{expected}");
+    }
+}
