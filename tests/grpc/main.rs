@@ -21,6 +21,7 @@ mod offers;
 mod operations;
 mod overload;
 mod partition;
+mod partitions;
 mod python_client;
 mod raw;
 mod recompute;

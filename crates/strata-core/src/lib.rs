@@ -13,6 +13,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod offers;
 pub mod quadrant;
+mod serde_float;
 pub mod user_id;
 pub mod value;
 

@@ -3,12 +3,14 @@
 //! service has acknowledged everything.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use strata_core::{CurrencyTally, Event, UnixMillis, UserHistory};
 use strata_events::input::{EventSource, InputReport, Progress};
 
 use crate::error::RecomputeError;
+use crate::model_file::{FittedModels, ModelFile};
 use crate::options::{Delivery, RecomputeOptions};
 use crate::partition::Partition;
 use crate::push::{self, PlanFiles, PushPlan, Sink, UpdateSink};
@@ -21,6 +23,46 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
     run_partition(options, Partition::whole()).await
 }
 
+/// The fit stage alone (`strata fit`): reads every user's events and fits
+/// every population-wide quantity into one model file's worth of models.
+pub async fn fit(
+    mut options: RecomputeOptions,
+) -> Result<(FittedModels, RunSummary), RecomputeError> {
+    let mut summary = RunSummary::default();
+    let started = Instant::now();
+    let (histories, report, ignored_after_as_of, currencies) =
+        read_histories(&options, Partition::whole()).await?;
+    options.models.settle_currency(currencies)?;
+    summary.phases.push(("read", started.elapsed()));
+    summary.input = report;
+    summary.ignored_after_as_of = ignored_after_as_of;
+    summary.users = histories.len() as u64;
+    let started = Instant::now();
+    let fitted = tokio::task::spawn_blocking(move || {
+        crate::score::fit(&options, &crate::score::Population::new(&histories))?
+            .through_file()
+            .map_err(RecomputeError::from)
+    })
+    .await??;
+    summary.phases.push(("fit", started.elapsed()));
+    summary.models = fitted.report.clone();
+    Ok((fitted, summary))
+}
+
+/// The apply stage (`strata recompute --model FILE`): the run of
+/// [`run_partition`] with the model file's models instead of a fit, so each
+/// worker serves its users exactly what a single run would.
+pub async fn apply_partition(
+    options: RecomputeOptions,
+    partition: Partition,
+    model_file: Arc<ModelFile>,
+) -> Result<RunSummary, RecomputeError> {
+    model_file
+        .models
+        .check_identity(&options, &model_file.path)?;
+    run_stages(options, partition, Some(model_file)).await
+}
+
 /// Runs the job for the users of one partition only: other users' events are
 /// dropped as they are read, and the previous state is narrowed to this
 /// partition's users, so it never deletes a user another partition owns.
@@ -29,6 +71,14 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
 pub async fn run_partition(
     options: RecomputeOptions,
     partition: Partition,
+) -> Result<RunSummary, RecomputeError> {
+    run_stages(options, partition, None).await
+}
+
+async fn run_stages(
+    options: RecomputeOptions,
+    partition: Partition,
+    model_file: Option<Arc<ModelFile>>,
 ) -> Result<RunSummary, RecomputeError> {
     let mut options = partition.localise(options);
     let mut summary = RunSummary::default();
@@ -125,7 +175,7 @@ pub async fn run_partition(
     let delivered_before = previous.users.len() as u64;
     let scored = tokio::task::spawn_blocking({
         let options = options.clone();
-        move || score(&options, histories, previous)
+        move || score(&options, histories, previous, model_file.as_deref())
     })
     .await??;
     summary.phases.push(("score", started.elapsed()));
