@@ -115,6 +115,16 @@
 //! the rule demands it, marked `fairness_required`, and never first.
 //! The report gives the estimated value per user (the first offer's
 //! estimate, 0 for none) with and without the rule.
+//!
+//! ## Fit and apply
+//! [`fit`] learns the policy and decides the rule's repairs over everyone
+//! (which repair each (tier, quadrant, kind) gets compares users); the
+//! result, [`OfferModel`], is the model file's `offers` section.
+//! [`OfferServer::serve`] gives one user their list from it and their own
+//! history: the ranked estimates, then the chosen repairs of the user's
+//! group applied to that list alone (`apply_repairs`), which is the list the
+//! population-wide repair gave them. So any partition of the users is
+//! served the same lists.
 
 use std::collections::BTreeMap;
 use std::fmt;
