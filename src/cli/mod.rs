@@ -8,6 +8,7 @@ mod backup;
 mod client_args;
 mod demo;
 mod dev_cert;
+mod fit;
 mod generate;
 mod get;
 mod lift;
@@ -60,8 +61,13 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Write synthetic events with a known ground truth.
     Gen(generate::GenArgs),
+    /// Fit every population-wide model once and write the model file
+    /// (`recompute --model-file` applies it, on any number of partitions).
+    Fit(fit::FitArgs),
     /// Turn event logs into profiles; push what changed or write a snapshot.
     Recompute(recompute::RecomputeArgs),
+    /// `recompute` with a model file (--model-file required): apply only.
+    Apply(recompute::RecomputeArgs),
     /// Look users up: layer, tier, quadrant, values, benefits best first
     /// (--json: one proto3 JSON object per user). Exits 3 if one is unknown.
     Get(get::GetArgs),
@@ -96,7 +102,9 @@ impl Cli {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Gen(args) => generate::run(args),
+            Command::Fit(args) => fit::run(args).await,
             Command::Recompute(args) => recompute::run(args).await,
+            Command::Apply(args) => recompute::apply(args).await,
             Command::Get(args) => get::run(args).await,
             Command::Offers(args) => offers::run(args).await,
             Command::Loadtest(args) => Ok(loadtest::run(args).await?),

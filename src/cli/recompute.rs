@@ -11,7 +11,9 @@ use strata_audience::ModelPick;
 use strata_core::LifecycleModel;
 use strata_events::input::{ErrorBudget, RowLimits};
 use strata_job::targeting::Targeting;
-use strata_job::{DeleteGuard, Delivery, ModelsConfig, Partition, PushTarget, RecomputeOptions};
+use strata_job::{
+    DeleteGuard, Delivery, ModelFile, ModelsConfig, Partition, PushTarget, RecomputeOptions,
+};
 use strata_replication::LogTarget;
 
 use super::client_args::ClientTlsArgs;
@@ -113,9 +115,17 @@ pub struct RecomputeArgs {
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Only the users of partition i of N (0-based, e.g. 2/8), by user id
-    /// hash; state, snapshot and producer id get a `p2of8` tag.
+    /// hash; state, snapshot and producer id get a `p2of8` tag. With
+    /// --model-file, every partition applies the same models; without it,
+    /// each fits its own on its share (answers then depend on N).
     #[arg(long)]
     pub partition: Option<Partition>,
+    /// Apply this model file (`strata fit --model-out`) instead of fitting:
+    /// no population-wide step, so any --partition gives every user the
+    /// profile one whole run gives. Refused unless the preset, model
+    /// version, --as-of and --config are the ones it was fitted with.
+    #[arg(long)]
+    pub model_file: Option<PathBuf>,
     #[command(flatten)]
     pub targeting: TargetingArgs,
 }
@@ -179,6 +189,15 @@ impl TargetingArgs {
         }
         Ok(Some(Arc::new(targeting)))
     }
+}
+
+/// `strata apply`: `strata recompute` with a model file, required.
+pub async fn apply(args: RecomputeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.model_file.is_some(),
+        "strata apply needs --model-file FILE (written by `strata fit --model-out FILE`);          `strata recompute` without it fits and applies in one run"
+    );
+    run(args).await
 }
 
 pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
@@ -245,7 +264,16 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         options.model_version.clone(),
         options.as_of,
     );
-    let summary = match strata_job::run_partition(options, partition).await {
+    let result = match &args.model_file {
+        Some(path) => {
+            // Read and checked before any event: a wrong file fails at once.
+            let file = ModelFile::load(path)?;
+            file.models.check_identity(&options, path)?;
+            strata_job::apply_partition(options, partition, Arc::new(file)).await
+        }
+        None => strata_job::run_partition(options, partition).await,
+    };
+    let summary = match result {
         Ok(summary) => summary,
         Err(error) => return Err(explain_push(error, push_to.as_ref()).await),
     };
@@ -297,7 +325,7 @@ async fn explain_push(
 
 /// The wall clock in Unix milliseconds: events later than a day after it
 /// (or after the as-of time, if later) are bad rows.
-fn now_millis() -> i64 {
+pub(super) fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| {

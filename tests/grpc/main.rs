@@ -23,6 +23,7 @@ mod offers;
 mod operations;
 mod overload;
 mod partition;
+mod partitions;
 mod presets;
 mod python_client;
 mod raw;

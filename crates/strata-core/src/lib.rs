@@ -14,6 +14,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod offers;
 pub mod quadrant;
+mod serde_float;
 pub mod user_id;
 pub mod value;
 

@@ -7,7 +7,7 @@
 //! need a fit like the value scorer. A user with no satisfaction signal at all
 //! gets no satisfaction score and no quadrant, rather than a guessed one.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::event::UnixMillis;
@@ -116,8 +116,9 @@ impl QuadrantKind {
     }
 }
 
-/// Thresholds fitted over a population.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Thresholds fitted over a population (the model file's `quadrant` section).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QuadrantScorer {
     loyalty_threshold: f64,
     satisfaction_threshold: f64,

@@ -5,14 +5,14 @@
 //! Separate from the lifecycle because it is relative: a score compares a
 //! user with everyone else who bought, so it needs a fitted population.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::event::UnixMillis;
 use crate::history::{UserHistory, day_of};
 
 /// Tier thresholds on the summed R + F + M score (3 to 15).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ValueConfig {
     pub high_min_score: u8,
@@ -104,8 +104,11 @@ pub struct ValueAssessment {
 /// equal values always score the same, and a tied block scores at the bottom
 /// of the quintiles it spans: when most buyers bought once, one purchase day
 /// is F = 1, as the RFM segment names expect.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Quintiles {
+    /// Infinite when nobody bought: written `null` in a model file.
+    #[serde(with = "crate::serde_float::cuts")]
     cuts: [f64; 4],
 }
 
@@ -132,8 +135,10 @@ impl Quintiles {
     }
 }
 
-/// RFM scores fitted over a purchasing population.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// RFM scores fitted over a purchasing population (the cut points are the
+/// model file's `value` section).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ValueScorer {
     config: ValueConfig,
     recency: Quintiles,

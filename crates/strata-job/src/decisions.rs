@@ -1,5 +1,6 @@
-//! The decision models of a run: fitted once over the population, then
-//! applied per user. Lifetime value (BG/NBD + Gamma-Gamma), propensity to buy
+//! The decision models of a run: fitted once over the population (the
+//! model file's `decisions` section, [`DecisionModels`]), then applied per
+//! user. Lifetime value (BG/NBD + Gamma-Gamma), propensity to buy
 //! (chosen on a time-split holdout among models and baselines, in
 //! `propensity.rs`), best channel (Beta-Binomial with a frequency cap),
 //! plus the checks that say how good each is on this data. The benefits
@@ -16,6 +17,8 @@ use strata_models::{
     BgNbdParameters, CustomerSummary, GammaGammaParameters, PurchaseDay, fit_bg_nbd,
     fit_gamma_gamma, summarize_purchases,
 };
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::ModelsConfig;
 use crate::propensity::{self, Propensity};
@@ -35,8 +38,11 @@ fn round_to(value: f64, decimals: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-/// How the models fared on this run's data.
-#[derive(Debug, Clone, Default)]
+/// How the models fared on this run's data: the quality figures of the
+/// model file (`report`), so a run that applies a model file reports the
+/// fit's figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelReport {
     pub bg_nbd: Option<(BgNbdParameters, f64)>,
     pub gamma_gamma: Option<GammaGammaParameters>,
@@ -77,14 +83,23 @@ pub struct UserSegment {
     pub quadrant: Option<QuadrantKind>,
 }
 
+/// The fitted decision models: population-wide parameters only, no user.
+/// A model that could not be fitted is `None` (the report's notes say why).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionModels {
+    pub bg_nbd: Option<BgNbdParameters>,
+    pub gamma_gamma: Option<GammaGammaParameters>,
+    pub propensity: Option<Propensity>,
+    /// Beta-Binomial priors per channel and the frequency cap's settings.
+    pub channel: Option<ChannelModel>,
+}
+
 /// Fitted models, ready to decide for any user of the run.
 pub struct Decisions<'a> {
     config: &'a ModelsConfig,
     as_of: UnixMillis,
-    bg_nbd: Option<BgNbdParameters>,
-    gamma_gamma: Option<GammaGammaParameters>,
-    propensity: Option<Propensity>,
-    channel: Option<ChannelModel>,
+    pub models: DecisionModels,
     pub report: ModelReport,
 }
 
@@ -143,10 +158,7 @@ impl<'a> Decisions<'a> {
         let mut decisions = Decisions {
             config,
             as_of,
-            bg_nbd: None,
-            gamma_gamma: None,
-            propensity: None,
-            channel: None,
+            models: DecisionModels::default(),
             report: ModelReport::default(),
         };
         decisions.report.currency = config.currency_code().to_owned();
@@ -159,6 +171,21 @@ impl<'a> Decisions<'a> {
         decisions
     }
 
+    /// Models fitted before (a model file's), ready to decide; `report`
+    /// starts empty of per-run tallies.
+    pub fn from_models(
+        config: &'a ModelsConfig,
+        as_of: UnixMillis,
+        models: DecisionModels,
+    ) -> Decisions<'a> {
+        Decisions {
+            config,
+            as_of,
+            models,
+            report: ModelReport::default(),
+        }
+    }
+
     fn fit_lifetime(&mut self, users: &[(&str, &UserHistory)]) {
         let today = day_of(self.as_of);
         let summaries: Vec<CustomerSummary> = users
@@ -168,7 +195,7 @@ impl<'a> Decisions<'a> {
         match fit_bg_nbd(&summaries) {
             Ok(fit) => {
                 self.report.bg_nbd = Some((fit.parameters, fit.log_likelihood));
-                self.bg_nbd = Some(fit.parameters);
+                self.models.bg_nbd = Some(fit.parameters);
             }
             Err(error) => self
                 .report
@@ -183,7 +210,7 @@ impl<'a> Decisions<'a> {
             Ok(fit) => {
                 self.report.gamma_gamma = Some(fit.parameters);
                 self.report.spend_outliers = fit.capped;
-                self.gamma_gamma = Some(fit.parameters);
+                self.models.gamma_gamma = Some(fit.parameters);
             }
             Err(error) => self
                 .report
@@ -208,7 +235,7 @@ impl<'a> Decisions<'a> {
         self.report.bg_nbd_holdout = fitted.bg_nbd_holdout;
         self.report.notes.extend(fitted.notes);
         self.report.propensity_choice = fitted.report;
-        self.propensity = fitted.propensity;
+        self.models.propensity = fitted.propensity;
     }
 
     fn fit_channel(&mut self, users: &[(&str, &UserHistory)]) {
@@ -222,7 +249,7 @@ impl<'a> Decisions<'a> {
             zero_sends_eligible: true,
         };
         match ChannelModel::fit(&rows, config) {
-            Ok(model) => self.channel = Some(model),
+            Ok(model) => self.models.channel = Some(model),
             Err(error) => self
                 .report
                 .notes
@@ -236,7 +263,7 @@ impl<'a> Decisions<'a> {
         let horizon_days = self.config.lifetime.horizon_days;
         let horizon_weeks = f64::from(horizon_days) / DAYS_PER_WEEK;
         let summary = summary_at(history, today);
-        let lifetime_value = match (&self.bg_nbd, &self.gamma_gamma, &summary) {
+        let lifetime_value = match (&self.models.bg_nbd, &self.models.gamma_gamma, &summary) {
             (Some(bg_nbd), Some(gamma_gamma), Some(summary)) => {
                 let expected = bg_nbd.expected_purchases(horizon_weeks, summary).ok();
                 let spend = gamma_gamma.expected_average_spend(summary).ok();
@@ -257,13 +284,13 @@ impl<'a> Decisions<'a> {
             _ => None,
         };
 
-        let propensity = self.propensity.as_ref().and_then(|propensity| {
+        let propensity = self.models.propensity.as_ref().and_then(|propensity| {
             propensity
-                .predict(history, today, self.bg_nbd.as_ref())
+                .predict(history, today, self.models.bg_nbd.as_ref())
                 .map(|probability| round_to(probability, ESTIMATE_DECIMALS))
         });
 
-        let contact_channel = self.channel.as_ref().and_then(|model| {
+        let contact_channel = self.models.channel.as_ref().and_then(|model| {
             let recent = history
                 .engagement()
                 .contacts_within(self.as_of, self.config.channel.window_days);

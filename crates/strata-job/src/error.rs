@@ -24,6 +24,9 @@ pub enum RecomputeError {
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
     Push(#[from] PushError),
+    /// A model file that cannot be read, written or applied to this run.
+    #[error(transparent)]
+    ModelFile(#[from] crate::model_file::ModelFileError),
     #[error("transitions file {path}: {source}")]
     Transitions {
         path: PathBuf,

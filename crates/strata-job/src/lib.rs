@@ -8,7 +8,8 @@
 //! state, push exactly once or write a snapshot, then commit the new state).
 //!
 //! This file is the table of contents: `run.rs` runs the phases,
-//! `score.rs` holds the four scoring passes, `decisions.rs` the models,
+//! `score.rs` holds the fit and the four per-user passes, `model_file.rs`
+//! the model file between them, `decisions.rs` the models,
 //! `offers.rs` the offer policy and the fairness rule, `push.rs` the exactly-once delivery, `state.rs` the job's state file.
 //! Modules import each other by their own paths, never through the
 //! re-exports below, so no module imports this one back.
@@ -18,6 +19,7 @@ pub mod decisions;
 mod error;
 pub mod lift;
 pub mod members;
+pub mod model_file;
 mod offers;
 mod options;
 pub mod partition;
@@ -34,9 +36,10 @@ pub mod wire;
 pub use config::ModelsConfig;
 pub use decisions::ModelReport;
 pub use error::RecomputeError;
+pub use model_file::{FittedModels, ModelFile, ModelFileError};
 pub use options::{DeleteGuard, Delivery, RecomputeOptions};
 pub use partition::Partition;
 pub use push::{PlanFiles, PushError, PushOutcome, PushPlan, PushTarget, Sink, UpdateSink};
-pub use run::{run, run_partition};
+pub use run::{apply_partition, fit, run, run_partition};
 pub use state::{JobState, ServerMark, StateError, StateHeader, UserEntry};
 pub use summary::RunSummary;

@@ -115,9 +115,21 @@
 //! the rule demands it, marked `fairness_required`, and never first.
 //! The report gives the estimated value per user (the first offer's
 //! estimate, 0 for none) with and without the rule.
+//!
+//! ## Fit and apply
+//! [`fit`] learns the policy and decides the rule's repairs over everyone
+//! (which repair each (tier, quadrant, kind) gets compares users); the
+//! result, [`OfferModel`], is the model file's `offers` section.
+//! [`OfferServer::serve`] gives one user their list from it and their own
+//! history: the ranked estimates, then the chosen repairs of the user's
+//! group applied to that list alone (`apply_repairs`), which is the list the
+//! population-wide repair gave them. So any partition of the users is
+//! served the same lists.
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
 
 use strata_core::history::{MILLIS_PER_DAY, day_of};
@@ -126,11 +138,12 @@ use strata_core::{
 };
 use strata_models::Error as ModelError;
 use strata_models::offer_policy::fairness::{
-    BenefitTerms, LeastCostConfig, Stage, UserOffers, enforce_least_cost,
+    BenefitTerms, FairOffer, GroupRepair, LeastCostConfig, Stage, UserOffers, apply_repairs,
+    enforce_least_cost,
 };
 use strata_models::offer_policy::{
     BaseLearner, Estimate, OfferIssue, PolicyConfig, PolicyKind, Regressor, Ridge, RidgeConfig,
-    SelectionReport, rank, select_policy,
+    RidgeModel, SelectionReport, ServedPolicy, rank, select_policy,
 };
 use strata_models::{BgNbdParameters, PurchaseDay, summarize_purchases};
 use strata_proto::v1;
@@ -229,9 +242,18 @@ fn mean_order(days: &[DayTotal]) -> Option<f64> {
     (events > 0).then(|| days.iter().map(|day| day.amount).sum::<f64>() / events as f64)
 }
 
-/// How a user is described to the learner, as of any cut.
+/// How a user is described to the learner, as of any cut: the lifecycle
+/// model of the run and the population-wide cut points (fitted once, in the
+/// model file).
 struct Space<'a> {
     model: &'a LifecycleModel,
+    cuts: SpaceCuts,
+}
+
+/// The population-wide quantities of the learner's features and cells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SpaceCuts {
     bg_nbd: Option<BgNbdParameters>,
     horizon_weeks: f64,
     margin_rate: f64,
@@ -301,13 +323,15 @@ impl<'a> Space<'a> {
             }
         };
         Space {
-            margin_cuts: [margin_quantile(1.0 / 3.0), margin_quantile(2.0 / 3.0)],
             model,
-            bg_nbd,
-            horizon_weeks,
-            margin_rate: config.economics.margin_rate,
-            imputed_order: quantile(0.5),
-            order_cuts: [quantile(1.0 / 3.0), quantile(2.0 / 3.0)],
+            cuts: SpaceCuts {
+                margin_cuts: [margin_quantile(1.0 / 3.0), margin_quantile(2.0 / 3.0)],
+                bg_nbd,
+                horizon_weeks,
+                margin_rate: config.economics.margin_rate,
+                imputed_order: quantile(0.5),
+                order_cuts: [quantile(1.0 / 3.0), quantile(2.0 / 3.0)],
+            },
         }
     }
 
@@ -331,7 +355,7 @@ impl<'a> Space<'a> {
         let bought = last.is_some();
         let recency = last.map_or(0, |last| (day - last.day).max(0));
         let spend = mean_order(days).map(|mean| mean.max(0.0));
-        let order = spend.map_or(self.imputed_order, f64::ln_1p);
+        let order = spend.map_or(self.cuts.imputed_order, f64::ln_1p);
         features.push(f64::from(u8::from(bought)));
         features.push((days.len() as f64).ln_1p());
         features.push(f64::from(recency).ln_1p());
@@ -340,7 +364,7 @@ impl<'a> Space<'a> {
             .first_seen()
             .map_or(0, |first| (day - day_of(first)).max(0));
         features.push(f64::from(tenure).ln_1p());
-        let (expected, alive) = match (&self.bg_nbd, bought) {
+        let (expected, alive) = match (&self.cuts.bg_nbd, bought) {
             (Some(parameters), true) => {
                 let purchases: Vec<PurchaseDay> = days
                     .iter()
@@ -354,7 +378,7 @@ impl<'a> Space<'a> {
                     .map_or((0.0, 0.0), |summary| {
                         (
                             parameters
-                                .expected_purchases(self.horizon_weeks, &summary)
+                                .expected_purchases(self.cuts.horizon_weeks, &summary)
                                 .unwrap_or(0.0),
                             parameters.probability_alive(&summary),
                         )
@@ -366,7 +390,7 @@ impl<'a> Space<'a> {
         features.push(alive);
         // What the user's own orders would earn in the window anyway: most
         // of the outcome's variance, which the outcome models should remove.
-        features.push(self.margin_rate * expected * spend.unwrap_or(0.0));
+        features.push(self.cuts.margin_rate * expected * spend.unwrap_or(0.0));
         let redeemed = history.engagement().redemptions_before(at) as f64;
         let treated = treated_before as f64;
         features.push((redeemed + 0.5) / (treated + 2.0));
@@ -395,8 +419,18 @@ impl<'a> Space<'a> {
         // gone cold); buyers by how much they buy anyway and their order.
         let cell = if bought {
             let margin = features[EXPECTED_MARGIN];
-            let margin_bin = self.margin_cuts.iter().filter(|cut| margin > **cut).count() as u32;
-            let order_bin = self.order_cuts.iter().filter(|cut| order > **cut).count() as u32;
+            let margin_bin = self
+                .cuts
+                .margin_cuts
+                .iter()
+                .filter(|cut| margin > **cut)
+                .count() as u32;
+            let order_bin = self
+                .cuts
+                .order_cuts
+                .iter()
+                .filter(|cut| order > **cut)
+                .count() as u32;
             TENURE_CUTS.len() as u32 + 1 + margin_bin * 3 + order_bin
         } else {
             TENURE_CUTS.iter().filter(|cut| tenure > **cut).count() as u32
@@ -432,7 +466,8 @@ pub(crate) struct Stratified<L> {
 }
 
 /// [`Stratified`]'s fitted models: the cut points and one model per stratum.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct StratifiedModel<M> {
     /// Expected-margin cuts between buyer strata (ascending).
     cuts: Vec<f64>,
@@ -816,44 +851,58 @@ struct Repairs<'a> {
     new_layer: u32,
 }
 
+/// The catalogue as the fairness rule sees it.
+fn fairness_catalogue(config: &ModelsConfig) -> Vec<BenefitTerms> {
+    config
+        .benefits
+        .iter()
+        .map(|spec| BenefitTerms {
+            kind: v1::BenefitKind::from(spec.kind) as u32,
+            face_value: spec.face_value as f64,
+        })
+        .collect()
+}
+
+/// Tier and quadrant of a user for the fairness rule: the segment key
+/// without its layer, as (tier, quadrant).
+fn fairness_group(segment: &UserSegment) -> (u32, u32) {
+    let group = segment_key(segment) % 100;
+    (group / 10, group % 10)
+}
+
 impl Repairs<'_> {
-    /// Repairs `lists` at least cost, one (tier, quadrant) group at a time:
-    /// the rule compares users only within a group, so this is the same
-    /// repair as over everyone at once, with one group's copies in memory
-    /// instead of every user's. `compared` are the users that may be
-    /// repaired, `estimates` theirs (see `decide`).
-    fn apply(
+    /// Decides the repairs at least cost, one (tier, quadrant) group at a
+    /// time: the rule compares users only within a group, so this is the
+    /// same repair as over everyone at once, with one group's copies in
+    /// memory instead of every user's. `compared` are the users that may be
+    /// repaired, `estimates` theirs (see `fit`). Returns every group's
+    /// repairs, in the order they are applied.
+    fn decide(
         &self,
         lists: &mut [Vec<ServedOffer>],
         compared: &[usize],
         estimates: &[f64],
         cost: &mut strata_report::FairnessCost,
-    ) -> Result<(), ModelError> {
+    ) -> Result<Vec<GroupRepair>, ModelError> {
         let benefits = self.config.benefits.len();
-        let catalogue: Vec<BenefitTerms> = self
-            .config
-            .benefits
-            .iter()
-            .map(|spec| BenefitTerms {
-                kind: v1::BenefitKind::from(spec.kind) as u32,
-                face_value: spec.face_value as f64,
-            })
-            .collect();
-        let mut groups: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        let catalogue = fairness_catalogue(self.config);
+        let mut groups: BTreeMap<(u32, u32), Vec<usize>> = BTreeMap::new();
         for (position, &index) in compared.iter().enumerate() {
-            // Tier and quadrant: the segment key without its layer.
-            let group = segment_key(&self.segments[index]) % 100;
-            groups.entry(group).or_default().push(position);
+            groups
+                .entry(fairness_group(&self.segments[index]))
+                .or_default()
+                .push(position);
         }
+        let mut repairs = Vec::new();
         for members in groups.values() {
             let offers: Vec<UserOffers> = members
                 .iter()
                 .map(|&position| {
                     let index = compared[position];
-                    let group = segment_key(&self.segments[index]) % 100;
+                    let (tier, quadrant) = fairness_group(&self.segments[index]);
                     UserOffers {
-                        tier: group / 10,
-                        quadrant: group % 10,
+                        tier,
+                        quadrant,
                         stage: stage_of(&self.segments[index], self.new_layer),
                         estimates: estimates[position * benefits..][..benefits]
                             .iter()
@@ -870,19 +919,23 @@ impl Repairs<'_> {
             cost.users_changed += outcome.users_changed as u64;
             cost.forced_offers += outcome.forced_offers as u64;
             cost.repairs += outcome.repairs.len() as u64;
+            repairs.extend(outcome.repairs);
             for (&position, repaired) in members.iter().zip(outcome.offers) {
-                lists[compared[position]] = repaired
-                    .into_iter()
-                    .map(|offer| ServedOffer {
-                        benefit: offer.benefit as u32,
-                        estimate: offer.estimate,
-                        forced: offer.forced,
-                    })
-                    .collect();
+                lists[compared[position]] = served(repaired);
             }
         }
-        Ok(())
+        Ok(repairs)
     }
+}
+
+fn served(list: Vec<FairOffer>) -> Vec<ServedOffer> {
+    list.into_iter()
+        .map(|offer| ServedOffer {
+            benefit: offer.benefit as u32,
+            estimate: offer.estimate,
+            forced: offer.forced,
+        })
+        .collect()
 }
 
 /// Where a user stands for the fairness rule.
@@ -894,12 +947,119 @@ fn stage_of(segment: &UserSegment, new_layer: u32) -> Stage {
     }
 }
 
-/// Learns the offer policy from the logs and serves it: one list per user
-/// (in `users` order), best first, repaired by the fairness rule. Writes
-/// what it found into `report`. `segments` are the users' as-of layer, tier
-/// and quadrant (the fairness rule's groups), `new_layer` the index of the
-/// model's `new` layer.
-pub(crate) fn decide(
+/// The served offer policy, fitted over the whole population: the model
+/// file's `offers` section. Everything in it is population-wide (cut points,
+/// the chosen policy's estimates, the fairness repairs chosen per group and
+/// kind); [`OfferModel::serve`] needs only it and one user's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OfferModel {
+    /// The features' and cells' cut points.
+    space: SpaceCuts,
+    /// The policy served: no offer, best single benefit, per cell, or learned.
+    policy: ServedPolicy<StratifiedModel<RidgeModel>>,
+    /// The fairness rule's repairs, chosen over everyone at least cost, per
+    /// (tier, quadrant, kind), in the order they apply; empty when the rule
+    /// is off or nothing was unfair.
+    repairs: Vec<GroupRepair>,
+}
+
+/// The list one user is served before the fairness rule, and the user's
+/// estimates (for the rule).
+fn ranked(
+    learning: &Learning<'_>,
+    policy: &ServedPolicy<StratifiedModel<RidgeModel>>,
+    history: &UserHistory,
+) -> (Vec<ServedOffer>, Vec<Option<f64>>) {
+    let (features, cell) = learning.at_as_of(history);
+    let estimates = policy.estimates(&features, cell);
+    let list = rank(&estimates, false)
+        .into_iter()
+        // Worth less than half a cent: served as 0.00, so not worth it.
+        .filter(|offer| offer.estimate >= HALF_A_CENT)
+        .map(|offer| ServedOffer {
+            benefit: offer.benefit as u32,
+            estimate: offer.estimate,
+            forced: false,
+        })
+        .collect();
+    (list, estimates)
+}
+
+/// Serves a fitted [`OfferModel`] to one user at a time.
+pub(crate) struct OfferServer<'a> {
+    config: &'a ModelsConfig,
+    model: &'a OfferModel,
+    learning: Learning<'a>,
+    catalogue: Vec<BenefitTerms>,
+    new_layer: u32,
+}
+
+impl<'a> OfferServer<'a> {
+    pub(crate) fn new(
+        config: &'a ModelsConfig,
+        lifecycle: &'a LifecycleModel,
+        as_of: UnixMillis,
+        model: &'a OfferModel,
+        new_layer: u32,
+    ) -> Self {
+        OfferServer {
+            config,
+            model,
+            learning: Learning {
+                config,
+                as_of,
+                space: Space {
+                    model: lifecycle,
+                    cuts: model.space.clone(),
+                },
+            },
+            catalogue: fairness_catalogue(config),
+            new_layer,
+        }
+    }
+
+    /// One user's served list, best first, with the fairness repairs the fit
+    /// chose for the user's group applied to it: the list the whole
+    /// population's run gives this user, from this user alone.
+    pub(crate) fn serve(&self, history: &UserHistory, segment: &UserSegment) -> Vec<ServedOffer> {
+        let (list, estimates) = ranked(&self.learning, &self.model.policy, history);
+        let stage = stage_of(segment, self.new_layer);
+        if !self.config.fairness.enabled || list.is_empty() || stage == Stage::Exempt {
+            return list;
+        }
+        let (tier, quadrant) = fairness_group(segment);
+        let user = UserOffers {
+            tier,
+            quadrant,
+            stage,
+            estimates: estimates
+                .iter()
+                .map(|value| value.filter(|value| !value.is_nan()))
+                .collect(),
+            offers: list.iter().map(|offer| offer.benefit as usize).collect(),
+        };
+        match apply_repairs(
+            &user,
+            &self.catalogue,
+            &self.model.repairs,
+            &LeastCostConfig::default(),
+        ) {
+            Ok(repaired) => served(repaired),
+            // The fit applied the rule to this very list without an error,
+            // so this is a model file from another catalogue: serve unrepaired.
+            Err(_) => list,
+        }
+    }
+}
+
+/// Learns the offer policy from the logs, over the whole population (users
+/// in id order), and decides the fairness repairs over everyone's served
+/// lists. Writes what it found into `report`. `segments` are the users'
+/// as-of layer, tier and quadrant (the fairness rule's groups), `new_layer`
+/// the index of the model's `new` layer. `None` when no policy could be
+/// learned (the notes say why): nobody is offered anything.
+pub(crate) fn fit(
     config: &ModelsConfig,
     model: &LifecycleModel,
     as_of: UnixMillis,
@@ -907,9 +1067,8 @@ pub(crate) fn decide(
     segments: &[UserSegment],
     new_layer: u32,
     report: &mut ModelReport,
-) -> Vec<Vec<ServedOffer>> {
+) -> Option<OfferModel> {
     let started = std::time::Instant::now();
-    let mut lists: Vec<Vec<ServedOffer>> = vec![Vec::new(); users.len()];
     let bg_nbd = report.bg_nbd.as_ref().map(|(parameters, _)| *parameters);
     let learning = Learning {
         config,
@@ -923,7 +1082,7 @@ pub(crate) fn decide(
         report
             .notes
             .push("no offer issues with a finished outcome window: no benefits recommended".into());
-        return lists;
+        return None;
     }
     let control = set_propensities(config, &mut logged);
     // A freak order must not set every user's estimates.
@@ -940,7 +1099,7 @@ pub(crate) fn decide(
             report
                 .notes
                 .push(format!("offer policy not fitted: {error}"));
-            return lists;
+            return None;
         }
     };
     let learned = started.elapsed();
@@ -948,32 +1107,24 @@ pub(crate) fn decide(
     let mut check = policy_check(&selection.report, total, control);
     let policy = selection.policy;
 
-    // Every user as of as-of, described as the issues were. The estimates
-    // of users the fairness rule may repair (listed, in or after the new
-    // layer) are kept for it, flat: `compared[k]`'s are
-    // `estimates[k * benefits..][..benefits]`, NaN where none.
+    // Every user as of as-of, described as the issues were: the lists the
+    // fairness rule decides its repairs on. The estimates of users the rule
+    // may repair (listed, in or after the new layer) are kept for it, flat:
+    // `compared[k]`'s are `estimates[k * benefits..][..benefits]`, NaN
+    // where none.
+    let mut lists: Vec<Vec<ServedOffer>> = Vec::with_capacity(users.len());
     let mut compared: Vec<usize> = Vec::new();
     let mut estimates: Vec<f64> = Vec::new();
     for (index, (_, history)) in users.iter().enumerate() {
-        let (features, cell) = learning.at_as_of(history);
-        let user_estimates = policy.estimates(&features, cell);
-        lists[index] = rank(&user_estimates, false)
-            .into_iter()
-            // Worth less than half a cent: served as 0.00, so not worth it.
-            .filter(|offer| offer.estimate >= HALF_A_CENT)
-            .map(|offer| ServedOffer {
-                benefit: offer.benefit as u32,
-                estimate: offer.estimate,
-                forced: false,
-            })
-            .collect();
+        let (list, user_estimates) = ranked(&learning, &policy, history);
         if config.fairness.enabled
-            && !lists[index].is_empty()
+            && !list.is_empty()
             && stage_of(&segments[index], new_layer) != Stage::Exempt
         {
             compared.push(index);
             estimates.extend(user_estimates.iter().map(|value| value.unwrap_or(f64::NAN)));
         }
+        lists.push(list);
     }
     tracing::info!(
         issues = total,
@@ -982,7 +1133,7 @@ pub(crate) fn decide(
         describe_seconds = described.as_secs_f64(),
         select_seconds = (learned - described).as_secs_f64(),
         serve_seconds = (started.elapsed() - learned).as_secs_f64(),
-        "offer policy chosen and served"
+        "offer policy chosen"
     );
 
     let value_without = first_offer_value(&lists);
@@ -992,14 +1143,18 @@ pub(crate) fn decide(
         value_with: value_without,
         ..strata_report::FairnessCost::default()
     };
+    let mut repairs = Vec::new();
     if config.fairness.enabled {
-        let repairs = Repairs {
+        let rule = Repairs {
             config,
             segments,
             new_layer,
         };
-        match repairs.apply(&mut lists, &compared, &estimates, &mut fairness) {
-            Ok(()) => fairness.value_with = first_offer_value(&lists),
+        match rule.decide(&mut lists, &compared, &estimates, &mut fairness) {
+            Ok(chosen) => {
+                fairness.value_with = first_offer_value(&lists);
+                repairs = chosen;
+            }
             Err(error) => report
                 .notes
                 .push(format!("fairness rule not applied: {error}")),
@@ -1009,7 +1164,33 @@ pub(crate) fn decide(
     report.users_with_benefits = lists.iter().filter(|list| !list.is_empty()).count() as u64;
     check.fairness = Some(fairness);
     report.offer_policy = Some(check);
-    lists
+    Some(OfferModel {
+        space: learning.space.cuts,
+        policy,
+        repairs,
+    })
+}
+
+/// Fits over `users` and serves each of them: what a plain run serves.
+#[cfg(test)]
+pub(crate) fn decide(
+    config: &ModelsConfig,
+    model: &LifecycleModel,
+    as_of: UnixMillis,
+    users: &[(&str, &UserHistory)],
+    segments: &[UserSegment],
+    new_layer: u32,
+    report: &mut ModelReport,
+) -> Vec<Vec<ServedOffer>> {
+    let Some(offers) = fit(config, model, as_of, users, segments, new_layer, report) else {
+        return vec![Vec::new(); users.len()];
+    };
+    let server = OfferServer::new(config, model, as_of, &offers, new_layer);
+    users
+        .iter()
+        .zip(segments)
+        .map(|((_, history), segment)| server.serve(history, segment))
+        .collect()
 }
 
 /// The served benefits of one user's list, valid from as-of; `policy` is

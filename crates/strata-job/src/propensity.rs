@@ -189,7 +189,11 @@ fn in_holdout(user_id: &str, share: f64) -> bool {
     (hasher.finish() % 10_000) as f64 / 10_000.0 < share
 }
 
-/// The served propensity with what it needs to build a row at serving time.
+/// The served propensity with what it needs to build a row at serving time
+/// (the model file's `decisions.propensity`: the chosen model's
+/// coefficients or trees and its calibration).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Propensity {
     served: ServedPropensity,
     window_weeks: f64,

@@ -2,6 +2,7 @@
 //! server, score, guard erasure, deliver, and commit the state only once the
 //! service has acknowledged everything.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use strata_core::kind_tally::UNKNOWN_WARN_SHARE;
@@ -9,6 +10,7 @@ use strata_core::{CurrencyTally, KindTally, UnixMillis};
 use strata_events::input::{EventSource, InputReport, Progress};
 
 use crate::error::RecomputeError;
+use crate::model_file::{FittedModels, ModelFile};
 use crate::options::{Delivery, RecomputeOptions};
 use crate::partition::Partition;
 use crate::push::{self, PlanFiles, PushPlan, Sink, UpdateSink};
@@ -22,6 +24,47 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
     run_partition(options, Partition::whole()).await
 }
 
+/// The fit stage alone (`strata fit`): reads every user's events and fits
+/// every population-wide quantity into one model file's worth of models.
+pub async fn fit(
+    mut options: RecomputeOptions,
+) -> Result<(FittedModels, RunSummary), RecomputeError> {
+    let mut summary = RunSummary::default();
+    let started = Instant::now();
+    let (histories, report, ignored_after_as_of, currencies, kinds) =
+        read_histories(&options, Partition::whole()).await?;
+    options.models.settle_currency(currencies)?;
+    summary.phases.push(("read", started.elapsed()));
+    summary.input = report;
+    summary.ignored_after_as_of = ignored_after_as_of;
+    note_event_kinds(&options, &kinds, &mut summary);
+    summary.users = histories.len() as u64;
+    let started = Instant::now();
+    let fitted = tokio::task::spawn_blocking(move || {
+        crate::score::fit(&options, &crate::score::Population::new(&histories))?
+            .through_file()
+            .map_err(RecomputeError::from)
+    })
+    .await??;
+    summary.phases.push(("fit", started.elapsed()));
+    summary.models = fitted.report.clone();
+    Ok((fitted, summary))
+}
+
+/// The apply stage (`strata recompute --model FILE`): the run of
+/// [`run_partition`] with the model file's models instead of a fit, so each
+/// worker serves its users exactly what a single run would.
+pub async fn apply_partition(
+    options: RecomputeOptions,
+    partition: Partition,
+    model_file: Arc<ModelFile>,
+) -> Result<RunSummary, RecomputeError> {
+    model_file
+        .models
+        .check_identity(&options, &model_file.path)?;
+    run_stages(options, partition, Some(model_file)).await
+}
+
 /// Runs the job for the users of one partition only: other users' events are
 /// dropped as they are read, and the previous state is narrowed to this
 /// partition's users, so it never deletes a user another partition owns.
@@ -30,6 +73,14 @@ pub async fn run(options: RecomputeOptions) -> Result<RunSummary, RecomputeError
 pub async fn run_partition(
     options: RecomputeOptions,
     partition: Partition,
+) -> Result<RunSummary, RecomputeError> {
+    run_stages(options, partition, None).await
+}
+
+async fn run_stages(
+    options: RecomputeOptions,
+    partition: Partition,
+    model_file: Option<Arc<ModelFile>>,
 ) -> Result<RunSummary, RecomputeError> {
     let mut options = partition.localise(options);
     let mut summary = RunSummary::default();
@@ -113,13 +164,7 @@ pub async fn run_partition(
     summary.phases.push(("read", started.elapsed()));
     summary.input = report;
     summary.ignored_after_as_of = ignored_after_as_of;
-    summary.no_value_events = !options.model.has_value_events();
-    let unknown = kinds.unknown_to(&options.model);
-    if unknown.is_most(UNKNOWN_WARN_SHARE) {
-        let line = unknown.describe(options.model.name());
-        tracing::warn!(share = unknown.share(), "{line}");
-        summary.warnings.push(line);
-    }
+    note_event_kinds(&options, &kinds, &mut summary);
     // A full bulk load of nobody is damaged input, never a model version:
     // refused before the snapshot file is even created.
     if matches!(options.delivery, Delivery::Snapshot { .. }) && histories.is_empty() {
@@ -133,7 +178,7 @@ pub async fn run_partition(
     let delivered_before = previous.users.len() as u64;
     let scored = tokio::task::spawn_blocking({
         let options = options.clone();
-        move || score(&options, histories, previous)
+        move || score(&options, histories, previous, model_file.as_deref())
     })
     .await??;
     summary.phases.push(("score", started.elapsed()));
@@ -216,6 +261,19 @@ pub async fn run_partition(
     }
     summary.phases.push(("deliver", started.elapsed()));
     Ok(summary)
+}
+
+/// Says in the summary when the model has no value events, and warns when
+/// most events are of types it does not read (naming them and the presets
+/// that do).
+fn note_event_kinds(options: &RecomputeOptions, kinds: &KindTally, summary: &mut RunSummary) {
+    summary.no_value_events = !options.model.has_value_events();
+    let unknown = kinds.unknown_to(&options.model);
+    if unknown.is_most(UNKNOWN_WARN_SHARE) {
+        let line = unknown.describe(options.model.name());
+        tracing::warn!(share = unknown.share(), "{line}");
+        summary.warnings.push(line);
+    }
 }
 
 /// Why the state file cannot stand for what the server holds, so every

@@ -1,8 +1,15 @@
-//! Scoring a population, in four passes: the rules (layer, value tier,
-//! quadrant: also the models' segments), the decisions (the models fitted
-//! over everyone, then the fairness rule, which compares users), the
-//! profiles (then tags and campaign arms, which need them all), and the
+//! Scoring a population in two stages with the model file between them.
+//! **Fit** ([`fit`]): every population-wide quantity, over all users in id
+//! order: the rules' cut points (value tier, quadrant), the decision models
+//! (lifetime, propensity, channel), the offer policy and the fairness
+//! rule's repairs per group and kind ([`FittedModels`]). **Apply**: per
+//! user, from the fitted models and that user's history alone: the rules,
+//! the decisions, the offers with the fairness repairs, the profile; then
+//! tags and campaign arms (an audience ranks the run's profiles), and the
 //! diff against what was delivered before (with the summary's tallies).
+//! A plain run fits and applies in one process, through the model file's
+//! own encoding, so it serves exactly what workers applying the written
+//! file serve.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
@@ -16,7 +23,8 @@ use twox_hash::XxHash3_64;
 
 use crate::decisions::{Decisions, ModelReport, UserDecision, UserSegment};
 use crate::error::RecomputeError;
-use crate::offers::{self, ServedOffer};
+use crate::model_file::{DataWindow, FittedModels, ModelFile};
+use crate::offers::{self, OfferServer, ServedOffer};
 use crate::options::{Delivery, RecomputeOptions};
 use crate::push::PlanFiles;
 use crate::state::{JobState, StateHeader, UserEntry};
@@ -42,13 +50,13 @@ pub(crate) type Histories = HashMap<String, UserHistory>;
 /// The population in user id order: every population-wide fit sees users
 /// in this order, so the same input gives the same bits (HashMap order
 /// differs from run to run).
-struct Population<'a> {
+pub(crate) struct Population<'a> {
     user_ids: Vec<&'a String>,
     users: Vec<(&'a str, &'a UserHistory)>,
 }
 
 impl<'a> Population<'a> {
-    fn new(histories: &'a Histories) -> Population<'a> {
+    pub(crate) fn new(histories: &'a Histories) -> Population<'a> {
         let mut user_ids: Vec<&String> = histories.keys().collect();
         user_ids.sort_unstable();
         let users = user_ids
@@ -59,18 +67,31 @@ impl<'a> Population<'a> {
     }
 }
 
-/// Scores every user and diffs the result against `previous`.
+/// Scores every user and diffs the result against `previous`: with the
+/// given model file's models, or (none given) with models fitted here over
+/// `histories`, read back through the model file's encoding.
 pub(crate) fn score(
     options: &RecomputeOptions,
     histories: Histories,
     previous: JobState,
+    model_file: Option<&ModelFile>,
 ) -> Result<Scored, RecomputeError> {
     let population = Population::new(&histories);
-    let rules = apply_rules(options, &population)?;
-    let mut decided = decide(options, &population, &rules);
-    let profiles = assemble(options, &population, &rules, &mut decided);
-    let mut scored = diff(options, &population, &rules, profiles, &previous)?;
-    scored.models = decided.decisions.report;
+    let fitted_here;
+    let fitted = match model_file {
+        Some(file) => {
+            file.models.check_run(options, &file.path)?;
+            &file.models
+        }
+        None => {
+            fitted_here = fit(options, &population)?.through_file()?;
+            &fitted_here
+        }
+    };
+    let mut applied = apply(options, fitted, &population);
+    let profiles = assemble(options, &population, &mut applied);
+    let mut scored = diff(options, &population, &applied.rules, profiles, &previous)?;
+    scored.models = applied.report;
     // For the report's retention heat map: a few integers per cohort month.
     let mut cohorts = strata_report::CohortCounter::new(options.as_of);
     for (_, history) in &population.users {
@@ -81,12 +102,22 @@ pub(crate) fn score(
     Ok(scored)
 }
 
-/// Pass 1: the rule-based fields (layer, value tier, quadrant), which are
-/// also the models' segments.
-fn apply_rules<'m>(
-    options: &'m RecomputeOptions,
+/// Index of the model's `new` layer (the fairness rule's floor).
+fn new_layer(options: &RecomputeOptions) -> u32 {
+    options
+        .model
+        .layers()
+        .iter()
+        .position(|layer| layer.name() == "new")
+        .unwrap_or(1) as u32
+}
+
+/// The fit stage: every population-wide quantity over `population` (all
+/// users, in id order, so the same input gives the same bits).
+pub(crate) fn fit(
+    options: &RecomputeOptions,
     population: &Population<'_>,
-) -> Result<Vec<UserRules<'m>>, RecomputeError> {
+) -> Result<FittedModels, RecomputeError> {
     let as_of = options.as_of;
     let users = &population.users;
     let value_scorer = ValueScorer::fit(
@@ -101,66 +132,134 @@ fn apply_rules<'m>(
             .iter()
             .map(|(_, history)| LoyaltySatisfaction::from_history(history, as_of)),
     )?;
-    Ok(users
+    // The offer policy and the fairness rule read the users' segments.
+    let segments: Vec<UserSegment> = users
         .iter()
-        .map(|(_, history)| {
-            let stage = options.model.assign(history, as_of);
-            let value =
-                RfmInput::from_history(history, as_of).map(|input| value_scorer.score(&input));
-            let loyalty_satisfaction = LoyaltySatisfaction::from_history(history, as_of);
-            let quadrant = quadrant_scorer.classify(&loyalty_satisfaction);
-            UserRules {
-                stage,
-                value,
-                loyalty_satisfaction,
-                quadrant,
-            }
-        })
-        .collect())
-}
-
-/// What pass 2 decided: the fitted models, each user's decision, and each
-/// user's offers after the fairness rule.
-struct Decided<'m> {
-    decisions: Decisions<'m>,
-    users: Vec<UserDecision>,
-    offers: Vec<Vec<ServedOffer>>,
-}
-
-/// Pass 2: the models, fitted over everyone, then the fairness rule, which
-/// compares users with each other.
-fn decide<'m>(
-    options: &'m RecomputeOptions,
-    population: &Population<'_>,
-    rules: &[UserRules<'_>],
-) -> Decided<'m> {
-    let mut decisions = Decisions::fit(&options.models, options.as_of, &population.users);
-    let users = population
-        .users
-        .iter()
-        .map(|(_, history)| decisions.decide(history))
+        .map(|(_, history)| user_rules(options, &value_scorer, &quadrant_scorer, history).segment())
         .collect();
-    let new_layer = options
-        .model
-        .layers()
-        .iter()
-        .position(|layer| layer.name() == "new")
-        .unwrap_or(1);
-    let segments: Vec<UserSegment> = rules.iter().map(UserRules::segment).collect();
-    let offers = offers::decide(
+    let mut decisions = Decisions::fit(&options.models, as_of, users);
+    let offers = offers::fit(
         &options.models,
         &options.model,
-        options.as_of,
-        &population.users,
+        as_of,
+        users,
         &segments,
-        new_layer as u32,
+        new_layer(options),
         &mut decisions.report,
     );
-    Decided {
-        decisions,
-        users,
+    Ok(FittedModels::identify(
+        options,
+        data_window(as_of, users),
+        value_scorer,
+        quadrant_scorer,
+        decisions.models,
         offers,
+        decisions.report,
+    ))
+}
+
+/// What the models were fitted on.
+fn data_window(as_of: strata_core::UnixMillis, users: &[(&str, &UserHistory)]) -> DataWindow {
+    let day = |at: strata_core::UnixMillis| {
+        strata_events::input::timestamp::format_rfc3339(at)
+            .map(|text| text.chars().take(10).collect::<String>())
+    };
+    let first = users
+        .iter()
+        .filter_map(|(_, history)| history.first_seen())
+        .min();
+    let last = users
+        .iter()
+        .filter_map(|(_, history)| history.last_seen())
+        .max();
+    DataWindow {
+        as_of_ms: as_of,
+        as_of: strata_events::input::timestamp::format_rfc3339(as_of)
+            .unwrap_or_else(|| as_of.to_string()),
+        first_event_day: first.and_then(day),
+        last_event_day: last.and_then(day),
+        users: users.len() as u64,
+        buyers: users
+            .iter()
+            .filter(|(_, history)| !history.purchase_days().is_empty())
+            .count() as u64,
     }
+}
+
+/// The rule-based fields of one user (layer, value tier, quadrant), which
+/// are also the models' segments.
+fn user_rules<'m>(
+    options: &'m RecomputeOptions,
+    value_scorer: &ValueScorer,
+    quadrant_scorer: &QuadrantScorer,
+    history: &UserHistory,
+) -> UserRules<'m> {
+    let as_of = options.as_of;
+    let stage = options.model.assign(history, as_of);
+    let value = RfmInput::from_history(history, as_of).map(|input| value_scorer.score(&input));
+    let loyalty_satisfaction = LoyaltySatisfaction::from_history(history, as_of);
+    let quadrant = quadrant_scorer.classify(&loyalty_satisfaction);
+    UserRules {
+        stage,
+        value,
+        loyalty_satisfaction,
+        quadrant,
+    }
+}
+
+/// What the apply stage decided for each user, and the report: the fit's
+/// quality figures with this run's per-user tallies.
+struct Applied<'m> {
+    rules: Vec<UserRules<'m>>,
+    decisions: Vec<UserDecision>,
+    offers: Vec<Vec<ServedOffer>>,
+    report: ModelReport,
+}
+
+/// The apply stage: each user from the fitted models and their own history
+/// only (no step compares users), so any partition of the users gets the
+/// same profiles.
+fn apply<'m>(
+    options: &'m RecomputeOptions,
+    fitted: &FittedModels,
+    population: &Population<'_>,
+) -> Applied<'m> {
+    let mut decisions =
+        Decisions::from_models(&options.models, options.as_of, fitted.decisions.clone());
+    let server = fitted.offers.as_ref().map(|model| {
+        OfferServer::new(
+            &options.models,
+            &options.model,
+            options.as_of,
+            model,
+            new_layer(options),
+        )
+    });
+    let count = population.users.len();
+    let mut applied = Applied {
+        rules: Vec::with_capacity(count),
+        decisions: Vec::with_capacity(count),
+        offers: Vec::with_capacity(count),
+        report: fitted.report.clone(),
+    };
+    for (_, history) in &population.users {
+        let rules = user_rules(options, &fitted.value, &fitted.quadrant, history);
+        applied.decisions.push(decisions.decide(history));
+        applied.offers.push(
+            server
+                .as_ref()
+                .map_or_else(Vec::new, |server| server.serve(history, &rules.segment())),
+        );
+        applied.rules.push(rules);
+    }
+    // Per-run tallies over this run's users; the rest is the fit's.
+    applied.report.capped_users = decisions.report.capped_users;
+    applied.report.users_with_benefits = applied
+        .offers
+        .iter()
+        .filter(|list| !list.is_empty())
+        .count() as u64;
+    applied
 }
 
 /// Pass 3: the profiles; then tags and campaign arms, which need them all
@@ -168,23 +267,22 @@ fn decide<'m>(
 fn assemble(
     options: &RecomputeOptions,
     population: &Population<'_>,
-    rules: &[UserRules<'_>],
-    decided: &mut Decided<'_>,
+    applied: &mut Applied<'_>,
 ) -> Vec<Profile> {
     let model = &options.model;
-    let decisions = std::mem::take(&mut decided.users);
-    let policy = decided
-        .decisions
+    let decisions = std::mem::take(&mut applied.decisions);
+    // Named in every benefit, for GetOffers' explanation.
+    let policy = applied
         .report
         .offer_policy
         .as_ref()
-        .map_or("", |check| check.served.as_str());
+        .map_or_else(String::new, |check| check.served.clone());
     let mut profiles: Vec<Profile> = population
         .users
         .iter()
-        .zip(rules)
+        .zip(&applied.rules)
         .zip(decisions)
-        .zip(&decided.offers)
+        .zip(&applied.offers)
         .map(|((((user_id, history), rules), decision), list)| Profile {
             user_id: (*user_id).to_owned(),
             lifecycle: Some(wire::lifecycle_to_wire(model.name(), &rules.stage)),
@@ -196,7 +294,7 @@ fn assemble(
             )),
             propensity: decision.propensity,
             contact_channel: decision.contact_channel,
-            benefits: offers::benefits(&options.models, options.as_of, list, policy),
+            benefits: offers::benefits(&options.models, options.as_of, list, &policy),
             computed_at: None,
             model_version: options.model_version.clone(),
             tags: Vec::new(),

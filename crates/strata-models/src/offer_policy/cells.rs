@@ -19,6 +19,7 @@
 //! seen in training, gets the pooled difference.
 
 use super::{OfferIssue, arm_index};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Weighted sums of one arm's outcomes.
@@ -68,7 +69,8 @@ fn differences(arms: &[ArmSums]) -> Vec<Option<(f64, f64)>> {
 }
 
 /// Estimated incremental profit per benefit, pooled and per cell.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CellEffects {
     pooled: Vec<Option<f64>>,
     cells: BTreeMap<u32, Vec<Option<f64>>>,

@@ -40,6 +40,15 @@
 //! first and so the cost of the next. This greedy order is not guaranteed to
 //! be the joint optimum when one user's first offer moves twice; it is exact
 //! for one kind. Lists are kept best first throughout.
+//!
+//! ## Deciding over everyone, applying per user
+//! Which repair a (group, kind) gets compares users; what a chosen repair
+//! does to one user does not: a new user's kind-`k` offers are lowered to the
+//! threshold, a later user's raised to it, or the kind dropped, each from
+//! that user's own list and estimates. So [`enforce_least_cost`] runs once
+//! over the whole population (the job's fit) and its `repairs` travel in the
+//! model file; [`apply_repairs`] then gives any one user the list the whole
+//! run gave them, on whichever worker serves that user.
 
 use crate::Error;
 use serde::{Deserialize, Serialize};
@@ -231,6 +240,66 @@ pub fn enforce_least_cost(
         offers: lists,
         repairs,
     })
+}
+
+/// One user's repaired list under `repairs`, the repairs
+/// [`enforce_least_cost`] chose over a whole population this user was part
+/// of: the same list that call gave this user, computed from this user
+/// alone. Repairs of other groups are skipped; the group's are applied in
+/// the order chosen (ascending kind), as the population-wide call did.
+pub fn apply_repairs(
+    user: &UserOffers,
+    catalogue: &[BenefitTerms],
+    repairs: &[GroupRepair],
+    config: &LeastCostConfig,
+) -> Result<Vec<FairOffer>, Error> {
+    let users = std::slice::from_ref(user);
+    check(users, catalogue)?;
+    let mut list: List = user
+        .offers
+        .iter()
+        .map(|&benefit| FairOffer {
+            benefit,
+            estimate: user.estimates[benefit].expect("checked"),
+            forced: false,
+        })
+        .collect();
+    sort_best_first(&mut list);
+    if user.stage == Stage::Exempt {
+        return Ok(list);
+    }
+    let repairer = Repairer {
+        users,
+        catalogue,
+        config,
+    };
+    for repair in repairs
+        .iter()
+        .filter(|repair| (repair.tier, repair.quadrant) == (user.tier, user.quadrant))
+    {
+        let kind = repair.kind;
+        let (new, changed) = match repair.repair {
+            Repair::DropKind => {
+                let kept: List = list
+                    .iter()
+                    .filter(|offer| catalogue[offer.benefit].kind != kind)
+                    .copied()
+                    .collect();
+                let changed = list.len() - kept.len();
+                (kept, changed)
+            }
+            Repair::LowerNew { to: t } | Repair::RaiseLater { to: t } | Repair::Meet { at: t } => {
+                match user.stage {
+                    Stage::New => repairer.lower(0, &list, kind, t),
+                    _ => repairer.raise(0, &list, kind, t),
+                }
+            }
+        };
+        if changed > 0 {
+            list = new;
+        }
+    }
+    Ok(list)
 }
 
 fn check(users: &[UserOffers], catalogue: &[BenefitTerms]) -> Result<(), Error> {
@@ -850,6 +919,42 @@ mod tests {
                 enforce_least_cost(&again, &catalogue, &LeastCostConfig::default()).unwrap();
             assert!(second.repairs.is_empty());
         }
+    }
+
+    /// The population-wide decision, applied to each user alone, gives each
+    /// user exactly the list the population-wide repair gave them.
+    #[test]
+    fn repairs_applied_per_user_match_the_population_wide_repair() {
+        let catalogue = catalogue();
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut repaired = 0;
+        for _ in 0..300 {
+            let users: Vec<UserOffers> = (0..rng.random_range(2..16))
+                .map(|_| {
+                    let estimates: Vec<Option<f64>> = (0..catalogue.len())
+                        .map(|_| rng.random_bool(0.9).then(|| rng.random_range(-1.0..1.0)))
+                        .collect();
+                    let offers: Vec<usize> = (0..catalogue.len())
+                        .filter(|&b| estimates[b].is_some_and(|e| e > 0.0) && rng.random_bool(0.7))
+                        .collect();
+                    UserOffers {
+                        tier: rng.random_range(0..2),
+                        quadrant: rng.random_range(0..2),
+                        stage: [Stage::New, Stage::Later, Stage::Exempt][rng.random_range(0..3)],
+                        estimates,
+                        offers,
+                    }
+                })
+                .collect();
+            let config = LeastCostConfig::default();
+            let outcome = enforce_least_cost(&users, &catalogue, &config).unwrap();
+            repaired += outcome.repairs.len();
+            for (user, whole) in users.iter().zip(&outcome.offers) {
+                let alone = apply_repairs(user, &catalogue, &outcome.repairs, &config).unwrap();
+                assert_eq!(&alone, whole, "{user:?} under {:?}", outcome.repairs);
+            }
+        }
+        assert!(repaired > 100, "the populations exercise the repairs");
     }
 
     #[test]

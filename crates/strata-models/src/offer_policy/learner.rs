@@ -96,7 +96,8 @@ pub enum MetaLearner {
 const INNER_SALT: u64 = 0x5EED_0FD0_0B1E;
 
 /// Fitted incremental profit per benefit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EffectModel<M> {
     meta: MetaLearner,
     benefits: usize,

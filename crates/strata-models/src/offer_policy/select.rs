@@ -146,8 +146,9 @@ fn best_positive(estimates: &[Option<f64>]) -> Option<usize> {
     rank(estimates, false).first().map(|offer| offer.benefit)
 }
 
-/// A fitted policy, ready to serve.
-#[derive(Debug, Clone, PartialEq)]
+/// A fitted policy, ready to serve (and to be written in a model file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ServedPolicy<M> {
     NoOffer { benefits: usize },
     BestSingle(CellEffects),
