@@ -17,10 +17,10 @@ pub mod user_id;
 pub mod value;
 
 pub use currency::{CurrencyConfig, CurrencyError, CurrencySource, CurrencyTally, RunCurrency};
-pub use engagement::{CHANNELS, ChannelCounts, Engagement, OfferIssue};
+pub use engagement::{CHANNELS, ChannelCounts, Engagement, EngagementParts, OfferIssue};
 pub use error::Error;
 pub use event::{Event, UnixMillis};
-pub use history::{DayTotal, UserHistory};
+pub use history::{DayTotal, HistoryParts, SeriesParts, UserHistory};
 pub use lifecycle::{Layer, LifecycleModel, Stage};
 pub use offers::{
     ArmRole, CampaignArmView, Ineligible, OfferContext, OfferTerms, Surface, UnixNanos,
