@@ -80,6 +80,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let summary = runtime.block_on(strata_job::run(RecomputeOptions {
         events: vec![events_path],
+        summaries: None,
         model: LifecycleModel::preset("retail")?,
         model_version: "retail-1".into(),
         as_of: config.end,

@@ -18,6 +18,7 @@ mod recompute;
 mod replicate;
 mod report;
 mod serve;
+mod summarize;
 
 use clap::{Parser, Subcommand};
 
@@ -61,6 +62,9 @@ enum Command {
     Gen(generate::GenArgs),
     /// Turn event logs into profiles; push what changed or write a snapshot.
     Recompute(recompute::RecomputeArgs),
+    /// Fold event logs into per-user summaries (Parquet parts by user hash)
+    /// for `recompute --summaries`; --previous merges in one more day.
+    Summarize(summarize::SummarizeArgs),
     /// Look users up: layer, tier, quadrant, values, benefits best first
     /// (--json: one proto3 JSON object per user). Exits 3 if one is unknown.
     Get(get::GetArgs),
@@ -94,6 +98,7 @@ impl Cli {
             Command::Demo(args) => demo::run(args).await,
             Command::Gen(args) => generate::run(args),
             Command::Recompute(args) => recompute::run(args).await,
+            Command::Summarize(args) => summarize::run(args).await,
             Command::Get(args) => get::run(args).await,
             Command::Offers(args) => offers::run(args).await,
             Command::Loadtest(args) => Ok(loadtest::run(args).await?),

@@ -282,16 +282,69 @@ async fn read_histories(
     options: &RecomputeOptions,
     partition: Partition,
 ) -> Result<(Histories, InputReport, u64, CurrencyTally), RecomputeError> {
-    let source = EventSource::open(&options.events)?;
-    let mut currencies = CurrencyTally::new(&options.models.currency);
-    let model = options.model.clone();
-    let as_of = options.as_of;
-    let budget = options.budget;
-    let bar = progress_bar(options.show_progress, source.total_bytes(), "read");
+    if let Some(dir) = &options.summaries {
+        return crate::summarize::read_summaries(options, dir, partition).await;
+    }
+    let fold = EventFold {
+        events: options.events.clone(),
+        model: options.model.clone(),
+        as_of: options.as_of,
+        budget: options.budget,
+        show_progress: options.show_progress,
+        partition,
+    };
+    let currencies = CurrencyTally::new(&options.models.currency);
+    let folded = fold_events(fold, HashMap::new(), currencies).await?;
+    Ok((
+        folded.histories,
+        folded.report,
+        folded.ignored_after_as_of,
+        folded.currencies,
+    ))
+}
+
+/// What [`fold_events`] reads and how.
+pub(crate) struct EventFold {
+    pub(crate) events: Vec<std::path::PathBuf>,
+    pub(crate) model: strata_core::LifecycleModel,
+    pub(crate) as_of: UnixMillis,
+    pub(crate) budget: strata_events::input::ErrorBudget,
+    pub(crate) show_progress: bool,
+    pub(crate) partition: Partition,
+}
+
+pub(crate) struct Folded {
+    pub(crate) histories: Histories,
+    pub(crate) report: InputReport,
+    pub(crate) ignored_after_as_of: u64,
+    pub(crate) currencies: CurrencyTally,
+    /// The earliest event time folded in, for an incremental day's overlap check.
+    pub(crate) earliest: Option<UnixMillis>,
+}
+
+/// Folds the events of `fold` into `histories` (empty, or the previous
+/// day's, which an incremental summarize continues exactly as a full read
+/// would have), counting currencies into `currencies`.
+pub(crate) async fn fold_events(
+    fold: EventFold,
+    histories: Histories,
+    currencies: CurrencyTally,
+) -> Result<Folded, RecomputeError> {
+    let source = EventSource::open(&fold.events)?;
+    let bar = progress_bar(fold.show_progress, source.total_bytes(), "read");
     let task_bar = bar.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let mut histories: Histories = HashMap::new();
+        let EventFold {
+            model,
+            as_of,
+            budget,
+            partition,
+            ..
+        } = fold;
+        let mut histories = histories;
+        let mut currencies = currencies;
         let mut ignored = 0u64;
+        let mut earliest: Option<UnixMillis> = None;
         let report = source.read_with_progress(
             budget,
             |progress: Progress| task_bar.set_position(progress.bytes_read),
@@ -304,6 +357,7 @@ async fn read_histories(
                     ignored += 1;
                     return;
                 }
+                earliest = Some(earliest.map_or(event.at, |known| known.min(event.at)));
                 currencies.observe(&mut event);
                 match histories.get_mut(event.user_id.as_str()) {
                     Some(history) => history.observe(&model, &event),
@@ -315,7 +369,13 @@ async fn read_histories(
                 }
             },
         )?;
-        Ok::<_, RecomputeError>((histories, report, ignored, currencies))
+        Ok::<_, RecomputeError>(Folded {
+            histories,
+            report,
+            ignored_after_as_of: ignored,
+            currencies,
+            earliest,
+        })
     })
     .await?;
     bar.finish_and_clear();
@@ -342,7 +402,7 @@ fn write_transitions(
     })
 }
 
-fn progress_bar(show: bool, length: u64, phase: &'static str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(show: bool, length: u64, phase: &'static str) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }
