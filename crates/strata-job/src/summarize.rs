@@ -302,7 +302,8 @@ async fn read_parts(
         let parts = summary::on_threads(indexes.clone(), |index| {
             summary::read_part(&dir, &manifest, index, &model)
         })?;
-        let mut histories: Histories = HashMap::with_capacity(manifest.users as usize);
+        let users: usize = parts.iter().map(Vec::len).sum();
+        let mut histories: Histories = HashMap::with_capacity(users);
         for (index, users) in indexes.into_iter().zip(parts) {
             for (user_id, history) in users {
                 let hashed = partition_of(&user_id, manifest.parts);
