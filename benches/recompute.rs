@@ -89,6 +89,7 @@ fn job_options(
 ) -> anyhow::Result<RecomputeOptions> {
     Ok(RecomputeOptions {
         events: vec![events.to_owned()],
+        summaries: None,
         model: LifecycleModel::preset("retail")?,
         model_version: "retail-1".into(),
         as_of: config.end,

@@ -119,6 +119,7 @@ async fn load_demo(args: &DemoArgs, as_of: i64, bound: Bound) -> anyhow::Result<
     let model = LifecycleModel::preset(&args.population.preset)?;
     let summary = strata_job::run(RecomputeOptions {
         events: vec![events],
+        summaries: None,
         model_version: format!("{}-1", model.name()),
         model,
         as_of,

@@ -1,4 +1,5 @@
-//! `strata fit`: the fit stage alone. Reads every event, fits every
+//! `strata fit`: the fit stage alone. Reads every event (or every part of
+//! the summaries), fits every
 //! population-wide quantity once and writes the model file that
 //! `strata recompute --model-file` (alias `strata apply`) applies per
 //! partition, so every worker serves what one whole run would.
@@ -17,8 +18,12 @@ use super::parse::parse_time;
 #[derive(Debug, Args)]
 pub struct FitArgs {
     /// Event log files or folders (CSV, JSON Lines, Parquet): every user's.
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, required_unless_present = "summaries", num_args = 1..)]
     pub events: Vec<PathBuf>,
+    /// Fit from per-user summaries (a `strata summarize --out` folder, every
+    /// part) instead of events; --as-of must be theirs.
+    #[arg(long, conflicts_with = "events")]
+    pub summaries: Option<PathBuf>,
     /// Built-in lifecycle preset: retail, sns, saas or wealth.
     #[arg(long, default_value = "retail", conflicts_with = "model")]
     pub preset: String,
@@ -55,6 +60,7 @@ pub async fn run(args: FitArgs) -> anyhow::Result<()> {
     let models = ModelsConfig::load(args.config.as_deref())?;
     let options = RecomputeOptions {
         events: args.events,
+        summaries: args.summaries,
         model_version: args
             .model_version
             .unwrap_or_else(|| format!("{}-1", model.name())),

@@ -20,6 +20,7 @@ mod recompute;
 mod replicate;
 mod report;
 mod serve;
+mod summarize;
 
 use clap::{Parser, Subcommand};
 
@@ -68,6 +69,9 @@ enum Command {
     Recompute(recompute::RecomputeArgs),
     /// `recompute` with a model file (--model-file required): apply only.
     Apply(recompute::RecomputeArgs),
+    /// Fold event logs into per-user summaries (Parquet parts by user hash)
+    /// for `recompute --summaries`; --previous merges in one more day.
+    Summarize(summarize::SummarizeArgs),
     /// Look users up: layer, tier, quadrant, values, benefits best first
     /// (--json: one proto3 JSON object per user). Exits 3 if one is unknown.
     Get(get::GetArgs),
@@ -105,6 +109,7 @@ impl Cli {
             Command::Fit(args) => fit::run(args).await,
             Command::Recompute(args) => recompute::run(args).await,
             Command::Apply(args) => recompute::apply(args).await,
+            Command::Summarize(args) => summarize::run(args).await,
             Command::Get(args) => get::run(args).await,
             Command::Offers(args) => offers::run(args).await,
             Command::Loadtest(args) => Ok(loadtest::run(args).await?),

@@ -24,8 +24,12 @@ use super::report::write_report_page;
 #[derive(Debug, Args)]
 pub struct RecomputeArgs {
     /// Event log files or folders (CSV, JSON Lines, Parquet).
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, required_unless_present = "summaries", num_args = 1..)]
     pub events: Vec<PathBuf>,
+    /// Read per-user summaries (a `strata summarize --out` folder) instead
+    /// of events; with --partition i/N, only part i (N must be its parts).
+    #[arg(long, conflicts_with = "events")]
+    pub summaries: Option<PathBuf>,
     /// Built-in lifecycle preset: retail, sns, saas or wealth.
     #[arg(long, default_value = "retail", conflicts_with = "model")]
     pub preset: String,
@@ -38,9 +42,10 @@ pub struct RecomputeArgs {
     pub config: Option<PathBuf>,
     /// The time the profiles describe (RFC 3339, epoch, or `today` for 00:00
     /// UTC today), 1970 to 2100; later events are ignored, and events more
-    /// than a day after it (or after now, if later) are bad rows.
-    #[arg(long, value_parser = parse_time)]
-    pub as_of: i64,
+    /// than a day after it (or after now, if later) are bad rows. With
+    /// --summaries it defaults to theirs (and must equal it).
+    #[arg(long, value_parser = parse_time, required_unless_present = "summaries")]
+    pub as_of: Option<i64>,
     /// Push changed profiles to this service: host:port, e.g.
     /// 127.0.0.1:50051, or an http(s):// URL (host:port is https:// with --tls-ca).
     #[arg(long, conflicts_with = "snapshot")]
@@ -201,7 +206,12 @@ pub async fn apply(args: RecomputeArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
-    strata_events::input::check_as_of(args.as_of).context("--as-of")?;
+    let as_of = match (args.as_of, &args.summaries) {
+        (Some(as_of), _) => as_of,
+        (None, Some(dir)) => strata_events::summary::read_manifest(dir)?.as_of,
+        (None, None) => anyhow::bail!("--as-of is required with --events"),
+    };
+    strata_events::input::check_as_of(as_of).context("--as-of")?;
     let model = match &args.model {
         Some(path) => super::parse::read_model(path)?,
         None => LifecycleModel::preset(&args.preset)?,
@@ -237,15 +247,16 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
     let targeting = args.targeting.load(&model, &models, args.partition)?;
     let options = RecomputeOptions {
         events: args.events,
+        summaries: args.summaries,
         model_version: args
             .model_version
             .unwrap_or_else(|| format!("{}-1", model.name())),
         model,
-        as_of: args.as_of,
+        as_of,
         models,
         budget: ErrorBudget {
             max_bad_fraction: args.max_bad_fraction,
-            limits: RowLimits::for_run(args.as_of, now_millis()).with_max_amount(args.max_amount),
+            limits: RowLimits::for_run(as_of, now_millis()).with_max_amount(args.max_amount),
         },
         state_file: args.state,
         delivery,

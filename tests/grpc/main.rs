@@ -34,5 +34,6 @@ mod replication;
 mod report;
 mod security;
 mod stats;
+mod summaries;
 mod support;
 mod watch;

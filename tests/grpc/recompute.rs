@@ -419,6 +419,7 @@ async fn models_beat_their_baselines_and_fairness_holds() {
         let snapshot = dir.path().join(format!("{name}.snapshot"));
         let options = RecomputeOptions {
             events: vec![events.clone()],
+            summaries: None,
             model: strata_core::LifecycleModel::preset("retail").unwrap(),
             model_version: "retail-1".into(),
             as_of: AS_OF_MILLIS,

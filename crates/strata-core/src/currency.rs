@@ -83,6 +83,21 @@ impl CurrencyTally {
         }
     }
 
+    /// A tally that already saw `seen` (amounts per currency, as written in
+    /// the events): a run that reads summaries instead of events settles the
+    /// currency exactly as the run that read them would have.
+    pub fn with_seen(config: &CurrencyConfig, seen: BTreeMap<String, u64>) -> CurrencyTally {
+        CurrencyTally {
+            config: config.clone(),
+            seen,
+        }
+    }
+
+    /// Amounts seen per currency, as written in the events.
+    pub fn seen(&self) -> &BTreeMap<String, u64> {
+        &self.seen
+    }
+
     /// Counts `event`'s currency and converts its amount to the base at the
     /// configured rate. An amount without a currency is taken as the run's;
     /// a wallet share is a fraction, not money, and is left alone.

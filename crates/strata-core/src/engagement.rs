@@ -43,6 +43,18 @@ pub struct Engagement {
     redemptions: Vec<(UnixMillis, String, Option<f64>)>,
 }
 
+/// An [`Engagement`]'s content as plain fields, to write it to a summary
+/// file and read it back (`UserHistory::to_parts`). Lists are in the order
+/// the fold left them, so a round trip is exact.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngagementParts {
+    pub channels: [ChannelCounts; 4],
+    /// Sorted, at most [`RECENT_CONTACTS`].
+    pub recent_contacts: Vec<UnixMillis>,
+    pub offers: Vec<OfferIssue>,
+    pub redemptions: Vec<(UnixMillis, String, Option<f64>)>,
+}
+
 impl Engagement {
     pub fn observe(&mut self, event: &Event) {
         match event.kind.as_str() {
@@ -96,6 +108,33 @@ impl Engagement {
         }
         self.offers.extend(other.offers);
         self.redemptions.extend(other.redemptions);
+    }
+
+    pub fn to_parts(&self) -> EngagementParts {
+        EngagementParts {
+            channels: self.channels,
+            recent_contacts: self.recent_contacts.clone(),
+            offers: self.offers.clone(),
+            redemptions: self.redemptions.clone(),
+        }
+    }
+
+    /// Back from [`Engagement::to_parts`]; `None` when the contacts are not
+    /// what a fold keeps (sorted, at most [`RECENT_CONTACTS`]).
+    pub fn from_parts(parts: EngagementParts) -> Option<Engagement> {
+        let EngagementParts {
+            channels,
+            recent_contacts,
+            offers,
+            redemptions,
+        } = parts;
+        let sorted = recent_contacts.is_sorted();
+        (sorted && recent_contacts.len() <= RECENT_CONTACTS).then_some(Engagement {
+            channels,
+            recent_contacts,
+            offers,
+            redemptions,
+        })
     }
 
     /// Sends and responses per channel, in [`CHANNELS`] order.

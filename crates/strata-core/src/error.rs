@@ -2,6 +2,10 @@
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// A history's parts (`UserHistory::with_parts`) that no fold could
+    /// have made for this model: read from a damaged or foreign summary.
+    #[error("history parts: {0}")]
+    HistoryParts(String),
     #[error("user id is empty")]
     EmptyUserId,
     #[error("user id is {len} bytes, the limit is {max}")]

@@ -8,7 +8,8 @@
 //! series); day entries are kept sorted on insert, because a user has few
 //! active days and readers then never need a `finish` step.
 
-use crate::engagement::Engagement;
+use crate::engagement::{Engagement, EngagementParts};
+use crate::error::Error;
 use crate::event::{Event, UnixMillis, kinds};
 
 pub const MILLIS_PER_DAY: i64 = 86_400_000;
@@ -178,6 +179,86 @@ fn max_option(left: Option<i64>, right: Option<i64>) -> Option<i64> {
     left.max(right)
 }
 
+/// A series' content as plain fields (see [`HistoryParts`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeriesParts {
+    pub count: u64,
+    pub total: f64,
+    pub first_at: Option<UnixMillis>,
+    pub last_at: Option<UnixMillis>,
+    /// Sorted by day, one entry per day.
+    pub days: Vec<DayTotal>,
+}
+
+/// A [`UserHistory`]'s content as plain public fields, to write it to a
+/// summary file and read it back exactly. Going back
+/// ([`UserHistory::with_parts`]) checks what the fold guarantees (days
+/// sorted, windows pruned, the model's series count), so a damaged or
+/// foreign file is refused rather than scored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoryParts {
+    pub first_seen: Option<UnixMillis>,
+    pub last_seen: Option<UnixMillis>,
+    pub event_count: u64,
+    pub purchases: SeriesParts,
+    pub rating_count: u64,
+    pub rating_sum: u64,
+    pub review_count: u64,
+    pub add_to_cart_count: u64,
+    pub favorite_count: u64,
+    /// The latest share of wallet and when it was reported.
+    pub wallet_share: Option<(UnixMillis, f64)>,
+    pub engagement: EngagementParts,
+    /// The model's tracked series, indexed like the model's.
+    pub series: Vec<SeriesParts>,
+}
+
+impl Series {
+    fn to_parts(&self) -> SeriesParts {
+        SeriesParts {
+            count: self.count,
+            total: self.total,
+            first_at: self.first_at,
+            last_at: self.last_at,
+            days: self.days.clone(),
+        }
+    }
+
+    /// Fills this (empty, model-shaped) series; `name` for the error.
+    fn fill(&mut self, parts: SeriesParts, name: &str) -> Result<(), Error> {
+        let broken = |reason: &str| Error::HistoryParts(format!("{name}: {reason}"));
+        if !parts.days.windows(2).all(|pair| pair[0].day < pair[1].day) {
+            return Err(broken("days are not sorted one entry per day"));
+        }
+        match self.retention {
+            Retention::Counters if !parts.days.is_empty() => {
+                return Err(broken(
+                    "holds days, but the model keeps only counters for it",
+                ));
+            }
+            Retention::LastDays(window) => {
+                if let (Some(first), Some(last)) = (parts.days.first(), parts.days.last())
+                    && i64::from(first.day) < i64::from(last.day) - i64::from(window)
+                {
+                    return Err(broken(&format!(
+                        "holds days beyond the model's {window}-day window"
+                    )));
+                }
+            }
+            _ => {}
+        }
+        if parts.first_at > parts.last_at {
+            return Err(broken("first time after last time"));
+        }
+        self.count = parts.count;
+        self.total = parts.total;
+        self.first_at = parts.first_at;
+        self.last_at = parts.last_at;
+        self.days = parts.days;
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct WalletShare {
     at: UnixMillis,
@@ -301,6 +382,72 @@ impl UserHistory {
         for (mine, theirs) in self.series.iter_mut().zip(other.series) {
             mine.merge(theirs);
         }
+    }
+
+    /// Everything this history holds, as plain fields.
+    pub fn to_parts(&self) -> HistoryParts {
+        HistoryParts {
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            event_count: self.event_count,
+            purchases: self.purchases.to_parts(),
+            rating_count: self.rating_count,
+            rating_sum: self.rating_sum,
+            review_count: self.review_count,
+            add_to_cart_count: self.add_to_cart_count,
+            favorite_count: self.favorite_count,
+            wallet_share: self.wallet_share.map(|wallet| (wallet.at, wallet.share)),
+            engagement: self.engagement.to_parts(),
+            series: self.series.iter().map(Series::to_parts).collect(),
+        }
+    }
+
+    /// This empty history (`UserHistory::new(&model)`) filled with `parts`
+    /// from [`UserHistory::to_parts`] of a history made for the same model:
+    /// the result equals that history. Parts no fold for this model could
+    /// have made are an error.
+    pub fn with_parts(mut self, parts: HistoryParts) -> Result<UserHistory, Error> {
+        if self.event_count != 0 {
+            return Err(Error::HistoryParts(
+                "parts go into an empty history only".to_owned(),
+            ));
+        }
+        if parts.series.len() != self.series.len() {
+            return Err(Error::HistoryParts(format!(
+                "{} tracked series, the model tracks {}",
+                parts.series.len(),
+                self.series.len()
+            )));
+        }
+        if parts.first_seen > parts.last_seen {
+            return Err(Error::HistoryParts("first seen after last seen".to_owned()));
+        }
+        if let Some((_, share)) = parts.wallet_share
+            && !(0.0..=1.0).contains(&share)
+        {
+            return Err(Error::HistoryParts(format!(
+                "wallet share {share} is not between 0 and 1"
+            )));
+        }
+        self.purchases.fill(parts.purchases, "purchases")?;
+        for (index, (series, theirs)) in self.series.iter_mut().zip(parts.series).enumerate() {
+            series.fill(theirs, &format!("series[{index}]"))?;
+        }
+        self.engagement = Engagement::from_parts(parts.engagement).ok_or_else(|| {
+            Error::HistoryParts("recent contacts are unsorted or more than a fold keeps".to_owned())
+        })?;
+        self.first_seen = parts.first_seen;
+        self.last_seen = parts.last_seen;
+        self.event_count = parts.event_count;
+        self.rating_count = parts.rating_count;
+        self.rating_sum = parts.rating_sum;
+        self.review_count = parts.review_count;
+        self.add_to_cart_count = parts.add_to_cart_count;
+        self.favorite_count = parts.favorite_count;
+        self.wallet_share = parts
+            .wallet_share
+            .map(|(at, share)| WalletShare { at, share });
+        Ok(self)
     }
 
     pub(crate) fn series(&self, reference: SeriesRef) -> Option<&Series> {

@@ -19,10 +19,10 @@ pub mod user_id;
 pub mod value;
 
 pub use currency::{CurrencyConfig, CurrencyError, CurrencySource, CurrencyTally, RunCurrency};
-pub use engagement::{CHANNELS, ChannelCounts, Engagement, OfferIssue};
+pub use engagement::{CHANNELS, ChannelCounts, Engagement, EngagementParts, OfferIssue};
 pub use error::Error;
 pub use event::{Event, UnixMillis};
-pub use history::{DayTotal, EventRole, UserHistory};
+pub use history::{DayTotal, EventRole, HistoryParts, SeriesParts, UserHistory};
 pub use kind_tally::{KindTally, UnknownKinds};
 pub use lifecycle::{KindClass, Layer, LifecycleModel, Stage};
 pub use offers::{

@@ -79,6 +79,9 @@ pub enum Error {
         column: String,
         data_type: String,
     },
+    /// A summary folder or part that cannot be read back as written.
+    #[error("{}: {reason}", path.display())]
+    Summary { path: PathBuf, reason: String },
     #[error("max_bad_fraction must be a number in 0..=1, got {0}")]
     InvalidBudget(f64),
     #[error("the amount ceiling must be a positive number, got {0}")]

@@ -8,5 +8,6 @@ pub mod attributes;
 mod error;
 pub mod generate;
 pub mod input;
+pub mod summary;
 
 pub use error::Error;

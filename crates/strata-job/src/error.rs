@@ -51,6 +51,10 @@ pub enum RecomputeError {
          check the input and --as-of"
     )]
     EmptySnapshot { events: u64, after_as_of: u64 },
+    /// Summaries that do not fit this run (model, as-of, currency, parts),
+    /// or an incremental day that would not give what a full run gives.
+    #[error("{}: {reason}", dir.display())]
+    Summaries { dir: PathBuf, reason: String },
     #[error("a recompute task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

@@ -30,6 +30,9 @@ pub enum Delivery {
 #[derive(Debug, Clone)]
 pub struct RecomputeOptions {
     pub events: Vec<PathBuf>,
+    /// Read the per-user summaries in this folder (`strata summarize`)
+    /// instead of `events`; a partitioned run reads only its own part.
+    pub summaries: Option<PathBuf>,
     pub model: LifecycleModel,
     pub model_version: String,
     pub as_of: UnixMillis,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use strata_core::kind_tally::UNKNOWN_WARN_SHARE;
-use strata_core::{CurrencyTally, KindTally, UnixMillis};
+use strata_core::{CurrencyTally, Event, KindTally, UnixMillis, UserHistory};
 use strata_events::input::{EventSource, InputReport, Progress};
 
 use crate::error::RecomputeError;
@@ -348,6 +348,12 @@ async fn read_histories(
     options: &RecomputeOptions,
     partition: Partition,
 ) -> Result<(Histories, InputReport, u64, CurrencyTally, KindTally), RecomputeError> {
+    if let Some(dir) = &options.summaries {
+        // The summarize stage counted the event types; its summary said so.
+        let (histories, report, ignored, currencies) =
+            crate::summarize::read_summaries(options, dir, partition).await?;
+        return Ok((histories, report, ignored, currencies, KindTally::new()));
+    }
     let source = EventSource::open(&options.events)?;
     let currencies = CurrencyTally::new(&options.models.currency);
     let model = options.model.clone();
@@ -379,6 +385,88 @@ async fn read_histories(
     ))
 }
 
+/// What [`fold_events`] reads and how.
+pub(crate) struct EventFold {
+    pub(crate) events: Vec<std::path::PathBuf>,
+    pub(crate) model: strata_core::LifecycleModel,
+    pub(crate) as_of: UnixMillis,
+    pub(crate) budget: strata_events::input::ErrorBudget,
+    pub(crate) show_progress: bool,
+    pub(crate) partition: Partition,
+}
+
+pub(crate) struct Folded {
+    pub(crate) histories: Histories,
+    pub(crate) report: InputReport,
+    pub(crate) ignored_after_as_of: u64,
+    pub(crate) currencies: CurrencyTally,
+    /// The earliest event time folded in, for an incremental day's overlap check.
+    pub(crate) earliest: Option<UnixMillis>,
+}
+
+/// Folds the events of `fold` into `histories` (empty, or the previous
+/// day's, which an incremental summarize continues exactly as a full read
+/// would have), counting currencies into `currencies`. One thread, in the
+/// logs' order: `strata summarize` folds with it, so a day continued from the
+/// previous summaries sums every amount in the order one summarize over
+/// every day would (the parallel read groups sums per chunk).
+pub(crate) async fn fold_events(
+    fold: EventFold,
+    histories: Histories,
+    currencies: CurrencyTally,
+) -> Result<Folded, RecomputeError> {
+    let source = EventSource::open(&fold.events)?;
+    let bar = progress_bar(fold.show_progress, source.total_bytes(), "read");
+    let task_bar = bar.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let EventFold {
+            model,
+            as_of,
+            budget,
+            partition,
+            ..
+        } = fold;
+        let mut histories = histories;
+        let mut currencies = currencies;
+        let mut ignored = 0u64;
+        let mut earliest: Option<UnixMillis> = None;
+        let report = source.read_with_progress(
+            budget,
+            |progress: Progress| task_bar.set_position(progress.bytes_read),
+            |mut event: Event| {
+                // Before any per-user memory: a worker holds only its share.
+                if !partition.owns(&event.user_id) {
+                    return;
+                }
+                if event.at > as_of {
+                    ignored += 1;
+                    return;
+                }
+                earliest = Some(earliest.map_or(event.at, |known| known.min(event.at)));
+                currencies.observe(&mut event);
+                match histories.get_mut(event.user_id.as_str()) {
+                    Some(history) => history.observe(&model, &event),
+                    None => {
+                        let mut history = UserHistory::new(&model);
+                        history.observe(&model, &event);
+                        histories.insert(event.user_id, history);
+                    }
+                }
+            },
+        )?;
+        Ok::<_, RecomputeError>(Folded {
+            histories,
+            report,
+            ignored_after_as_of: ignored,
+            currencies,
+            earliest,
+        })
+    })
+    .await?;
+    bar.finish_and_clear();
+    result
+}
+
 fn write_transitions(
     path: &std::path::Path,
     rows: &[(String, String, String)],
@@ -399,7 +487,7 @@ fn write_transitions(
     })
 }
 
-fn progress_bar(show: bool, length: u64, phase: &'static str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(show: bool, length: u64, phase: &'static str) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }

@@ -109,6 +109,7 @@ fn propensity_only() -> ModelsConfig {
 fn run(dir: &Path, name: &str, events: PathBuf, as_of: UnixMillis) -> RunSummary {
     let options = RecomputeOptions {
         events: vec![events],
+        summaries: None,
         model: LifecycleModel::preset("retail").unwrap(),
         model_version: "retail-1".into(),
         as_of,

@@ -151,3 +151,72 @@ fn value_and_satisfaction_events_follow_the_model() {
         assert_eq!(history.mean_rating(), Some(3.0), "{preset}");
     }
 }
+
+fn engagement_events() -> Vec<Event> {
+    let with = |kind: &str, at: UnixMillis, channel: Option<&str>, benefit: Option<&str>| Event {
+        channel: channel.map(str::to_owned),
+        benefit_id: benefit.map(str::to_owned),
+        amount: (kind == kinds::OFFER_REDEEMED).then_some(3.5),
+        ..Event::new("user", at, kind)
+    };
+    let mut events = vec![
+        with(kinds::SEND, 3 * DAY, Some("sms"), None),
+        with(kinds::RESPONSE, 3 * DAY, Some("sms"), None),
+        with(kinds::OFFER_ISSUED, 4 * DAY, None, Some("coupon-5")),
+        with(kinds::OFFER_CONTROL, 2 * DAY, None, Some("coupon-10")),
+        with(kinds::OFFER_REDEEMED, 5 * DAY, None, Some("coupon-5")),
+    ];
+    for day in 0..40 {
+        events.push(event("open", day * DAY, None));
+        events.push(with(kinds::SEND, day * DAY + 1, Some("email"), None));
+    }
+    events
+}
+
+#[test]
+fn parts_round_trip_exactly_for_every_preset() {
+    for preset in crate::lifecycle::PRESET_NAMES {
+        let model = LifecycleModel::preset(preset).unwrap();
+        let mut events = sample_events();
+        events.extend(engagement_events());
+        let history = fold(&model, &events);
+        let parts = history.to_parts();
+        assert_eq!(parts.series.len(), model.tracked_series().len(), "{preset}");
+        let back = UserHistory::new(&model).with_parts(parts).unwrap();
+        assert_eq!(back, history, "{preset}");
+    }
+}
+
+#[test]
+fn parts_no_fold_could_make_are_refused() {
+    let model = LifecycleModel::preset("sns").unwrap();
+    let history = fold(&model, &engagement_events());
+    let windowed = history
+        .to_parts()
+        .series
+        .iter()
+        .position(|series| series.days.len() > 1)
+        .expect("sns tracks a windowed series with days");
+
+    let mut unsorted = history.to_parts();
+    unsorted.series[windowed].days.swap(0, 1);
+    let mut beyond_window = history.to_parts();
+    let newest = beyond_window.series[windowed].days.last().unwrap().day;
+    beyond_window.series[windowed].days[0].day = newest - 1000;
+    let mut missing_series = history.to_parts();
+    missing_series.series.pop();
+    let mut wallet = history.to_parts();
+    wallet.wallet_share = Some((DAY, 1.5));
+    for (case, parts) in [
+        ("unsorted", unsorted),
+        ("beyond the window", beyond_window),
+        ("a series short", missing_series),
+        ("wallet share", wallet),
+    ] {
+        let refused = UserHistory::new(&model).with_parts(parts);
+        assert!(
+            matches!(refused, Err(crate::Error::HistoryParts(_))),
+            "{case}: {refused:?}"
+        );
+    }
+}

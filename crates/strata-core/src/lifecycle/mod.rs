@@ -354,6 +354,21 @@ impl LifecycleModel {
         }
     }
 
+    /// The series a history for this model tracks, one line each (event
+    /// types, minimum amount, days kept): summaries are read back only under
+    /// a model whose histories fold the same way.
+    pub fn tracked_series(&self) -> Vec<String> {
+        self.series
+            .iter()
+            .map(|spec| {
+                let minimum = spec
+                    .min_amount
+                    .map_or(String::new(), |minimum| format!(" amount >= {minimum}"));
+                format!("{}{minimum}: {:?}", spec.events.join(","), spec.retention)
+            })
+            .collect()
+    }
+
     pub(crate) fn new_series(&self) -> Vec<Series> {
         self.series
             .iter()
