@@ -139,6 +139,7 @@ pub async fn run_partition(
     summary.deleted = scored.deletes.len() as u64;
     summary.models = scored.models.clone();
     summary.cohorts = scored.cohorts.clone();
+    summary.value = scored.value.clone();
     summary.layer_names = options
         .model
         .layers()
