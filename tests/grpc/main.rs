@@ -31,4 +31,5 @@ mod report;
 mod security;
 mod stats;
 mod support;
+mod vocabulary;
 mod watch;

@@ -398,7 +398,7 @@ impl fmt::Display for Lift {
             "relative lift      {} ({percent}% CI, log ratio)",
             self.relative
                 .as_ref()
-                .map_or("n/a (an arm has no converter)".to_owned(), percents)
+                .map_or("none (an arm has no converter)".to_owned(), percents)
         )?;
         writeln!(
             formatter,

@@ -354,7 +354,7 @@ impl fmt::Display for RunSummary {
 impl fmt::Display for ModelReport {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         let number =
-            |value: Option<f64>| value.map_or("n/a".to_owned(), |value| format!("{value:.3}"));
+            |value: Option<f64>| value.map_or("none".to_owned(), |value| format!("{value:.3}"));
         writeln!(out, "  models")?;
         if let Some((parameters, log_likelihood)) = &self.bg_nbd {
             writeln!(

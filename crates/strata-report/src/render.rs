@@ -561,13 +561,13 @@ fn escape(text: &str) -> String {
 
 fn percent(value: Option<f64>) -> String {
     value.map_or_else(
-        || "n/a".to_owned(),
+        || "none".to_owned(),
         |value| format!("{:.1}%", 100.0 * value),
     )
 }
 
 fn number(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "n/a".to_owned(), |value| format!("{value:.decimals$}"))
+    value.map_or_else(|| "none".to_owned(), |value| format!("{value:.decimals$}"))
 }
 
 /// Draws into a fresh SVG of `height` pixels and returns its markup.
