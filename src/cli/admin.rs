@@ -65,8 +65,9 @@ enum AdminCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
-    /// Print layer transitions as ingest applies them, one per line
-    /// (cursor, user, from, to, model version, time), until interrupted.
+    /// Print layer transitions as ingest applies them: a header line, then
+    /// one tab-separated line each (cursor, user, from, to, model version,
+    /// RFC 3339 time), until interrupted.
     Watch {
         #[command(flatten)]
         target: TargetArgs,
@@ -98,8 +99,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 "{:<24} {:<9} {:>12} {:>12}  role",
                 "model_version",
                 "state",
-                "records",
-                "estimated"
+                "users",
+                "loaded"
             )?;
             for version in &versions {
                 print_version(version)?;
@@ -131,6 +132,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             // next transition to find out that nobody reads any more.
             let closed = super::output::closed();
             tokio::pin!(closed);
+            outln!("cursor\tuser\tfrom\tto\tmodel_version\tat")?;
             loop {
                 let message = tokio::select! {
                     message = stream.message() => message,
@@ -140,13 +142,16 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     break;
                 };
                 for transition in message.transitions {
-                    let at = transition.at.map_or(0, |at| at.seconds);
+                    let at = transition
+                        .at
+                        .as_ref()
+                        .map_or_else(|| "none".to_owned(), strata_client::json::rfc3339);
                     outln!(
                         "{}\t{}\t{}\t{}\t{}\t{at}",
                         transition.cursor,
                         transition.user_id,
-                        or_none(&transition.from_layer),
-                        or_none(&transition.to_layer),
+                        or_none(&transition.from_layer, "new user"),
+                        or_none(&transition.to_layer, "deleted"),
                         transition.model_version
                     )?;
                 }
@@ -156,8 +161,14 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn or_none(layer: &str) -> &str {
-    if layer.is_empty() { "-" } else { layer }
+/// A layer label, or `none (why)` where there is none: the one spelling
+/// of "not computed" (as `strata_core::labels` spells tiers and quadrants).
+fn or_none(layer: &str, why: &str) -> String {
+    if layer.is_empty() {
+        format!("none ({why})")
+    } else {
+        layer.to_owned()
+    }
 }
 
 /// `strata admin stats` output: one section per facet, users and share.
@@ -183,7 +194,7 @@ pub fn stats_table(stats: &StatsResponse) -> String {
         let _ = writeln!(
             out,
             "  {index:>2} {:<30} {:>10} {:>5.1}%",
-            or_none(&layer.layer),
+            or_none(&layer.layer, "no layer"),
             layer.users,
             share(layer.users)
         );
@@ -213,7 +224,7 @@ fn print_version(version: &ModelVersion) -> std::io::Result<()> {
         VersionState::Building => "building",
         VersionState::Ready => "ready",
         VersionState::Failed => "failed",
-        VersionState::Unspecified => "?",
+        VersionState::Unspecified => "none",
     };
     let role = if version.current {
         "current"
@@ -222,12 +233,25 @@ fn print_version(version: &ModelVersion) -> std::io::Result<()> {
     } else {
         ""
     };
+    // Exact when the server keeps counters (the count `admin stats` shows);
+    // otherwise RocksDB's estimate, marked as one.
+    let users = version.users.map_or_else(
+        || match version.state() {
+            VersionState::Ready => format!("~{}", version.estimated_records),
+            _ => "none".to_owned(),
+        },
+        |users| users.to_string(),
+    );
+    // Records a snapshot load brought; a version filled by ingest had none.
+    let loaded = if version.record_count == 0 {
+        "none".to_owned()
+    } else {
+        version.record_count.to_string()
+    };
     outln!(
-        "{:<24} {:<9} {:>12} {:>12}  {role}{}",
+        "{:<24} {:<9} {users:>12} {loaded:>12}  {role}{}",
         version.model_version,
         state,
-        version.record_count,
-        version.estimated_records,
         if version.failure.is_empty() {
             String::new()
         } else {

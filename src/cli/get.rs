@@ -187,7 +187,7 @@ fn profile_block(result: &ProfileResult, shown: Shown) -> String {
             profile
                 .last_purchase_at
                 .as_ref()
-                .map_or_else(|| "never".to_owned(), rfc3339),
+                .map_or_else(|| "none (never bought)".to_owned(), rfc3339),
         ),
         "last_purchase_at",
     );
@@ -291,7 +291,7 @@ fn campaign(arm: &CampaignArm) -> String {
         arm.arm,
         "ARM_",
     );
-    let day = |at: Option<String>| at.map_or_else(|| "?".to_owned(), |at| at[..10].to_owned());
+    let day = |at: Option<String>| at.map_or_else(|| "none".to_owned(), |at| at[..10].to_owned());
     format!(
         "{}: {side}, {} by {}, {} to {}",
         arm.campaign_id,

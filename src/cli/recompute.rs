@@ -300,7 +300,7 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
             written.push(format!("run report data written to {}", path.display()));
         }
         if let Some(path) = &args.report {
-            write_report_page(&data, path)?;
+            write_report_page(&data, path, args.report_data.as_deref())?;
             written.push(format!("report written to {}", path.display()));
         }
     }

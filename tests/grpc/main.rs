@@ -36,4 +36,5 @@ mod security;
 mod stats;
 mod summaries;
 mod support;
+mod vocabulary;
 mod watch;

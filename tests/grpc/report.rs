@@ -22,7 +22,9 @@ const CHARTS: &[(&str, usize, usize)] = &[
     // A year of monthly cohorts: at least a cell per cohort.
     ("chart-cohorts", 13, 0),
     ("chart-tiers", 4, 0),
-    ("chart-quadrants", 5, 0),
+    // Mean predicted lifetime value of the four layers of buyers
+    // ("potential" users never bought: no prediction).
+    ("chart-value", 5, 0),
     ("chart-transitions", 6, 0),
     // Predicted and actual lines.
     ("chart-bgnbd", 1, 2),
@@ -72,6 +74,93 @@ fn figure<'a>(dom: &'a str, id: &str) -> &'a str {
         .find("</figure>")
         .unwrap_or_else(|| panic!("figure {id} is not closed"));
     &dom[start..start + end]
+}
+
+/// Appended to a copy of the page (the page itself has no script): reads
+/// the layout Chromium computed and leaves it as JSON in `<pre id="probe">`,
+/// which `--dump-dom` prints.
+const PROBE: &str = r#"<script>
+(() => {
+  const box = (element) => element.getBoundingClientRect();
+  const out = { headline: {}, cells: [], tiers: [], legends: [], empty_columns: [] };
+  for (const stat of document.querySelectorAll('#headline .stat')) {
+    out.headline[stat.dataset.key] = stat.dataset.value;
+  }
+  for (const cell of document.querySelectorAll('#chart-quadrants .quadrant-grid .cell')) {
+    const at = box(cell);
+    out.cells.push({ name: cell.dataset.quadrant, users: Number(cell.dataset.users),
+      left: Math.round(at.left), top: Math.round(at.top), width: at.width, height: at.height,
+      label: cell.querySelector('b').textContent, meaning: cell.querySelector('.meaning').textContent });
+  }
+  const tiers = document.querySelector('#chart-tiers table');
+  for (const row of [...tiers.rows].slice(1)) { out.tiers.push(row.cells[0].textContent); }
+  for (const legend of document.querySelectorAll('figure .legend')) {
+    const figure = legend.closest('figure');
+    const plot = box(figure.querySelector('svg'));
+    const at = box(legend);
+    out.legends.push({ figure: figure.id, width: at.width, height: at.height,
+      overlaps: at.left < plot.right && plot.left < at.right && at.top < plot.bottom && plot.top < at.bottom });
+  }
+  for (const table of document.querySelectorAll('table')) {
+    const rows = [...table.rows];
+    if (rows.length < 2) continue;
+    for (let column = 0; column < rows[0].cells.length; column++) {
+      const empty = rows.slice(1).every((row) => !row.cells[column] || row.cells[column].textContent.trim() === '');
+      if (empty) out.empty_columns.push(`${table.closest('figure').id}: ${rows[0].cells[column].textContent}`);
+    }
+  }
+  const pre = document.createElement('pre');
+  pre.id = 'probe';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"#;
+
+/// What [`PROBE`] measured in Chromium's layout of `page`, and a
+/// screenshot of the whole page in `screenshots`.
+fn probe_in_chromium(page: &Path, profile: &Path, screenshots: &Path) -> serde_json::Value {
+    let html = std::fs::read_to_string(page).unwrap();
+    let probed = page.with_file_name("probed.html");
+    std::fs::write(
+        &probed,
+        html.replace("</body>", &format!("{PROBE}\n</body>")),
+    )
+    .unwrap();
+    let (dom, log) = render_in_chromium(&probed, profile);
+    assert!(!log.contains("Uncaught"), "probe errors:\n{log}");
+    let start = dom.find("<pre id=\"probe\">").expect("the probe ran") + "<pre id=\"probe\">".len();
+    let end = start + dom[start..].find("</pre>").unwrap();
+    let json = dom[start..end]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    std::fs::create_dir_all(screenshots).unwrap();
+    let shot = screenshots.join("report.png");
+    let output = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", path(profile)))
+        .arg("--window-size=1000,9000")
+        .arg(format!("--screenshot={}", path(&shot)))
+        .arg(format!("file://{}", path(page)))
+        .output()
+        .expect("run chromium");
+    assert!(
+        output.status.success(),
+        "chromium screenshot failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "an empty screenshot"
+    );
+    eprintln!("report screenshot: {}", shot.display());
+    serde_json::from_str(&json).unwrap_or_else(|error| panic!("{error}: {json}"))
 }
 
 fn count(markup: &str, tag: &str) -> usize {
@@ -153,6 +242,9 @@ fn report_of_a_recompute_renders_every_chart_in_chromium() {
 
     let (dom, log) = render_in_chromium(&page, &dir.path().join("chromium-profile"));
     assert!(!log.contains("Uncaught"), "script errors:\n{log}");
+    // The quadrants are a grid of the page rather than a drawing.
+    let quadrants = figure(&dom, "chart-quadrants");
+    assert_eq!(quadrants.matches("class=\"cell\"").count(), 4);
     for (id, rects, polylines) in CHARTS {
         let figure = figure(&dom, id);
         assert_eq!(count(figure, "svg"), 1, "{id}");
@@ -169,6 +261,133 @@ fn report_of_a_recompute_renders_every_chart_in_chromium() {
             "{id}: {lines} polylines, expected {polylines}+"
         );
     }
+    // The page names the file it was made from, not a fixed name.
+    assert!(
+        html.contains("<code>run.json</code>"),
+        "the header names run.json"
+    );
+    assert!(!html.contains("report.json"));
+
+    // The new sections, as Chromium lays them out.
+    let screenshots = std::env::temp_dir().join(format!("strata-report-{}", std::process::id()));
+    let probe = probe_in_chromium(&page, &dir.path().join("chromium-probe"), &screenshots);
+    // Headline numbers are the run report's.
+    let headline = &probe["headline"];
+    let mean = run
+        .value
+        .mean_predicted_value()
+        .expect("users with a value");
+    for (key, expected) in [
+        ("users", run.users.to_string()),
+        ("buyers", run.value.buyers.to_string()),
+        ("revenue", format!("{:.2}", run.value.revenue)),
+        ("mean-lifetime-value", format!("{mean:.2}")),
+        (
+            "users-with-offers",
+            run.models.users_with_benefits.to_string(),
+        ),
+    ] {
+        assert_eq!(headline[key], expected.as_str(), "headline {key}: {probe}");
+    }
+    assert!(
+        run.value.buyers > 0 && run.value.buyers < run.users,
+        "{:?}",
+        run.value
+    );
+    assert!(run.value.revenue > 0.0);
+    // The offers made: a bar per benefit recommended, or (gen's data serves
+    // "no offer" today) a chart that says there is none.
+    let benefits = figure(&dom, "chart-benefits");
+    assert_eq!(count(benefits, "svg"), 1);
+    assert_eq!(
+        run.value
+            .benefits
+            .iter()
+            .map(|benefit| benefit.users)
+            .max()
+            .unwrap_or(0)
+            > 0,
+        run.models.users_with_benefits > 0,
+        "{:?}",
+        run.value
+    );
+    if run.value.benefits.is_empty() {
+        assert!(
+            benefits.contains("no benefit is recommended to anyone"),
+            "{benefits}"
+        );
+    } else {
+        assert!(
+            count(benefits, "rect") > run.value.benefits.len(),
+            "{benefits}"
+        );
+    }
+    // Buyers are the cohorts' members: everyone with a first purchase.
+    assert_eq!(
+        run.value.buyers,
+        run.cohorts.rows.iter().map(|row| row.size).sum::<u64>()
+    );
+    // The 2x2 grid: four labelled cells, two columns by two rows, in the
+    // order loyalty (rows) x satisfaction (columns).
+    let cells = probe["cells"].as_array().unwrap();
+    let quadrants: Vec<&str> = cells
+        .iter()
+        .map(|cell| cell["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        quadrants,
+        ["ANGEL", "FREELOADER", "HOSTAGE", "DANGER"],
+        "{probe}"
+    );
+    let at = |index: usize, key: &str| cells[index][key].as_i64().unwrap();
+    assert!(
+        at(0, "top") == at(1, "top") && at(2, "top") == at(3, "top") && at(0, "top") < at(2, "top"),
+        "{probe}"
+    );
+    assert!(
+        at(0, "left") == at(2, "left")
+            && at(1, "left") == at(3, "left")
+            && at(0, "left") < at(1, "left"),
+        "{probe}"
+    );
+    for cell in cells {
+        assert!(
+            cell["width"].as_f64().unwrap() > 100.0 && cell["height"].as_f64().unwrap() > 40.0,
+            "{cell}"
+        );
+        assert_eq!(cell["label"], cell["name"]);
+        assert!(cell["meaning"].as_str().unwrap().len() > 10, "{cell}");
+        let users = run
+            .quadrants
+            .iter()
+            .find(|count| count.name == cell["name"].as_str().unwrap())
+            .map_or(0, |count| count.count);
+        assert_eq!(cell["users"].as_u64().unwrap(), users, "{cell}");
+    }
+    // Tiers best first, users without one last.
+    let tiers: Vec<&str> = probe["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tier| tier.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tiers,
+        ["HIGH", "MEDIUM", "LOW", "none (no purchase)"],
+        "{probe}"
+    );
+    // Legends are drawn and never on a chart.
+    let legends = probe["legends"].as_array().unwrap();
+    assert!(legends.len() >= 4, "{probe}");
+    for legend in legends {
+        assert_eq!(legend["overlaps"], false, "{legend}");
+        assert!(
+            legend["width"].as_f64().unwrap() > 0.0 && legend["height"].as_f64().unwrap() > 0.0,
+            "{legend}"
+        );
+    }
+    assert_eq!(probe["empty_columns"], serde_json::json!([]), "{probe}");
+
     // Layer names reach the page, as chart labels and in the tables.
     let pyramid = figure(&dom, "chart-pyramid");
     for name in names {

@@ -56,7 +56,9 @@ impl fmt::Display for Comparison {
                 format!("{:.2}%", lift.treatment.conversion_rate * 100.0),
                 format!("{:.2}%", lift.control.conversion_rate * 100.0),
                 points(&lift.absolute),
-                lift.relative.as_ref().map_or("n/a".to_owned(), percents),
+                lift.relative
+                    .as_ref()
+                    .map_or("none (an arm has no converter)".to_owned(), percents),
                 p_value(lift.p_value),
                 amounts(&lift.revenue_per_user),
                 amounts(&lift.incremental_profit),

@@ -106,4 +106,4 @@ pub use lift::{
     newcombe_difference, pooled_z_test, relative_difference, welch_test, wilson_interval,
 };
 pub use member::{Member, QUADRANTS, RFM_SEGMENTS, TIERS, Vocabulary};
-pub use select::{Mix, Selection, UNKNOWN};
+pub use select::{Mix, NO_LAYER, Selection};

@@ -427,7 +427,7 @@ impl fmt::Display for LiftTable<'_> {
             "relative lift      {} ({percent}% CI, log ratio)",
             lift.relative
                 .as_ref()
-                .map_or("n/a (an arm has no converter)".to_owned(), percents)
+                .map_or("none (an arm has no converter)".to_owned(), percents)
         )?;
         writeln!(
             formatter,

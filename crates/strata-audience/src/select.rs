@@ -12,8 +12,11 @@ use std::fmt;
 use crate::definition::{Audience, ModelPick};
 use crate::member::{Member, QUADRANTS, TIERS};
 
-/// The label a mix uses for a member whose value is unknown.
-pub const UNKNOWN: &str = "(unknown)";
+use strata_core::labels::{NO_QUADRANT, NO_TIER};
+
+/// The label a mix uses for a member without a layer; tiers and quadrants
+/// use `strata_core::labels`' `none (...)` labels, as every output does.
+pub const NO_LAYER: &str = "none (no layer)";
 
 /// The members an audience picked.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,13 +43,14 @@ impl Selection {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mix {
     /// Layers in the lifecycle model's order, then layers the model does
-    /// not know, then [`UNKNOWN`].
+    /// not know, then [`NO_LAYER`].
     pub by_layer: Vec<(String, u64)>,
     /// Churned members (of any layer).
     pub churned: u64,
-    /// HIGH, MEDIUM, LOW, then [`UNKNOWN`].
+    /// HIGH, MEDIUM, LOW, then `none (no purchase)`.
     pub by_tier: Vec<(String, u64)>,
-    /// ANGEL, FREELOADER, HOSTAGE, DANGER, then [`UNKNOWN`].
+    /// ANGEL, FREELOADER, HOSTAGE, DANGER, then `none (no satisfaction
+    /// signal)`.
     pub by_quadrant: Vec<(String, u64)>,
 }
 
@@ -67,8 +71,8 @@ impl Candidate {
             propensity: member.propensity.filter(|score| score.is_finite()),
             layer: member.layer.clone(),
             churned: member.churned == Some(true),
-            tier: member.tier.map_or(UNKNOWN, |tier| tier.name()),
-            quadrant: member.quadrant.map_or(UNKNOWN, |kind| kind.name()),
+            tier: member.tier.map_or(NO_TIER, |tier| tier.name()),
+            quadrant: member.quadrant.map_or(NO_QUADRANT, |kind| kind.name()),
         }
     }
 }
@@ -128,7 +132,7 @@ impl Audience {
         let mut churned = 0;
         for candidate in selected {
             *layers
-                .entry(candidate.layer.as_deref().unwrap_or(UNKNOWN))
+                .entry(candidate.layer.as_deref().unwrap_or(NO_LAYER))
                 .or_default() += 1;
             *tiers.entry(candidate.tier).or_default() += 1;
             *quadrants.entry(candidate.quadrant).or_default() += 1;
@@ -139,12 +143,15 @@ impl Audience {
             .keys()
             .copied()
             .filter(|layer| {
-                *layer != UNKNOWN && !self.layer_order.iter().any(|known| known == layer)
+                *layer != NO_LAYER && !self.layer_order.iter().any(|known| known == layer)
             })
             .collect();
-        let layer_order = model_layers.chain(other_layers).chain([UNKNOWN]);
-        let tier_order = TIERS.iter().map(|tier| tier.name()).chain([UNKNOWN]);
-        let quadrant_order = QUADRANTS.iter().map(|kind| kind.name()).chain([UNKNOWN]);
+        let layer_order = model_layers.chain(other_layers).chain([NO_LAYER]);
+        let tier_order = TIERS.iter().map(|tier| tier.name()).chain([NO_TIER]);
+        let quadrant_order = QUADRANTS
+            .iter()
+            .map(|kind| kind.name())
+            .chain([NO_QUADRANT]);
         Mix {
             by_layer: ordered(&layers, layer_order),
             churned,
@@ -442,11 +449,16 @@ mod tests {
                     ("growth", 1),
                     ("declining", 2),
                     ("vip", 1),
-                    (UNKNOWN, 1)
+                    (NO_LAYER, 1)
                 ]),
                 churned: 2,
-                by_tier: rows(&[("HIGH", 3), ("MEDIUM", 1), ("LOW", 1), (UNKNOWN, 2)]),
-                by_quadrant: rows(&[("ANGEL", 1), ("FREELOADER", 1), ("DANGER", 2), (UNKNOWN, 3)]),
+                by_tier: rows(&[("HIGH", 3), ("MEDIUM", 1), ("LOW", 1), (NO_TIER, 2)]),
+                by_quadrant: rows(&[
+                    ("ANGEL", 1),
+                    ("FREELOADER", 1),
+                    ("DANGER", 2),
+                    (NO_QUADRANT, 3)
+                ]),
             }
         );
         let text = selection.to_string();

@@ -426,7 +426,7 @@ impl fmt::Display for SummaryLines<'_> {
             .map(|candidate| {
                 let auc = candidate
                     .auc
-                    .map_or("n/a".to_owned(), |auc| format!("{auc:.4}"));
+                    .map_or("none".to_owned(), |auc| format!("{auc:.4}"));
                 match (&candidate.kind, &candidate.note) {
                     (CandidateKind::Model, Some(note)) => {
                         format!("{} {auc} ({note})", candidate.name)
@@ -445,7 +445,7 @@ impl fmt::Display for SummaryLines<'_> {
         let calibration = &report.calibration;
         let before = calibration
             .brier_uncalibrated
-            .map_or("n/a (a baseline score)".to_owned(), |brier| {
+            .map_or("none (a baseline score)".to_owned(), |brier| {
                 format!("{brier:.4}")
             });
         writeln!(

@@ -192,6 +192,7 @@ async fn run_stages(
     summary.deleted = scored.deletes.len() as u64;
     summary.models = scored.models.clone();
     summary.cohorts = scored.cohorts.clone();
+    summary.value = scored.value.clone();
     summary.layer_names = options
         .model
         .layers()

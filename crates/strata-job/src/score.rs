@@ -43,6 +43,7 @@ pub(crate) struct Scored {
     pub(crate) transition_rows: Vec<(String, String, String)>,
     pub(crate) models: ModelReport,
     pub(crate) cohorts: strata_report::CohortMatrix,
+    pub(crate) value: crate::summary::ValueTally,
 }
 
 pub(crate) type Histories = HashMap<String, UserHistory>;
@@ -96,6 +97,7 @@ pub(crate) fn score(
     let mut cohorts = strata_report::CohortCounter::new(options.as_of);
     for (_, history) in &population.users {
         cohorts.add_user(history.purchase_days().iter().map(|day| day.day));
+        scored.value.add_history(history);
     }
     scored.cohorts = cohorts.finish();
     forget_or_erase_gone(options, &histories, &previous, &mut scored);
@@ -372,6 +374,7 @@ fn diff(
         transition_rows: Vec::new(),
         models: ModelReport::default(),
         cohorts: strata_report::CohortMatrix::default(),
+        value: crate::summary::ValueTally::default(),
     };
 
     let mut buffer = Vec::new();
@@ -394,6 +397,7 @@ fn diff(
             .entry(quadrant_name.to_owned())
             .or_default() += 1;
 
+        scored.value.add_profile(&profile);
         // The fingerprint leaves out computed_at, which changes every run.
         buffer.clear();
         profile.encode(&mut buffer).expect("a Vec grows as needed");

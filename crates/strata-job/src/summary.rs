@@ -6,11 +6,13 @@ use std::fmt;
 use std::time::Duration;
 
 use strata_core::UnixMillis;
+use strata_core::UserHistory;
 use strata_core::labels::tier_rank;
 use strata_events::input::InputReport;
+use strata_proto::v1::{BenefitKind, Profile};
 use strata_report::{
-    BgNbdFit, CohortMatrix, Count, GammaGammaFit, LayerCount, ModelChecks, PropensityCheck,
-    RunReport, Transition,
+    BenefitMix, BgNbdFit, CohortMatrix, Count, GammaGammaFit, LayerCount, LayerValue, ModelChecks,
+    PropensityCheck, RunReport, Transition, ValueReport,
 };
 
 use crate::decisions::ModelReport;
@@ -49,6 +51,112 @@ pub struct RunSummary {
     pub layer_names: Vec<String>,
     /// Buyers by first-purchase month and the months they bought in.
     pub cohorts: CohortMatrix,
+    /// Revenue, predicted value by layer and the benefits recommended.
+    pub value: ValueTally,
+}
+
+/// The run's money, tallied user by user as profiles are made: the
+/// report's headline, its value by layer and its offers made.
+#[derive(Debug, Clone, Default)]
+pub struct ValueTally {
+    buyers: u64,
+    revenue: f64,
+    currency: String,
+    horizon_days: u32,
+    /// Layer index -> users with a predicted value, and their sum.
+    layers: BTreeMap<u32, (u64, f64)>,
+    /// Benefit id -> kind, users it is recommended to, expected profit.
+    benefits: BTreeMap<String, (String, u64, f64)>,
+}
+
+impl ValueTally {
+    /// A user's purchases before the as-of time.
+    pub fn add_history(&mut self, history: &UserHistory) {
+        if history.purchase_day_count() > 0 {
+            self.buyers += 1;
+            self.revenue += history.total_spend();
+        }
+    }
+
+    /// A user's profile as the run made it.
+    pub fn add_profile(&mut self, profile: &Profile) {
+        let layer = profile
+            .lifecycle
+            .as_ref()
+            .map_or(0, |stage| stage.layer_index);
+        if let Some(value) = &profile.lifetime_value {
+            let entry = self.layers.entry(layer).or_default();
+            entry.0 += 1;
+            entry.1 += value.predicted_value;
+            if self.currency.is_empty() {
+                self.currency.clone_from(&value.currency);
+            }
+            self.horizon_days = self.horizon_days.max(value.horizon_days);
+        }
+        for benefit in &profile.benefits {
+            let entry = self
+                .benefits
+                .entry(benefit.benefit_id.clone())
+                .or_insert_with(|| (kind_name(benefit.kind), 0, 0.0));
+            entry.1 += 1;
+            entry.2 += benefit.expected_incremental_profit;
+        }
+    }
+
+    /// The report's view, layers named by `layer_names` (every layer, in
+    /// the model's order), benefits most recommended first.
+    pub fn report(&self, layer_names: &[String]) -> ValueReport {
+        let mut benefits: Vec<BenefitMix> = self
+            .benefits
+            .iter()
+            .map(|(benefit_id, (kind, users, profit))| BenefitMix {
+                benefit_id: benefit_id.clone(),
+                kind: kind.clone(),
+                users: *users,
+                expected_incremental_profit: *profit,
+            })
+            .collect();
+        benefits.sort_by_key(|benefit| std::cmp::Reverse(benefit.users));
+        ValueReport {
+            currency: self.currency.clone(),
+            buyers: self.buyers,
+            revenue: self.revenue,
+            valued_users: self.layers.values().map(|(users, _)| users).sum(),
+            predicted_value: self.layers.values().map(|(_, value)| value).sum(),
+            horizon_days: self.horizon_days,
+            layers: layer_names
+                .iter()
+                .enumerate()
+                .map(|(index, name)| {
+                    let (valued_users, predicted_value) = self
+                        .layers
+                        .get(&(index as u32))
+                        .copied()
+                        .unwrap_or_default();
+                    LayerValue {
+                        index: index as u32,
+                        name: name.clone(),
+                        valued_users,
+                        predicted_value,
+                    }
+                })
+                .collect(),
+            benefits,
+        }
+    }
+}
+
+/// `coupon`, `free shipping`: a benefit kind as the report writes it.
+fn kind_name(kind: i32) -> String {
+    BenefitKind::try_from(kind).map_or_else(
+        |_| "none (unknown kind)".to_owned(),
+        |kind| {
+            kind.as_str_name()
+                .trim_start_matches("BENEFIT_KIND_")
+                .to_lowercase()
+                .replace('_', " ")
+        },
+    )
 }
 
 impl RunSummary {
@@ -112,6 +220,7 @@ impl RunSummary {
                 .collect(),
             cohorts: self.cohorts.clone(),
             models: self.models.checks(),
+            value: self.value.report(&self.layer_names),
         }
     }
 }
@@ -266,7 +375,7 @@ impl fmt::Display for RunSummary {
 impl fmt::Display for ModelReport {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         let number =
-            |value: Option<f64>| value.map_or("n/a".to_owned(), |value| format!("{value:.3}"));
+            |value: Option<f64>| value.map_or("none".to_owned(), |value| format!("{value:.3}"));
         writeln!(out, "  models")?;
         if let Some((parameters, log_likelihood)) = &self.bg_nbd {
             writeln!(

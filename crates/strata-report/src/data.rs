@@ -32,6 +32,67 @@ pub struct RunReport {
     pub transitions: Vec<Transition>,
     pub cohorts: CohortMatrix,
     pub models: ModelChecks,
+    /// What the users bought and are predicted to be worth, and the offers
+    /// made to them (absent from reports written before it existed).
+    #[serde(default)]
+    pub value: ValueReport,
+}
+
+/// The run's money: revenue so far, predicted lifetime value by layer, and
+/// the benefits recommended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ValueReport {
+    /// The run's currency (ISO 4217); empty when no amount was read.
+    pub currency: String,
+    /// Users with at least one purchase before the as-of time.
+    pub buyers: u64,
+    /// Everything they spent before the as-of time.
+    pub revenue: f64,
+    /// Users with a predicted lifetime value, and the sum of their values.
+    pub valued_users: u64,
+    pub predicted_value: f64,
+    /// The prediction's horizon, days (0 when no user has a value).
+    pub horizon_days: u32,
+    /// Predicted lifetime value per layer (churned states included in
+    /// their layer), in the model's order.
+    pub layers: Vec<LayerValue>,
+    /// Every benefit recommended to at least one user, most recommended
+    /// first.
+    pub benefits: Vec<BenefitMix>,
+}
+
+impl ValueReport {
+    /// Mean predicted lifetime value of the users who have one.
+    pub fn mean_predicted_value(&self) -> Option<f64> {
+        (self.valued_users > 0).then(|| self.predicted_value / self.valued_users as f64)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerValue {
+    pub index: u32,
+    pub name: String,
+    /// Users of the layer with a predicted value, and the sum of the values.
+    pub valued_users: u64,
+    pub predicted_value: f64,
+}
+
+impl LayerValue {
+    pub fn mean(&self) -> Option<f64> {
+        (self.valued_users > 0).then(|| self.predicted_value / self.valued_users as f64)
+    }
+}
+
+/// One benefit of the catalogue as the run recommends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenefitMix {
+    pub benefit_id: String,
+    /// `coupon`, `discount`, `points`, `free shipping`.
+    pub kind: String,
+    /// Users it is recommended to.
+    pub users: u64,
+    /// The sum of its expected incremental profit over those users.
+    pub expected_incremental_profit: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

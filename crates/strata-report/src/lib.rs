@@ -10,12 +10,12 @@ pub mod data;
 mod render;
 
 pub use data::{
-    BgNbdFit, BgNbdHoldout, CohortCounter, CohortMatrix, CohortRow, Count, FORMAT, FairnessCost,
-    FrequencyBucket, FunnelStep, GammaGammaFit, Interval, LayerCount, ModelChecks,
-    OfferPolicyCheck, PolicyEstimate, PropensityCalibration, PropensityCandidate, PropensityCheck,
-    ReliabilityBin, RunReport, Transition, funnel,
+    BenefitMix, BgNbdFit, BgNbdHoldout, CohortCounter, CohortMatrix, CohortRow, Count, FORMAT,
+    FairnessCost, FrequencyBucket, FunnelStep, GammaGammaFit, Interval, LayerCount, LayerValue,
+    ModelChecks, OfferPolicyCheck, PolicyEstimate, PropensityCalibration, PropensityCandidate,
+    PropensityCheck, ReliabilityBin, RunReport, Transition, ValueReport, funnel,
 };
-pub use render::{CHART_IDS, render_html};
+pub use render::{CHART_IDS, render_html, render_page};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -14,16 +14,18 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::Error;
-use crate::data::{CohortMatrix, Interval, RunReport, funnel, ratio};
+use crate::data::{CohortMatrix, Count, Interval, RunReport, funnel, ratio};
 
 /// Every figure the page holds, in page order.
-pub const CHART_IDS: [&str; 9] = [
+pub const CHART_IDS: [&str; 11] = [
     "chart-pyramid",
     "chart-funnel",
     "chart-cohorts",
     "chart-tiers",
     "chart-quadrants",
+    "chart-value",
     "chart-transitions",
+    "chart-benefits",
     "chart-bgnbd",
     "chart-propensity",
     "chart-offers",
@@ -49,8 +51,14 @@ impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for Error
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
-/// The whole page.
+/// The whole page, without naming the file its numbers came from.
 pub fn render_html(report: &RunReport) -> Result<String, Error> {
+    render_page(report, None)
+}
+
+/// The whole page; `source` names the run report file it was made from
+/// (its file name), when there is one.
+pub fn render_page(report: &RunReport, source: Option<&str>) -> Result<String, Error> {
     let mut page = String::new();
     let title = format!(
         "strata run report: {} ({}) as of {}",
@@ -60,14 +68,21 @@ pub fn render_html(report: &RunReport) -> Result<String, Error> {
         page,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n\
-         <p class=\"meta\">{} users, {} events read, {} bad rows. Made by <code>strata report</code> \
-         from the run's <code>report.json</code>.</p>\n",
+         <p class=\"meta\">{} users, {} events read, {} bad rows. {}</p>\n",
         escape(&title),
         escape(&title),
         report.users,
         report.events,
-        report.bad_rows
+        report.bad_rows,
+        match source {
+            Some(file) => format!(
+                "Made by <code>strata report</code> from the run report <code>{}</code>.",
+                escape(file)
+            ),
+            None => "Made by <code>strata recompute</code> from the run's numbers.".to_owned(),
+        }
     );
+    page.push_str(&headline(report));
     page.push_str("<h2>Lifecycle layers</h2>\n");
     page.push_str(&pyramid(report)?);
     page.push_str(&funnel_figure(report)?);
@@ -80,14 +95,12 @@ pub fn render_html(report: &RunReport) -> Result<String, Error> {
         &report.tiers,
         report.users,
     )?);
-    page.push_str(&distribution(
-        "chart-quadrants",
-        "Loyalty x satisfaction quadrants; users without a satisfaction signal have none.",
-        &report.quadrants,
-        report.users,
-    )?);
+    page.push_str(&quadrant_grid(&report.quadrants, report.users));
+    page.push_str(&value_by_layer(report)?);
     page.push_str("<h2>Layer transitions</h2>\n");
     page.push_str(&transitions(report)?);
+    page.push_str("<h2>Offers made</h2>\n");
+    page.push_str(&benefit_mix(report)?);
     page.push_str("<h2>Model checks</h2>\n");
     page.push_str(&bg_nbd(report)?);
     page.push_str(&propensity(report)?);
@@ -108,13 +121,413 @@ padding:0 1em;color:#222}h1{font-size:1.4em}h2{margin-top:2em;border-bottom:1px 
 .meta{color:#555}figure{margin:1.5em 0}figure svg{max-width:100%;height:auto;display:block}\
 figcaption{color:#444;font-size:.92em;margin-top:.4em}table{border-collapse:collapse;\
 font-size:.85em;margin-top:.6em}th,td{border:1px solid #ddd;padding:2px 8px;text-align:right}\
-th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}";
+th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}\
+#headline{display:flex;flex-wrap:wrap;gap:.6em;margin:1em 0}\
+#headline .stat{flex:1 1 8em;border:1px solid #ddd;border-radius:4px;padding:.5em .7em}\
+#headline .value{display:block;font-size:1.5em;font-weight:600}\
+#headline .label{color:#555;font-size:.85em}\
+.legend{display:flex;flex-wrap:wrap;gap:1.2em;font-size:.9em;margin:.3em 0}\
+.legend .mark{display:inline-block;width:14px;height:10px;margin-right:.35em;vertical-align:middle}\
+.legend .mark.line{height:0;border-top:2px solid}.legend .mark.dashed{height:0;border-top:2px dashed}\
+.quadrant-grid{display:grid;grid-template-columns:7.5em 1fr 1fr;gap:4px;align-items:stretch}\
+.quadrant-grid .cell{border:1px solid #ccc;border-radius:4px;padding:.6em;min-height:5.5em}\
+.quadrant-grid .cell b{display:block;font-size:1.05em}.quadrant-grid .cell .count{display:block;\
+font-size:1.2em;margin:.2em 0}.quadrant-grid .cell .meaning{display:block;font-size:.85em}\
+.quadrant-grid .axis{color:#444;font-size:.9em;align-self:center;text-align:center}";
 
 fn figure(id: &str, svg: &str, table: &str, caption: &str) -> String {
+    figure_with_legend(id, &[], svg, table, caption)
+}
+
+/// How a legend entry is drawn: a filled box, a line, a dashed line.
+#[derive(Clone, Copy)]
+enum Mark {
+    Fill,
+    Line,
+    Dashed,
+}
+
+/// A figure whose legend sits above its chart, in the page rather than in
+/// the SVG, so that it never covers what the chart draws.
+fn figure_with_legend(
+    id: &str,
+    legend: &[(&str, RGBColor, Mark)],
+    svg: &str,
+    table: &str,
+    caption: &str,
+) -> String {
+    let mut entries = String::new();
+    for (label, color, mark) in legend {
+        let RGBColor(red, green, blue) = *color;
+        let (class, style) = match mark {
+            Mark::Fill => ("mark", format!("background:rgb({red},{green},{blue})")),
+            Mark::Line => (
+                "mark line",
+                format!("border-color:rgb({red},{green},{blue})"),
+            ),
+            Mark::Dashed => (
+                "mark dashed",
+                format!("border-color:rgb({red},{green},{blue})"),
+            ),
+        };
+        let _ = write!(
+            entries,
+            "<span><span class=\"{class}\" style=\"{style}\"></span>{}</span>",
+            escape(label)
+        );
+    }
+    let legend = if legend.is_empty() {
+        String::new()
+    } else {
+        format!("<div class=\"legend\">{entries}</div>\n")
+    };
     format!(
-        "<figure id=\"{id}\">\n{svg}\n{table}\n<figcaption>{}</figcaption>\n</figure>\n",
+        "<figure id=\"{id}\">\n{legend}{svg}\n{table}\n<figcaption>{}</figcaption>\n</figure>\n",
         escape(caption)
     )
+}
+
+/// `12,345`: thousands grouped for the headline.
+fn grouped(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// `12,345.68`, grouped, two decimals.
+fn money(value: f64) -> String {
+    let cents = (value.abs() * 100.0).round() as u64;
+    let sign = if value < 0.0 && cents > 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", grouped(cents / 100), cents % 100)
+}
+
+/// The headline row: users, buyers, revenue, mean predicted lifetime
+/// value, users with offers. Each number also sits unformatted in
+/// `data-value`, for scripts and tests.
+fn headline(report: &RunReport) -> String {
+    let value = &report.value;
+    let currency = if value.currency.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", value.currency)
+    };
+    let mean = value.mean_predicted_value();
+    let stats: [(&str, String, String, String); 5] = [
+        (
+            "users",
+            report.users.to_string(),
+            grouped(report.users),
+            "users".to_owned(),
+        ),
+        (
+            "buyers",
+            value.buyers.to_string(),
+            grouped(value.buyers),
+            format!(
+                "buyers ({} of users)",
+                percent(ratio(value.buyers, report.users))
+            ),
+        ),
+        (
+            "revenue",
+            format!("{:.2}", value.revenue),
+            format!("{}{currency}", money(value.revenue)),
+            "revenue before the as-of time".to_owned(),
+        ),
+        (
+            "mean-lifetime-value",
+            mean.map_or_else(|| "none".to_owned(), |mean| format!("{mean:.2}")),
+            mean.map_or_else(
+                || "none (no user has one)".to_owned(),
+                |mean| format!("{}{currency}", money(mean)),
+            ),
+            if value.horizon_days > 0 {
+                format!(
+                    "mean predicted lifetime value, next {} days ({} users)",
+                    value.horizon_days,
+                    grouped(value.valued_users)
+                )
+            } else {
+                "mean predicted lifetime value".to_owned()
+            },
+        ),
+        (
+            "users-with-offers",
+            report.models.users_with_benefits.to_string(),
+            grouped(report.models.users_with_benefits),
+            format!(
+                "users with offers ({} of users)",
+                percent(ratio(report.models.users_with_benefits, report.users))
+            ),
+        ),
+    ];
+    let mut html = String::from("<section id=\"headline\">\n");
+    for (key, raw, shown, label) in stats {
+        let _ = writeln!(
+            html,
+            "<div class=\"stat\" data-key=\"{key}\" data-value=\"{}\"><span class=\"value\">{}</span>\
+             <span class=\"label\">{}</span></div>",
+            escape(&raw),
+            escape(&shown),
+            escape(&label)
+        );
+    }
+    html.push_str("</section>\n");
+    html
+}
+
+/// The loyalty x satisfaction quadrants as the 2x2 grid (loyalty down the
+/// side, satisfaction across), each cell shaded by its share of users and
+/// saying what the quadrant means; users without a quadrant below it.
+fn quadrant_grid(counts: &[Count], users: u64) -> String {
+    let users_in = |name: &str| {
+        counts
+            .iter()
+            .filter(|count| count.name == name)
+            .map(|count| count.count)
+            .sum::<u64>()
+    };
+    let cells = [
+        ("ANGEL", "loyal and satisfied: nudge towards higher spend"),
+        (
+            "FREELOADER",
+            "loyal, not satisfied: buys for the price; low-cost benefit bundles",
+        ),
+        (
+            "HOSTAGE",
+            "satisfied, not loyal: likes it but is not committed",
+        ),
+        ("DANGER", "neither loyal nor satisfied: likely to leave"),
+    ];
+    let widest = cells
+        .iter()
+        .map(|(name, _)| users_in(name))
+        .max()
+        .unwrap_or(0);
+    let cell = |(name, meaning): (&str, &str)| {
+        let count = users_in(name);
+        let share = if widest == 0 {
+            0.0
+        } else {
+            count as f64 / widest as f64
+        };
+        let RGBColor(red, green, blue) = heat(0.75 * share);
+        let ink = if share > 0.55 { "#fff" } else { "#222" };
+        format!(
+            "<div class=\"cell\" data-quadrant=\"{name}\" data-users=\"{count}\" \
+             style=\"background:rgb({red},{green},{blue});color:{ink}\"><b>{name}</b>\
+             <span class=\"count\">{} users ({})</span><span class=\"meaning\">{}</span></div>",
+            grouped(count),
+            percent(ratio(count, users)),
+            escape(meaning)
+        )
+    };
+    let mut grid = String::from("<div class=\"quadrant-grid\">\n<div></div>");
+    grid.push_str("<div class=\"axis\">high satisfaction</div>");
+    grid.push_str("<div class=\"axis\">low satisfaction</div>\n");
+    grid.push_str("<div class=\"axis\">high loyalty</div>");
+    grid.push_str(&cell(cells[0]));
+    grid.push_str(&cell(cells[1]));
+    grid.push_str("\n<div class=\"axis\">low loyalty</div>");
+    grid.push_str(&cell(cells[2]));
+    grid.push_str(&cell(cells[3]));
+    grid.push_str("\n</div>");
+    let rows: Vec<Vec<String>> = std::iter::once(
+        ["quadrant", "users", "share of users"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .chain(counts.iter().map(|count| {
+        vec![
+            count.name.clone(),
+            count.count.to_string(),
+            percent(ratio(count.count, users)),
+        ]
+    }))
+    .collect();
+    let caption = "Loyalty x satisfaction quadrants: behavioural loyalty (repeat purchase, \
+                   frequency, share of wallet) down the side, attitudinal satisfaction (ratings, \
+                   reviews, intent) across; the darker the cell, the more users. Users without a \
+                   satisfaction signal have no quadrant (the table's \"none\" row).";
+    figure("chart-quadrants", &grid, &table(&rows), caption)
+}
+
+/// Mean predicted lifetime value per layer (churned states with their
+/// layer), deepest layer on top like the pyramid.
+fn value_by_layer(report: &RunReport) -> Result<String, Error> {
+    let value = &report.value;
+    let currency = if value.currency.is_empty() {
+        "".to_owned()
+    } else {
+        format!(" ({})", value.currency)
+    };
+    let mut layers: Vec<_> = value.layers.iter().collect();
+    layers.sort_by_key(|layer| std::cmp::Reverse(layer.index));
+    let caption = format!(
+        "Predicted lifetime value by layer{}: the mean over the layer's users who have a \
+         prediction (bars), and the layer's total. Revenue so far: {}{currency} from {} buyers.",
+        if value.horizon_days > 0 {
+            format!(" over the next {} days", value.horizon_days)
+        } else {
+            String::new()
+        },
+        money(value.revenue),
+        grouped(value.buyers)
+    );
+    let rows: Vec<Vec<String>> = std::iter::once(
+        [
+            "layer".to_owned(),
+            "users with a value".to_owned(),
+            format!("mean{currency}"),
+            format!("total{currency}"),
+        ]
+        .to_vec(),
+    )
+    .chain(layers.iter().map(|layer| {
+        vec![
+            format!("{} {}", layer.index, layer.name),
+            layer.valued_users.to_string(),
+            layer.mean().map_or_else(|| "none".to_owned(), money),
+            money(layer.predicted_value),
+        ]
+    }))
+    .collect();
+    let widest = layers
+        .iter()
+        .filter_map(|layer| layer.mean())
+        .fold(0.0f64, f64::max);
+    if widest <= 0.0 {
+        return Ok(figure(
+            "chart-value",
+            &empty_svg("no user has a predicted lifetime value in this run")?,
+            &table(&rows),
+            &caption,
+        ));
+    }
+    let bars: Vec<Bar> = layers
+        .iter()
+        .map(|layer| Bar {
+            label: layer.name.clone(),
+            spans: layer
+                .mean()
+                .map_or_else(Vec::new, |mean| vec![(0.0, mean.max(0.0), DARK)]),
+            note: match layer.mean() {
+                Some(mean) => format!(
+                    "{} each, {} in all",
+                    money(mean),
+                    money(layer.predicted_value)
+                ),
+                None => "none (no user with a value)".to_owned(),
+            },
+        })
+        .collect();
+    let svg = bar_chart(&BarChart {
+        bars: &bars,
+        x_range: 0.0..widest * 1.8,
+        x_desc: &format!("mean predicted lifetime value{currency}"),
+        x_format: &|value| {
+            if *value <= widest * 1.05 {
+                format!("{value:.0}")
+            } else {
+                String::new()
+            }
+        },
+        reference: None,
+    })?;
+    Ok(figure("chart-value", &svg, &table(&rows), &caption))
+}
+
+/// The benefits recommended: users per benefit, and the expected
+/// incremental profit they add up to.
+fn benefit_mix(report: &RunReport) -> Result<String, Error> {
+    let value = &report.value;
+    let currency = if value.currency.is_empty() {
+        "".to_owned()
+    } else {
+        format!(" ({})", value.currency)
+    };
+    let total: f64 = value
+        .benefits
+        .iter()
+        .map(|benefit| benefit.expected_incremental_profit)
+        .sum();
+    let caption = format!(
+        "The offers made: how many users each benefit is recommended to (a user may have \
+         several, best first), and the expected incremental profit over those users; {} users \
+         have at least one, {} expected incremental profit in all{currency}.",
+        grouped(report.models.users_with_benefits),
+        money(total)
+    );
+    let rows: Vec<Vec<String>> = std::iter::once(
+        [
+            "benefit".to_owned(),
+            "kind".to_owned(),
+            "users".to_owned(),
+            format!("expected incremental profit{currency}"),
+            format!("per user{currency}"),
+        ]
+        .to_vec(),
+    )
+    .chain(value.benefits.iter().map(|benefit| {
+        vec![
+            benefit.benefit_id.clone(),
+            benefit.kind.clone(),
+            benefit.users.to_string(),
+            money(benefit.expected_incremental_profit),
+            ratio(1, benefit.users).map_or_else(
+                || "none".to_owned(),
+                |share| money(benefit.expected_incremental_profit * share),
+            ),
+        ]
+    }))
+    .collect();
+    let widest = value
+        .benefits
+        .iter()
+        .map(|benefit| benefit.users)
+        .max()
+        .unwrap_or(0);
+    if widest == 0 {
+        return Ok(figure(
+            "chart-benefits",
+            &empty_svg("no benefit is recommended to anyone in this run")?,
+            &table(&rows),
+            &caption,
+        ));
+    }
+    let bars: Vec<Bar> = value
+        .benefits
+        .iter()
+        .map(|benefit| Bar {
+            label: format!("{} ({})", benefit.benefit_id, benefit.kind),
+            spans: vec![(0.0, benefit.users as f64, DARK)],
+            note: format!(
+                "{} users, {:+.2} expected profit",
+                grouped(benefit.users),
+                benefit.expected_incremental_profit
+            ),
+        })
+        .collect();
+    let svg = bar_chart(&BarChart {
+        bars: &bars,
+        x_range: 0.0..widest as f64 * 1.9,
+        x_desc: "users the benefit is recommended to",
+        x_format: &|value| {
+            if *value <= widest as f64 * 1.05 {
+                users_format(value)
+            } else {
+                String::new()
+            }
+        },
+        reference: None,
+    })?;
+    Ok(figure("chart-benefits", &svg, &table(&rows), &caption))
 }
 
 /// A table; cells are escaped, the first row is the header.
@@ -148,13 +561,13 @@ fn escape(text: &str) -> String {
 
 fn percent(value: Option<f64>) -> String {
     value.map_or_else(
-        || "n/a".to_owned(),
+        || "none".to_owned(),
         |value| format!("{:.1}%", 100.0 * value),
     )
 }
 
 fn number(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "n/a".to_owned(), |value| format!("{value:.decimals$}"))
+    value.map_or_else(|| "none".to_owned(), |value| format!("{value:.decimals$}"))
 }
 
 /// Draws into a fresh SVG of `height` pixels and returns its markup.
@@ -204,10 +617,9 @@ struct BarChart<'a> {
     x_range: std::ops::Range<f64>,
     x_desc: &'a str,
     x_format: &'a dyn Fn(&f64) -> String,
-    /// A dashed vertical line, e.g. what chance gives.
-    reference: Option<(f64, &'a str)>,
-    legend: &'a [(&'a str, RGBColor)],
-    legend_at: SeriesLabelPosition,
+    /// A dashed vertical line, e.g. what chance gives (named in the
+    /// figure's legend).
+    reference: Option<f64>,
 }
 
 /// Horizontal bars, first bar on top.
@@ -263,34 +675,13 @@ fn bar_chart(chart: &BarChart<'_>) -> Result<String, Error> {
                 text_style(15).pos(Pos::new(HPos::Right, VPos::Center)),
             ))?;
         }
-        if let Some((at, label)) = chart.reference {
-            context
-                .draw_series(DashedLineSeries::new(
-                    [(at, 0.0), (at, rows as f64)],
-                    6,
-                    4,
-                    GREY.stroke_width(2),
-                ))?
-                .label(label)
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], GREY.stroke_width(2)));
-        }
-        for (name, color) in chart.legend {
-            let color = *color;
-            context
-                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
-                .label(*name)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
-                });
-        }
-        if chart.reference.is_some() || !chart.legend.is_empty() {
-            context
-                .configure_series_labels()
-                .position(chart.legend_at.clone())
-                .background_style(WHITE.mix(0.9))
-                .border_style(GREY)
-                .label_font(text_style(15))
-                .draw()?;
+        if let Some(at) = chart.reference {
+            context.draw_series(DashedLineSeries::new(
+                [(at, 0.0), (at, rows as f64)],
+                6,
+                4,
+                GREY.stroke_width(2),
+            ))?;
         }
         Ok(())
     })
@@ -357,10 +748,14 @@ fn pyramid(report: &RunReport) -> Result<String, Error> {
         x_desc: "users (bar centred on 0)",
         x_format: &|value| format!("{:.0}", 2.0 * value.abs()),
         reference: None,
-        legend: &[("active", DARK), ("churned", LIGHT)],
-        legend_at: SeriesLabelPosition::UpperRight,
     })?;
-    Ok(figure("chart-pyramid", &svg, &table(&rows), caption))
+    Ok(figure_with_legend(
+        "chart-pyramid",
+        &[("active", DARK, Mark::Fill), ("churned", LIGHT, Mark::Fill)],
+        &svg,
+        &table(&rows),
+        caption,
+    ))
 }
 
 fn funnel_figure(report: &RunReport) -> Result<String, Error> {
@@ -417,8 +812,6 @@ fn funnel_figure(report: &RunReport) -> Result<String, Error> {
             }
         },
         reference: None,
-        legend: &[],
-        legend_at: SeriesLabelPosition::LowerRight,
     })?;
     Ok(figure("chart-funnel", &svg, &table(&rows), caption))
 }
@@ -447,7 +840,18 @@ fn cohorts(matrix: &CohortMatrix) -> Result<String, Error> {
             ""
         }
     );
-    let offsets = [1usize, 2, 3, 6, 12];
+    // Only the offsets some cohort has lived long enough to show: a column
+    // empty in every row says nothing.
+    let observed = matrix
+        .rows
+        .iter()
+        .map(|row| row.buyers.len())
+        .max()
+        .unwrap_or(0);
+    let offsets: Vec<usize> = [1usize, 2, 3, 6, 12]
+        .into_iter()
+        .filter(|offset| *offset < observed)
+        .collect();
     let header: Vec<String> = ["first purchase", "buyers"]
         .into_iter()
         .map(String::from)
@@ -595,8 +999,6 @@ fn distribution(
         x_desc: "users",
         x_format: &users_format,
         reference: None,
-        legend: &[],
-        legend_at: SeriesLabelPosition::LowerRight,
     })?;
     Ok(figure(id, &svg, &table(&rows), caption))
 }
@@ -648,8 +1050,6 @@ fn transitions(report: &RunReport) -> Result<String, Error> {
         x_desc: "users",
         x_format: &users_format,
         reference: None,
-        legend: &[],
-        legend_at: SeriesLabelPosition::LowerRight,
     })?;
     Ok(figure("chart-transitions", &svg, &table(&rows), &caption))
 }
@@ -663,7 +1063,6 @@ fn line_chart(
     x_desc: &str,
     y_desc: &str,
     x_format: &dyn Fn(&f64) -> String,
-    legend_at: SeriesLabelPosition,
     draw: impl FnOnce(&mut Context<'_, '_>) -> Result<(), Error>,
 ) -> Result<String, Error> {
     svg(400, |root| {
@@ -684,13 +1083,6 @@ fn line_chart(
             .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
             .draw()?;
         draw(&mut context)?;
-        context
-            .configure_series_labels()
-            .position(legend_at)
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .label_font(text_style(15))
-            .draw()?;
         Ok(())
     })
 }
@@ -699,16 +1091,12 @@ fn draw_line(
     context: &mut Context<'_, '_>,
     points: &[(f64, f64)],
     color: RGBColor,
-    label: &str,
     markers: bool,
 ) -> Result<(), Error> {
-    context
-        .draw_series(LineSeries::new(
-            points.iter().copied(),
-            color.stroke_width(2),
-        ))?
-        .label(label)
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+    context.draw_series(LineSeries::new(
+        points.iter().copied(),
+        color.stroke_width(2),
+    ))?;
     if markers {
         context.draw_series(
             points
@@ -807,13 +1195,21 @@ fn bg_nbd(report: &RunReport) -> Result<String, Error> {
         "repeat purchases in the calibration period",
         &format!("mean purchases in the last {} days", holdout.holdout_days),
         &x_format,
-        SeriesLabelPosition::UpperLeft,
         |context| {
-            draw_line(context, &actual, DARK, "actual", true)?;
-            draw_line(context, &predicted, ACCENT, "BG/NBD predicted", true)
+            draw_line(context, &actual, DARK, true)?;
+            draw_line(context, &predicted, ACCENT, true)
         },
     )?;
-    Ok(figure("chart-bgnbd", &svg, &table(&rows), &caption))
+    Ok(figure_with_legend(
+        "chart-bgnbd",
+        &[
+            ("actual", DARK, Mark::Line),
+            ("BG/NBD predicted", ACCENT, Mark::Line),
+        ],
+        &svg,
+        &table(&rows),
+        &caption,
+    ))
 }
 
 fn propensity(report: &RunReport) -> Result<String, Error> {
@@ -933,11 +1329,19 @@ fn propensity(report: &RunReport) -> Result<String, Error> {
                 String::new()
             }
         },
-        reference: Some((0.5, "chance (0.5)")),
-        legend: &[],
-        legend_at: SeriesLabelPosition::LowerRight,
+        reference: Some(0.5),
     })?;
-    Ok(figure("chart-propensity", &svg, &tables, &caption))
+    Ok(figure_with_legend(
+        "chart-propensity",
+        &[
+            ("chosen", DARK, Mark::Fill),
+            ("other candidates", LIGHT, Mark::Fill),
+            ("chance (0.5)", GREY, Mark::Dashed),
+        ],
+        &svg,
+        &tables,
+        &caption,
+    ))
 }
 
 /// The offer policies: each candidate's doubly robust value per issue with
@@ -1081,7 +1485,17 @@ fn offers(report: &RunReport) -> Result<String, Error> {
         }
         Ok(())
     })?;
-    Ok(figure("chart-offers", &svg, &table(&rows), &caption))
+    Ok(figure_with_legend(
+        "chart-offers",
+        &[
+            ("served", DARK, Mark::Fill),
+            ("not served", LIGHT, Mark::Fill),
+            ("interval", TEXT, Mark::Line),
+        ],
+        &svg,
+        &table(&rows),
+        &caption,
+    ))
 }
 
 #[cfg(test)]
@@ -1120,6 +1534,7 @@ mod tests {
             transitions: Vec::new(),
             cohorts: CohortMatrix::default(),
             models: ModelChecks::default(),
+            value: crate::data::ValueReport::default(),
         }
     }
 
@@ -1131,7 +1546,13 @@ mod tests {
                 .find(&format!("<figure id=\"{id}\">"))
                 .unwrap_or_else(|| panic!("{id} missing"));
             let end = start + page[start..].find("</figure>").unwrap();
-            assert!(page[start..end].contains("<svg"), "{id} has no svg");
+            // The quadrants are a grid of the page, not a drawing.
+            let drawn = if id == "chart-quadrants" {
+                "class=\"quadrant-grid\""
+            } else {
+                "<svg"
+            };
+            assert!(page[start..end].contains(drawn), "{id} has no {drawn}");
         }
         // Names are escaped in the tables.
         assert!(page.contains("new &lt;&amp;&gt;"));
@@ -1267,5 +1688,132 @@ mod tests {
         // A bar per candidate plus the background; a whisker and two ticks each.
         assert!(figure.matches("<rect").count() >= 5);
         assert!(figure.matches("<polyline").count() >= 12);
+    }
+
+    /// The markup of `<figure id="{id}">`.
+    fn figure_of<'a>(page: &'a str, id: &str) -> &'a str {
+        let start = page.find(&format!("<figure id=\"{id}\">")).unwrap();
+        &page[start..start + page[start..].find("</figure>").unwrap()]
+    }
+
+    #[test]
+    fn the_headline_shows_the_run_numbers_and_names_its_source() {
+        use crate::data::{BenefitMix, LayerValue, ValueReport};
+        let mut report = tiny();
+        report.models.users_with_benefits = 3;
+        report.value = ValueReport {
+            currency: "EUR".into(),
+            buyers: 4,
+            revenue: 12345.678,
+            valued_users: 4,
+            predicted_value: 10.0,
+            horizon_days: 365,
+            layers: vec![LayerValue {
+                index: 1,
+                name: "new <&>".into(),
+                valued_users: 4,
+                predicted_value: 10.0,
+            }],
+            benefits: vec![BenefitMix {
+                benefit_id: "coupon-5".into(),
+                kind: "coupon".into(),
+                users: 3,
+                expected_incremental_profit: 1.5,
+            }],
+        };
+        let page = render_page(&report, Some("run-7.json")).unwrap();
+        assert!(page.contains("<code>run-7.json</code>"));
+        assert!(!page.contains("report.json"));
+        for (key, value, shown) in [
+            ("users", "10", "10"),
+            ("buyers", "4", "4"),
+            ("revenue", "12345.68", "12,345.68 EUR"),
+            ("mean-lifetime-value", "2.50", "2.50 EUR"),
+            ("users-with-offers", "3", "3"),
+        ] {
+            let stat = format!(
+                "data-key=\"{key}\" data-value=\"{value}\"><span class=\"value\">{shown}</span>"
+            );
+            assert!(page.contains(&stat), "{stat}");
+        }
+        let value = figure_of(&page, "chart-value");
+        assert!(
+            value.contains("<td>1 new &lt;&amp;&gt;</td><td>4</td><td>2.50</td><td>10.00</td>")
+        );
+        let benefits = figure_of(&page, "chart-benefits");
+        assert!(
+            benefits
+                .contains("<td>coupon-5</td><td>coupon</td><td>3</td><td>1.50</td><td>0.50</td>")
+        );
+        // Without a source file the page says it came from the run.
+        assert!(
+            render_html(&report)
+                .unwrap()
+                .contains("<code>strata recompute</code>")
+        );
+    }
+
+    #[test]
+    fn quadrants_are_a_two_by_two_grid_loyalty_down_satisfaction_across() {
+        let mut report = tiny();
+        report.quadrants = [
+            "ANGEL",
+            "DANGER",
+            "FREELOADER",
+            "HOSTAGE",
+            "none (no satisfaction signal)",
+        ]
+        .iter()
+        .zip([4, 1, 2, 0, 3])
+        .map(|(name, count)| Count {
+            name: (*name).into(),
+            count,
+        })
+        .collect();
+        let page = render_html(&report).unwrap();
+        let grid = figure_of(&page, "chart-quadrants");
+        let order: Vec<usize> = ["\"ANGEL\"", "\"FREELOADER\"", "\"HOSTAGE\"", "\"DANGER\""]
+            .iter()
+            .map(|name| grid.find(&format!("data-quadrant={name}")).unwrap())
+            .collect();
+        assert!(order.is_sorted(), "cells in reading order: {order:?}");
+        assert!(grid.contains("data-quadrant=\"HOSTAGE\" data-users=\"0\""));
+        assert_eq!(grid.matches("class=\"meaning\"").count(), 4);
+        assert!(grid.contains("<td>none (no satisfaction signal)</td><td>3</td>"));
+    }
+
+    #[test]
+    fn legends_sit_outside_the_charts_and_no_cohort_column_is_empty() {
+        let mut report = tiny();
+        report.cohorts = CohortMatrix {
+            rows: vec![
+                crate::data::CohortRow {
+                    month: "2024-11".into(),
+                    size: 4,
+                    buyers: vec![4, 2],
+                },
+                crate::data::CohortRow {
+                    month: "2024-12".into(),
+                    size: 2,
+                    buyers: vec![2],
+                },
+            ],
+            partial_last_month: false,
+        };
+        let page = render_html(&report).unwrap();
+        let pyramid = figure_of(&page, "chart-pyramid");
+        let legend = pyramid.find("class=\"legend\"").expect("a legend");
+        assert!(
+            legend < pyramid.find("<svg").unwrap(),
+            "the legend comes before the chart"
+        );
+        // The chart itself draws no legend box (plotters' would sit on the bars).
+        assert!(!pyramid[pyramid.find("<svg").unwrap()..].contains(">\nactive\n</text>"));
+        let cohorts = figure_of(&page, "chart-cohorts");
+        assert!(cohorts.contains("<th>month +1</th>"));
+        assert!(
+            !cohorts.contains("month +2"),
+            "two months observed: only +1"
+        );
     }
 }

@@ -442,6 +442,7 @@ fn version_to_wire(info: &VersionInfo) -> v1::ModelVersion {
         current: info.current,
         previous: info.previous,
         failure: info.note.clone(),
+        users: info.users,
     }
 }
 

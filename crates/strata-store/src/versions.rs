@@ -82,6 +82,10 @@ pub struct VersionInfo {
     pub previous: bool,
     /// RocksDB's live estimate of the records in the version (ready ones).
     pub estimated_records: u64,
+    /// The exact count: the version's pyramid counters (`Stats`), kept in
+    /// the same write as every applied batch. Kept versions of a store
+    /// opened with a classifier; `None` otherwise.
+    pub users: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -419,6 +423,7 @@ impl Store {
     /// recent failures, newest first.
     pub fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
         let catalog = self.read_catalog().clone();
+        let pyramids = self.lock_pyramids().clone();
         let mut infos = Vec::with_capacity(catalog.versions.len());
         for record in catalog.versions.iter().rev() {
             let estimated_records = match (record.state, self.db.cf_handle(&record.cf_name())) {
@@ -440,6 +445,12 @@ impl Store {
                 current: record.generation == catalog.current,
                 previous: Some(record.generation) == catalog.previous,
                 estimated_records,
+                users: match (record.state, &self.classifier) {
+                    (VersionState::Ready, Some(_)) => pyramids
+                        .get(&record.generation)
+                        .map(|pyramid| pyramid.users),
+                    _ => None,
+                },
             });
         }
         Ok(infos)

@@ -118,7 +118,7 @@ class ListVersionsResponse(_message.Message):
     def __init__(self, versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
-    __slots__ = ("model_version", "state", "record_count", "estimated_records", "created_at", "loaded_at", "current", "previous", "failure")
+    __slots__ = ("model_version", "state", "record_count", "estimated_records", "created_at", "loaded_at", "current", "previous", "failure", "users")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +128,7 @@ class ModelVersion(_message.Message):
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     state: VersionState
     record_count: int
@@ -137,7 +138,8 @@ class ModelVersion(_message.Message):
     current: bool
     previous: bool
     failure: str
-    def __init__(self, model_version: _Optional[str] = ..., state: _Optional[_Union[VersionState, str]] = ..., record_count: _Optional[int] = ..., estimated_records: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current: bool = ..., previous: bool = ..., failure: _Optional[str] = ...) -> None: ...
+    users: int
+    def __init__(self, model_version: _Optional[str] = ..., state: _Optional[_Union[VersionState, str]] = ..., record_count: _Optional[int] = ..., estimated_records: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current: bool = ..., previous: bool = ..., failure: _Optional[str] = ..., users: _Optional[int] = ...) -> None: ...
 
 class RollbackRequest(_message.Message):
     __slots__ = ()
