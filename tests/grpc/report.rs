@@ -44,7 +44,7 @@ fn render_in_chromium(page: &Path, profile: &Path) -> (String, String) {
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: this test renders the report in Debian's chromium \
-         (apt-get install chromium; .ci/run installs it)"
+         (apt-get install chromium; ./dev test installs it)"
     );
     let output = Command::new(CHROMIUM)
         .args([

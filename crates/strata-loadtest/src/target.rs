@@ -2,7 +2,8 @@
 //! address it names is loopback (or the caller allows remote targets), so a
 //! load test cannot hit a shared server by accident.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
 
 use crate::error::LoadError;
 
@@ -17,10 +18,12 @@ pub fn resolve_target(target: &str, allow_remote: bool) -> Result<SocketAddr, Lo
             source,
         })?
         .collect();
-    let first = *resolved.first().ok_or_else(|| LoadError::Resolve {
-        target: target.to_owned(),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-    })?;
+    if resolved.is_empty() {
+        return Err(LoadError::Resolve {
+            target: target.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        });
+    }
     if !allow_remote
         && let Some(remote) = resolved.iter().find(|address| !address.ip().is_loopback())
     {
@@ -29,7 +32,46 @@ pub fn resolve_target(target: &str, allow_remote: bool) -> Result<SocketAddr, Lo
             address: *remote,
         });
     }
-    Ok(first)
+    Ok(reachable(&resolved))
+}
+
+/// How long one address may take to accept the probe connection.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The first of `resolved` (not empty) that accepts a TCP connection, or the
+/// first when none does (the run's own connection then reports why). A name
+/// can stand for several addresses: Debian's `localhost` is `::1` and
+/// `127.0.0.1`, and a server listening on one family only must still be
+/// found whichever the resolver lists first.
+fn reachable(resolved: &[SocketAddr]) -> SocketAddr {
+    if resolved.len() == 1 {
+        return resolved[0];
+    }
+    resolved
+        .iter()
+        .copied()
+        .find(|address| TcpStream::connect_timeout(address, PROBE_TIMEOUT).is_ok())
+        .unwrap_or(resolved[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_that_listens_is_chosen_whatever_its_place() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Nothing listens on the IPv6 loopback at this port (or the machine
+        // has no IPv6): refused either way.
+        let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+        let v4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert_eq!(reachable(&[v6, v4]), v4);
+        assert_eq!(reachable(&[v4, v6]), v4);
+        drop(listener);
+        // None listens: the first, whose connection error the run reports.
+        assert_eq!(reachable(&[v6, v4]), v6);
+    }
 }
 
 fn strip_scheme(target: &str) -> &str {
