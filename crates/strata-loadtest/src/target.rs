@@ -54,6 +54,22 @@ fn reachable(resolved: &[SocketAddr]) -> SocketAddr {
         .unwrap_or(resolved[0])
 }
 
+fn strip_scheme(target: &str) -> &str {
+    target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+        .unwrap_or(target)
+}
+
+/// The host of `host:port` (IPv6 brackets removed).
+pub fn target_host(target: &str) -> String {
+    let address = strip_scheme(target);
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,20 +88,4 @@ mod tests {
         // None listens: the first, whose connection error the run reports.
         assert_eq!(reachable(&[v6, v4]), v6);
     }
-}
-
-fn strip_scheme(target: &str) -> &str {
-    target
-        .strip_prefix("http://")
-        .or_else(|| target.strip_prefix("https://"))
-        .unwrap_or(target)
-}
-
-/// The host of `host:port` (IPv6 brackets removed).
-pub fn target_host(target: &str) -> String {
-    let address = strip_scheme(target);
-    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned()
 }
