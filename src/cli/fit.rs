@@ -57,7 +57,9 @@ pub async fn run(args: FitArgs) -> anyhow::Result<()> {
         Some(path) => super::parse::read_model(path)?,
         None => LifecycleModel::preset(&args.preset)?,
     };
-    let models = ModelsConfig::load(args.config.as_deref())?;
+    let mut models = ModelsConfig::load(args.config.as_deref())?;
+    // The catalogue the applying run uses (recompute does the same).
+    models.use_model_catalogue(model.name());
     let options = RecomputeOptions {
         events: args.events,
         summaries: args.summaries,

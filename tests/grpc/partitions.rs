@@ -263,3 +263,82 @@ async fn partitions_applying_one_model_file_serve_identical_bytes() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--model-file"));
 }
+
+#[test]
+fn a_fit_uses_its_presets_catalogue_and_refuses_a_population_of_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("wealth.csv");
+    succeeded(strata(&[
+        "gen",
+        "--preset",
+        "wealth",
+        "--users",
+        "3000",
+        "--seed",
+        "1",
+        "--out",
+        events.to_str().unwrap(),
+    ]));
+    // The fit learns over the wealth catalogue, as the applying recompute
+    // does, so the model file applies and serves wealth benefits.
+    let model = dir.path().join("wealth.json");
+    let events_arg = events.to_str().unwrap();
+    let model_arg = model.to_str().unwrap();
+    succeeded(strata(&[
+        "fit",
+        "--preset",
+        "wealth",
+        "--events",
+        events_arg,
+        "--as-of",
+        AS_OF,
+        "--model-out",
+        model_arg,
+    ]));
+    let snapshot = dir.path().join("wealth.snapshot");
+    succeeded(strata(&[
+        "recompute",
+        "--preset",
+        "wealth",
+        "--events",
+        events_arg,
+        "--as-of",
+        AS_OF,
+        "--model-file",
+        model_arg,
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--state",
+        dir.path().join("wealth.state.jsonl").to_str().unwrap(),
+    ]));
+    let mut benefits = std::collections::BTreeSet::new();
+    strata_snapshot::read_snapshot(&snapshot, |profile| {
+        benefits.extend(profile.benefits.into_iter().map(|b| b.benefit_id));
+    })
+    .unwrap();
+    assert!(!benefits.is_empty(), "the applied model served no benefit");
+    assert!(
+        benefits
+            .iter()
+            .all(|id| id == "fee-waiver" || id == "bonus-yield"),
+        "not the wealth catalogue: {benefits:?}"
+    );
+
+    // Every event after --as-of: no user, so no model file to apply to everyone.
+    let nobody = dir.path().join("nobody.json");
+    let output = strata(&[
+        "fit",
+        "--preset",
+        "wealth",
+        "--events",
+        events_arg,
+        "--as-of",
+        "1971-01-01T00:00:00Z",
+        "--model-out",
+        nobody.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("no model file was written"), "{stderr}");
+    assert!(!nobody.exists());
+}

@@ -51,6 +51,12 @@ pub enum RecomputeError {
          check the input and --as-of"
     )]
     EmptySnapshot { events: u64, after_as_of: u64 },
+    #[error(
+        "no user has an event up to the as-of time ({events} events read, {after_as_of} after it): \
+         a model fitted on nobody would be applied to everyone, so no model file was written; \
+         check the input and --as-of"
+    )]
+    EmptyFit { events: u64, after_as_of: u64 },
     /// Summaries that do not fit this run (model, as-of, currency, parts),
     /// or an incremental day that would not give what a full run gives.
     #[error("{}: {reason}", dir.display())]

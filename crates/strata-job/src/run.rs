@@ -39,6 +39,12 @@ pub async fn fit(
     summary.ignored_after_as_of = ignored_after_as_of;
     note_event_kinds(&options, &kinds, &mut summary);
     summary.users = histories.len() as u64;
+    if histories.is_empty() {
+        return Err(RecomputeError::EmptyFit {
+            events: summary.input.events,
+            after_as_of: ignored_after_as_of,
+        });
+    }
     let started = Instant::now();
     let fitted = tokio::task::spawn_blocking(move || {
         crate::score::fit(&options, &crate::score::Population::new(&histories))?

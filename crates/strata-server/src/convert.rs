@@ -52,23 +52,35 @@ pub fn checked_timestamp(
 /// the last purchase day), checked; the error names the first bad field,
 /// e.g. `benefits[2].valid_until.seconds`.
 pub fn check_profile_timestamps(profile: &v1::Profile) -> Result<(), String> {
-    let check = |field: String, timestamp: &Option<prost_types::Timestamp>| {
-        timestamp.as_ref().map_or(Ok(()), |timestamp| {
-            checked_timestamp(&field, timestamp).map(drop)
-        })
-    };
-    check("computed_at".into(), &profile.computed_at)?;
-    check("last_purchase_at".into(), &profile.last_purchase_at)?;
+    // Runs per ingested and reloaded record: the field's name is written out
+    // only for an error.
+    fn check(
+        timestamp: &Option<prost_types::Timestamp>,
+        field: impl FnOnce() -> String,
+    ) -> Result<(), String> {
+        match timestamp {
+            Some(timestamp)
+                if !TIMESTAMP_SECONDS.contains(&timestamp.seconds)
+                    || !(0..1_000_000_000).contains(&timestamp.nanos) =>
+            {
+                checked_timestamp(&field(), timestamp).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+    check(&profile.computed_at, || "computed_at".into())?;
+    check(&profile.last_purchase_at, || "last_purchase_at".into())?;
     for (index, benefit) in profile.benefits.iter().enumerate() {
-        check(format!("benefits[{index}].valid_from"), &benefit.valid_from)?;
-        check(
-            format!("benefits[{index}].valid_until"),
-            &benefit.valid_until,
-        )?;
+        check(&benefit.valid_from, || {
+            format!("benefits[{index}].valid_from")
+        })?;
+        check(&benefit.valid_until, || {
+            format!("benefits[{index}].valid_until")
+        })?;
     }
     for (index, arm) in profile.campaigns.iter().enumerate() {
-        check(format!("campaigns[{index}].start"), &arm.start)?;
-        check(format!("campaigns[{index}].end"), &arm.end)?;
+        check(&arm.start, || format!("campaigns[{index}].start"))?;
+        check(&arm.end, || format!("campaigns[{index}].end"))?;
     }
     Ok(())
 }

@@ -100,11 +100,24 @@ pub fn load_snapshot(store: &Store, path: &Path) -> Result<Reloaded, ReloadError
 
     // 1. The whole file, verified before anything is created.
     let mut found_version: Option<String> = None;
+    let mut bad_record: Option<(String, String)> = None;
     let (header, trailer) = read_snapshot(path, |profile| {
+        if bad_record.is_none()
+            && let Err(what) = crate::convert::check_profile_timestamps(&profile)
+        {
+            bad_record = Some((profile.user_id.clone(), what));
+        }
         if found_version.is_none() {
             found_version = Some(profile.model_version);
         }
     })?;
+    if let Some((user_id, what)) = bad_record {
+        return Err(ReloadError::BadRecord {
+            path: path.to_path_buf(),
+            user_id,
+            what,
+        });
+    }
     // Readers tell versions apart by the profiles' model_version: a
     // snapshot whose profiles say otherwise than its header is refused.
     if let Some(found) = found_version
@@ -156,6 +169,7 @@ pub fn load_snapshot(store: &Store, path: &Path) -> Result<Reloaded, ReloadError
             });
             return;
         }
+        // Checked in step 1 too; again here in case the file changed since.
         if let Err(what) = crate::convert::check_profile_timestamps(&profile) {
             failure = Some(ReloadError::BadRecord {
                 path: path.to_path_buf(),
