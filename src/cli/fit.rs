@@ -8,10 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use strata_core::LifecycleModel;
-use strata_events::input::{ErrorBudget, RowLimits};
-use strata_job::{DeleteGuard, Delivery, ModelsConfig, RecomputeOptions};
+use strata_job::{DeleteGuard, Delivery, RecomputeOptions};
 
+use super::model_args::{ModelArgs, RowArgs};
 use super::output::{out, outln};
 use super::parse::parse_time;
 
@@ -24,15 +23,8 @@ pub struct FitArgs {
     /// part) instead of events; --as-of must be theirs.
     #[arg(long, conflicts_with = "events")]
     pub summaries: Option<PathBuf>,
-    /// Built-in lifecycle preset: retail, sns, saas or wealth.
-    #[arg(long, default_value = "retail", conflicts_with = "model")]
-    pub preset: String,
-    /// A custom lifecycle model (TOML) instead of a preset.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Model settings (TOML), as for `strata recompute --config`.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// The time the profiles will describe (RFC 3339, epoch, or `today`);
     /// later events are ignored. The applying runs must use the same.
     #[arg(long, value_parser = parse_time)]
@@ -40,12 +32,8 @@ pub struct FitArgs {
     /// Model version the applying runs stamp on profiles [default: <preset>-1].
     #[arg(long)]
     pub model_version: Option<String>,
-    /// Fail when more than this share of rows is bad.
-    #[arg(long, default_value_t = 0.01)]
-    pub max_bad_fraction: f64,
-    /// Rows whose amount is above this (in absolute value) are bad rows.
-    #[arg(long, default_value_t = strata_events::input::DEFAULT_MAX_AMOUNT)]
-    pub max_amount: f64,
+    #[command(flatten)]
+    pub rows: RowArgs,
     /// Where to write the model file (JSON; written atomically).
     #[arg(long)]
     pub model_out: PathBuf,
@@ -53,13 +41,8 @@ pub struct FitArgs {
 
 pub async fn run(args: FitArgs) -> anyhow::Result<()> {
     strata_events::input::check_as_of(args.as_of).context("--as-of")?;
-    let model = match &args.model {
-        Some(path) => super::parse::read_model(path)?,
-        None => LifecycleModel::preset(&args.preset)?,
-    };
-    let mut models = ModelsConfig::load(args.config.as_deref())?;
-    // The catalogue the applying run uses (recompute does the same).
-    models.use_model_catalogue(model.name());
+    let model = args.model.lifecycle()?;
+    let models = args.model.settings(&model)?;
     let options = RecomputeOptions {
         events: args.events,
         summaries: args.summaries,
@@ -69,11 +52,7 @@ pub async fn run(args: FitArgs) -> anyhow::Result<()> {
         model,
         as_of: args.as_of,
         models,
-        budget: ErrorBudget {
-            max_bad_fraction: args.max_bad_fraction,
-            limits: RowLimits::for_run(args.as_of, super::recompute::now_millis())
-                .with_max_amount(args.max_amount),
-        },
+        budget: args.rows.budget(args.as_of),
         // The fit delivers nothing and keeps no state.
         state_file: PathBuf::new(),
         delivery: Delivery::DryRun,

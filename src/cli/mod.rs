@@ -13,6 +13,7 @@ mod generate;
 mod get;
 mod lift;
 mod loadtest;
+mod model_args;
 mod offers;
 pub mod output;
 mod parse;

@@ -9,7 +9,6 @@ use anyhow::Context;
 use clap::Args;
 use strata_audience::ModelPick;
 use strata_core::LifecycleModel;
-use strata_events::input::{ErrorBudget, RowLimits};
 use strata_job::targeting::Targeting;
 use strata_job::{
     DeleteGuard, Delivery, ModelFile, ModelsConfig, Partition, PushTarget, RecomputeOptions,
@@ -17,6 +16,7 @@ use strata_job::{
 use strata_replication::LogTarget;
 
 use super::client_args::ClientTlsArgs;
+use super::model_args::{ModelArgs, RowArgs};
 use super::output::{out, outln};
 use super::parse::parse_time;
 use super::report::write_report_page;
@@ -30,16 +30,8 @@ pub struct RecomputeArgs {
     /// of events; with --partition i/N, only part i (N must be its parts).
     #[arg(long, conflicts_with = "events")]
     pub summaries: Option<PathBuf>,
-    /// Built-in lifecycle preset: retail, sns, saas or wealth.
-    #[arg(long, default_value = "retail", conflicts_with = "model")]
-    pub preset: String,
-    /// A custom lifecycle model (TOML) instead of a preset.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Model settings (TOML: [value], [quadrant], [lifetime], [propensity],
-    /// [channel], [economics], [fairness], [currency], [[benefits]]).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// The time the profiles describe (RFC 3339, epoch, or `today` for 00:00
     /// UTC today), 1970 to 2100; later events are ignored, and events more
     /// than a day after it (or after now, if later) are bad rows. With
@@ -83,12 +75,8 @@ pub struct RecomputeArgs {
     /// Profiles per pushed batch.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
-    /// Fail when more than this share of rows is bad.
-    #[arg(long, default_value_t = 0.01)]
-    pub max_bad_fraction: f64,
-    /// Rows whose amount is above this (in absolute value) are bad rows.
-    #[arg(long, default_value_t = strata_events::input::DEFAULT_MAX_AMOUNT)]
-    pub max_amount: f64,
+    #[command(flatten)]
+    pub rows: RowArgs,
     /// Erase users pushed before who have no events any more. Refused
     /// (nothing sent) when the input has no users or any bad row, or when
     /// more than --max-delete-fraction of the users would go, unless --force.
@@ -212,12 +200,8 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("--as-of is required with --events"),
     };
     strata_events::input::check_as_of(as_of).context("--as-of")?;
-    let model = match &args.model {
-        Some(path) => super::parse::read_model(path)?,
-        None => LifecycleModel::preset(&args.preset)?,
-    };
-    let mut models = ModelsConfig::load(args.config.as_deref())?;
-    models.use_model_catalogue(model.name());
+    let model = args.model.lifecycle()?;
+    let models = args.model.settings(&model)?;
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     let push_to = match &args.push {
         Some(endpoint) => Some(push_connection(endpoint, &args)?),
@@ -254,10 +238,7 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
         model,
         as_of,
         models,
-        budget: ErrorBudget {
-            max_bad_fraction: args.max_bad_fraction,
-            limits: RowLimits::for_run(as_of, now_millis()).with_max_amount(args.max_amount),
-        },
+        budget: args.rows.budget(as_of),
         state_file: args.state,
         delivery,
         delete_missing: args.delete_missing,

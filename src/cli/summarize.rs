@@ -7,10 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use strata_core::LifecycleModel;
-use strata_events::input::{ErrorBudget, RowLimits};
-use strata_job::{ModelsConfig, SummarizeOptions};
+use strata_job::SummarizeOptions;
 
+use super::model_args::{ModelArgs, RowArgs};
 use super::output::outln;
 use super::parse::parse_time;
 
@@ -33,35 +32,20 @@ pub struct SummarizeArgs {
     /// uses [default: 1, or the previous summaries' count].
     #[arg(long)]
     pub parts: Option<u32>,
-    /// Built-in lifecycle preset: retail, sns, saas or wealth.
-    #[arg(long, default_value = "retail", conflicts_with = "model")]
-    pub preset: String,
-    /// A custom lifecycle model (TOML) instead of a preset.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// The recompute's model settings: only `[currency]` matters here (the
-    /// amounts are converted as they are read).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// The time the summaries describe (RFC 3339, epoch, or `today`); later
     /// events are left out, and events more than a day after it are bad rows.
     #[arg(long, value_parser = parse_time)]
     pub as_of: i64,
-    /// Fail when more than this share of rows is bad.
-    #[arg(long, default_value_t = 0.01)]
-    pub max_bad_fraction: f64,
-    /// Rows whose amount is above this (in absolute value) are bad rows.
-    #[arg(long, default_value_t = strata_events::input::DEFAULT_MAX_AMOUNT)]
-    pub max_amount: f64,
+    #[command(flatten)]
+    pub rows: RowArgs,
 }
 
 pub async fn run(args: SummarizeArgs) -> anyhow::Result<()> {
     strata_events::input::check_as_of(args.as_of).context("--as-of")?;
-    let model = match &args.model {
-        Some(path) => super::parse::read_model(path)?,
-        None => LifecycleModel::preset(&args.preset)?,
-    };
-    let models = ModelsConfig::load(args.config.as_deref())?;
+    let model = args.model.lifecycle()?;
+    let models = args.model.settings(&model)?;
     let options = SummarizeOptions {
         events: args.events,
         previous: args.previous,
@@ -70,11 +54,7 @@ pub async fn run(args: SummarizeArgs) -> anyhow::Result<()> {
         model,
         as_of: args.as_of,
         currency: models.currency.clone(),
-        budget: ErrorBudget {
-            max_bad_fraction: args.max_bad_fraction,
-            limits: RowLimits::for_run(args.as_of, super::recompute::now_millis())
-                .with_max_amount(args.max_amount),
-        },
+        budget: args.rows.budget(args.as_of),
         show_progress: true,
     };
     let out = options.out.clone();
