@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use strata_audience::{Arm, Campaign, KnownNames, assign};
+use strata_audience::{Arm, Campaign, GlobalControl, KnownNames, assign};
 use strata_events::attributes::AttributeWriter;
 use strata_events::generate::campaigns::{
     ATTRIBUTE_COLUMNS, CampaignWindow, MULTI_VALUED, generate_with_campaigns,
@@ -77,11 +77,32 @@ pub struct GenTargetingArgs {
     /// known true effect per segment (retail only).
     #[arg(long)]
     campaigns: Option<PathBuf>,
+    /// Simulate a programme from this time to the end (retail only): every
+    /// user outside the global control group (--global-control-share,
+    /// --global-control-salt: the recompute's [global_control]) responds as
+    /// to a campaign of --programme-benefit, members never do, so `strata
+    /// lift --programme` has a known true effect.
+    #[arg(long, value_parser = parse_time, requires = "global_control_share")]
+    programme_start: Option<i64>,
+    /// The share the recompute's [global_control] share holds out.
+    #[arg(long, requires = "programme_start")]
+    global_control_share: Option<f64>,
+    /// The recompute's [global_control] salt.
+    #[arg(long, default_value = strata_audience::DEFAULT_GLOBAL_CONTROL_SALT)]
+    global_control_salt: String,
+    /// The benefit the programme's responses redeem.
+    #[arg(long, default_value = "coupon-10")]
+    programme_benefit: String,
 }
+
+/// The programme's window among the campaigns: its id cannot be a campaign
+/// file's (ids there are checked to be trimmed text, and this one is
+/// bracketed to stand apart in the summary).
+const PROGRAMME: &str = "(programme)";
 
 impl GenTargetingArgs {
     pub fn requested(&self) -> bool {
-        self.attributes.is_some() || self.campaigns.is_some()
+        self.attributes.is_some() || self.campaigns.is_some() || self.programme_start.is_some()
     }
 }
 
@@ -178,7 +199,7 @@ fn gen_targeted(
         }
         None => Vec::new(),
     };
-    let windows: Vec<CampaignWindow> = campaigns
+    let mut windows: Vec<CampaignWindow> = campaigns
         .iter()
         .map(|campaign| CampaignWindow {
             id: campaign.id.clone(),
@@ -187,6 +208,27 @@ fn gen_targeted(
             end: campaign.end,
         })
         .collect();
+    let global_control = match (args.programme_start, args.global_control_share) {
+        (Some(start), Some(share)) => {
+            anyhow::ensure!(
+                config.preset == generate::Preset::Retail,
+                "--programme-start responses are generated for the retail preset only"
+            );
+            anyhow::ensure!(
+                start < config.end,
+                "--programme-start is not before the generated window's end"
+            );
+            windows.push(CampaignWindow {
+                id: PROGRAMME.to_owned(),
+                benefit_id: args.programme_benefit.clone(),
+                start,
+                end: config.end,
+            });
+            GlobalControl::new(&args.global_control_salt, share)
+                .context("--global-control-share")?
+        }
+        _ => GlobalControl::off(),
+    };
     let shares: HashMap<&str, f64> = campaigns
         .iter()
         .map(|campaign| (campaign.id.as_str(), campaign.holdout_share))
@@ -202,7 +244,13 @@ fn gen_targeted(
     let (_, summary) = generate_with_campaigns(
         config,
         &windows,
-        |campaign, user| assign(&campaign.id, user, shares[campaign.id.as_str()]) == Arm::Treatment,
+        |campaign, user| {
+            if campaign.id == PROGRAMME {
+                !global_control.contains(user)
+            } else {
+                assign(&campaign.id, user, shares[campaign.id.as_str()]) == Arm::Treatment
+            }
+        },
         |event| {
             if failure.is_none()
                 && let Err(error) = writer.write(event)

@@ -192,6 +192,15 @@ fn profile_block(result: &ProfileResult, shown: Shown) -> String {
         "last_purchase_at",
     );
     line(
+        "global control",
+        Some(if profile.global_control {
+            "yes (held out of every offer and campaign)".to_owned()
+        } else {
+            "no".to_owned()
+        }),
+        "global_control",
+    );
+    line(
         "computed at",
         profile.computed_at.as_ref().map(rfc3339),
         "computed_at",

@@ -1,5 +1,6 @@
 //! `strata lift`: measure a campaign's lift (or compare campaigns) after its
-//! window, from a snapshot's arms and the event logs' outcomes.
+//! window, from a snapshot's arms and the event logs' outcomes; or, with
+//! `--programme`, everyone else against the global control group.
 
 use std::path::PathBuf;
 
@@ -8,7 +9,7 @@ use clap::Args;
 use strata_audience::{Campaign, Comparison, KnownNames};
 use strata_events::input::ErrorBudget;
 use strata_job::ModelsConfig;
-use strata_job::lift::{LiftReport, LiftRequest, measure};
+use strata_job::lift::{LiftReport, LiftRequest, ProgrammeRequest, measure, measure_programme};
 
 use super::output::{out, outln};
 
@@ -16,13 +17,33 @@ use super::output::{out, outln};
 pub struct LiftArgs {
     /// The campaign to measure; give it twice or more to compare audiences
     /// in one table (the first is the one the others are compared with).
-    #[arg(long = "campaign", required = true, num_args = 1)]
+    #[arg(
+        long = "campaign",
+        num_args = 1,
+        required_unless_present = "programme",
+        conflicts_with = "programme"
+    )]
     campaign: Vec<String>,
     /// The campaign file the campaigns come from.
-    #[arg(long)]
-    campaigns: PathBuf,
+    #[arg(long, required_unless_present = "programme")]
+    campaigns: Option<PathBuf>,
+    /// Measure the whole programme instead: everyone else against the
+    /// global control group the snapshot's profiles record, over the
+    /// purchases from --start (to --end).
+    #[arg(long, requires = "start")]
+    programme: bool,
+    /// With --programme: the first moment of the outcome window (RFC 3339
+    /// or epoch), e.g. the as-of of the recompute that drew the group.
+    #[arg(long, value_parser = super::parse::parse_time, requires = "programme")]
+    start: Option<i64>,
+    /// With --programme: the end of the outcome window, exclusive
+    /// [default: every purchase from --start on].
+    #[arg(long, value_parser = super::parse::parse_time, requires = "programme")]
+    end: Option<i64>,
     /// A snapshot written by `strata recompute --campaigns` while the
-    /// campaigns had not ended: the arms on its profiles are the assignment.
+    /// campaigns had not ended: the arms on its profiles are the assignment
+    /// (with --programme: a snapshot written with the global control group
+    /// on, before --start).
     #[arg(long)]
     snapshot: PathBuf,
     /// Event logs (files or folders) covering the campaign windows.
@@ -44,11 +65,18 @@ pub struct LiftArgs {
 }
 
 pub fn run(args: LiftArgs) -> anyhow::Result<()> {
+    if args.programme {
+        return programme(args);
+    }
     let mut models = ModelsConfig::load(args.config.as_deref())?;
-    let text = std::fs::read_to_string(&args.campaigns)
-        .with_context(|| format!("reading {}", args.campaigns.display()))?;
+    let path = args
+        .campaigns
+        .as_deref()
+        .context("--campaigns is required with --campaign")?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let campaigns = Campaign::parse_all(&text, &KnownNames::default())
-        .with_context(|| format!("{}", args.campaigns.display()))?;
+        .with_context(|| format!("{}", path.display()))?;
     let request = LiftRequest {
         ids: &args.campaign,
         campaigns: &campaigns,
@@ -103,6 +131,65 @@ pub fn run(args: LiftArgs) -> anyhow::Result<()> {
         outln!()?;
         out!("{comparison}")?;
     }
+    Ok(())
+}
+
+/// `strata lift --programme`: the campaign table, with everyone else as
+/// the treatment arm and the global control group as the control arm.
+fn programme(args: LiftArgs) -> anyhow::Result<()> {
+    let mut models = ModelsConfig::load(args.config.as_deref())?;
+    let start = args.start.context("--programme needs --start")?;
+    let request = ProgrammeRequest {
+        snapshot: &args.snapshot,
+        events: &args.events,
+        start,
+        end: args.end,
+        margin_rate: args.margin_rate.unwrap_or(models.economics.margin_rate),
+        confidence: args.confidence,
+        catalogue: &models.benefits,
+        currency: &models.currency,
+        budget: ErrorBudget {
+            max_bad_fraction: args.max_bad_fraction,
+            ..ErrorBudget::DEFAULT
+        },
+    };
+    let report = measure_programme(&request)?;
+    models.settle_currency(report.currencies)?;
+    let currency = models.currency_code().to_owned();
+    let input = &report.input;
+    outln!(
+        "events      {} read ({} bad rows) from {} files",
+        input.events,
+        input.bad_rows,
+        input.files
+    )?;
+    if let Some(settled) = &models.settled_currency {
+        outln!("currency    {settled}")?;
+    }
+    let window_end = args
+        .end
+        .map_or_else(|| "the last event".to_owned(), rfc3339);
+    outln!(
+        "\nprogramme (everyone else as treatment, the global control group as control, \
+         {} to {window_end}): {} redemptions costing {:.2} {currency}",
+        rfc3339(start),
+        report.redemptions,
+        report.benefit_cost
+    )?;
+    out!("{}", report.lift.in_currency(&currency))?;
+    let purchases = &report.purchases_per_user;
+    outln!(
+        "purchases/user     {:.4} treatment, {:.4} control; lift {:+.4} [{:+.4}, {:+.4}] \
+         ({}% CI, Welch, df {:.1}), p {:.4}",
+        report.purchases_per_user_treated,
+        report.purchases_per_user_control,
+        purchases.difference.estimate,
+        purchases.difference.low,
+        purchases.difference.high,
+        report.lift.confidence * 100.0,
+        purchases.degrees_of_freedom,
+        purchases.p_value
+    )?;
     Ok(())
 }
 

@@ -32,7 +32,8 @@ pub struct OffersArgs {
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub max: u32,
     /// One proto3 JSON object: {"offers": [...], "coldStart": true} (an
-    /// unknown user gets the cold-start offers).
+    /// unknown user gets the cold-start offers; "globalControlGroup": true
+    /// says why a member of the global control group gets none).
     #[arg(long)]
     pub json: bool,
     /// Also show every benefit considered: its estimate, the policy it came
@@ -120,6 +121,12 @@ pub async fn run(args: OffersArgs) -> anyhow::Result<()> {
                 "{}: not found; the cold-start offers ({count} {plural} at {place}):",
                 args.user
             )?;
+        } else if answer.global_control_group {
+            outln!(
+                "{}: no offers at {place}: global control group (held out of every offer and \
+                 campaign, to measure the programme)",
+                args.user
+            )?;
         } else {
             outln!("{}: {count} {plural} at {place}, best first", args.user)?;
         }
@@ -129,6 +136,9 @@ pub async fn run(args: OffersArgs) -> anyhow::Result<()> {
         if let Some(explanation) = &answer.explanation {
             outln!()?;
             explanation_table(explanation, answer.cold_start)?;
+            if answer.global_control_group {
+                outln!("  none: the user is in the global control group")?;
+            }
         }
     }
     if answer.cold_start {

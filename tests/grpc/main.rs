@@ -14,6 +14,7 @@ mod edge;
 mod explain;
 mod faults;
 mod first_run;
+mod global_control;
 mod ingest;
 mod loadtest;
 mod lookup;

@@ -83,6 +83,12 @@
 //! A member is in control when `XXH3-64(len(id) as u64 LE ‖ id ‖ user id)`,
 //! scaled to [0, 1), is below `holdout_share` ([`assign`]).
 //!
+//! # The global control group
+//! [`GlobalControl`]: a share of all users held out of every campaign and
+//! offer; a user is a member when `XXH3-64("strata.global_control\0" ‖
+//! len(salt) as u64 LE ‖ salt ‖ user id)`, scaled to [0, 1), is below the
+//! share.
+//!
 //! # Lift
 //! [`measure_lift`] compares the arms' [`ArmOutcomes`]; the methods are
 //! described in the `lift` module and in `docs/audiences.md`.
@@ -93,6 +99,7 @@ mod definition;
 pub mod distribution;
 mod document;
 mod error;
+mod global_control;
 mod lift;
 mod member;
 mod select;
@@ -101,6 +108,7 @@ pub use campaign::{Arm, Campaign, KnownNames, assign, holdout_draw};
 pub use compare::Comparison;
 pub use definition::{Audience, Bounds, ModelPick, NumericField, Rule};
 pub use error::{Error, Location};
+pub use global_control::{DEFAULT_GLOBAL_CONTROL_SALT, GlobalControl, global_control_draw};
 pub use lift::{
     ArmOutcomes, ArmSummary, Interval, Lift, LiftOptions, LiftTable, WelchTest, measure_lift,
     newcombe_difference, pooled_z_test, relative_difference, welch_test, wilson_interval,

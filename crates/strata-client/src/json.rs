@@ -33,6 +33,7 @@ pub fn offers(response: &GetOffersResponse) -> Value {
         "explanation",
         response.explanation.as_ref().map(offers_explanation),
     );
+    object.boolean("globalControlGroup", response.global_control_group);
     object.finish()
 }
 
@@ -86,6 +87,7 @@ pub fn profile(profile: &Profile) -> Value {
         "lastPurchaseAt",
         profile.last_purchase_at.as_ref().map(timestamp),
     );
+    object.boolean("globalControl", profile.global_control);
     object.finish()
 }
 

@@ -36,6 +36,9 @@ pub struct ModelsConfig {
     pub offers: OffersConfig,
     /// `[currency]`: the currency values are served in, and rates to it.
     pub currency: CurrencyConfig,
+    /// `[global_control]`: the share of all users held out of every
+    /// campaign and offer.
+    pub global_control: GlobalControlConfig,
     /// True while `benefits` is the built-in catalogue (no `[[benefits]]`
     /// given): it then takes on the run's currency.
     #[serde(skip)]
@@ -59,6 +62,7 @@ impl Default for ModelsConfig {
             campaigns: CampaignsConfig::default(),
             offers: OffersConfig::default(),
             currency: CurrencyConfig::default(),
+            global_control: GlobalControlConfig::default(),
             default_catalogue: true,
             settled_currency: None,
         }
@@ -281,6 +285,34 @@ impl Default for OffersConfig {
     }
 }
 
+/// `[global_control]` in the recompute's `--config`, recorded in the model
+/// file so every worker applying it draws the same group.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GlobalControlConfig {
+    /// Share of all users held out, in [0, 0.5]; 0 (the default) turns the
+    /// group off, so a config without the table serves as before.
+    pub share: f64,
+    /// Salts the membership hash: a new salt draws a new group.
+    pub salt: String,
+}
+
+impl Default for GlobalControlConfig {
+    fn default() -> Self {
+        GlobalControlConfig {
+            share: 0.0,
+            salt: strata_audience::DEFAULT_GLOBAL_CONTROL_SALT.to_owned(),
+        }
+    }
+}
+
+impl GlobalControlConfig {
+    /// The group these settings draw.
+    pub fn group(&self) -> Result<strata_audience::GlobalControl, strata_audience::Error> {
+        strata_audience::GlobalControl::new(&self.salt, self.share)
+    }
+}
+
 /// A models config file that cannot be used; the message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelsConfigError {
@@ -375,6 +407,12 @@ impl ModelsConfig {
                 "offers.max_issues {} is below 1000",
                 self.offers.max_issues
             ));
+        }
+        self.global_control
+            .group()
+            .map_err(|error| error.to_string())?;
+        if self.global_control.salt.trim().is_empty() {
+            return Err("global_control.salt is empty; name the group (any text)".into());
         }
         for (index, benefit) in self.benefits.iter().enumerate() {
             if benefit.benefit_id.is_empty() {

@@ -11,6 +11,12 @@
 //! purchases in the window that carry the campaign's benefit id (the
 //! redemptions), the catalogue's `cost_fixed + cost_percent% x amount`,
 //! capped at the amount. `strata_audience::measure_lift` does the rest.
+//!
+//! Programme lift ([`measure_programme`], `strata lift --programme`): the
+//! same statistics with everyone else as the treatment arm and the global
+//! control group (`Profile.global_control` on the snapshot's profiles) as
+//! the control arm, over the purchases in [start, end); the cost is that of
+//! every catalogue benefit redeemed by everyone else in the window.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +44,15 @@ pub enum LiftError {
         snapshot.display()
     )]
     NotAssigned { id: String, snapshot: PathBuf },
+    #[error(
+        "no profile in {} is in the global control group: set [global_control] share in the \
+         recompute's --config, and write the snapshot with `strata recompute --snapshot` \
+         before the programme's start",
+        snapshot.display()
+    )]
+    NoGlobalControl { snapshot: PathBuf },
+    #[error("programme lift: {0}")]
+    Programme(#[source] strata_audience::Error),
     #[error("campaign `{id}`: {source}")]
     Statistics {
         id: String,
@@ -223,6 +238,135 @@ pub fn measure(request: &LiftRequest<'_>) -> Result<LiftReport, LiftError> {
     }
     Ok(LiftReport {
         results,
+        input: report,
+        currencies,
+    })
+}
+
+/// What `strata lift --programme` needs.
+#[derive(Debug, Clone)]
+pub struct ProgrammeRequest<'a> {
+    pub snapshot: &'a Path,
+    pub events: &'a [PathBuf],
+    /// Inclusive: outcomes are the purchases from here.
+    pub start: i64,
+    /// Exclusive; `None`: every purchase from `start` on.
+    pub end: Option<i64>,
+    pub margin_rate: f64,
+    pub confidence: f64,
+    pub catalogue: &'a [BenefitSpec],
+    pub currency: &'a CurrencyConfig,
+    pub budget: ErrorBudget,
+}
+
+/// What [`measure_programme`] found.
+#[derive(Debug)]
+pub struct ProgrammeReport {
+    /// Everyone else ("treatment") against the global control group
+    /// ("control").
+    pub lift: Lift,
+    /// Purchases per user, everyone else minus the group (Welch).
+    pub purchases_per_user: strata_audience::WelchTest,
+    pub purchases_per_user_treated: f64,
+    pub purchases_per_user_control: f64,
+    pub redemptions: u64,
+    pub benefit_cost: f64,
+    pub input: InputReport,
+    pub currencies: CurrencyTally,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ProgrammeOutcome {
+    held_out: bool,
+    purchases: u64,
+    revenue: f64,
+}
+
+/// Measures the whole programme: everyone else against the global control
+/// group recorded on the snapshot's profiles.
+pub fn measure_programme(request: &ProgrammeRequest<'_>) -> Result<ProgrammeReport, LiftError> {
+    let mut outcomes: HashMap<String, ProgrammeOutcome> = HashMap::new();
+    let mut members = 0u64;
+    read_snapshot(request.snapshot, |profile| {
+        members += u64::from(profile.global_control);
+        outcomes.insert(
+            profile.user_id.clone(),
+            ProgrammeOutcome {
+                held_out: profile.global_control,
+                ..ProgrammeOutcome::default()
+            },
+        );
+    })?;
+    if members == 0 {
+        return Err(LiftError::NoGlobalControl {
+            snapshot: request.snapshot.to_owned(),
+        });
+    }
+    let window = request.start..request.end.unwrap_or(i64::MAX);
+    let (mut redemptions, mut benefit_cost) = (0u64, 0f64);
+    let source = EventSource::open(request.events)?;
+    let mut currencies = CurrencyTally::new(request.currency);
+    let report = source.read(request.budget, |mut event: Event| {
+        currencies.observe(&mut event);
+        if event.kind != kinds::PURCHASE || !window.contains(&event.at) {
+            return;
+        }
+        let Some(outcome) = outcomes.get_mut(&event.user_id) else {
+            return;
+        };
+        let amount = event
+            .amount
+            .filter(|amount| amount.is_finite())
+            .unwrap_or(0.0);
+        outcome.purchases += 1;
+        outcome.revenue += amount;
+        if outcome.held_out {
+            return;
+        }
+        let spec = event.benefit_id.as_deref().and_then(|benefit_id| {
+            request
+                .catalogue
+                .iter()
+                .find(|spec| spec.benefit_id == benefit_id)
+        });
+        if let Some(spec) = spec {
+            redemptions += 1;
+            benefit_cost +=
+                (spec.cost_fixed + spec.cost_percent / 100.0 * amount).min(amount.max(0.0));
+        }
+    })?;
+
+    let (mut treatment, mut control) = (ArmOutcomes::default(), ArmOutcomes::default());
+    let (mut treatment_purchases, mut control_purchases) =
+        (ArmOutcomes::default(), ArmOutcomes::default());
+    // Sorted, so the sums are the same bits on every run.
+    let mut users: Vec<(&String, &ProgrammeOutcome)> = outcomes.iter().collect();
+    users.sort_unstable_by(|left, right| left.0.cmp(right.0));
+    for (_, outcome) in users {
+        let (arm, purchases) = if outcome.held_out {
+            (&mut control, &mut control_purchases)
+        } else {
+            (&mut treatment, &mut treatment_purchases)
+        };
+        arm.record(outcome.purchases > 0, outcome.revenue);
+        purchases.record(outcome.purchases > 0, outcome.purchases as f64);
+    }
+    let options = LiftOptions {
+        confidence: request.confidence,
+        ..LiftOptions::new(request.margin_rate, benefit_cost)
+    };
+    let lift = measure_lift(&treatment, &control, &options).map_err(LiftError::Programme)?;
+    Ok(ProgrammeReport {
+        lift,
+        purchases_per_user: strata_audience::welch_test(
+            &treatment_purchases,
+            &control_purchases,
+            request.confidence,
+        ),
+        purchases_per_user_treated: treatment_purchases.revenue_per_user(),
+        purchases_per_user_control: control_purchases.revenue_per_user(),
+        redemptions,
+        benefit_cost,
         input: report,
         currencies,
     })

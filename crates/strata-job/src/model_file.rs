@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use strata_core::{QuadrantScorer, ValueScorer};
 use twox_hash::XxHash3_64;
 
+use crate::config::GlobalControlConfig;
 use crate::decisions::{DecisionModels, ModelReport};
 use crate::offers::OfferModel;
 use crate::options::RecomputeOptions;
@@ -108,6 +109,11 @@ pub struct FittedModels {
     /// The quality figures: log-likelihood, AUCs against the baselines,
     /// calibration, the offer policies' off-policy values, fairness cost.
     pub report: ModelReport,
+    /// The global control group's salt and share, so every worker applying
+    /// the file holds out the same users; absent in files from before it
+    /// (read as no group).
+    #[serde(default)]
+    pub global_control: GlobalControlConfig,
 }
 
 /// The fingerprint of the run's `[models]` config: what a model file must
@@ -144,6 +150,7 @@ impl FittedModels {
             decisions,
             offers,
             report,
+            global_control: options.models.global_control.clone(),
         }
     }
 

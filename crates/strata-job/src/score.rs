@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
 
 use prost::Message;
+use strata_audience::GlobalControl;
 use strata_core::labels;
 use strata_core::{LoyaltySatisfaction, QuadrantScorer, RfmInput, UserHistory, ValueScorer};
 use strata_proto::v1::Profile;
@@ -215,6 +216,8 @@ struct Applied<'m> {
     rules: Vec<UserRules<'m>>,
     decisions: Vec<UserDecision>,
     offers: Vec<Vec<ServedOffer>>,
+    /// The model file's global control group: no offers, no campaigns.
+    global_control: GlobalControl,
     report: ModelReport,
 }
 
@@ -238,20 +241,27 @@ fn apply<'m>(
         )
     });
     let count = population.users.len();
+    // Checked when the config was loaded; a model file's own settings are
+    // checked again here, and an impossible share holds nobody out.
+    let global_control = fitted
+        .global_control
+        .group()
+        .unwrap_or_else(|_| GlobalControl::off());
     let mut applied = Applied {
         rules: Vec::with_capacity(count),
         decisions: Vec::with_capacity(count),
         offers: Vec::with_capacity(count),
+        global_control,
         report: fitted.report.clone(),
     };
-    for (_, history) in &population.users {
+    for (user_id, history) in &population.users {
         let rules = user_rules(options, &fitted.value, &fitted.quadrant, history);
         applied.decisions.push(decisions.decide(history));
-        applied.offers.push(
-            server
-                .as_ref()
-                .map_or_else(Vec::new, |server| server.serve(history, &rules.segment())),
-        );
+        let held_out = applied.global_control.contains(user_id);
+        applied.offers.push(match &server {
+            Some(server) if !held_out => server.serve(history, &rules.segment()),
+            _ => Vec::new(),
+        });
         applied.rules.push(rules);
     }
     // Per-run tallies over this run's users; the rest is the fit's.
@@ -304,6 +314,7 @@ fn assemble(
             last_purchase_at: history
                 .last_purchase_day()
                 .map(|day| millis_to_timestamp(i64::from(day) * 86_400_000)),
+            global_control: applied.global_control.contains(user_id),
         })
         .collect();
     if let Some(targeting) = &options.targeting {

@@ -63,6 +63,8 @@ pub struct CampaignTally {
     pub treatment: u64,
     pub control: u64,
     pub capped: u64,
+    /// Selected users in the global control group: in neither arm.
+    pub global_control: u64,
 }
 
 /// What joining attributes and assigning campaigns did in a run.
@@ -87,7 +89,7 @@ impl std::fmt::Display for TargetingReport {
             )?;
         }
         for tally in &self.campaigns {
-            writeln!(
+            write!(
                 formatter,
                 "campaign    {} ({}, audience {}): {} selected, {} treatment, {} control, {} capped",
                 tally.id,
@@ -98,6 +100,14 @@ impl std::fmt::Display for TargetingReport {
                 tally.control,
                 tally.capped
             )?;
+            if tally.global_control > 0 {
+                write!(
+                    formatter,
+                    ", {} in the global control group",
+                    tally.global_control
+                )?;
+            }
+            writeln!(formatter)?;
         }
         for id in &self.ended_campaigns {
             writeln!(
@@ -287,6 +297,11 @@ impl Targeting {
                 let Some(index) = position(profiles, user_id) else {
                     continue;
                 };
+                // Held out of every campaign: no arm, no membership taken.
+                if profiles[index].global_control {
+                    tally.global_control += 1;
+                    continue;
+                }
                 // Every membership already taken started no later than this
                 // campaign (start order), so those still running at its
                 // start are the ones it would overlap.

@@ -322,6 +322,7 @@ mod tests {
             offers: vec![Benefit::default(), Benefit::default()],
             cold_start: true,
             explanation: None,
+            global_control_group: false,
         };
         let summary = OffersSummary::decode(response.encode_to_vec().as_slice()).unwrap();
         assert_eq!(

@@ -189,7 +189,15 @@ impl ProfileHandler {
                 Status::data_loss(format!("stored profile cannot be decoded: {error}"))
             })?;
 
+        // The global control group is held out of every offer and campaign:
+        // nothing is a candidate, whatever the stored record carries.
+        let global_control_group = stored
+            .as_ref()
+            .is_some_and(|profile| profile.global_control);
         let (candidates, arms, cold_start, model_version, frequency_capped) = match stored {
+            Some(profile) if profile.global_control => {
+                (Vec::new(), Vec::new(), false, profile.model_version, false)
+            }
             Some(profile) => (
                 profile.benefits,
                 profile.campaigns,
@@ -221,7 +229,13 @@ impl ProfileHandler {
         // Running campaigns: control withholds the benefit, treatment leads with it.
         crate::campaign_offers::apply_campaign_arms(&mut offers, &arms, at);
         offers.truncate(limit);
-        tracing::debug!(offers = offers.len(), cold_start, explain, "offers chosen");
+        tracing::debug!(
+            offers = offers.len(),
+            cold_start,
+            global_control_group,
+            explain,
+            "offers chosen"
+        );
         let explanation = explain_candidates.map(|candidates| {
             crate::explain::explain(
                 candidates,
@@ -241,6 +255,7 @@ impl ProfileHandler {
             offers,
             cold_start,
             explanation,
+            global_control_group,
         })
     }
 }

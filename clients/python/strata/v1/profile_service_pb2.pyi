@@ -93,14 +93,16 @@ class GetOffersRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., context: _Optional[_Union[OfferContext, _Mapping]] = ..., max_offers: _Optional[int] = ..., explain: bool = ...) -> None: ...
 
 class GetOffersResponse(_message.Message):
-    __slots__ = ("offers", "cold_start", "explanation")
+    __slots__ = ("offers", "cold_start", "explanation", "global_control_group")
     OFFERS_FIELD_NUMBER: _ClassVar[int]
     COLD_START_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_CONTROL_GROUP_FIELD_NUMBER: _ClassVar[int]
     offers: _containers.RepeatedCompositeFieldContainer[_profile_pb2.Benefit]
     cold_start: bool
     explanation: OffersExplanation
-    def __init__(self, offers: _Optional[_Iterable[_Union[_profile_pb2.Benefit, _Mapping]]] = ..., cold_start: bool = ..., explanation: _Optional[_Union[OffersExplanation, _Mapping]] = ...) -> None: ...
+    global_control_group: bool
+    def __init__(self, offers: _Optional[_Iterable[_Union[_profile_pb2.Benefit, _Mapping]]] = ..., cold_start: bool = ..., explanation: _Optional[_Union[OffersExplanation, _Mapping]] = ..., global_control_group: bool = ...) -> None: ...
 
 class OffersExplanation(_message.Message):
     __slots__ = ("benefits", "model_version", "frequency_capped")
