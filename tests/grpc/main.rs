@@ -36,5 +36,6 @@ mod security;
 mod stats;
 mod summaries;
 mod support;
+mod threads;
 mod vocabulary;
 mod watch;
