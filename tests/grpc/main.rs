@@ -37,5 +37,6 @@ mod security;
 mod stats;
 mod summaries;
 mod support;
+mod threads;
 mod vocabulary;
 mod watch;

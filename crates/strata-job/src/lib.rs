@@ -32,6 +32,7 @@ pub mod state;
 mod summarize;
 mod summary;
 pub mod targeting;
+pub mod threads;
 pub mod wire;
 
 pub use config::ModelsConfig;

@@ -599,6 +599,8 @@ fn learner() -> Stratified<Ridge> {
                 interactions: false,
                 ..RidgeConfig::default()
             },
+            // Exact for any count: threads split the Gram matrix, not the rows.
+            threads: crate::threads::score_threads(),
         },
     }
 }

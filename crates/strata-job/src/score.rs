@@ -29,6 +29,7 @@ use crate::offers::{self, OfferServer, ServedOffer};
 use crate::options::{Delivery, RecomputeOptions};
 use crate::push::PlanFiles;
 use crate::state::{JobState, StateHeader, UserEntry};
+use crate::threads::{map_in_order, score_threads};
 use crate::wire::{self, full_snapshot_header, millis_to_timestamp, now_timestamp};
 
 /// One run's profiles and how they differ from the last delivered state.
@@ -229,8 +230,6 @@ fn apply<'m>(
     fitted: &FittedModels,
     population: &Population<'_>,
 ) -> Applied<'m> {
-    let mut decisions =
-        Decisions::from_models(&options.models, options.as_of, fitted.decisions.clone());
     let server = fitted.offers.as_ref().map(|model| {
         OfferServer::new(
             &options.models,
@@ -254,18 +253,32 @@ fn apply<'m>(
         global_control,
         report: fitted.report.clone(),
     };
-    for (user_id, history) in &population.users {
-        let rules = user_rules(options, &fitted.value, &fitted.quadrant, history);
-        applied.decisions.push(decisions.decide(history));
-        let held_out = applied.global_control.contains(user_id);
-        applied.offers.push(match &server {
-            Some(server) if !held_out => server.serve(history, &rules.segment()),
-            _ => Vec::new(),
-        });
+    let held_out = &applied.global_control;
+    // On every core, each thread with its own `Decisions` (it counts the
+    // capped users): no user's answer reads another's.
+    let (per_user, runs) = map_in_order(
+        population.users.iter().collect(),
+        score_threads(),
+        || Decisions::from_models(&options.models, options.as_of, fitted.decisions.clone()),
+        |decisions, (user_id, history)| {
+            let rules = user_rules(options, &fitted.value, &fitted.quadrant, history);
+            let decision = decisions.decide(history);
+            let offers = match &server {
+                Some(server) if !held_out.contains(user_id) => {
+                    server.serve(history, &rules.segment())
+                }
+                _ => Vec::new(),
+            };
+            (rules, decision, offers)
+        },
+    );
+    for (rules, decision, offers) in per_user {
         applied.rules.push(rules);
+        applied.decisions.push(decision);
+        applied.offers.push(offers);
     }
     // Per-run tallies over this run's users; the rest is the fit's.
-    applied.report.capped_users = decisions.report.capped_users;
+    applied.report.capped_users = runs.iter().map(|run| run.report.capped_users).sum();
     applied.report.users_with_benefits = applied
         .offers
         .iter()
@@ -289,13 +302,18 @@ fn assemble(
         .offer_policy
         .as_ref()
         .map_or_else(String::new, |check| check.served.clone());
-    let mut profiles: Vec<Profile> = population
+    let users: Vec<_> = population
         .users
         .iter()
         .zip(&applied.rules)
         .zip(decisions)
         .zip(&applied.offers)
-        .map(|((((user_id, history), rules), decision), list)| Profile {
+        .collect();
+    let (mut profiles, _) = map_in_order(
+        users,
+        score_threads(),
+        || (),
+        |(), ((((user_id, history), rules), decision), list)| Profile {
             user_id: (*user_id).to_owned(),
             lifecycle: Some(wire::lifecycle_to_wire(model.name(), &rules.stage)),
             value_tier: rules.value.as_ref().map(wire::value_tier_to_wire),
@@ -315,8 +333,8 @@ fn assemble(
                 .last_purchase_day()
                 .map(|day| millis_to_timestamp(i64::from(day) * 86_400_000)),
             global_control: applied.global_control.contains(user_id),
-        })
-        .collect();
+        },
+    );
     if let Some(targeting) = &options.targeting {
         targeting.apply(&mut profiles, options.as_of, options.models.currency_code());
     }
@@ -388,8 +406,26 @@ fn diff(
         value: crate::summary::ValueTally::default(),
     };
 
-    let mut buffer = Vec::new();
-    for ((user_id, rules), mut profile) in population.user_ids.iter().zip(rules).zip(profiles) {
+    // The fingerprint leaves out computed_at, which changes every run.
+    let (fingerprints, _) = map_in_order(
+        profiles.iter().collect(),
+        score_threads(),
+        Vec::new,
+        |buffer, profile: &Profile| {
+            buffer.clear();
+            profile.encode(buffer).expect("a Vec grows as needed");
+            let mut hasher = XxHash3_64::default();
+            hasher.write(buffer);
+            hasher.finish()
+        },
+    );
+    for (((user_id, rules), mut profile), fingerprint) in population
+        .user_ids
+        .iter()
+        .zip(rules)
+        .zip(profiles)
+        .zip(fingerprints)
+    {
         let stage = &rules.stage;
         *scored
             .layers
@@ -409,12 +445,6 @@ fn diff(
             .or_default() += 1;
 
         scored.value.add_profile(&profile);
-        // The fingerprint leaves out computed_at, which changes every run.
-        buffer.clear();
-        profile.encode(&mut buffer).expect("a Vec grows as needed");
-        let mut hasher = XxHash3_64::default();
-        hasher.write(&buffer);
-        let fingerprint = hasher.finish();
         profile.computed_at = Some(computed_at);
 
         let layer = layer_label(stage);

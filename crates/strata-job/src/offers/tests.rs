@@ -220,6 +220,7 @@ fn candidates_in_truth() {
             interactions: env("STRATA_DEV_PRODUCTS").is_some(),
             ..RidgeConfig::default()
         },
+        threads: 1,
     };
     let policy_config = PolicyConfig {
         meta_learner: if env("STRATA_DEV_T").is_some() {

@@ -79,6 +79,10 @@ impl Default for RidgeConfig {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ridge {
     pub config: RidgeConfig,
+    /// Threads that accumulate the Gram matrices (0 or 1: the caller's
+    /// thread). The fit is the same to the bit for any count: threads split
+    /// the matrix, never the rows, so every sum runs over the rows in order.
+    pub threads: usize,
 }
 
 impl Ridge {
@@ -100,7 +104,12 @@ impl Ridge {
                 format!("contains {bad}, expected positive finite numbers"),
             ));
         }
-        Ok(Ridge { config })
+        Ok(Ridge { config, threads: 1 })
+    }
+
+    /// The same learner, accumulating on `threads` threads.
+    pub fn with_threads(self, threads: usize) -> Ridge {
+        Ridge { threads, ..self }
     }
 }
 
@@ -157,7 +166,16 @@ impl BaseLearner for Ridge {
         let basis = Basis::fit(rows, config.knots, config.interactions);
         let terms = basis.len();
         let (means, scales) = term_moments(&basis, rows);
-        let stats = FoldStats::accumulate(&basis, &means, &scales, rows, targets, groups, config);
+        let design = Design {
+            basis: &basis,
+            means: &means,
+            scales: &scales,
+            rows,
+            targets,
+            groups,
+            folds: config.folds,
+        };
+        let stats = FoldStats::accumulate(&design, self.threads);
         targets
             .iter()
             .enumerate()
@@ -246,12 +264,23 @@ impl Basis {
         for feature in 0..width {
             column.clear();
             column.extend(rows.iter().map(|row| row[feature]));
-            column.sort_by(f64::total_cmp);
-            let (low, high) = (column[0], column[column.len() - 1]);
+            let last = column.len() - 1;
+            let by_order = |a: &&f64, b: &&f64| a.total_cmp(b);
+            let low = *column.iter().min_by(by_order).expect("at least one row");
+            let high = *column.iter().max_by(by_order).expect("at least one row");
+            // The values a full sort would put at the knots' ranks, by
+            // selection (the ranks increase, so each search starts past the
+            // previous one): the same knots in linear time, which matters
+            // as the learners fit thousands of times per run.
             let mut chosen: Vec<f64> = Vec::with_capacity(knots);
+            let mut start = 0;
             for step in 1..=knots {
                 let quantile = step as f64 / (knots + 1) as f64;
-                let knot = column[(quantile * (column.len() - 1) as f64).round() as usize];
+                let rank = (quantile * last as f64).round() as usize;
+                let (_, knot, _) =
+                    column[start..].select_nth_unstable_by(rank - start, f64::total_cmp);
+                let knot = *knot;
+                start = rank;
                 if knot > low && knot < high && chosen.last().is_none_or(|last| knot > *last) {
                     chosen.push(knot);
                 }
@@ -346,54 +375,165 @@ struct FoldStats {
     squares: Vec<Vec<f64>>,
 }
 
-impl FoldStats {
-    fn accumulate(
-        basis: &Basis,
-        means: &[f64],
-        scales: &[f64],
-        rows: &[&[f64]],
-        targets: &[&[f64]],
-        groups: &[u64],
-        config: &RidgeConfig,
-    ) -> FoldStats {
-        let size = basis.len() + 1;
-        let folds = config.folds;
-        let mut stats = FoldStats {
-            size,
-            rows: vec![0.0; folds],
-            gram: vec![vec![0.0; size * size]; folds],
-            cross: vec![vec![vec![0.0; size]; targets.len()]; folds],
-            squares: vec![vec![0.0; targets.len()]; folds],
-        };
+/// The standardised design [`FoldStats::accumulate`] sums over.
+struct Design<'a> {
+    basis: &'a Basis,
+    means: &'a [f64],
+    scales: &'a [f64],
+    rows: &'a [&'a [f64]],
+    targets: &'a [&'a [f64]],
+    groups: &'a [u64],
+    folds: usize,
+}
+
+impl Design<'_> {
+    /// Calls `f(index, fold, u)` for every row in order, `u` the row's
+    /// standardised terms after a leading 1.
+    fn for_each_row(&self, size: usize, mut f: impl FnMut(usize, usize, &[f64])) {
         let mut u = vec![0.0; size];
         u[0] = 1.0;
-        for (index, row) in rows.iter().enumerate() {
-            let fold = (mix(groups[index], CV_SALT) % folds as u64) as usize;
-            basis.for_each(row, |term, value| {
-                u[term + 1] = if scales[term] > 0.0 {
-                    (value - means[term]) / scales[term]
+        for (index, row) in self.rows.iter().enumerate() {
+            let fold = (mix(self.groups[index], CV_SALT) % self.folds as u64) as usize;
+            self.basis.for_each(row, |term, value| {
+                u[term + 1] = if self.scales[term] > 0.0 {
+                    (value - self.means[term]) / self.scales[term]
                 } else {
                     0.0
                 };
             });
-            stats.rows[fold] += 1.0;
-            let gram = &mut stats.gram[fold];
-            for a in 0..size {
+            f(index, fold, &u);
+        }
+    }
+}
+
+/// Below this many multiply-adds a fit accumulates on the caller's thread:
+/// a thread costs tens of microseconds to start.
+const PARALLEL_WORK: usize = 4_000_000;
+
+/// One thread's share of [`FoldStats`]: the Gram lines `lines` and the
+/// same entries of the cross products, every fold.
+struct LineBlock {
+    lines: std::ops::Range<usize>,
+    /// Per fold: `lines.len() * size`, only `b >= a` filled.
+    gram: Vec<Vec<f64>>,
+    /// Per fold, per target: `lines.len()` entries.
+    cross: Vec<Vec<Vec<f64>>>,
+}
+
+impl LineBlock {
+    fn accumulate(design: &Design<'_>, size: usize, lines: std::ops::Range<usize>) -> LineBlock {
+        let width = lines.len();
+        let targets = design.targets.len();
+        let mut block = LineBlock {
+            gram: vec![vec![0.0; width * size]; design.folds],
+            cross: vec![vec![vec![0.0; width]; targets]; design.folds],
+            lines,
+        };
+        let first = block.lines.start;
+        design.for_each_row(size, |index, fold, u| {
+            let gram = &mut block.gram[fold];
+            for a in block.lines.clone() {
                 let ua = u[a];
                 if ua == 0.0 {
                     continue;
                 }
-                let line = &mut gram[a * size..a * size + size];
+                let line = &mut gram[(a - first) * size..(a - first + 1) * size];
                 for b in a..size {
                     line[b] += ua * u[b];
                 }
             }
-            for (target, values) in targets.iter().enumerate() {
+            for (target, values) in design.targets.iter().enumerate() {
                 let y = values[index];
-                for (sum, ua) in stats.cross[fold][target].iter_mut().zip(&u) {
+                for (sum, ua) in block.cross[fold][target].iter_mut().zip(&u[first..]) {
                     *sum += ua * y;
                 }
-                stats.squares[fold][target] += y * y;
+            }
+        });
+        block
+    }
+}
+
+/// Splits the Gram matrix's upper triangle into `parts` runs of lines of
+/// about equal work (line `a` holds `size - a` entries).
+fn line_runs(size: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let total = size * (size + 1) / 2;
+    let mut runs = Vec::with_capacity(parts);
+    let mut start = 0;
+    let mut done = 0;
+    for part in 1..=parts {
+        let goal = total * part / parts;
+        let mut end = start;
+        while end < size && (done < goal || end == start) {
+            done += size - end;
+            end += 1;
+        }
+        if part == parts {
+            end = size;
+        }
+        if end > start {
+            runs.push(start..end);
+        }
+        start = end;
+    }
+    runs
+}
+
+impl FoldStats {
+    /// One pass over the rows per thread; each thread owns a run of the
+    /// Gram matrix's lines (and the same entries of the cross products), so
+    /// every entry is summed over the rows in their order whatever the
+    /// number of threads.
+    fn accumulate(design: &Design<'_>, threads: usize) -> FoldStats {
+        let size = design.basis.len() + 1;
+        let folds = design.folds;
+        let targets = design.targets.len();
+        let work = design.rows.len() * size * (size + 1) / 2;
+        let threads = if work < PARALLEL_WORK {
+            1
+        } else {
+            threads.clamp(1, size)
+        };
+        let mut stats = FoldStats {
+            size,
+            rows: vec![0.0; folds],
+            gram: vec![vec![0.0; size * size]; folds],
+            cross: vec![vec![vec![0.0; size]; targets]; folds],
+            squares: vec![vec![0.0; targets]; folds],
+        };
+        let runs = line_runs(size, threads);
+        let blocks: Vec<LineBlock> = if runs.len() == 1 {
+            vec![LineBlock::accumulate(design, size, 0..size)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = runs
+                    .into_iter()
+                    .map(|lines| scope.spawn(move || LineBlock::accumulate(design, size, lines)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| handle.join().expect("a Gram block thread panicked"))
+                    .collect()
+            })
+        };
+        for block in blocks {
+            let first = block.lines.start;
+            for fold in 0..folds {
+                for a in block.lines.clone() {
+                    let from = (a - first) * size;
+                    stats.gram[fold][a * size + a..(a + 1) * size]
+                        .copy_from_slice(&block.gram[fold][from + a..from + size]);
+                }
+                for target in 0..targets {
+                    stats.cross[fold][target][block.lines.clone()]
+                        .copy_from_slice(&block.cross[fold][target]);
+                }
+            }
+        }
+        for index in 0..design.rows.len() {
+            let fold = (mix(design.groups[index], CV_SALT) % folds as u64) as usize;
+            stats.rows[fold] += 1.0;
+            for (square, values) in stats.squares[fold].iter_mut().zip(design.targets) {
+                *square += values[index] * values[index];
             }
         }
         for gram in &mut stats.gram {
@@ -584,6 +724,94 @@ mod tests {
         let rows: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
         let groups: Vec<u64> = (0..rows.len() as u64).collect();
         Ridge::new(config).unwrap().fit(&rows, y, &groups).unwrap()
+    }
+
+    /// Rows, two targets and user groups large enough that the Gram
+    /// matrices are accumulated on several threads.
+    fn wide_problem(seed: u64) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<u64>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let rows: Vec<Vec<f64>> = (0..12_000)
+            .map(|_| {
+                vec![
+                    rng.random_range(-1.0..1.0),
+                    rng.random_range(0.0..100.0),
+                    f64::from(rng.random_bool(0.3)),
+                    rng.random_range(0.0..1.0f64).powi(3),
+                    f64::from(rng.random_range(0..5u8)),
+                ]
+            })
+            .collect();
+        let targets = (0..2)
+            .map(|target| {
+                rows.iter()
+                    .map(|x| {
+                        x[0] * x[2] - 0.01 * x[1]
+                            + f64::from(target) * x[3]
+                            + rng.random_range(-1.0..1.0)
+                    })
+                    .collect()
+            })
+            .collect();
+        let groups = (0..rows.len() as u64).map(|user| user / 3).collect();
+        (rows, targets, groups)
+    }
+
+    #[test]
+    fn any_thread_count_fits_the_same_bits() {
+        let (rows, targets, groups) = wide_problem(11);
+        let rows: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
+        let targets: Vec<&[f64]> = targets.iter().map(Vec::as_slice).collect();
+        let fit = |threads: usize| {
+            Ridge::new(RidgeConfig::default())
+                .unwrap()
+                .with_threads(threads)
+                .fit_many(&rows, &targets, &groups)
+                .unwrap()
+        };
+        let one = fit(1);
+        assert_eq!(one.len(), 2);
+        for threads in [2, 3, 7] {
+            assert_eq!(fit(threads), one, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn knots_by_selection_are_the_sorted_columns_quantiles() {
+        let (rows, _, _) = wide_problem(12);
+        let slices: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
+        for knots in [1, 3, 4, 9] {
+            let basis = Basis::fit(&slices, knots, false);
+            for (feature, chosen) in basis.knots.iter().enumerate() {
+                let mut column: Vec<f64> = rows.iter().map(|row| row[feature]).collect();
+                column.sort_by(f64::total_cmp);
+                let (low, high) = (column[0], column[column.len() - 1]);
+                let mut expected: Vec<f64> = Vec::new();
+                for step in 1..=knots {
+                    let rank = (step as f64 / (knots + 1) as f64 * (column.len() - 1) as f64)
+                        .round() as usize;
+                    let knot = column[rank];
+                    if knot > low && knot < high && expected.last().is_none_or(|last| knot > *last)
+                    {
+                        expected.push(knot);
+                    }
+                }
+                assert_eq!(chosen, &expected, "feature {feature}, {knots} knots");
+            }
+        }
+    }
+
+    #[test]
+    fn line_runs_cover_the_matrix_once() {
+        for size in [1, 2, 5, 18, 69] {
+            for parts in 1..=8 {
+                let runs = line_runs(size, parts);
+                assert!(runs.len() <= parts);
+                assert_eq!(runs.first().map(|run| run.start), Some(0));
+                assert_eq!(runs.last().map(|run| run.end), Some(size));
+                assert!(runs.windows(2).all(|pair| pair[0].end == pair[1].start));
+                assert!(runs.iter().all(|run| !run.is_empty()));
+            }
+        }
     }
 
     #[test]
