@@ -36,5 +36,6 @@ mod security;
 mod stats;
 mod summaries;
 mod support;
+mod version_names;
 mod vocabulary;
 mod watch;
