@@ -70,6 +70,7 @@ pub async fn run(args: SummarizeArgs) -> anyhow::Result<()> {
         model,
         as_of: args.as_of,
         currency: models.currency.clone(),
+        reporting_currency: models.currency_code().to_owned(),
         budget: ErrorBudget {
             max_bad_fraction: args.max_bad_fraction,
             limits: RowLimits::for_run(args.as_of, super::recompute::now_millis())

@@ -35,6 +35,7 @@ mod report;
 mod security;
 mod stats;
 mod summaries;
+mod summary_days;
 mod support;
 mod version_names;
 mod vocabulary;
