@@ -14,9 +14,19 @@
 //! p50/p99 over all its rounds, and the ratios on/off. A second `off` row
 //! (the off rounds split in halves) shows the noise between identical runs.
 //!
+//! Over gRPC the decision is a sliver of a call, so a second table measures
+//! it alone, in process: the decode of a stored profile and
+//! `profile_service::decide_offers` (what GetOffers runs after the look-up)
+//! with `explain: false`, against the same decision compiled without the
+//! explanation hook at all (`decide_offers_without_explanation`: the flag
+//! is never read, the copy never made), and with `explain: true`; per call
+//! p50/p99 (means over runs of 64 calls) and the ratios to the hookless
+//! baseline, rounds alternating as above.
+//!
 //! Run with `cargo bench --bench offers_explain`; `STRATA_BENCH_USERS`
 //! (default 100,000), `STRATA_BENCH_SECONDS` (per round, default 2, after
-//! 0.5 s of warm-up) and `STRATA_BENCH_ROUNDS` (per mode, default 4).
+//! 0.5 s of warm-up), `STRATA_BENCH_ROUNDS` (per mode, default 4) and
+//! `STRATA_BENCH_DECIDE_SECONDS` (per in-process round, default 1).
 
 #[allow(dead_code)]
 mod support;
@@ -26,10 +36,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use prost::Message;
+use strata_core::OfferContext;
 use strata_loadtest::fixtures::{demo_profile, demo_user_id};
 use strata_proto::v1::profile_service_client::ProfileServiceClient;
-use strata_proto::v1::{GetOffersRequest, OfferContext, Surface};
+use strata_proto::v1::{GetOffersRequest, OfferContext as WireContext, Profile, Surface};
 use strata_server::config::Config;
+use strata_server::profile_service::{
+    OfferRequest, decide_offers, decide_offers_without_explanation,
+};
 use strata_store::{Batch, Store, StoreOptions};
 use support::{CONNECTIONS, IN_FLIGHT, PinnedRuntime, Pinning, StrataServer, environment};
 
@@ -54,6 +68,7 @@ fn main() -> anyhow::Result<()> {
     let users: u64 = environment("STRATA_BENCH_USERS", 100_000)?;
     let seconds: f64 = environment("STRATA_BENCH_SECONDS", 2.0)?;
     let rounds: usize = environment("STRATA_BENCH_ROUNDS", 4)?;
+    let decide_seconds: f64 = environment("STRATA_BENCH_DECIDE_SECONDS", 1.0)?;
     let pinning = Pinning::choose();
     let client = PinnedRuntime::new("bench-client", pinning.client())?;
     let server = PinnedRuntime::new("bench-server", pinning.server())?;
@@ -116,6 +131,113 @@ fn main() -> anyhow::Result<()> {
     let errors: u64 = off.iter().chain(&on).map(|round| round.errors).sum();
     if errors > 0 {
         anyhow::bail!("{errors} calls failed");
+    }
+    decision_table(users, rounds, decide_seconds)
+}
+
+/// The decision alone, in process, on this thread: which path decides.
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    /// Compiled without the explanation hook.
+    NoHook,
+    /// The serving path, `explain` as given.
+    Serving { explain: bool },
+}
+
+fn decision_table(users: u64, rounds: usize, seconds: f64) -> anyhow::Result<()> {
+    const RUN: usize = 64;
+    let stored: Vec<Vec<u8>> = (0..users.min(20_000))
+        .map(|index| demo_profile(SEED, index, COMPUTED_AT).encode_to_vec())
+        .collect();
+    let at = strata_core::UnixNanos::from(COMPUTED_AT + 86_400) * 1_000_000_000;
+    let context = OfferContext::new(strata_core::Surface::Checkout, Some(5_000), Some("EUR"), at)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let paths = [
+        Path::NoHook,
+        Path::Serving { explain: false },
+        Path::Serving { explain: true },
+    ];
+    let mut measured: Vec<Vec<Round>> = paths.iter().map(|_| Vec::new()).collect();
+    let mut next = 0usize;
+    for _ in 0..rounds {
+        for (path, rounds) in paths.iter().zip(&mut measured) {
+            let request = OfferRequest {
+                context: &context,
+                cart_value: Some(5_000),
+                currency: "EUR",
+                at,
+                limit: 2,
+                explain: matches!(path, Path::Serving { explain: true }),
+            };
+            let mut round = Round {
+                latency: histogram(),
+                calls: 0,
+                errors: 0,
+                seconds: 0.0,
+            };
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs_f64(seconds);
+            while Instant::now() < deadline {
+                let run_started = Instant::now();
+                for _ in 0..RUN {
+                    let profile = Profile::decode(stored[next].as_slice())?;
+                    next = (next + 1) % stored.len();
+                    let answer = match path {
+                        Path::NoHook => {
+                            decide_offers_without_explanation(Some(profile), &[], &request)
+                        }
+                        Path::Serving { .. } => decide_offers(Some(profile), &[], &request),
+                    };
+                    if answer.explanation.is_some() != request.explain {
+                        round.errors += 1;
+                    }
+                    std::hint::black_box(answer);
+                }
+                let per_call = run_started.elapsed().as_nanos() as u64 / RUN as u64;
+                round.latency.saturating_record(per_call.max(1));
+                round.calls += RUN as u64;
+            }
+            round.seconds = started.elapsed().as_secs_f64();
+            rounds.push(round);
+        }
+    }
+    let baseline = summary(&measured[0]);
+    println!();
+    println!(
+        "the decision alone, in process (decode + decide_offers), {} stored profiles, {rounds} rounds of {seconds} s per path",
+        stored.len()
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8}",
+        "path", "calls/s", "p50 ns", "p99 ns", "x calls", "x p50", "x p99"
+    );
+    let names = [
+        "no explain hook (baseline)",
+        "serving path, explain off",
+        "serving path, explain on",
+    ];
+    // Latencies in ns here (the summary's are in us), ratios to `base`.
+    let row = |name: &str, mode: &Summary, base: &Summary| {
+        println!(
+            "{:<28} {:>10.0} {:>10.0} {:>10.0} {:>8.3} {:>8.3} {:>8.3}",
+            name,
+            mode.rate,
+            mode.p50 * 1_000.0,
+            mode.p99 * 1_000.0,
+            mode.rate / base.rate,
+            mode.p50 / base.p50,
+            mode.p99 / base.p99
+        );
+    };
+    for (name, rounds) in names.iter().zip(&measured) {
+        row(name, &summary(rounds), &baseline);
+    }
+    // The noise between identical runs: the baseline's halves, one to the other.
+    let (first, second) = measured[0].split_at(measured[0].len() / 2);
+    row("no hook, 2nd half / 1st", &summary(second), &summary(first));
+    let errors: u64 = measured.iter().flatten().map(|round| round.errors).sum();
+    if errors > 0 {
+        anyhow::bail!("{errors} decisions had the wrong explanation");
     }
     Ok(())
 }
@@ -183,7 +305,7 @@ async fn drive(
                     state ^= state << 17;
                     let request = GetOffersRequest {
                         user_id: demo_user_id(state % users),
-                        context: Some(OfferContext {
+                        context: Some(WireContext {
                             surface: Surface::Checkout.into(),
                             cart_value: Some(5_000),
                             currency: "EUR".into(),

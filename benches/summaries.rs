@@ -44,6 +44,7 @@ fn options(
         model: LifecycleModel::preset("retail").expect("a preset"),
         as_of,
         currency: CurrencyConfig::default(),
+        reporting_currency: "EUR".to_owned(),
         budget: ErrorBudget {
             max_bad_fraction: 0.01,
             limits: RowLimits::for_run(as_of, as_of),

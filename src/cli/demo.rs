@@ -182,10 +182,7 @@ async fn find_offer_example(
             surface: v1::Surface::Checkout.into(),
             cart_value: Some(TOUR_CART_VALUE),
             currency: currency.clone(),
-            request_time: at.map(|millis| prost_types::Timestamp {
-                seconds: millis.div_euclid(1000),
-                nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
-            }),
+            request_time: at.map(strata_proto::millis_to_timestamp),
         };
         let offers = client
             .get_offers(profile.user_id.clone(), context, 0)

@@ -87,7 +87,7 @@ pub async fn run(args: OffersArgs) -> anyhow::Result<()> {
         surface: surface.wire() as i32,
         cart_value,
         currency: currency.clone(),
-        request_time: args.at.map(prost_timestamp),
+        request_time: args.at.map(strata_proto::millis_to_timestamp),
     };
     let connection = args.server.connection()?;
     let answer = async {
@@ -247,13 +247,6 @@ fn minor_units(amount: &str, currency: &str) -> anyhow::Result<i64> {
         .checked_mul(scale)
         .and_then(|minor| minor.checked_add(part))
         .ok_or_else(invalid)
-}
-
-fn prost_timestamp(millis: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: millis.div_euclid(1000),
-        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
-    }
 }
 
 #[cfg(test)]

@@ -301,12 +301,22 @@ pub async fn run(args: RecomputeArgs) -> anyhow::Result<()> {
 
 /// A failed push to a server that speaks the other protocol (TLS against
 /// plaintext) says which scheme and flags to use, before the job's error.
+/// A failed connect was already explained (and the server probed) by
+/// `Connection::connect`: only errors from later calls are probed here.
 async fn explain_push(
     error: strata_job::RecomputeError,
     server: Option<&strata_client::Connection>,
 ) -> anyhow::Error {
+    use strata_client::ClientError;
+    use strata_job::{PushError, RecomputeError};
     let mismatch = match (&error, server) {
-        (strata_job::RecomputeError::Push(_), Some(server)) => server.tls_mismatch().await,
+        (
+            RecomputeError::Push(PushError::Client(
+                ClientError::Connect { .. } | ClientError::Tls(_),
+            )),
+            _,
+        ) => None,
+        (RecomputeError::Push(_), Some(server)) => server.tls_mismatch().await,
         _ => None,
     };
     match mismatch {

@@ -54,6 +54,7 @@ pub async fn run(args: SummarizeArgs) -> anyhow::Result<()> {
         model,
         as_of: args.as_of,
         currency: models.currency.clone(),
+        reporting_currency: models.currency_code().to_owned(),
         budget: args.rows.budget(args.as_of),
         show_progress: true,
     };

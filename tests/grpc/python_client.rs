@@ -339,7 +339,8 @@ async fn the_package_from_a_fresh_venv_covers_every_service() {
         seen["refused"][1].as_str().unwrap().contains("currency"),
         "{seen}"
     );
-    assert_eq!(seen["versions"], serde_json::json!(["initial"]));
+    // The first batch (carol, model version v7) named the new store's version.
+    assert_eq!(seen["versions"], serde_json::json!(["v7"]));
     assert_eq!(seen["stats_users"], 3);
     assert_eq!(
         seen["backup_producers"],

@@ -128,7 +128,8 @@ async fn reload_switches_readers_atomically_and_rolls_back() {
     assert!(users.len() > 2000, "{}", users.len());
     let server = Server::start(&dir.path().join("db"), None);
 
-    // A store from before reloads: its data is the "initial" version.
+    // A store filled by ingest before any reload: its version takes the
+    // name of the first batch's records (v1).
     let mut ingest = server.ingest().await;
     push(
         &mut ingest,
@@ -137,7 +138,8 @@ async fn reload_switches_readers_atomically_and_rolls_back() {
     .await
     .unwrap();
     let versions = succeeded(admin(&server, "versions", &[]));
-    assert!(versions.contains("initial"), "{versions}");
+    assert!(versions.contains("v1 "), "{versions}");
+    assert!(!versions.contains("initial"), "{versions}");
     let none = admin_client(&server)
         .await
         .rollback(RollbackRequest {})
@@ -151,7 +153,7 @@ async fn reload_switches_readers_atomically_and_rolls_back() {
         &[paths[0].to_str().unwrap()],
     ));
     assert!(loaded.contains("loaded retail-1"), "{loaded}");
-    assert!(loaded.contains("previous initial"), "{loaded}");
+    assert!(loaded.contains("previous v1"), "{loaded}");
     assert_eq!(served_version(&server, &users).await, "retail-1");
     assert_eq!(server.lookup(&["early-user"]).await, vec![None]);
 
@@ -258,7 +260,7 @@ async fn reload_switches_readers_atomically_and_rolls_back() {
         vec![Some(update.clone())]
     );
 
-    // Versions: retail-2 serves, retail-1 kept, initial dropped.
+    // Versions: retail-2 serves, retail-1 kept, v1 (the first) dropped.
     let versions = succeeded(admin(&server, "versions", &[]));
     let line = |name: &str| {
         versions
@@ -269,7 +271,7 @@ async fn reload_switches_readers_atomically_and_rolls_back() {
     };
     assert!(line("retail-2").contains("current"), "{versions}");
     assert!(line("retail-1").contains("previous"), "{versions}");
-    assert!(line("initial").is_empty(), "{versions}");
+    assert!(line("v1 ").is_empty(), "{versions}");
 
     // Rollback, and rollback again to undo it.
     let rolled = succeeded(admin(&server, "rollback", &[]));

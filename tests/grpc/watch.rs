@@ -65,7 +65,8 @@ async fn watchers_see_transitions_in_order_and_resume_exactly() {
     let data = dir.path().join("data");
     let server = Server::start(&data, None);
     let mut ingest = server.ingest().await;
-    // Before any watcher: not seen by a watcher that starts "from now".
+    // Before any watcher: not seen by a watcher that starts "from now". Its
+    // records (model version v1) name the new store's version.
     push(
         &mut ingest,
         vec![batch("p", 1, vec![profile("early", 1)], &[])],
@@ -99,7 +100,7 @@ async fn watchers_see_transitions_in_order_and_resume_exactly() {
     );
     assert!(
         seen.iter()
-            .all(|t| t.model_version == "initial" && t.at.is_some())
+            .all(|t| t.model_version == "v1" && t.at.is_some())
     );
     assert_eq!(
         rows(&take(&mut churn_only, 1).await),

@@ -27,8 +27,14 @@ impl IngestClient {
         connection: &Connection,
         producer_id: &str,
     ) -> Result<IngestClient, ClientError> {
+        IngestClient::on(connection.connect().await?, producer_id).await
+    }
+
+    /// As [`Self::connect`], on a channel the caller already opened (and
+    /// shares with its other clients).
+    pub async fn on(channel: AuthChannel, producer_id: &str) -> Result<IngestClient, ClientError> {
         // The server enforces its own message limit and says so in the status.
-        let client = IngestServiceClient::new(connection.connect().await?)
+        let client = IngestServiceClient::new(channel)
             .max_encoding_message_size(usize::MAX)
             .max_decoding_message_size(usize::MAX);
         let mut ingest = IngestClient {

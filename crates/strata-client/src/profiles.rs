@@ -49,13 +49,8 @@ impl ProfileClient {
         context: OfferContext,
         max_offers: u32,
     ) -> Result<GetOffersResponse, ClientError> {
-        let request = GetOffersRequest {
-            user_id: user_id.into(),
-            context: Some(context),
-            max_offers,
-            explain: false,
-        };
-        Ok(self.client.get_offers(request).await?.into_inner())
+        self.offers(user_id.into(), context, max_offers, false)
+            .await
     }
 
     /// As [`Self::get_offers`], with the answer's `explanation`: for every
@@ -66,11 +61,21 @@ impl ProfileClient {
         context: OfferContext,
         max_offers: u32,
     ) -> Result<GetOffersResponse, ClientError> {
+        self.offers(user_id.into(), context, max_offers, true).await
+    }
+
+    async fn offers(
+        &mut self,
+        user_id: String,
+        context: OfferContext,
+        max_offers: u32,
+        explain: bool,
+    ) -> Result<GetOffersResponse, ClientError> {
         let request = GetOffersRequest {
-            user_id: user_id.into(),
+            user_id,
             context: Some(context),
             max_offers,
-            explain: true,
+            explain,
         };
         Ok(self.client.get_offers(request).await?.into_inner())
     }

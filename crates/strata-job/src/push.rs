@@ -141,13 +141,15 @@ pub struct ServerSink {
 impl Sink {
     pub async fn connect(target: &PushTarget, producer_id: &str) -> Result<Sink, PushError> {
         Ok(match target {
-            PushTarget::Server(connection) => Sink::Server(Box::new(ServerSink {
-                client: IngestClient::connect(connection, producer_id).await?,
-                state: IngestServiceClient::new(
-                    connection.connect().await.map_err(PushError::Client)?,
-                ),
-                producer_id: producer_id.to_owned(),
-            })),
+            PushTarget::Server(connection) => {
+                // One connection (and one probe, should it fail) for both.
+                let channel = connection.connect().await?;
+                Sink::Server(Box::new(ServerSink {
+                    client: IngestClient::on(channel.clone(), producer_id).await?,
+                    state: IngestServiceClient::new(channel),
+                    producer_id: producer_id.to_owned(),
+                }))
+            }
             PushTarget::Log(log) => {
                 Sink::Log(Box::new(NatsPublisher::connect(log, producer_id).await?))
             }

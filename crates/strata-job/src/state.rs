@@ -74,7 +74,10 @@ impl ServerMark {
                 self.store, recorded.store
             ));
         }
-        if self.generation != recorded.generation || self.model_version != recorded.model_version {
+        // The generation is the version's identity (never reused in a
+        // store); its name is metadata, which a new store takes from the
+        // first push (`Store::apply_named`), so a name alone is no change.
+        if self.generation != recorded.generation {
             return Some(format!(
                 "the serving version is {} (generation {}), not {} (generation {}) that the state \
                  file recorded (a reload or rollback since)",
@@ -260,6 +263,13 @@ mod tests {
             sequence: 4,
         };
         assert_eq!(recorded.differs_from(&recorded, "p"), None);
+        // A new store's version takes its name from the first push: the same
+        // version (generation), so nothing to send again.
+        let named = ServerMark {
+            model_version: "retail-1".into(),
+            ..recorded.clone()
+        };
+        assert_eq!(named.differs_from(&recorded, "p"), None);
         let check = |now: ServerMark, expected: &str| {
             let reason = now.differs_from(&recorded, "p").expect("differs");
             assert!(reason.contains(expected), "{reason}");

@@ -39,6 +39,9 @@ pub struct SummarizeOptions {
     pub model: LifecycleModel,
     pub as_of: UnixMillis,
     pub currency: CurrencyConfig,
+    /// The configured reporting currency (`ModelsConfig::currency_code`):
+    /// what a run settles on when no amount names a currency.
+    pub reporting_currency: String,
     pub budget: ErrorBudget,
     pub show_progress: bool,
 }
@@ -124,11 +127,10 @@ pub async fn summarize(options: SummarizeOptions) -> Result<SummarizeOutcome, Re
     }
     // Settle now, as a recompute would: mixed currencies fail here, not at
     // every later run that reads the summaries.
-    // (The fallback only names amounts without a currency; unused here.)
     folded
         .currencies
         .clone()
-        .settle("EUR")
+        .settle(&options.reporting_currency)
         .map_err(|error| refused(&options.out, error.to_string()))?;
 
     let started = Instant::now();
@@ -372,7 +374,13 @@ pub(crate) async fn read_summaries(
         files: usize::try_from(manifest.input.files).unwrap_or(usize::MAX),
         rows: manifest.input.rows,
         events: manifest.input.events,
-        bad_rows: manifest.input.bad_rows,
+        // The day that made these summaries: each earlier day's bad rows were
+        // judged by its own run (its budget), and summed here they would
+        // refuse every later --delete-missing for good.
+        bad_rows: manifest
+            .runs
+            .last()
+            .map_or(manifest.input.bad_rows, |run| run.input.bad_rows),
         bytes: manifest.input.bytes,
         ..InputReport::default()
     };

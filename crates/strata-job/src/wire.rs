@@ -54,12 +54,7 @@ pub fn lifecycle_to_wire(preset: &str, stage: &Stage<'_>) -> v1::Lifecycle {
     }
 }
 
-pub fn millis_to_timestamp(at: UnixMillis) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.div_euclid(1000),
-        nanos: (at.rem_euclid(1000) * 1_000_000) as i32,
-    }
-}
+pub use strata_proto::millis_to_timestamp;
 
 /// The header of a snapshot holding every profile of a run.
 pub fn full_snapshot_header(

@@ -20,6 +20,15 @@ pub mod v1 {
 /// Encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("strata_descriptor");
 
+/// The `Timestamp` of a Unix time in milliseconds (before 1970 too): the
+/// one conversion the job, the CLI and the tests share.
+pub fn millis_to_timestamp(millis: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
 /// The gRPC name of a status code, as in the spec (`UNAVAILABLE`): metric
 /// labels and load-test reports use it.
 pub fn code_name(code: tonic::Code) -> &'static str {

@@ -205,6 +205,11 @@ impl IngestHandler {
             deletes,
             model_version,
         } = batch;
+        // What a new store names its version after (`Store::apply_named`).
+        let records_version = upserts
+            .first()
+            .map(|profile| profile.model_version.clone())
+            .unwrap_or_default();
         let upserts = upserts
             .into_iter()
             .map(|profile| {
@@ -216,6 +221,7 @@ impl IngestHandler {
             producer_id,
             sequence,
             model_version,
+            records_version,
             upserts,
             deletes,
         })
@@ -308,6 +314,7 @@ impl IngestHandler {
             producer_id,
             sequence,
             model_version,
+            records_version,
             upserts,
             deletes,
         } = batch;
@@ -320,8 +327,9 @@ impl IngestHandler {
         // Empty: whichever version serves (producers from before versioned
         // reloads send none).
         let addressed = Some(model_version.as_str()).filter(|version| !version.is_empty());
-        let outcome = self.store.apply_to(
+        let outcome = self.store.apply_named(
             addressed,
+            Some(records_version.as_str()).filter(|version| !version.is_empty()),
             Batch {
                 producer_id: &producer_id,
                 sequence,
@@ -435,6 +443,8 @@ struct Prepared {
     producer_id: String,
     sequence: u64,
     model_version: String,
+    /// The first record's model version: names a new store's version.
+    records_version: String,
     upserts: Vec<(String, Vec<u8>)>,
     deletes: Vec<String>,
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prost::Message;
-use strata_core::{OfferContext, sort_best_first, validate_user_id};
+use strata_core::{OfferContext, UnixNanos, sort_best_first, validate_user_id};
 use strata_store::Store;
 use tonic::{Request, Response, Status};
 
@@ -189,74 +189,127 @@ impl ProfileHandler {
                 Status::data_loss(format!("stored profile cannot be decoded: {error}"))
             })?;
 
-        // The global control group is held out of every offer and campaign:
-        // nothing is a candidate, whatever the stored record carries.
-        let global_control_group = stored
-            .as_ref()
-            .is_some_and(|profile| profile.global_control);
-        let (candidates, arms, cold_start, model_version, frequency_capped) = match stored {
-            Some(profile) if profile.global_control => {
-                (Vec::new(), Vec::new(), false, profile.model_version, false)
-            }
-            Some(profile) => (
-                profile.benefits,
-                profile.campaigns,
-                false,
-                profile.model_version,
-                profile
-                    .contact_channel
-                    .is_some_and(|channel| channel.frequency_capped),
-            ),
-            None => (
-                self.cold_start.to_vec(),
-                Vec::new(),
-                true,
-                String::new(),
-                false,
-            ),
-        };
-        // Only when asked: the explanation replays the rules on a copy.
-        let explain_candidates = explain.then(|| candidates.clone());
-        let mut offers: Vec<Benefit> = candidates
-            .into_iter()
-            .filter(|benefit| {
-                offer_context
-                    .check(&crate::convert::benefit_terms(benefit))
-                    .is_ok()
-            })
-            .collect();
-        sort_best_first(&mut offers, |benefit| benefit.expected_incremental_profit);
-        // Running campaigns: control withholds the benefit, treatment leads with it.
-        crate::campaign_offers::apply_campaign_arms(&mut offers, &arms, at);
-        offers.truncate(limit);
+        let answer = decide_offers(
+            stored,
+            &self.cold_start,
+            &OfferRequest {
+                context: &offer_context,
+                cart_value: context.cart_value,
+                currency: &context.currency,
+                at,
+                limit,
+                explain,
+            },
+        );
         tracing::debug!(
-            offers = offers.len(),
-            cold_start,
-            global_control_group,
+            offers = answer.offers.len(),
+            cold_start = answer.cold_start,
+            global_control_group = answer.global_control_group,
             explain,
             "offers chosen"
         );
-        let explanation = explain_candidates.map(|candidates| {
-            crate::explain::explain(
-                candidates,
-                &crate::explain::Request {
-                    context: &offer_context,
-                    cart_value: context.cart_value,
-                    currency: &context.currency,
-                    arms: &arms,
-                    at,
-                    limit,
-                    model_version,
-                    frequency_capped,
-                },
-            )
-        });
-        Ok(GetOffersResponse {
-            offers,
-            cold_start,
-            explanation,
-            global_control_group,
+        Ok(answer)
+    }
+}
+
+/// One GetOffers request once validated, for [`decide_offers`].
+#[derive(Debug)]
+pub struct OfferRequest<'a> {
+    pub context: &'a OfferContext<'a>,
+    /// The request's cart (minor units) and currency, as sent.
+    pub cart_value: Option<i64>,
+    pub currency: &'a str,
+    pub at: UnixNanos,
+    /// The most offers to answer.
+    pub limit: usize,
+    /// Whether to add the explanation (`GetOffersRequest.explain`).
+    pub explain: bool,
+}
+
+/// GetOffers' decision for the stored profile (or, when none, the
+/// cold-start set): the candidates the context allows, best first, under
+/// the running campaigns' arms, at most `limit`; with `explain`, why each
+/// candidate was kept or dropped.
+pub fn decide_offers(
+    stored: Option<Profile>,
+    cold_start: &[Benefit],
+    request: &OfferRequest<'_>,
+) -> GetOffersResponse {
+    decide::<true>(stored, cold_start, request)
+}
+
+/// [`decide_offers`] compiled without the explanation hook at all (the
+/// flag is never read): the baseline `benches/offers_explain.rs` measures
+/// the serving path's `explain: false` against. Not for serving.
+#[doc(hidden)]
+pub fn decide_offers_without_explanation(
+    stored: Option<Profile>,
+    cold_start: &[Benefit],
+    request: &OfferRequest<'_>,
+) -> GetOffersResponse {
+    decide::<false>(stored, cold_start, request)
+}
+
+fn decide<const HOOK: bool>(
+    stored: Option<Profile>,
+    cold_start: &[Benefit],
+    request: &OfferRequest<'_>,
+) -> GetOffersResponse {
+    // The global control group is held out of every offer and campaign:
+    // nothing is a candidate, whatever the stored record carries.
+    let global_control_group = stored
+        .as_ref()
+        .is_some_and(|profile| profile.global_control);
+    let (candidates, arms, cold_start, model_version, frequency_capped) = match stored {
+        Some(profile) if profile.global_control => {
+            (Vec::new(), Vec::new(), false, profile.model_version, false)
+        }
+        Some(profile) => (
+            profile.benefits,
+            profile.campaigns,
+            false,
+            profile.model_version,
+            profile
+                .contact_channel
+                .is_some_and(|channel| channel.frequency_capped),
+        ),
+        None => (cold_start.to_vec(), Vec::new(), true, String::new(), false),
+    };
+    // Only when asked: the explanation replays the rules on a copy.
+    let explain_candidates = (HOOK && request.explain).then(|| candidates.clone());
+    let mut offers: Vec<Benefit> = candidates
+        .into_iter()
+        .filter(|benefit| {
+            request
+                .context
+                .check(&crate::convert::benefit_terms(benefit))
+                .is_ok()
         })
+        .collect();
+    sort_best_first(&mut offers, |benefit| benefit.expected_incremental_profit);
+    // Running campaigns: control withholds the benefit, treatment leads with it.
+    crate::campaign_offers::apply_campaign_arms(&mut offers, &arms, request.at);
+    offers.truncate(request.limit);
+    let explanation = explain_candidates.map(|candidates| {
+        crate::explain::explain(
+            candidates,
+            &crate::explain::Request {
+                context: request.context,
+                cart_value: request.cart_value,
+                currency: request.currency,
+                arms: &arms,
+                at: request.at,
+                limit: request.limit,
+                model_version,
+                frequency_capped,
+            },
+        )
+    });
+    GetOffersResponse {
+        offers,
+        cold_start,
+        explanation,
+        global_control_group,
     }
 }
 

@@ -503,6 +503,27 @@ impl Store {
         V: AsRef<[u8]>,
         D: AsRef<[u8]>,
     {
+        self.apply_named(model_version, None, batch)
+    }
+
+    /// [`Store::apply_to`] for a batch whose records are of model version
+    /// `records_version`. A store that holds no record yet (a new one) takes
+    /// its serving version's name from the first batch that carries one:
+    /// the addressed version, else `records_version`. So `admin versions`
+    /// and the profiles agree from the first push, and a store from before,
+    /// with data under "initial", keeps that name. Names are metadata: the
+    /// version keeps its generation and column family.
+    pub fn apply_named<K, V, D>(
+        &self,
+        model_version: Option<&str>,
+        records_version: Option<&str>,
+        batch: Batch<'_, K, V, D>,
+    ) -> Result<ApplyOutcome, StoreError>
+    where
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+        D: AsRef<[u8]>,
+    {
         if batch.sequence == 0 {
             return Err(StoreError::ZeroSequence {
                 producer_id: batch.producer_id.to_owned(),
@@ -524,9 +545,10 @@ impl Store {
 
         // Under the ingest lock the serving version cannot change (switches
         // take the lock), so the check and the write agree.
+        let renamed = self.named_catalog(model_version, records_version, batch.upserts.len());
         let (generation, current) = {
             let catalog = self.read_catalog();
-            let record = catalog.current_record();
+            let record = renamed.as_ref().unwrap_or(&catalog).current_record();
             (record.generation(), record.model_version.clone())
         };
         if let Some(requested) = model_version
@@ -587,6 +609,9 @@ impl Store {
             batch.producer_id.as_bytes(),
             batch.sequence.to_be_bytes(),
         );
+        if let Some(renamed) = &renamed {
+            self.stage_catalog(&mut write, renamed);
+        }
         let mark = cache.as_deref().map(|cache| {
             cache.begin_write(
                 batch
@@ -599,6 +624,7 @@ impl Store {
         self.db
             .write_opt(write, &self.write_options())
             .map_err(StoreError::Write)?;
+        self.settle_name(renamed, batch.upserts.len());
         if let Some(mark) = mark {
             mark.publish(
                 batch

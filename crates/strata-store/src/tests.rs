@@ -1,6 +1,7 @@
 //! Store tests on a real RocksDB in a temporary folder.
 
 use super::*;
+use crate::versions::INITIAL_MODEL_VERSION;
 
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(dir.path(), &StoreOptions::default()).expect("open store")
@@ -196,6 +197,69 @@ fn versions_build_beside_switch_and_roll_back() {
     assert_eq!(store.current_model_version(), "m1", "the switch is durable");
     assert_eq!(store.rollback().unwrap(), ("m1".into(), "m2".into()));
     assert_eq!(read_all(&store, &["a", "c"]), vec![Some("A2".into()), None]);
+}
+
+#[test]
+fn a_new_store_takes_its_version_name_from_the_first_batch_that_carries_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    assert_eq!(store.current_model_version(), INITIAL_MODEL_VERSION);
+    // Deletes only: the store still holds nothing, and no name came.
+    store.apply(batch("p", 1, &[], &["x"])).unwrap();
+    store
+        .apply_named(None, Some("retail-1"), batch("p", 2, &[("a", "A")], &[]))
+        .unwrap();
+    assert_eq!(store.current_model_version(), "retail-1");
+    let state = store.ingest_state("p").unwrap();
+    assert_eq!(
+        (state.model_version.as_str(), state.generation),
+        ("retail-1", 0)
+    );
+    // Named once: later records of another version do not rename it, and
+    // batches addressed to the old name are refused like any other.
+    store
+        .apply_named(None, Some("retail-2"), batch("p", 3, &[("b", "B")], &[]))
+        .unwrap();
+    let refused = store
+        .apply_to(
+            Some(INITIAL_MODEL_VERSION),
+            batch("p", 4, &[("c", "C")], &[]),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::WrongVersion { .. }),
+        "{refused}"
+    );
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(store.current_model_version(), "retail-1");
+    assert_eq!(
+        read_all(&store, &["a", "b"]),
+        vec![Some("A".into()), Some("B".into())]
+    );
+}
+
+#[test]
+fn a_store_with_data_under_initial_keeps_that_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.apply(batch("p", 1, &[("a", "A")], &[])).unwrap();
+    let named = batch("p", 2, &[("b", "B")], &[]);
+    store.apply_named(None, Some("retail-1"), named).unwrap();
+    assert_eq!(store.current_model_version(), INITIAL_MODEL_VERSION);
+    drop(store);
+    // Reopened (as a store from before this naming would be), it still
+    // serves its data under "initial".
+    let store = open(&dir);
+    let named = batch("p", 3, &[("c", "C")], &[]);
+    store
+        .apply_named(Some("retail-1"), None, named)
+        .unwrap_err();
+    assert_eq!(store.current_model_version(), INITIAL_MODEL_VERSION);
+    assert_eq!(
+        read_all(&store, &["a", "b"]),
+        vec![Some("A".into()), Some("B".into())]
+    );
 }
 
 #[test]

@@ -19,7 +19,9 @@ use crate::{Store, StoreError};
 
 const CATALOG_KEY: &[u8] = b"catalog";
 const CATALOG_MAGIC: &str = "strata-catalog 1";
-/// The model version name of the profiles stored before versioning existed.
+/// The model version name of the profiles stored before versioning existed,
+/// and of a new store's version until the first batch that carries a model
+/// version names it (see [`Store::apply_named`]).
 pub const INITIAL_MODEL_VERSION: &str = "initial";
 /// Failed loads kept in the catalog so that a caller polling ListVersions
 /// learns why; older ones are forgotten.
@@ -128,6 +130,11 @@ pub(crate) struct Catalog {
     previous: Option<u64>,
     next_generation: u64,
     versions: Vec<VersionRecord>,
+    /// The serving version is the initial one and holds no record yet, so
+    /// the first batch that carries a model version gives it that name.
+    /// Not stored: worked out at open (a store from before, with data under
+    /// "initial", keeps that name).
+    unnamed: bool,
 }
 
 impl Default for Catalog {
@@ -146,6 +153,7 @@ impl Default for Catalog {
                 loaded_at: 0,
                 note: String::new(),
             }],
+            unnamed: false,
         }
     }
 }
@@ -276,6 +284,7 @@ impl Catalog {
             previous,
             next_generation: next_generation.ok_or("no next generation")?,
             versions,
+            unnamed: false,
         };
         if catalog.record(catalog.current).is_none() {
             return Err("the current version has no record".into());
@@ -365,6 +374,9 @@ impl Store {
             catalog.trim_failed();
             self.write_catalog(&catalog)?;
         }
+        catalog.unnamed = catalog.current == 0
+            && catalog.current_record().model_version == INITIAL_MODEL_VERSION
+            && self.initial_is_empty()?;
         let keep: Vec<String> = [Some(catalog.current), catalog.previous]
             .into_iter()
             .flatten()
@@ -388,6 +400,77 @@ impl Store {
             std::fs::remove_dir_all(&staging).map_err(StoreError::io(&staging))?;
         }
         Ok(catalog)
+    }
+
+    /// True when the initial version's family holds no record (tombstones
+    /// are skipped by the iterator).
+    fn initial_is_empty(&self) -> Result<bool, StoreError> {
+        let Some(family) = self.db.cf_handle(PROFILES_CF) else {
+            return Ok(true);
+        };
+        match self
+            .db
+            .iterator_cf(&family, rocksdb::IteratorMode::Start)
+            .next()
+        {
+            None => Ok(true),
+            Some(Ok(_)) => Ok(false),
+            Some(Err(error)) => Err(StoreError::Read(error)),
+        }
+    }
+
+    /// The catalog once a batch of `records` upserts, addressed to
+    /// `requested`, with records of model version `named`, is applied, when
+    /// that batch names the serving version: only an unnamed version (see
+    /// `Catalog::unnamed`) takes a name, from a batch that brings records,
+    /// the addressed name first, else the records' (when valid). `None`:
+    /// nothing to rename. The caller holds the ingest lock and writes the
+    /// catalog in the same `WriteBatch` as the records, so the name and the
+    /// data land together.
+    pub(crate) fn named_catalog(
+        &self,
+        requested: Option<&str>,
+        named: Option<&str>,
+        records: usize,
+    ) -> Option<Catalog> {
+        let catalog = self.read_catalog();
+        if !catalog.unnamed || catalog.current != 0 || records == 0 {
+            return None;
+        }
+        let name = requested
+            .or(named)
+            .filter(|name| validate_model_version(name).is_ok())?;
+        let mut renamed = catalog.clone();
+        renamed.unnamed = false;
+        let current = renamed.current;
+        renamed
+            .record_mut(current)
+            .expect("the catalog always holds its current version")
+            .model_version = name.to_owned();
+        Some(renamed)
+    }
+
+    /// Once a batch with records was applied, the serving version keeps its
+    /// name; with `renamed`, readers see the name that batch gave it.
+    pub(crate) fn settle_name(&self, renamed: Option<Catalog>, upserts: usize) {
+        // The common case takes no write lock: readers never wait on it.
+        if renamed.is_none() && (upserts == 0 || !self.read_catalog().unnamed) {
+            return;
+        }
+        let mut catalog = self
+            .catalog
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match renamed {
+            Some(renamed) => *catalog = renamed,
+            None if upserts > 0 => catalog.unnamed = false,
+            None => {}
+        }
+    }
+
+    /// Adds `catalog` to `write`, to land with the batch it names.
+    pub(crate) fn stage_catalog(&self, write: &mut rocksdb::WriteBatch, catalog: &Catalog) {
+        write.put_cf(&self.meta(), CATALOG_KEY, catalog.encode());
     }
 
     fn write_catalog(&self, catalog: &Catalog) -> Result<(), StoreError> {
