@@ -91,7 +91,15 @@ pub(crate) fn score(
     };
     let mut applied = apply(options, fitted, &population);
     let profiles = assemble(options, &population, &mut applied);
-    let mut scored = diff(options, &population, &applied.rules, profiles, &previous)?;
+    let card = crate::card::model_card(fitted);
+    let mut scored = diff(
+        options,
+        &population,
+        &applied.rules,
+        profiles,
+        &previous,
+        card,
+    )?;
     scored.models = applied.report;
     // For the report's retention heat map: a few integers per cohort month.
     let mut cohorts = strata_report::CohortCounter::new(options.as_of);
@@ -304,6 +312,8 @@ fn assemble(
             last_purchase_at: history
                 .last_purchase_day()
                 .map(|day| millis_to_timestamp(i64::from(day) * 86_400_000)),
+            churn: decision.churn,
+            next_order: decision.next_order,
         })
         .collect();
     if let Some(targeting) = &options.targeting {
@@ -321,6 +331,7 @@ fn diff(
     rules: &[UserRules<'_>],
     profiles: Vec<Profile>,
     previous: &JobState,
+    card: strata_proto::v1::ModelCard,
 ) -> Result<Scored, RecomputeError> {
     let computed_at = now_timestamp();
     let mut snapshot = match &options.delivery {
@@ -331,6 +342,7 @@ fn diff(
                 options.model.name(),
                 options.as_of,
                 computed_at,
+                Some(card.clone()),
             ),
         )),
         Delivery::Push { .. } => Some((
@@ -340,6 +352,7 @@ fn diff(
                 options.model.name(),
                 options.as_of,
                 computed_at,
+                Some(card.clone()),
             ),
         )),
         Delivery::DryRun => None,

@@ -8,7 +8,7 @@
 use crate::v1::Profile;
 
 /// Top-level `Profile` fields a mask may name, in proto field order.
-pub const PROFILE_FIELDS: [&str; 13] = [
+pub const PROFILE_FIELDS: [&str; 15] = [
     "user_id",
     "lifecycle",
     "value_tier",
@@ -22,10 +22,12 @@ pub const PROFILE_FIELDS: [&str; 13] = [
     "tags",
     "campaigns",
     "last_purchase_at",
+    "churn",
+    "next_order",
 ];
 
 /// The same fields' lowerCamelCase (proto3 JSON) names, in the same order.
-pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 13] = [
+pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 15] = [
     "userId",
     "lifecycle",
     "valueTier",
@@ -39,6 +41,8 @@ pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 13] = [
     "tags",
     "campaigns",
     "lastPurchaseAt",
+    "churn",
+    "nextOrder",
 ];
 
 /// The position in `PROFILE_FIELDS` of the field `path` names, in either spelling.
@@ -140,6 +144,12 @@ impl ProfileMask {
         }
         if !self.keeps("last_purchase_at") {
             profile.last_purchase_at = None;
+        }
+        if !self.keeps("churn") {
+            profile.churn = None;
+        }
+        if !self.keeps("next_order") {
+            profile.next_order = None;
         }
     }
 }

@@ -204,6 +204,7 @@ impl IngestHandler {
             upserts,
             deletes,
             model_version,
+            model_card,
         } = batch;
         let upserts = upserts
             .into_iter()
@@ -218,6 +219,7 @@ impl IngestHandler {
             model_version,
             upserts,
             deletes,
+            model_card: model_card.map(Box::new),
         })
     }
 
@@ -310,6 +312,7 @@ impl IngestHandler {
             model_version,
             upserts,
             deletes,
+            model_card,
         } = batch;
         if summary.producer_id.is_empty() {
             summary.producer_id.clone_from(&producer_id);
@@ -356,6 +359,10 @@ impl IngestHandler {
                 summary.upserts += upsert_count;
                 summary.deletes += delete_count;
                 summary.last_applied_sequence = sequence;
+                if let Some(card) = model_card {
+                    crate::admin_service::keep_card(&self.store, *card)
+                        .map_err(status::from_store)?;
+                }
             }
             ApplyOutcome::Replayed { last_applied } => {
                 self.metrics.observe_ingest_batch("replayed");
@@ -437,6 +444,9 @@ struct Prepared {
     model_version: String,
     upserts: Vec<(String, Vec<u8>)>,
     deletes: Vec<String>,
+    /// The run's model card, on a plan's last batch (boxed: a few hundred
+    /// bytes that nearly every batch lacks).
+    model_card: Option<Box<strata_proto::v1::ModelCard>>,
 }
 
 /// Set when the call's future is dropped (the caller went away).
