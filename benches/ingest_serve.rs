@@ -371,6 +371,7 @@ fn work(users: u64, batches: usize, seed: u64) -> Vec<Vec<Changes>> {
                 .map(|&index| demo_profile(seed, index, COMPUTED_AT))
                 .collect(),
             deletes: Vec::new(),
+            model_card: None,
         })
         .collect();
     let mut streams = Vec::new();

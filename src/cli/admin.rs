@@ -53,6 +53,11 @@ enum AdminCommand {
     Versions {
         #[command(flatten)]
         target: TargetArgs,
+        /// Also print each version's model card: the data window, the users
+        /// behind each model, its holdout figures against its baselines, and
+        /// the predictions switched off and why.
+        #[arg(long)]
+        card: bool,
     },
     /// Serve the previous model version again.
     Rollback {
@@ -93,8 +98,9 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 loaded.previous_model_version
             )?;
         }
-        AdminCommand::Versions { target } => {
-            let versions = target.admin().await?.versions().await?;
+        AdminCommand::Versions { target, card } => {
+            let listing = target.admin().await?.version_listing().await?;
+            let versions = listing.versions;
             outln!(
                 "{:<24} {:<9} {:>12} {:>12}  role",
                 "model_version",
@@ -104,6 +110,21 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             )?;
             for version in &versions {
                 print_version(version)?;
+            }
+            if card {
+                for version in &versions {
+                    match listing
+                        .cards
+                        .iter()
+                        .find(|card| card.model_version == version.model_version)
+                    {
+                        Some(card) => out!("{}", card_text(card))?,
+                        None => outln!(
+                            "\nmodel card of {}: none (loaded or pushed without one)",
+                            version.model_version
+                        )?,
+                    }
+                }
             }
         }
         AdminCommand::Rollback { target } => {
@@ -258,4 +279,48 @@ fn print_version(version: &ModelVersion) -> std::io::Result<()> {
             format!(" ({})", version.failure)
         }
     )
+}
+
+/// A model card as `admin versions --card` prints it.
+pub fn card_text(card: &strata_proto::v1::ModelCard) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let as_of = card
+        .as_of
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), strata_client::json::rfc3339);
+    let _ = writeln!(
+        out,
+        "\nmodel card of {} (fitted as {}, preset {}, strata {})",
+        card.model_version, card.fitted_model_version, card.preset, card.strata_version
+    );
+    let _ = writeln!(
+        out,
+        "  data       as of {as_of}; events {} to {}; {} users, {} buyers",
+        or_none(&card.first_event_day, "no events"),
+        or_none(&card.last_event_day, "no events"),
+        card.users,
+        card.buyers
+    );
+    for model in &card.models {
+        let _ = writeln!(
+            out,
+            "  {:<12} {} users; served {}",
+            model.model, model.users, model.served
+        );
+        for figure in &model.figures {
+            let _ = writeln!(
+                out,
+                "               {:<32} {:<28} {:.4}{}",
+                figure.candidate,
+                figure.metric,
+                figure.value,
+                if figure.baseline { "  (baseline)" } else { "" }
+            );
+        }
+    }
+    for off in &card.switched_off {
+        let _ = writeln!(out, "  {:<12} switched off: {}", off.prediction, off.reason);
+    }
+    out
 }

@@ -201,6 +201,30 @@ fn profile_block(result: &ProfileResult, shown: Shown) -> String {
         "global_control",
     );
     line(
+        "churn",
+        profile.churn.as_ref().map(|churn| {
+            format!(
+                "{:.4} no purchase in {} days ({})",
+                churn.probability, churn.horizon_days, churn.method
+            )
+        }),
+        "churn",
+    );
+    line(
+        "next order",
+        profile.next_order.as_ref().map(|next| {
+            let at = next
+                .expected_at
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), rfc3339);
+            format!(
+                "{at}, typical gap {:.1} days ({})",
+                next.typical_gap_days, next.method
+            )
+        }),
+        "next_order",
+    );
+    line(
         "computed at",
         profile.computed_at.as_ref().map(rfc3339),
         "computed_at",

@@ -14,6 +14,7 @@ fn changes(upserts: &[(&str, u32)], deletes: &[&str]) -> Changes {
             .map(|(user, version)| profile(user, *version))
             .collect(),
         deletes: deletes.iter().map(|user| user.to_string()).collect(),
+        model_card: None,
     }
 }
 

@@ -51,6 +51,7 @@ async fn dev_cert_makes_a_ca_and_a_server_certificate_strata_accepts() {
         .push(vec![Changes {
             upserts: vec![profile("u1", 3)],
             deletes: Vec::new(),
+            model_card: None,
         }])
         .await
         .unwrap();

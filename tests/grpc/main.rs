@@ -25,6 +25,7 @@ mod operations;
 mod overload;
 mod partition;
 mod partitions;
+mod predictions;
 mod presets;
 mod python_client;
 mod raw;

@@ -239,6 +239,7 @@ pub fn batch(
         upserts,
         deletes: deletes.iter().map(|id| id.to_string()).collect(),
         model_version: String::new(),
+        model_card: None,
     }
 }
 

@@ -4,9 +4,9 @@
 
 use strata_proto::v1::admin_service_client::AdminServiceClient;
 use strata_proto::v1::{
-    CreateBackupRequest, CreateBackupResponse, ListVersionsRequest, LoadSnapshotRequest,
-    LoadSnapshotResponse, ModelVersion, RollbackRequest, RollbackResponse, StatsRequest,
-    StatsResponse, WatchTransitionsRequest, WatchTransitionsResponse,
+    CreateBackupRequest, CreateBackupResponse, ListVersionsRequest, ListVersionsResponse,
+    LoadSnapshotRequest, LoadSnapshotResponse, ModelVersion, RollbackRequest, RollbackResponse,
+    StatsRequest, StatsResponse, WatchTransitionsRequest, WatchTransitionsResponse,
 };
 
 use crate::{AuthChannel, ClientError};
@@ -42,6 +42,15 @@ impl AdminClient {
             .await?
             .into_inner()
             .versions)
+    }
+
+    /// The whole listing: the versions and the model card of each that has one.
+    pub async fn version_listing(&mut self) -> Result<ListVersionsResponse, ClientError> {
+        Ok(self
+            .client
+            .list_versions(ListVersionsRequest {})
+            .await?
+            .into_inner())
     }
 
     /// Serves the previous version again.

@@ -2,7 +2,9 @@
 //! resumes from the server's ingest state after a failure.
 
 use strata_proto::v1::ingest_service_client::IngestServiceClient;
-use strata_proto::v1::{ApplyUpdatesRequest, ApplyUpdatesResponse, GetIngestStateRequest, Profile};
+use strata_proto::v1::{
+    ApplyUpdatesRequest, ApplyUpdatesResponse, GetIngestStateRequest, ModelCard, Profile,
+};
 
 use crate::{AuthChannel, ClientError, Connection};
 
@@ -11,6 +13,8 @@ use crate::{AuthChannel, ClientError, Connection};
 pub struct Changes {
     pub upserts: Vec<Profile>,
     pub deletes: Vec<String>,
+    /// The run's model card: the job sends it with a plan's last batch.
+    pub model_card: Option<ModelCard>,
 }
 
 /// Pushes batches for one producer, keeping its sequence numbers.
@@ -82,6 +86,7 @@ impl IngestClient {
                 upserts: changes.upserts,
                 deletes: changes.deletes,
                 model_version: String::new(),
+                model_card: changes.model_card,
             })
             .collect();
         let count = requests.len() as u64;

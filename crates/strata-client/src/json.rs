@@ -11,9 +11,9 @@
 use prost_types::Timestamp;
 use serde_json::{Map, Value};
 use strata_proto::v1::{
-    Arm, Benefit, BenefitKind, CampaignArm, Channel, ChannelScore, ContactChannel,
-    GetOffersResponse, Lifecycle, LifetimeValue, OfferExplanation, OfferVerdict, OffersExplanation,
-    Profile, ProfileResult, Quadrant, QuadrantKind, Tag, Tier, ValueTier,
+    Arm, Benefit, BenefitKind, CampaignArm, Channel, ChannelScore, Churn, ContactChannel,
+    GetOffersResponse, Lifecycle, LifetimeValue, NextOrder, OfferExplanation, OfferVerdict,
+    OffersExplanation, Profile, ProfileResult, Quadrant, QuadrantKind, Tag, Tier, ValueTier,
 };
 
 /// `{"userId": ..., "profile": {...}}`; an unknown user has no `profile`.
@@ -88,6 +88,24 @@ pub fn profile(profile: &Profile) -> Value {
         profile.last_purchase_at.as_ref().map(timestamp),
     );
     object.boolean("globalControl", profile.global_control);
+    object.message("churn", profile.churn.as_ref().map(churn));
+    object.message("nextOrder", profile.next_order.as_ref().map(next_order));
+    object.finish()
+}
+
+fn churn(churn: &Churn) -> Value {
+    let mut object = Object::default();
+    object.double("probability", churn.probability);
+    object.uint32("horizonDays", churn.horizon_days);
+    object.string("method", &churn.method);
+    object.finish()
+}
+
+fn next_order(next: &NextOrder) -> Value {
+    let mut object = Object::default();
+    object.message("expectedAt", next.expected_at.as_ref().map(timestamp));
+    object.double("typicalGapDays", next.typical_gap_days);
+    object.string("method", &next.method);
     object.finish()
 }
 

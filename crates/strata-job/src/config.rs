@@ -26,6 +26,8 @@ pub struct ModelsConfig {
     pub quadrant: QuadrantConfig,
     pub lifetime: LifetimeConfig,
     pub propensity: PropensityConfig,
+    /// `[predictions]`: churn and next-order horizon and minimum data.
+    pub predictions: PredictionsConfig,
     pub channel: ChannelConfig,
     pub economics: EconomicsConfig,
     pub fairness: FairnessConfig,
@@ -55,6 +57,7 @@ impl Default for ModelsConfig {
             quadrant: QuadrantConfig::default(),
             lifetime: LifetimeConfig::default(),
             propensity: PropensityConfig::default(),
+            predictions: PredictionsConfig::default(),
             channel: ChannelConfig::default(),
             economics: EconomicsConfig::default(),
             fairness: FairnessConfig::default(),
@@ -97,6 +100,31 @@ impl Default for PropensityConfig {
         PropensityConfig {
             window_days: 30,
             holdout_share: 0.2,
+        }
+    }
+}
+
+/// Churn probability and next order (`churn.rs`): the churn horizon, and
+/// the data below which both are switched off (Klaviyo's thresholds by
+/// default).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PredictionsConfig {
+    /// Churn is "no purchase in the next `churn_horizon_days`"; the
+    /// backtests hold out as many days before the as-of.
+    pub churn_horizon_days: u32,
+    /// Users with at least one purchase.
+    pub min_buyers: u64,
+    /// Days from the first event of any user to the as-of day.
+    pub min_history_days: u32,
+}
+
+impl Default for PredictionsConfig {
+    fn default() -> Self {
+        PredictionsConfig {
+            churn_horizon_days: 90,
+            min_buyers: 500,
+            min_history_days: 180,
         }
     }
 }
@@ -390,6 +418,20 @@ impl ModelsConfig {
             return Err(
                 "propensity.window_days and lifetime.horizon_days must be at least 1".into(),
             );
+        }
+        let predictions = &self.predictions;
+        if predictions.churn_horizon_days == 0 || predictions.churn_horizon_days > 730 {
+            return Err(format!(
+                "predictions.churn_horizon_days {} is outside 1..=730",
+                predictions.churn_horizon_days
+            ));
+        }
+        if predictions.min_history_days < predictions.churn_horizon_days {
+            return Err(format!(
+                "predictions.min_history_days {} is below predictions.churn_horizon_days {}: \
+                 the backtest holds out the horizon, so history must be at least that long",
+                predictions.min_history_days, predictions.churn_horizon_days
+            ));
         }
         if !(0.0..=1.0).contains(&self.economics.margin_rate) {
             return Err(format!(

@@ -20,6 +20,7 @@ use strata_models::{
 
 use serde::{Deserialize, Serialize};
 
+use crate::churn::{PredictionModels, PredictionServer};
 use crate::config::ModelsConfig;
 use crate::propensity::{self, Propensity};
 use strata_proto::v1;
@@ -74,6 +75,9 @@ pub struct ModelReport {
     pub propensity_window_days: u32,
     /// The currency values and estimates are in (the run's).
     pub currency: String,
+    /// Churn and next order: backtests, what is served, what is switched off.
+    #[serde(default)]
+    pub predictions: Option<strata_report::PredictionsCheck>,
 }
 
 /// The per-user inputs the models need besides the history.
@@ -93,6 +97,10 @@ pub struct DecisionModels {
     pub propensity: Option<Propensity>,
     /// Beta-Binomial priors per channel and the frequency cap's settings.
     pub channel: Option<ChannelModel>,
+    /// Churn and next order: the methods served (`churn.rs`); absent in
+    /// model files from before them (then neither is served).
+    #[serde(default)]
+    pub predictions: PredictionModels,
 }
 
 /// Fitted models, ready to decide for any user of the run.
@@ -108,6 +116,8 @@ pub struct UserDecision {
     pub lifetime_value: Option<v1::LifetimeValue>,
     pub propensity: Option<f64>,
     pub contact_channel: Option<v1::ContactChannel>,
+    pub churn: Option<v1::Churn>,
+    pub next_order: Option<v1::NextOrder>,
 }
 
 fn purchase_days(history: &UserHistory, through_day: i32) -> Vec<PurchaseDay> {
@@ -166,6 +176,14 @@ impl<'a> Decisions<'a> {
             decisions.report.notes.push(currency.to_string());
         }
         decisions.fit_lifetime(users);
+        let (predictions, check) = crate::churn::fit(
+            &config.predictions,
+            as_of,
+            users,
+            decisions.models.bg_nbd.as_ref(),
+        );
+        decisions.models.predictions = predictions;
+        decisions.report.predictions = Some(check);
         decisions.fit_propensity(users);
         decisions.fit_channel(users);
         decisions
@@ -316,10 +334,17 @@ impl<'a> Decisions<'a> {
             })
         });
 
+        let predictions = PredictionServer {
+            models: &self.models.predictions,
+            bg_nbd: self.models.bg_nbd.as_ref(),
+            today,
+        };
         UserDecision {
             lifetime_value,
             propensity,
             contact_channel,
+            churn: predictions.churn(history),
+            next_order: predictions.next_order(history),
         }
     }
 }

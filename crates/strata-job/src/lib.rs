@@ -14,6 +14,8 @@
 //! Modules import each other by their own paths, never through the
 //! re-exports below, so no module imports this one back.
 
+pub mod card;
+pub mod churn;
 pub mod config;
 pub mod decisions;
 mod error;

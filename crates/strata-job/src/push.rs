@@ -379,6 +379,7 @@ pub async fn push_plan(
                         .blocking_send(Changes {
                             upserts,
                             deletes: Vec::new(),
+                            model_card: None,
                         })
                         .is_err();
                 }
@@ -389,6 +390,7 @@ pub async fn push_plan(
                 .blocking_send(Changes {
                     upserts: batch,
                     deletes: Vec::new(),
+                    model_card: None,
                 })
                 .is_err();
         }
@@ -400,6 +402,7 @@ pub async fn push_plan(
                 .blocking_send(Changes {
                     upserts: Vec::new(),
                     deletes: chunk.to_vec(),
+                    model_card: None,
                 })
                 .is_err();
         }
@@ -407,6 +410,11 @@ pub async fn push_plan(
         Ok(())
     });
 
+    // The run's model card rides on the plan's last batch, so the server
+    // keeps it once every profile it describes is there.
+    let mut model_card = strata_snapshot::read_header(&files.upserts)
+        .ok()
+        .and_then(|header| header.model_card);
     let mut outcome = PushOutcome::default();
     let mut sequence = plan.first_sequence;
     let mut group = Vec::with_capacity(BATCHES_PER_STREAM);
@@ -424,6 +432,9 @@ pub async fn push_plan(
         }
         let crash_now = crash_after_batches
             .is_some_and(|limit| outcome.batches_sent + group.len() as u64 >= limit);
+        if done && let Some(last) = group.last_mut() {
+            last.model_card = model_card.take();
+        }
         if group.len() == BATCHES_PER_STREAM || crash_now || (done && !group.is_empty()) {
             debug_assert_eq!(client.next_sequence(), sequence - group.len() as u64);
             let sent = group.len() as u64;

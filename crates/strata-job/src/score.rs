@@ -93,7 +93,15 @@ pub(crate) fn score(
     };
     let mut applied = apply(options, fitted, &population);
     let profiles = assemble(options, &population, &mut applied);
-    let mut scored = diff(options, &population, &applied.rules, profiles, &previous)?;
+    let card = crate::card::model_card(fitted);
+    let mut scored = diff(
+        options,
+        &population,
+        &applied.rules,
+        profiles,
+        &previous,
+        card,
+    )?;
     scored.models = applied.report;
     // For the report's retention heat map: a few integers per cohort month.
     let mut cohorts = strata_report::CohortCounter::new(options.as_of);
@@ -333,6 +341,8 @@ fn assemble(
                 .last_purchase_day()
                 .map(|day| millis_to_timestamp(i64::from(day) * 86_400_000)),
             global_control: applied.global_control.contains(user_id),
+            churn: decision.churn,
+            next_order: decision.next_order,
         },
     );
     if let Some(targeting) = &options.targeting {
@@ -350,6 +360,7 @@ fn diff(
     rules: &[UserRules<'_>],
     profiles: Vec<Profile>,
     previous: &JobState,
+    card: strata_proto::v1::ModelCard,
 ) -> Result<Scored, RecomputeError> {
     let computed_at = now_timestamp();
     let mut snapshot = match &options.delivery {
@@ -360,6 +371,7 @@ fn diff(
                 options.model.name(),
                 options.as_of,
                 computed_at,
+                Some(card.clone()),
             ),
         )),
         Delivery::Push { .. } => Some((
@@ -369,6 +381,7 @@ fn diff(
                 options.model.name(),
                 options.as_of,
                 computed_at,
+                Some(card.clone()),
             ),
         )),
         Delivery::DryRun => None,

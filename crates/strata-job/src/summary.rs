@@ -256,6 +256,7 @@ impl ModelReport {
             fairness_changes: self.fairness_changes as u64,
             capped_users: self.capped_users,
             notes: self.notes.clone(),
+            predictions: self.predictions.clone(),
         }
     }
 }
@@ -406,6 +407,9 @@ impl fmt::Display for ModelReport {
         )?;
         if let Some(choice) = &self.propensity_choice {
             write!(out, "{}", crate::propensity::SummaryLines(choice))?;
+        }
+        if let Some(check) = &self.predictions {
+            write!(out, "{}", crate::churn::SummaryLines(check))?;
         }
         write!(out, "{}", crate::offers::SummaryLines(self))?;
         writeln!(

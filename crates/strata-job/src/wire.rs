@@ -62,12 +62,14 @@ pub fn full_snapshot_header(
     preset: &str,
     as_of: UnixMillis,
     created_at: prost_types::Timestamp,
+    model_card: Option<v1::ModelCard>,
 ) -> v1::SnapshotHeader {
     v1::SnapshotHeader {
         model_version: model_version.to_owned(),
         preset: preset.to_owned(),
         as_of: Some(millis_to_timestamp(as_of)),
         created_at: Some(created_at),
+        model_card,
     }
 }
 

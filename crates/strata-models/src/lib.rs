@@ -10,6 +10,7 @@ pub use error::Error;
 
 pub mod calibration;
 pub mod channel;
+pub mod churn;
 pub mod evaluation;
 pub mod fairness;
 pub mod gbt;

@@ -8,7 +8,7 @@
 use crate::v1::Profile;
 
 /// Top-level `Profile` fields a mask may name, in proto field order.
-pub const PROFILE_FIELDS: [&str; 14] = [
+pub const PROFILE_FIELDS: [&str; 16] = [
     "user_id",
     "lifecycle",
     "value_tier",
@@ -23,10 +23,12 @@ pub const PROFILE_FIELDS: [&str; 14] = [
     "campaigns",
     "last_purchase_at",
     "global_control",
+    "churn",
+    "next_order",
 ];
 
 /// The same fields' lowerCamelCase (proto3 JSON) names, in the same order.
-pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 14] = [
+pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 16] = [
     "userId",
     "lifecycle",
     "valueTier",
@@ -41,6 +43,8 @@ pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 14] = [
     "campaigns",
     "lastPurchaseAt",
     "globalControl",
+    "churn",
+    "nextOrder",
 ];
 
 /// The position in `PROFILE_FIELDS` of the field `path` names, in either spelling.
@@ -145,6 +149,12 @@ impl ProfileMask {
         }
         if !self.keeps("global_control") {
             profile.global_control = false;
+        }
+        if !self.keeps("churn") {
+            profile.churn = None;
+        }
+        if !self.keeps("next_order") {
+            profile.next_order = None;
         }
     }
 }

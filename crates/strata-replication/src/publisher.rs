@@ -155,6 +155,7 @@ impl NatsPublisher {
             upserts: changes.upserts,
             deletes: changes.deletes,
             model_version: String::new(),
+            model_card: changes.model_card,
         }
         .encode_to_vec();
         let bytes = payload.len();

@@ -164,6 +164,62 @@ pub struct ModelChecks {
     pub capped_users: u64,
     /// Why a model is missing, in words.
     pub notes: Vec<String>,
+    /// Churn probability and next order: backtests and what is served
+    /// (absent in older reports).
+    #[serde(default)]
+    pub predictions: Option<PredictionsCheck>,
+}
+
+/// The churn probability and next-order date of a run: each one's backtest
+/// on a time split (fitted as of `as_of - horizon`, judged on the horizon
+/// after), the one served and why, and which predictions were switched off
+/// for lack of data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PredictionsCheck {
+    pub churn: Option<ChurnCheck>,
+    pub next_order: Option<NextOrderCheck>,
+    /// Predictions not served, each with why (`churn`, `next_order`).
+    pub switched_off: Vec<SwitchedOff>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SwitchedOff {
+    pub prediction: String,
+    pub reason: String,
+}
+
+/// Churn: P(no purchase in the next `horizon_days`), every candidate's
+/// Brier score and reliability curve (deciles) on the held-out users.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChurnCheck {
+    pub horizon_days: u32,
+    pub holdout_users: u64,
+    /// Share of the held-out buyers who made no purchase in the horizon.
+    pub base_rate: f64,
+    pub candidates: Vec<ChurnCandidate>,
+    pub served: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChurnCandidate {
+    pub name: String,
+    pub baseline: bool,
+    pub brier: f64,
+    pub reliability: Vec<ReliabilityBin>,
+}
+
+/// Next order: median absolute error in days of the predicted date on the
+/// held-out users who ordered within the holdout window, strata's against
+/// the naive "last order + median gap".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NextOrderCheck {
+    pub holdout_days: u32,
+    pub holdout_users: u64,
+    pub model_error_days: f64,
+    pub baseline_error_days: f64,
+    pub served: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,10 +10,11 @@ pub mod data;
 mod render;
 
 pub use data::{
-    BenefitMix, BgNbdFit, BgNbdHoldout, CohortCounter, CohortMatrix, CohortRow, Count, FORMAT,
-    FairnessCost, FrequencyBucket, FunnelStep, GammaGammaFit, Interval, LayerCount, LayerValue,
-    ModelChecks, OfferPolicyCheck, PolicyEstimate, PropensityCalibration, PropensityCandidate,
-    PropensityCheck, ReliabilityBin, RunReport, Transition, ValueReport, funnel,
+    BenefitMix, BgNbdFit, BgNbdHoldout, ChurnCandidate, ChurnCheck, CohortCounter, CohortMatrix,
+    CohortRow, Count, FORMAT, FairnessCost, FrequencyBucket, FunnelStep, GammaGammaFit, Interval,
+    LayerCount, LayerValue, ModelChecks, NextOrderCheck, OfferPolicyCheck, PolicyEstimate,
+    PredictionsCheck, PropensityCalibration, PropensityCandidate, PropensityCheck, ReliabilityBin,
+    RunReport, SwitchedOff, Transition, ValueReport, funnel,
 };
 pub use render::{CHART_IDS, render_html, render_page};
 

@@ -105,6 +105,7 @@ pub fn render_page(report: &RunReport, source: Option<&str>) -> Result<String, E
     page.push_str(&bg_nbd(report)?);
     page.push_str(&propensity(report)?);
     page.push_str(&offers(report)?);
+    page.push_str(&predictions(report));
     if !report.models.notes.is_empty() {
         page.push_str("<h3>Notes</h3>\n<ul>\n");
         for note in &report.models.notes {
@@ -528,6 +529,95 @@ fn benefit_mix(report: &RunReport) -> Result<String, Error> {
         reference: None,
     })?;
     Ok(figure("chart-benefits", &svg, &table(&rows), &caption))
+}
+
+/// Churn and next order: each candidate's backtest figure, the reliability
+/// curve of the served churn method in deciles, what is served and why, and
+/// what is switched off. Tables only: a few numbers per candidate.
+fn predictions(report: &RunReport) -> String {
+    let Some(check) = &report.models.predictions else {
+        return String::new();
+    };
+    let mut html = String::from("<section id=\"predictions\">\n<h3>Churn and next order</h3>\n");
+    if let Some(churn) = &check.churn {
+        let mut rows = vec![vec![
+            "churn candidate".to_owned(),
+            "Brier".to_owned(),
+            "served".to_owned(),
+        ]];
+        for candidate in &churn.candidates {
+            rows.push(vec![
+                format!(
+                    "{}{}",
+                    candidate.name,
+                    if candidate.baseline {
+                        " (baseline)"
+                    } else {
+                        ""
+                    }
+                ),
+                format!("{:.4}", candidate.brier),
+                if candidate.name == churn.served {
+                    "yes"
+                } else {
+                    ""
+                }
+                .to_owned(),
+            ]);
+        }
+        let _ = writeln!(
+            html,
+            "<p>Churn: no purchase in the {} days after as-of; backtested on {} held-out buyers \
+             (base rate {}). {} served: {}.</p>",
+            churn.horizon_days,
+            churn.holdout_users,
+            percent(Some(churn.base_rate)),
+            escape(&churn.served),
+            escape(&churn.reason)
+        );
+        html.push_str(&table(&rows));
+        if let Some(served) = churn.candidates.iter().find(|c| c.name == churn.served) {
+            let mut curve = vec![vec![
+                "decile".to_owned(),
+                "users".to_owned(),
+                "predicted".to_owned(),
+                "observed".to_owned(),
+            ]];
+            for (index, bin) in served.reliability.iter().enumerate() {
+                curve.push(vec![
+                    (index + 1).to_string(),
+                    grouped(bin.users),
+                    format!("{:.3}", bin.predicted),
+                    format!("{:.3}", bin.observed),
+                ]);
+            }
+            html.push_str("\n<p>Reliability of the served churn probability:</p>\n");
+            html.push_str(&table(&curve));
+        }
+    }
+    if let Some(order) = &check.next_order {
+        let _ = writeln!(
+            html,
+            "\n<p>Next order: median absolute error in days on {} repeat buyers who ordered \
+             within {} days: strata {:.1}, last order + median gap {:.1}. {} served: {}.</p>",
+            order.holdout_users,
+            order.holdout_days,
+            order.model_error_days,
+            order.baseline_error_days,
+            escape(&order.served),
+            escape(&order.reason)
+        );
+    }
+    for off in &check.switched_off {
+        let _ = writeln!(
+            html,
+            "<p>{} switched off: {}</p>",
+            escape(&off.prediction),
+            escape(&off.reason)
+        );
+    }
+    html.push_str("</section>\n");
+    html
 }
 
 /// A table; cells are escaped, the first row is the header.
@@ -1780,6 +1870,67 @@ mod tests {
         assert!(grid.contains("data-quadrant=\"HOSTAGE\" data-users=\"0\""));
         assert_eq!(grid.matches("class=\"meaning\"").count(), 4);
         assert!(grid.contains("<td>none (no satisfaction signal)</td><td>3</td>"));
+    }
+
+    #[test]
+    fn predictions_show_each_candidate_the_served_one_and_what_is_off() {
+        let mut report = tiny();
+        assert!(
+            !render_page(&report, None)
+                .unwrap()
+                .contains("id=\"predictions\"")
+        );
+        report.models.predictions = Some(crate::PredictionsCheck {
+            churn: Some(crate::ChurnCheck {
+                horizon_days: 90,
+                holdout_users: 700,
+                base_rate: 0.75,
+                candidates: vec![
+                    crate::ChurnCandidate {
+                        name: "bg_nbd".into(),
+                        baseline: false,
+                        brier: 0.1592,
+                        reliability: vec![crate::ReliabilityBin {
+                            users: 70,
+                            predicted: 0.39,
+                            observed: 0.38,
+                        }],
+                    },
+                    crate::ChurnCandidate {
+                        name: "recency_buckets".into(),
+                        baseline: true,
+                        brier: 0.1756,
+                        reliability: Vec::new(),
+                    },
+                ],
+                served: "bg_nbd".into(),
+                reason: "lowest Brier score".into(),
+            }),
+            next_order: Some(crate::NextOrderCheck {
+                holdout_days: 90,
+                holdout_users: 149,
+                model_error_days: 30.0,
+                baseline_error_days: 21.0,
+                served: "last_order_plus_median_gap".into(),
+                reason: "the naive rule is served".into(),
+            }),
+            switched_off: vec![crate::SwitchedOff {
+                prediction: "churn".into(),
+                reason: "12 buyers".into(),
+            }],
+        });
+        let page = render_page(&report, None).unwrap();
+        let start = page.find("id=\"predictions\"").unwrap();
+        let section = &page[start..page[start..].find("</section>").unwrap() + start];
+        for needle in [
+            "recency_buckets (baseline)</td><td>0.1756",
+            "bg_nbd</td><td>0.1592</td><td>yes",
+            "<td>0.390</td><td>0.380</td>",
+            "strata 30.0, last order + median gap 21.0. last_order_plus_median_gap served",
+            "churn switched off: 12 buyers",
+        ] {
+            assert!(section.contains(needle), "{needle} not in {section}");
+        }
     }
 
     #[test]

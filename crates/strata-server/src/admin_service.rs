@@ -19,7 +19,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use strata_store::{Pyramid, Store, TransitionRead, VersionInfo, VersionState};
+use prost::Message;
+use strata_proto::v1::ModelCard;
+use strata_store::{Pyramid, Store, StoreError, TransitionRead, VersionInfo, VersionState};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -148,13 +150,23 @@ impl AdminService for AdminHandler {
     ) -> Result<Response<ListVersionsResponse>, Status> {
         let started = Instant::now();
         let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || store.versions())
-            .await
-            .map_err(status::from_join)
-            .and_then(|versions| versions.map_err(status::from_store))
-            .map(|versions| ListVersionsResponse {
-                versions: versions.iter().map(version_to_wire).collect(),
-            });
+        let result = tokio::task::spawn_blocking(move || {
+            let versions = store.versions()?;
+            let mut cards = Vec::new();
+            for version in &versions {
+                if let Some(card) = stored_card(&store, version)? {
+                    cards.push(card);
+                }
+            }
+            Ok((versions, cards))
+        })
+        .await
+        .map_err(status::from_join)
+        .and_then(|listed| listed.map_err(status::from_store))
+        .map(|(versions, cards)| ListVersionsResponse {
+            versions: versions.iter().map(version_to_wire).collect(),
+            cards,
+        });
         self.observe(LIST_VERSIONS, &result, started);
         result.map(Response::new)
     }
@@ -522,4 +534,29 @@ fn resolve_new(text: &str, root: Option<&Path>, field: &str) -> Result<PathBuf, 
         )));
     }
     Ok(resolved)
+}
+
+/// Keeps `card` as the card of the version that serves now (a pushed run's
+/// models describe the profiles it wrote there), named for that version.
+pub(crate) fn keep_card(store: &Store, mut card: ModelCard) -> Result<(), StoreError> {
+    card.model_version = store.current_model_version();
+    store.put_version_card(store.serving_generation()?, &card.encode_to_vec())
+}
+
+/// A version's card as stored; a card that no longer decodes is left out
+/// with a warning rather than failing the listing.
+fn stored_card(store: &Store, version: &VersionInfo) -> Result<Option<ModelCard>, StoreError> {
+    let Some(bytes) = store.version_card(version.generation)? else {
+        return Ok(None);
+    };
+    match ModelCard::decode(bytes.as_slice()) {
+        Ok(mut card) => {
+            card.model_version.clone_from(&version.model_version);
+            Ok(Some(card))
+        }
+        Err(error) => {
+            tracing::warn!(generation = version.generation, %error, "model card does not decode");
+            Ok(None)
+        }
+    }
 }

@@ -204,6 +204,7 @@ impl IngestHandler {
             upserts,
             deletes,
             model_version,
+            model_card,
         } = batch;
         // What a new store names its version after (`Store::apply_named`).
         let records_version = upserts
@@ -224,6 +225,7 @@ impl IngestHandler {
             records_version,
             upserts,
             deletes,
+            model_card: model_card.map(Box::new),
         })
     }
 
@@ -317,6 +319,7 @@ impl IngestHandler {
             records_version,
             upserts,
             deletes,
+            model_card,
         } = batch;
         if summary.producer_id.is_empty() {
             summary.producer_id.clone_from(&producer_id);
@@ -364,6 +367,10 @@ impl IngestHandler {
                 summary.upserts += upsert_count;
                 summary.deletes += delete_count;
                 summary.last_applied_sequence = sequence;
+                if let Some(card) = model_card {
+                    crate::admin_service::keep_card(&self.store, *card)
+                        .map_err(status::from_store)?;
+                }
             }
             ApplyOutcome::Replayed { last_applied } => {
                 self.metrics.observe_ingest_batch("replayed");
@@ -447,6 +454,9 @@ struct Prepared {
     records_version: String,
     upserts: Vec<(String, Vec<u8>)>,
     deletes: Vec<String>,
+    /// The run's model card, on a plan's last batch (boxed: a few hundred
+    /// bytes that nearly every batch lacks).
+    model_card: Option<Box<strata_proto::v1::ModelCard>>,
 }
 
 /// Set when the call's future is dropped (the caller went away).

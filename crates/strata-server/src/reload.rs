@@ -252,6 +252,10 @@ pub fn load_snapshot(store: &Store, path: &Path) -> Result<Reloaded, ReloadError
 
     // 6. The switch.
     let version = builder.publish()?;
+    if let Some(mut card) = header.model_card {
+        card.model_version.clone_from(&version.model_version);
+        store.put_version_card(version.generation, &card.encode_to_vec())?;
+    }
     step("published");
     Ok(Reloaded {
         version,

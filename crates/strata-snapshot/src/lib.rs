@@ -138,6 +138,30 @@ pub fn read_snapshot(
     read_snapshot_from(BufReader::new(file), path, visit)
 }
 
+/// The header alone (the model card a push sends with its last batch),
+/// without reading the profiles.
+pub fn read_header(path: &Path) -> Result<SnapshotHeader, SnapshotError> {
+    let invalid = |reason: String| SnapshotError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let io = |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut input = BufReader::new(File::open(path).map_err(io)?);
+    let mut magic = [0u8; 8];
+    input.read_exact(&mut magic).map_err(io)?;
+    if &magic != MAGIC {
+        return Err(invalid("not a strata snapshot (bad magic)".into()));
+    }
+    let header_bytes = read_record(&mut input)
+        .map_err(io)?
+        .ok_or_else(|| invalid("missing header".into()))?;
+    SnapshotHeader::decode(header_bytes.as_slice())
+        .map_err(|error| invalid(format!("header: {error}")))
+}
+
 /// [`read_snapshot`] over any reader; `path` only names it in errors.
 pub fn read_snapshot_from(
     mut input: impl Read,

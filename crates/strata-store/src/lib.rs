@@ -25,6 +25,7 @@
 
 mod backup;
 mod cache;
+mod cards;
 mod error;
 pub mod facets;
 mod identity;

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dstrata/v1/admin_service.proto\x12\tstrata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0e\n\x0cStatsRequest\"\xd5\x01\n\rStatsResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\r\n\x05users\x18\x02 \x01(\x04\x12%\n\x06layers\x18\x03 \x03(\x0b\x32\x15.strata.v1.LayerUsers\x12$\n\x05tiers\x18\x04 \x03(\x0b\x32\x15.strata.v1.FacetUsers\x12(\n\tquadrants\x18\x05 \x03(\x0b\x32\x15.strata.v1.FacetUsers\x12\'\n\x08\x63hannels\x18\x06 \x03(\x0b\x32\x15.strata.v1.FacetUsers\"P\n\nLayerUsers\x12\x13\n\x0blayer_index\x18\x01 \x01(\r\x12\r\n\x05layer\x18\x02 \x01(\t\x12\x0f\n\x07\x63hurned\x18\x03 \x01(\x08\x12\r\n\x05users\x18\x04 \x01(\x04\")\n\nFacetUsers\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05users\x18\x02 \x01(\x04\">\n\x17WatchTransitionsRequest\x12\x13\n\x0b\x66rom_cursor\x18\x01 \x01(\x04\x12\x0e\n\x06layers\x18\x02 \x03(\t\"F\n\x18WatchTransitionsResponse\x12*\n\x0btransitions\x18\x01 \x03(\x0b\x32\x15.strata.v1.Transition\"\x92\x01\n\nTransition\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x12\n\nfrom_layer\x18\x03 \x01(\t\x12\x10\n\x08to_layer\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x13LoadSnapshotRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"w\n\x14LoadSnapshotResponse\x12(\n\x07version\x18\x01 \x01(\x0b\x32\x17.strata.v1.ModelVersion\x12\x1e\n\x16previous_model_version\x18\x02 \x01(\t\x12\x15\n\rsampled_reads\x18\x03 \x01(\x04\"\x15\n\x13ListVersionsRequest\"A\n\x14ListVersionsResponse\x12)\n\x08versions\x18\x01 \x03(\x0b\x32\x17.strata.v1.ModelVersion\"\xaf\x02\n\x0cModelVersion\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.strata.v1.VersionState\x12\x14\n\x0crecord_count\x18\x03 \x01(\x04\x12\x19\n\x11\x65stimated_records\x18\x04 \x01(\x04\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tloaded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63urrent\x18\x07 \x01(\x08\x12\x10\n\x08previous\x18\x08 \x01(\x08\x12\x0f\n\x07\x66\x61ilure\x18\t \x01(\t\x12\x12\n\x05users\x18\n \x01(\x04H\x00\x88\x01\x01\x42\x08\n\x06_users\"\x11\n\x0fRollbackRequest\"H\n\x10RollbackResponse\x12\x1a\n\x12\x66rom_model_version\x18\x01 \x01(\t\x12\x18\n\x10to_model_version\x18\x02 \x01(\t\"\"\n\x13\x43reateBackupRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\"j\n\x14\x43reateBackupResponse\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12.\n\tproducers\x18\x03 \x03(\x0b\x32\x1b.strata.v1.ProducerSequence\"F\n\x10ProducerSequence\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x1d\n\x15last_applied_sequence\x18\x02 \x01(\x04*|\n\x0cVersionState\x12\x1d\n\x19VERSION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VERSION_STATE_BUILDING\x10\x01\x12\x17\n\x13VERSION_STATE_READY\x10\x02\x12\x18\n\x14VERSION_STATE_FAILED\x10\x03\x32\xe1\x03\n\x0c\x41\x64minService\x12O\n\x0cLoadSnapshot\x12\x1e.strata.v1.LoadSnapshotRequest\x1a\x1f.strata.v1.LoadSnapshotResponse\x12O\n\x0cListVersions\x12\x1e.strata.v1.ListVersionsRequest\x1a\x1f.strata.v1.ListVersionsResponse\x12\x43\n\x08Rollback\x12\x1a.strata.v1.RollbackRequest\x1a\x1b.strata.v1.RollbackResponse\x12O\n\x0c\x43reateBackup\x12\x1e.strata.v1.CreateBackupRequest\x1a\x1f.strata.v1.CreateBackupResponse\x12:\n\x05Stats\x12\x17.strata.v1.StatsRequest\x1a\x18.strata.v1.StatsResponse\x12]\n\x10WatchTransitions\x12\".strata.v1.WatchTransitionsRequest\x1a#.strata.v1.WatchTransitionsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dstrata/v1/admin_service.proto\x12\tstrata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0e\n\x0cStatsRequest\"\xd5\x01\n\rStatsResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\r\n\x05users\x18\x02 \x01(\x04\x12%\n\x06layers\x18\x03 \x03(\x0b\x32\x15.strata.v1.LayerUsers\x12$\n\x05tiers\x18\x04 \x03(\x0b\x32\x15.strata.v1.FacetUsers\x12(\n\tquadrants\x18\x05 \x03(\x0b\x32\x15.strata.v1.FacetUsers\x12\'\n\x08\x63hannels\x18\x06 \x03(\x0b\x32\x15.strata.v1.FacetUsers\"P\n\nLayerUsers\x12\x13\n\x0blayer_index\x18\x01 \x01(\r\x12\r\n\x05layer\x18\x02 \x01(\t\x12\x0f\n\x07\x63hurned\x18\x03 \x01(\x08\x12\r\n\x05users\x18\x04 \x01(\x04\")\n\nFacetUsers\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05users\x18\x02 \x01(\x04\">\n\x17WatchTransitionsRequest\x12\x13\n\x0b\x66rom_cursor\x18\x01 \x01(\x04\x12\x0e\n\x06layers\x18\x02 \x03(\t\"F\n\x18WatchTransitionsResponse\x12*\n\x0btransitions\x18\x01 \x03(\x0b\x32\x15.strata.v1.Transition\"\x92\x01\n\nTransition\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x12\n\nfrom_layer\x18\x03 \x01(\t\x12\x10\n\x08to_layer\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x13LoadSnapshotRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"w\n\x14LoadSnapshotResponse\x12(\n\x07version\x18\x01 \x01(\x0b\x32\x17.strata.v1.ModelVersion\x12\x1e\n\x16previous_model_version\x18\x02 \x01(\t\x12\x15\n\rsampled_reads\x18\x03 \x01(\x04\"\x15\n\x13ListVersionsRequest\"f\n\x14ListVersionsResponse\x12)\n\x08versions\x18\x01 \x03(\x0b\x32\x17.strata.v1.ModelVersion\x12#\n\x05\x63\x61rds\x18\x02 \x03(\x0b\x32\x14.strata.v1.ModelCard\"\xc4\x02\n\tModelCard\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x1c\n\x14\x66itted_model_version\x18\x02 \x01(\t\x12\x0e\n\x06preset\x18\x03 \x01(\t\x12\x16\n\x0estrata_version\x18\x04 \x01(\t\x12)\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x66irst_event_day\x18\x06 \x01(\t\x12\x16\n\x0elast_event_day\x18\x07 \x01(\t\x12\r\n\x05users\x18\x08 \x01(\x04\x12\x0e\n\x06\x62uyers\x18\t \x01(\x04\x12\'\n\x06models\x18\n \x03(\x0b\x32\x17.strata.v1.ModelQuality\x12\x36\n\x0cswitched_off\x18\x0b \x03(\x0b\x32 .strata.v1.SwitchedOffPrediction\"g\n\x0cModelQuality\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05users\x18\x02 \x01(\x04\x12\x0e\n\x06served\x18\x03 \x01(\t\x12)\n\x07\x66igures\x18\x04 \x03(\x0b\x32\x18.strata.v1.QualityFigure\"S\n\rQualityFigure\x12\x11\n\tcandidate\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61seline\x18\x02 \x01(\x08\x12\x0e\n\x06metric\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\x01\";\n\x15SwitchedOffPrediction\x12\x12\n\nprediction\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xaf\x02\n\x0cModelVersion\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.strata.v1.VersionState\x12\x14\n\x0crecord_count\x18\x03 \x01(\x04\x12\x19\n\x11\x65stimated_records\x18\x04 \x01(\x04\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tloaded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63urrent\x18\x07 \x01(\x08\x12\x10\n\x08previous\x18\x08 \x01(\x08\x12\x0f\n\x07\x66\x61ilure\x18\t \x01(\t\x12\x12\n\x05users\x18\n \x01(\x04H\x00\x88\x01\x01\x42\x08\n\x06_users\"\x11\n\x0fRollbackRequest\"H\n\x10RollbackResponse\x12\x1a\n\x12\x66rom_model_version\x18\x01 \x01(\t\x12\x18\n\x10to_model_version\x18\x02 \x01(\t\"\"\n\x13\x43reateBackupRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\"j\n\x14\x43reateBackupResponse\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12.\n\tproducers\x18\x03 \x03(\x0b\x32\x1b.strata.v1.ProducerSequence\"F\n\x10ProducerSequence\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x1d\n\x15last_applied_sequence\x18\x02 \x01(\x04*|\n\x0cVersionState\x12\x1d\n\x19VERSION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VERSION_STATE_BUILDING\x10\x01\x12\x17\n\x13VERSION_STATE_READY\x10\x02\x12\x18\n\x14VERSION_STATE_FAILED\x10\x03\x32\xe1\x03\n\x0c\x41\x64minService\x12O\n\x0cLoadSnapshot\x12\x1e.strata.v1.LoadSnapshotRequest\x1a\x1f.strata.v1.LoadSnapshotResponse\x12O\n\x0cListVersions\x12\x1e.strata.v1.ListVersionsRequest\x1a\x1f.strata.v1.ListVersionsResponse\x12\x43\n\x08Rollback\x12\x1a.strata.v1.RollbackRequest\x1a\x1b.strata.v1.RollbackResponse\x12O\n\x0c\x43reateBackup\x12\x1e.strata.v1.CreateBackupRequest\x1a\x1f.strata.v1.CreateBackupResponse\x12:\n\x05Stats\x12\x17.strata.v1.StatsRequest\x1a\x18.strata.v1.StatsResponse\x12]\n\x10WatchTransitions\x12\".strata.v1.WatchTransitionsRequest\x1a#.strata.v1.WatchTransitionsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.admin_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VERSIONSTATE']._serialized_start=1582
-  _globals['_VERSIONSTATE']._serialized_end=1706
+  _globals['_VERSIONSTATE']._serialized_start=2197
+  _globals['_VERSIONSTATE']._serialized_end=2321
   _globals['_STATSREQUEST']._serialized_start=77
   _globals['_STATSREQUEST']._serialized_end=91
   _globals['_STATSRESPONSE']._serialized_start=94
@@ -55,19 +55,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTVERSIONSREQUEST']._serialized_start=877
   _globals['_LISTVERSIONSREQUEST']._serialized_end=898
   _globals['_LISTVERSIONSRESPONSE']._serialized_start=900
-  _globals['_LISTVERSIONSRESPONSE']._serialized_end=965
-  _globals['_MODELVERSION']._serialized_start=968
-  _globals['_MODELVERSION']._serialized_end=1271
-  _globals['_ROLLBACKREQUEST']._serialized_start=1273
-  _globals['_ROLLBACKREQUEST']._serialized_end=1290
-  _globals['_ROLLBACKRESPONSE']._serialized_start=1292
-  _globals['_ROLLBACKRESPONSE']._serialized_end=1364
-  _globals['_CREATEBACKUPREQUEST']._serialized_start=1366
-  _globals['_CREATEBACKUPREQUEST']._serialized_end=1400
-  _globals['_CREATEBACKUPRESPONSE']._serialized_start=1402
-  _globals['_CREATEBACKUPRESPONSE']._serialized_end=1508
-  _globals['_PRODUCERSEQUENCE']._serialized_start=1510
-  _globals['_PRODUCERSEQUENCE']._serialized_end=1580
-  _globals['_ADMINSERVICE']._serialized_start=1709
-  _globals['_ADMINSERVICE']._serialized_end=2190
+  _globals['_LISTVERSIONSRESPONSE']._serialized_end=1002
+  _globals['_MODELCARD']._serialized_start=1005
+  _globals['_MODELCARD']._serialized_end=1329
+  _globals['_MODELQUALITY']._serialized_start=1331
+  _globals['_MODELQUALITY']._serialized_end=1434
+  _globals['_QUALITYFIGURE']._serialized_start=1436
+  _globals['_QUALITYFIGURE']._serialized_end=1519
+  _globals['_SWITCHEDOFFPREDICTION']._serialized_start=1521
+  _globals['_SWITCHEDOFFPREDICTION']._serialized_end=1580
+  _globals['_MODELVERSION']._serialized_start=1583
+  _globals['_MODELVERSION']._serialized_end=1886
+  _globals['_ROLLBACKREQUEST']._serialized_start=1888
+  _globals['_ROLLBACKREQUEST']._serialized_end=1905
+  _globals['_ROLLBACKRESPONSE']._serialized_start=1907
+  _globals['_ROLLBACKRESPONSE']._serialized_end=1979
+  _globals['_CREATEBACKUPREQUEST']._serialized_start=1981
+  _globals['_CREATEBACKUPREQUEST']._serialized_end=2015
+  _globals['_CREATEBACKUPRESPONSE']._serialized_start=2017
+  _globals['_CREATEBACKUPRESPONSE']._serialized_end=2123
+  _globals['_PRODUCERSEQUENCE']._serialized_start=2125
+  _globals['_PRODUCERSEQUENCE']._serialized_end=2195
+  _globals['_ADMINSERVICE']._serialized_start=2324
+  _globals['_ADMINSERVICE']._serialized_end=2805
 # @@protoc_insertion_point(module_scope)

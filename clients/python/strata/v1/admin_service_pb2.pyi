@@ -112,10 +112,70 @@ class ListVersionsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListVersionsResponse(_message.Message):
-    __slots__ = ("versions",)
+    __slots__ = ("versions", "cards")
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CARDS_FIELD_NUMBER: _ClassVar[int]
     versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
-    def __init__(self, versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ...) -> None: ...
+    cards: _containers.RepeatedCompositeFieldContainer[ModelCard]
+    def __init__(self, versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., cards: _Optional[_Iterable[_Union[ModelCard, _Mapping]]] = ...) -> None: ...
+
+class ModelCard(_message.Message):
+    __slots__ = ("model_version", "fitted_model_version", "preset", "strata_version", "as_of", "first_event_day", "last_event_day", "users", "buyers", "models", "switched_off")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FITTED_MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
+    STRATA_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    FIRST_EVENT_DAY_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_DAY_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    BUYERS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    SWITCHED_OFF_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    fitted_model_version: str
+    preset: str
+    strata_version: str
+    as_of: _timestamp_pb2.Timestamp
+    first_event_day: str
+    last_event_day: str
+    users: int
+    buyers: int
+    models: _containers.RepeatedCompositeFieldContainer[ModelQuality]
+    switched_off: _containers.RepeatedCompositeFieldContainer[SwitchedOffPrediction]
+    def __init__(self, model_version: _Optional[str] = ..., fitted_model_version: _Optional[str] = ..., preset: _Optional[str] = ..., strata_version: _Optional[str] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., first_event_day: _Optional[str] = ..., last_event_day: _Optional[str] = ..., users: _Optional[int] = ..., buyers: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelQuality, _Mapping]]] = ..., switched_off: _Optional[_Iterable[_Union[SwitchedOffPrediction, _Mapping]]] = ...) -> None: ...
+
+class ModelQuality(_message.Message):
+    __slots__ = ("model", "users", "served", "figures")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    SERVED_FIELD_NUMBER: _ClassVar[int]
+    FIGURES_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    users: int
+    served: str
+    figures: _containers.RepeatedCompositeFieldContainer[QualityFigure]
+    def __init__(self, model: _Optional[str] = ..., users: _Optional[int] = ..., served: _Optional[str] = ..., figures: _Optional[_Iterable[_Union[QualityFigure, _Mapping]]] = ...) -> None: ...
+
+class QualityFigure(_message.Message):
+    __slots__ = ("candidate", "baseline", "metric", "value")
+    CANDIDATE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    candidate: str
+    baseline: bool
+    metric: str
+    value: float
+    def __init__(self, candidate: _Optional[str] = ..., baseline: bool = ..., metric: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+
+class SwitchedOffPrediction(_message.Message):
+    __slots__ = ("prediction", "reason")
+    PREDICTION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    prediction: str
+    reason: str
+    def __init__(self, prediction: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
     __slots__ = ("model_version", "state", "record_count", "estimated_records", "created_at", "loaded_at", "current", "previous", "failure", "users")

@@ -22,24 +22,25 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from strata.v1 import admin_service_pb2 as strata_dot_v1_dot_admin__service__pb2
 from strata.v1 import profile_pb2 as strata_dot_v1_dot_profile__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1estrata/v1/ingest_service.proto\x12\tstrata.v1\x1a\x17strata/v1/profile.proto\"\x89\x01\n\x13\x41pplyUpdatesRequest\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12#\n\x07upserts\x18\x03 \x03(\x0b\x32\x12.strata.v1.Profile\x12\x0f\n\x07\x64\x65letes\x18\x04 \x03(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\"\x9f\x01\n\x14\x41pplyUpdatesResponse\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x1d\n\x15last_applied_sequence\x18\x02 \x01(\x04\x12\x17\n\x0f\x62\x61tches_applied\x18\x03 \x01(\x04\x12\x18\n\x10\x62\x61tches_replayed\x18\x04 \x01(\x04\x12\x0f\n\x07upserts\x18\x05 \x01(\x04\x12\x0f\n\x07\x64\x65letes\x18\x06 \x01(\x04\",\n\x15GetIngestStateRequest\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\"\x91\x01\n\x16GetIngestStateResponse\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x1d\n\x15last_applied_sequence\x18\x02 \x01(\x04\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x1a\n\x12version_generation\x18\x05 \x01(\x04\x32\xb9\x01\n\rIngestService\x12Q\n\x0c\x41pplyUpdates\x12\x1e.strata.v1.ApplyUpdatesRequest\x1a\x1f.strata.v1.ApplyUpdatesResponse(\x01\x12U\n\x0eGetIngestState\x12 .strata.v1.GetIngestStateRequest\x1a!.strata.v1.GetIngestStateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1estrata/v1/ingest_service.proto\x12\tstrata.v1\x1a\x1dstrata/v1/admin_service.proto\x1a\x17strata/v1/profile.proto\"\xb3\x01\n\x13\x41pplyUpdatesRequest\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12#\n\x07upserts\x18\x03 \x03(\x0b\x32\x12.strata.v1.Profile\x12\x0f\n\x07\x64\x65letes\x18\x04 \x03(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12(\n\nmodel_card\x18\x06 \x01(\x0b\x32\x14.strata.v1.ModelCard\"\x9f\x01\n\x14\x41pplyUpdatesResponse\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x1d\n\x15last_applied_sequence\x18\x02 \x01(\x04\x12\x17\n\x0f\x62\x61tches_applied\x18\x03 \x01(\x04\x12\x18\n\x10\x62\x61tches_replayed\x18\x04 \x01(\x04\x12\x0f\n\x07upserts\x18\x05 \x01(\x04\x12\x0f\n\x07\x64\x65letes\x18\x06 \x01(\x04\",\n\x15GetIngestStateRequest\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\"\x91\x01\n\x16GetIngestStateResponse\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x1d\n\x15last_applied_sequence\x18\x02 \x01(\x04\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x1a\n\x12version_generation\x18\x05 \x01(\x04\x32\xb9\x01\n\rIngestService\x12Q\n\x0c\x41pplyUpdates\x12\x1e.strata.v1.ApplyUpdatesRequest\x1a\x1f.strata.v1.ApplyUpdatesResponse(\x01\x12U\n\x0eGetIngestState\x12 .strata.v1.GetIngestStateRequest\x1a!.strata.v1.GetIngestStateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.ingest_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_APPLYUPDATESREQUEST']._serialized_start=71
-  _globals['_APPLYUPDATESREQUEST']._serialized_end=208
-  _globals['_APPLYUPDATESRESPONSE']._serialized_start=211
-  _globals['_APPLYUPDATESRESPONSE']._serialized_end=370
-  _globals['_GETINGESTSTATEREQUEST']._serialized_start=372
-  _globals['_GETINGESTSTATEREQUEST']._serialized_end=416
-  _globals['_GETINGESTSTATERESPONSE']._serialized_start=419
-  _globals['_GETINGESTSTATERESPONSE']._serialized_end=564
-  _globals['_INGESTSERVICE']._serialized_start=567
-  _globals['_INGESTSERVICE']._serialized_end=752
+  _globals['_APPLYUPDATESREQUEST']._serialized_start=102
+  _globals['_APPLYUPDATESREQUEST']._serialized_end=281
+  _globals['_APPLYUPDATESRESPONSE']._serialized_start=284
+  _globals['_APPLYUPDATESRESPONSE']._serialized_end=443
+  _globals['_GETINGESTSTATEREQUEST']._serialized_start=445
+  _globals['_GETINGESTSTATEREQUEST']._serialized_end=489
+  _globals['_GETINGESTSTATERESPONSE']._serialized_start=492
+  _globals['_GETINGESTSTATERESPONSE']._serialized_end=637
+  _globals['_INGESTSERVICE']._serialized_start=640
+  _globals['_INGESTSERVICE']._serialized_end=825
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from strata.v1 import admin_service_pb2 as _admin_service_pb2
 from strata.v1 import profile_pb2 as _profile_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -8,18 +9,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ApplyUpdatesRequest(_message.Message):
-    __slots__ = ("producer_id", "sequence", "upserts", "deletes", "model_version")
+    __slots__ = ("producer_id", "sequence", "upserts", "deletes", "model_version", "model_card")
     PRODUCER_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     UPSERTS_FIELD_NUMBER: _ClassVar[int]
     DELETES_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_CARD_FIELD_NUMBER: _ClassVar[int]
     producer_id: str
     sequence: int
     upserts: _containers.RepeatedCompositeFieldContainer[_profile_pb2.Profile]
     deletes: _containers.RepeatedScalarFieldContainer[str]
     model_version: str
-    def __init__(self, producer_id: _Optional[str] = ..., sequence: _Optional[int] = ..., upserts: _Optional[_Iterable[_Union[_profile_pb2.Profile, _Mapping]]] = ..., deletes: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ...) -> None: ...
+    model_card: _admin_service_pb2.ModelCard
+    def __init__(self, producer_id: _Optional[str] = ..., sequence: _Optional[int] = ..., upserts: _Optional[_Iterable[_Union[_profile_pb2.Profile, _Mapping]]] = ..., deletes: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ..., model_card: _Optional[_Union[_admin_service_pb2.ModelCard, _Mapping]] = ...) -> None: ...
 
 class ApplyUpdatesResponse(_message.Message):
     __slots__ = ("producer_id", "last_applied_sequence", "batches_applied", "batches_replayed", "upserts", "deletes")

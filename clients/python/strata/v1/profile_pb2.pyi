@@ -70,7 +70,7 @@ BENEFIT_KIND_POINTS: BenefitKind
 BENEFIT_KIND_FREE_SHIPPING: BenefitKind
 
 class Profile(_message.Message):
-    __slots__ = ("user_id", "lifecycle", "value_tier", "lifetime_value", "quadrant", "propensity", "contact_channel", "benefits", "computed_at", "model_version", "tags", "campaigns", "last_purchase_at", "global_control")
+    __slots__ = ("user_id", "lifecycle", "value_tier", "lifetime_value", "quadrant", "propensity", "contact_channel", "benefits", "computed_at", "model_version", "tags", "campaigns", "last_purchase_at", "global_control", "churn", "next_order")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     LIFECYCLE_FIELD_NUMBER: _ClassVar[int]
     VALUE_TIER_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,8 @@ class Profile(_message.Message):
     CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
     LAST_PURCHASE_AT_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    CHURN_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ORDER_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     lifecycle: Lifecycle
     value_tier: ValueTier
@@ -99,7 +101,29 @@ class Profile(_message.Message):
     campaigns: _containers.RepeatedCompositeFieldContainer[CampaignArm]
     last_purchase_at: _timestamp_pb2.Timestamp
     global_control: bool
-    def __init__(self, user_id: _Optional[str] = ..., lifecycle: _Optional[_Union[Lifecycle, _Mapping]] = ..., value_tier: _Optional[_Union[ValueTier, _Mapping]] = ..., lifetime_value: _Optional[_Union[LifetimeValue, _Mapping]] = ..., quadrant: _Optional[_Union[Quadrant, _Mapping]] = ..., propensity: _Optional[float] = ..., contact_channel: _Optional[_Union[ContactChannel, _Mapping]] = ..., benefits: _Optional[_Iterable[_Union[Benefit, _Mapping]]] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_version: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., campaigns: _Optional[_Iterable[_Union[CampaignArm, _Mapping]]] = ..., last_purchase_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., global_control: bool = ...) -> None: ...
+    churn: Churn
+    next_order: NextOrder
+    def __init__(self, user_id: _Optional[str] = ..., lifecycle: _Optional[_Union[Lifecycle, _Mapping]] = ..., value_tier: _Optional[_Union[ValueTier, _Mapping]] = ..., lifetime_value: _Optional[_Union[LifetimeValue, _Mapping]] = ..., quadrant: _Optional[_Union[Quadrant, _Mapping]] = ..., propensity: _Optional[float] = ..., contact_channel: _Optional[_Union[ContactChannel, _Mapping]] = ..., benefits: _Optional[_Iterable[_Union[Benefit, _Mapping]]] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_version: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., campaigns: _Optional[_Iterable[_Union[CampaignArm, _Mapping]]] = ..., last_purchase_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., global_control: bool = ..., churn: _Optional[_Union[Churn, _Mapping]] = ..., next_order: _Optional[_Union[NextOrder, _Mapping]] = ...) -> None: ...
+
+class Churn(_message.Message):
+    __slots__ = ("probability", "horizon_days", "method")
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    probability: float
+    horizon_days: int
+    method: str
+    def __init__(self, probability: _Optional[float] = ..., horizon_days: _Optional[int] = ..., method: _Optional[str] = ...) -> None: ...
+
+class NextOrder(_message.Message):
+    __slots__ = ("expected_at", "typical_gap_days", "method")
+    EXPECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    TYPICAL_GAP_DAYS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    expected_at: _timestamp_pb2.Timestamp
+    typical_gap_days: float
+    method: str
+    def __init__(self, expected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., typical_gap_days: _Optional[float] = ..., method: _Optional[str] = ...) -> None: ...
 
 class Tag(_message.Message):
     __slots__ = ("key", "values")

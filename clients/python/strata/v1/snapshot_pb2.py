@@ -23,17 +23,18 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from strata.v1 import admin_service_pb2 as strata_dot_v1_dot_admin__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18strata/v1/snapshot.proto\x12\tstrata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n\x0eSnapshotHeader\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x0e\n\x06preset\x18\x02 \x01(\t\x12)\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"5\n\x0fSnapshotTrailer\x12\x10\n\x08profiles\x18\x01 \x01(\x04\x12\x10\n\x08\x63hecksum\x18\x02 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18strata/v1/snapshot.proto\x12\tstrata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dstrata/v1/admin_service.proto\"\xbc\x01\n\x0eSnapshotHeader\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x0e\n\x06preset\x18\x02 \x01(\t\x12)\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\nmodel_card\x18\x05 \x01(\x0b\x32\x14.strata.v1.ModelCard\"5\n\x0fSnapshotTrailer\x12\x10\n\x08profiles\x18\x01 \x01(\x04\x12\x10\n\x08\x63hecksum\x18\x02 \x01(\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.snapshot_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SNAPSHOTHEADER']._serialized_start=73
-  _globals['_SNAPSHOTHEADER']._serialized_end=219
-  _globals['_SNAPSHOTTRAILER']._serialized_start=221
-  _globals['_SNAPSHOTTRAILER']._serialized_end=274
+  _globals['_SNAPSHOTHEADER']._serialized_start=104
+  _globals['_SNAPSHOTHEADER']._serialized_end=292
+  _globals['_SNAPSHOTTRAILER']._serialized_start=294
+  _globals['_SNAPSHOTTRAILER']._serialized_end=347
 # @@protoc_insertion_point(module_scope)
