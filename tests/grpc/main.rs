@@ -33,6 +33,7 @@ mod reload;
 mod replication;
 mod report;
 mod security;
+mod spark;
 mod stats;
 mod summaries;
 mod support;
