@@ -648,8 +648,10 @@ def run(args):
     try:
         frames = [frame for frame in (read_file(spark, index, path)
                                       for index, path in enumerate(files)) if frame is not None]
+        no_rows = (f"no event rows in {', '.join(str(path) for path in files)}: nothing to "
+                   "compute from")
         if not frames:
-            raise Refused("every event log is empty")
+            raise Refused(no_rows)
         raw = frames[0]
         for frame in frames[1:]:
             raw = raw.unionByName(frame)
@@ -663,6 +665,9 @@ def run(args):
             F.min(F.when(good & ~after, F.col("at"))).alias("earliest"),
         ).first()
         total_rows = totals["rows"]
+        if total_rows == 0:
+            # As strata: a run with no row at all would compute from nothing.
+            raise Refused(no_rows)
         events_count = totals["events"] or 0
         bad_rows = total_rows - events_count
         if total_rows and bad_rows / total_rows > args.max_bad_fraction:
