@@ -74,7 +74,7 @@ fn manifests_validate_against_the_kubernetes_schemas() {
         "deploy/validate.sh failed (needs `pip install kubernetes-validate`, as ./dev test does)\n\
          {stdout}\n{stderr}"
     );
-    assert!(stdout.contains("validated 8 manifest files"), "{stdout}");
+    assert!(stdout.contains("validated 12 manifest files"), "{stdout}");
 }
 
 #[test]

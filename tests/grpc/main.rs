@@ -35,6 +35,7 @@ mod reload;
 mod replication;
 mod report;
 mod security;
+mod spark;
 mod stats;
 mod summaries;
 mod summary_days;

@@ -420,7 +420,7 @@ pub(super) fn read_part(
     let expected = schema();
     for field in expected.fields() {
         match found.field_with_name(field.name()) {
-            Ok(column) if column.data_type() == field.data_type() => {}
+            Ok(column) if same_shape(column.data_type(), field.data_type()) => {}
             Ok(column) => {
                 return Err(damaged(format!(
                     "column `{}` is {}, a summary's is {}",
@@ -455,6 +455,16 @@ pub(super) fn read_part(
             path: path.to_owned(),
             source,
         })?;
+        for field in expected.fields() {
+            let column = batch
+                .column_by_name(field.name())
+                .expect("the schema was checked before reading");
+            if let Some(path) = null_where_none_allowed(column.as_ref(), field, field.name()) {
+                return Err(damaged(format!(
+                    "`{path}` holds a null, which a summary never does"
+                )));
+            }
+        }
         let columns = BatchColumns::new(&batch);
         for row in 0..batch.num_rows() {
             let (user_id, parts) = columns.row(row).map_err(&damaged)?;
@@ -466,6 +476,59 @@ pub(super) fn read_part(
         }
     }
     Ok(users)
+}
+
+/// Whether a part's column type `found` is the summary's `expected` up to
+/// nullability and the names of list items: the same columns as another
+/// engine writes them (Spark writes every field nullable and names list
+/// items `element`). Nulls where the summary has none are refused per batch
+/// by [`null_where_none_allowed`].
+pub(super) fn same_shape(found: &DataType, expected: &DataType) -> bool {
+    match (found, expected) {
+        (DataType::List(found), DataType::List(expected)) => {
+            same_shape(found.data_type(), expected.data_type())
+        }
+        (DataType::Struct(found), DataType::Struct(expected)) => {
+            found.len() == expected.len()
+                && found.iter().zip(expected.iter()).all(|(found, expected)| {
+                    found.name() == expected.name()
+                        && same_shape(found.data_type(), expected.data_type())
+                })
+        }
+        _ => found == expected,
+    }
+}
+
+/// The path of the first value of `array` (of a column shaped like `field`,
+/// see [`same_shape`]) that is null where the summary's schema allows none.
+pub(super) fn null_where_none_allowed(
+    array: &dyn Array,
+    field: &Field,
+    path: &str,
+) -> Option<String> {
+    if !field.is_nullable() && array.null_count() > 0 {
+        return Some(path.to_owned());
+    }
+    match field.data_type() {
+        DataType::List(item) => {
+            let list = array.as_list::<i32>();
+            null_where_none_allowed(list.values().as_ref(), item, &format!("{path}[]"))
+        }
+        DataType::Struct(fields) => {
+            let values = array.as_struct();
+            fields
+                .iter()
+                .zip(values.columns())
+                .find_map(|(child, column)| {
+                    null_where_none_allowed(
+                        column.as_ref(),
+                        child,
+                        &format!("{path}.{}", child.name()),
+                    )
+                })
+        }
+        _ => None,
+    }
 }
 
 /// A batch's columns, typed (the schema was checked before reading).

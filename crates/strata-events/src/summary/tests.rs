@@ -132,3 +132,78 @@ fn a_manifest_of_another_format_says_so() {
     let error = read_manifest(&out).unwrap_err().to_string();
     assert!(error.contains("no manifest.json"), "{error}");
 }
+
+#[test]
+fn another_engines_column_types_are_accepted_and_its_nulls_refused() {
+    use arrow_array::{Int64Array, ListArray, StructArray};
+    use arrow_schema::{DataType, Field, Fields};
+    use std::sync::Arc;
+
+    // Spark's Parquet: every field nullable, list items named `element`.
+    fn as_spark(data_type: &DataType) -> DataType {
+        match data_type {
+            DataType::List(item) => DataType::List(Arc::new(Field::new(
+                "element",
+                as_spark(item.data_type()),
+                true,
+            ))),
+            DataType::Struct(fields) => DataType::Struct(
+                fields
+                    .iter()
+                    .map(|field| Field::new(field.name(), as_spark(field.data_type()), true))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    for field in schema().fields() {
+        assert!(
+            columns::same_shape(&as_spark(field.data_type()), field.data_type()),
+            "{}",
+            field.name()
+        );
+    }
+    let days = schema().field_with_name("purchase_days").unwrap().clone();
+    assert!(!columns::same_shape(&DataType::Int32, &DataType::Int64));
+    assert!(!columns::same_shape(
+        &DataType::List(Arc::new(Field::new("element", DataType::Int64, true))),
+        days.data_type()
+    ));
+
+    // A null where a summary has none, at the top or inside a list's structs.
+    let count = Field::new("event_count", DataType::Int64, false);
+    let with_null = Int64Array::from(vec![Some(1), None]);
+    assert_eq!(
+        columns::null_where_none_allowed(&with_null, &count, "event_count").as_deref(),
+        Some("event_count")
+    );
+    let DataType::List(item) = days.data_type() else {
+        panic!("purchase_days is a list")
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        panic!("of structs")
+    };
+    let nullable: Fields = fields
+        .iter()
+        .map(|field| Field::new(field.name(), field.data_type().clone(), true))
+        .collect();
+    let values = StructArray::new(
+        nullable.clone(),
+        vec![
+            Arc::new(arrow_array::Date32Array::from(vec![Some(1)])),
+            Arc::new(Int64Array::from(vec![None])),
+            Arc::new(arrow_array::Float64Array::from(vec![Some(2.0)])),
+        ],
+        None,
+    );
+    let list = ListArray::new(
+        Arc::new(Field::new("element", DataType::Struct(nullable), true)),
+        arrow_buffer::OffsetBuffer::new(vec![0, 1].into()),
+        Arc::new(values),
+        None,
+    );
+    assert_eq!(
+        columns::null_where_none_allowed(&list, &days, "purchase_days").as_deref(),
+        Some("purchase_days[].events")
+    );
+}
