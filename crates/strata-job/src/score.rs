@@ -265,6 +265,19 @@ fn apply<'m>(
         applied.rules.push(rules);
     }
     // Per-run tallies over this run's users; the rest is the fit's.
+    if applied.global_control.is_on() {
+        let held_out = population
+            .users
+            .iter()
+            .filter(|(user_id, _)| applied.global_control.contains(user_id))
+            .count();
+        applied.report.notes.push(format!(
+            "global control group: {held_out} of {count} users held out of every offer and \
+             campaign (share {}, salt {:?})",
+            applied.global_control.share(),
+            applied.global_control.salt()
+        ));
+    }
     applied.report.capped_users = decisions.report.capped_users;
     applied.report.users_with_benefits = applied
         .offers
