@@ -202,6 +202,29 @@ async fn group_is_stable_held_out_of_offers_and_measures_the_programme() {
         partitioned.extend(members(&snapshot_profiles(&snapshot)));
     }
     assert_eq!(partitioned, group);
+    // A model file whose group cannot be drawn is refused when read.
+    let tampered = path(dir, "tampered.json");
+    let mut edited = recorded.clone();
+    edited["global_control"]["share"] = serde_json::json!(0.9);
+    std::fs::write(&tampered, edited.to_string()).unwrap();
+    let refused = strata(&[
+        "recompute",
+        "--events",
+        &events,
+        "--as-of",
+        START,
+        "--config",
+        &config,
+        "--model-file",
+        &tampered,
+        "--snapshot",
+        &path(dir, "tampered.snap"),
+    ]);
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && message.contains("global_control.share"),
+        "{message}"
+    );
 
     // The share within 4 binomial standard deviations.
     let users = profiles.len() as f64;

@@ -61,6 +61,8 @@ pub enum ModelFileError {
         run: String,
         hint: String,
     },
+    #[error("model file {}: {message}: refit it with `strata fit`", path.display())]
+    Invalid { path: PathBuf, message: String },
     #[error("the fitted models cannot be written as a model file: {0}")]
     Encode(#[source] serde_json::Error),
 }
@@ -180,7 +182,15 @@ impl FittedModels {
                 found,
             });
         }
-        serde_json::from_str(text).map_err(parse)
+        let models: FittedModels = serde_json::from_str(text).map_err(parse)?;
+        models
+            .global_control
+            .group()
+            .map_err(|error| ModelFileError::Invalid {
+                path: path.to_path_buf(),
+                message: error.to_string(),
+            })?;
+        Ok(models)
     }
 
     /// Writes the file atomically (a temporary beside it, synced, renamed):

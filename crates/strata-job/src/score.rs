@@ -241,8 +241,7 @@ fn apply<'m>(
         )
     });
     let count = population.users.len();
-    // Checked when the config was loaded; a model file's own settings are
-    // checked again here, and an impossible share holds nobody out.
+    // Checked when the config and the model file were read.
     let global_control = fitted
         .global_control
         .group()
