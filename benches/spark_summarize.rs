@@ -52,6 +52,7 @@ fn in_process(
         model: LifecycleModel::preset("retail")?,
         as_of: AS_OF,
         currency: CurrencyConfig::default(),
+        reporting_currency: "EUR".to_owned(),
         budget: ErrorBudget {
             max_bad_fraction: 0.01,
             limits: RowLimits::for_run(AS_OF, AS_OF),

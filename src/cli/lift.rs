@@ -180,7 +180,7 @@ fn programme(args: LiftArgs) -> anyhow::Result<()> {
     let purchases = &report.purchases_per_user;
     outln!(
         "purchases/user     {:.4} treatment, {:.4} control; lift {:+.4} [{:+.4}, {:+.4}] \
-         ({}% CI, Welch, df {:.1}), p {:.4}",
+         ({}% CI, Welch, df {:.1}), p {}",
         report.purchases_per_user_treated,
         report.purchases_per_user_control,
         purchases.difference.estimate,
@@ -188,7 +188,11 @@ fn programme(args: LiftArgs) -> anyhow::Result<()> {
         purchases.difference.high,
         report.lift.confidence * 100.0,
         purchases.degrees_of_freedom,
-        purchases.p_value
+        if purchases.p_value < 1e-4 {
+            "< 0.0001".to_owned()
+        } else {
+            format!("= {:.4}", purchases.p_value)
+        }
     )?;
     Ok(())
 }

@@ -128,7 +128,7 @@ async fn group_is_stable_held_out_of_offers_and_measures_the_programme() {
         args.extend_from_slice(delivery);
         succeeded(strata(&args))
     };
-    recompute(&[
+    let first = recompute(&[
         "--snapshot",
         &path(dir, "first.snap"),
         "--state",
@@ -155,6 +155,76 @@ async fn group_is_stable_held_out_of_offers_and_measures_the_programme() {
             profile.user_id
         );
     }
+
+    assert!(
+        first.contains(&format!(
+            "note: global control group: {} of {} users held out",
+            group.len(),
+            profiles.len()
+        )),
+        "{first}"
+    );
+
+    // The model file records the group, and workers applying it to
+    // their own partitions hold out the same users.
+    let model = path(dir, "model.json");
+    succeeded(strata(&[
+        "fit",
+        "--events",
+        &events,
+        "--as-of",
+        START,
+        "--config",
+        &config,
+        "--model-out",
+        &model,
+    ]));
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(
+        recorded["global_control"],
+        serde_json::json!({ "share": SHARE, "salt": SALT })
+    );
+    let mut partitioned = BTreeSet::new();
+    for index in 0..2 {
+        recompute(&[
+            "--model-file",
+            &model,
+            "--partition",
+            &format!("{index}/2"),
+            "--snapshot",
+            &path(dir, "part.snap"),
+            "--state",
+            &path(dir, "part.state"),
+        ]);
+        // Each worker's files carry its partition's tag.
+        let snapshot = dir.join(format!("part.p{index}of2.snap"));
+        partitioned.extend(members(&snapshot_profiles(&snapshot)));
+    }
+    assert_eq!(partitioned, group);
+    // A model file whose group cannot be drawn is refused when read.
+    let tampered = path(dir, "tampered.json");
+    let mut edited = recorded.clone();
+    edited["global_control"]["share"] = serde_json::json!(0.9);
+    std::fs::write(&tampered, edited.to_string()).unwrap();
+    let refused = strata(&[
+        "recompute",
+        "--events",
+        &events,
+        "--as-of",
+        START,
+        "--config",
+        &config,
+        "--model-file",
+        &tampered,
+        "--snapshot",
+        &path(dir, "tampered.snap"),
+    ]);
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && message.contains("global_control.share"),
+        "{message}"
+    );
 
     // The share within 4 binomial standard deviations.
     let users = profiles.len() as f64;

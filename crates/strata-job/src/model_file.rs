@@ -191,6 +191,13 @@ impl FittedModels {
                 path: path.to_path_buf(),
                 reason,
             })?;
+        models
+            .global_control
+            .group()
+            .map_err(|error| ModelFileError::Invalid {
+                path: path.to_path_buf(),
+                reason: error.to_string(),
+            })?;
         Ok(models)
     }
 

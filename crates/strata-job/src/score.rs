@@ -248,8 +248,7 @@ fn apply<'m>(
         )
     });
     let count = population.users.len();
-    // Checked when the config was loaded; a model file's own settings are
-    // checked again here, and an impossible share holds nobody out.
+    // Checked when the config and the model file were read.
     let global_control = fitted
         .global_control
         .group()
@@ -286,6 +285,19 @@ fn apply<'m>(
         applied.offers.push(offers);
     }
     // Per-run tallies over this run's users; the rest is the fit's.
+    if applied.global_control.is_on() {
+        let held_out = population
+            .users
+            .iter()
+            .filter(|(user_id, _)| applied.global_control.contains(user_id))
+            .count();
+        applied.report.notes.push(format!(
+            "global control group: {held_out} of {count} users held out of every offer and \
+             campaign (share {}, salt {:?})",
+            applied.global_control.share(),
+            applied.global_control.salt()
+        ));
+    }
     applied.report.capped_users = runs.iter().map(|run| run.report.capped_users).sum();
     applied.report.users_with_benefits = applied
         .offers

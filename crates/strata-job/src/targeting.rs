@@ -483,6 +483,48 @@ mod tests {
     }
 
     #[test]
+    fn global_control_members_are_in_no_campaign() {
+        let folder = tempfile::tempdir().unwrap();
+        let audience = write(
+            folder.path(),
+            "everyone.toml",
+            "[audience]\nname = \"everyone\"\nmodel = { top_share = 1.0 }\n",
+        );
+        let campaigns = write(folder.path(), "campaigns.toml", &campaign("a", 1, 20));
+        let targeting = Targeting::load(
+            None,
+            Some(&campaigns),
+            &[audience],
+            &LifecycleModel::preset("retail").unwrap(),
+            &ModelsConfig::default(),
+        )
+        .unwrap();
+        let mut profiles: Vec<v1::Profile> = (0..100)
+            .map(|index| v1::Profile {
+                global_control: index % 10 == 0,
+                ..profile(&format!("u{index:03}"), 0.5)
+            })
+            .collect();
+        let report = targeting.apply(&mut profiles, 1_733_011_200_000, "USD");
+        let tally = &report.campaigns[0];
+        assert_eq!(
+            (tally.selected, tally.global_control),
+            (100, 10),
+            "{report}"
+        );
+        assert_eq!(tally.treatment + tally.control, 90);
+        assert!(
+            report
+                .to_string()
+                .contains("10 in the global control group")
+        );
+        for profile in &profiles {
+            let in_campaign = !profile.campaigns.is_empty() || !profile.benefits.is_empty();
+            assert_eq!(in_campaign, !profile.global_control, "{}", profile.user_id);
+        }
+    }
+
+    #[test]
     fn unknown_attribute_users_are_counted_not_invented() {
         let folder = tempfile::tempdir().unwrap();
         let attributes = write(
