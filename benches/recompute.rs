@@ -11,6 +11,21 @@
 //! and prints the time ratio. Peak memory is this process's `VmHWM`, reset
 //! before each phase. The DuckDB rows are skipped, with a note, when
 //! `import duckdb` fails.
+//!
+//! Last run (issue 22, scoring on every core; 1M users, 39.5M events, 2
+//! cores shared with five other builds and test runs, load average 15, so
+//! every time is several times what an idle machine gives and DuckDB's own
+//! rows disagree with each other; compare ratios only, and rerun idle):
+//!
+//! ```text
+//! run                              | threads |   seconds |  vs duckdb |   peak MiB |  KB/user
+//! duckdb 2.0.1 aggregation         |       1 |     17.58 |      1.00x |        621 |     0.65
+//! strata read (summarize)          |       1 |    157.37 |      8.95x |       1860 |     1.95
+//! duckdb 2.0.1 aggregation         |       2 |     40.19 |      1.00x |        684 |     0.72
+//! strata read (summarize)          |       2 |    125.86 |      3.13x |       1874 |     1.96
+//! strata recompute, no delivery    |       2 |    556.51 |     13.85x |       3064 |     3.21
+//! recompute phases: read 149.60s, score 405.74s, deliver 0.00s
+//! ```
 
 #[path = "support/allocator.rs"]
 mod allocator;

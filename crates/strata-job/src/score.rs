@@ -327,7 +327,9 @@ fn assemble(
         .iter()
         .zip(&applied.rules)
         .zip(decisions)
-        .zip(&applied.offers)
+        // Each list is dropped once its benefits are built: the offers of
+        // every user need not outlive the profiles that hold them.
+        .zip(std::mem::take(&mut applied.offers))
         .collect();
     let (mut profiles, _) = map_in_order(
         users,
@@ -344,7 +346,7 @@ fn assemble(
             )),
             propensity: decision.propensity,
             contact_channel: decision.contact_channel,
-            benefits: offers::benefits(&options.models, options.as_of, list, &policy),
+            benefits: offers::benefits(&options.models, options.as_of, &list, &policy),
             computed_at: None,
             model_version: options.model_version.clone(),
             tags: Vec::new(),
