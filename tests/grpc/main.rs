@@ -33,6 +33,7 @@ mod reload;
 mod replication;
 mod report;
 mod security;
+mod send_time;
 mod stats;
 mod summaries;
 mod support;

@@ -256,6 +256,9 @@ fn apply<'m>(
     }
     // Per-run tallies over this run's users; the rest is the fit's.
     applied.report.capped_users = decisions.report.capped_users;
+    applied.report.channel_not_enough_data = decisions.report.channel_not_enough_data;
+    applied.report.send_time_personal = decisions.report.send_time_personal;
+    applied.report.send_time_fallbacks = decisions.report.send_time_fallbacks;
     applied.report.users_with_benefits = applied
         .offers
         .iter()
@@ -296,6 +299,7 @@ fn assemble(
             )),
             propensity: decision.propensity,
             contact_channel: decision.contact_channel,
+            send_time: decision.send_time,
             benefits: offers::benefits(&options.models, options.as_of, list, &policy),
             computed_at: None,
             model_version: options.model_version.clone(),

@@ -8,7 +8,7 @@
 use crate::v1::Profile;
 
 /// Top-level `Profile` fields a mask may name, in proto field order.
-pub const PROFILE_FIELDS: [&str; 13] = [
+pub const PROFILE_FIELDS: [&str; 14] = [
     "user_id",
     "lifecycle",
     "value_tier",
@@ -22,10 +22,11 @@ pub const PROFILE_FIELDS: [&str; 13] = [
     "tags",
     "campaigns",
     "last_purchase_at",
+    "send_time",
 ];
 
 /// The same fields' lowerCamelCase (proto3 JSON) names, in the same order.
-pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 13] = [
+pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 14] = [
     "userId",
     "lifecycle",
     "valueTier",
@@ -39,6 +40,7 @@ pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 13] = [
     "tags",
     "campaigns",
     "lastPurchaseAt",
+    "sendTime",
 ];
 
 /// The position in `PROFILE_FIELDS` of the field `path` names, in either spelling.
@@ -140,6 +142,9 @@ impl ProfileMask {
         }
         if !self.keeps("last_purchase_at") {
             profile.last_purchase_at = None;
+        }
+        if !self.keeps("send_time") {
+            profile.send_time = None;
         }
     }
 }
