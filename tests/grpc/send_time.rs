@@ -95,6 +95,24 @@ async fn served_send_times_beat_the_population_hour_and_channels_are_ranked() {
         .unwrap_or_else(|| panic!("no send time line in the summary:\n{summary}"));
     assert!(line.contains("personal hours served"), "{line}");
 
+    // The CLI shows it too, by its field mask path, in both spellings.
+    for fields in ["send_time,contact_channel", "sendTime,contactChannel"] {
+        let shown = succeeded(strata(&[
+            "get",
+            "u00000001",
+            "--fields",
+            fields,
+            "--target",
+            &server.endpoint(),
+        ]));
+        assert!(
+            shown.contains("send time") && shown.contains(" UTC ("),
+            "{shown}"
+        );
+        assert!(shown.contains("channel"), "{shown}");
+        assert!(!shown.contains("lifecycle"), "{shown}");
+    }
+
     let truth = read_truth(&truth_file);
     let ids: Vec<String> = (0..u64::from(USERS))
         .map(strata_events::generate::user_id)
