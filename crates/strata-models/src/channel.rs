@@ -492,16 +492,16 @@ mod tests {
             },
         ];
         let model = ChannelModel::new(priors, ChannelConfig::default()).expect("valid");
-        // Three sends on two channels: ranked by the user's own rates.
+        // Three sends or more on two channels: ranked by the user's own rates.
         let known = model
-            .choose(&[(3, 3), (3, 0), (0, 0)], 0)
+            .choose(&[(30, 30), (30, 0), (0, 0)], 0)
             .expect("valid user");
         assert!(known.enough_data);
-        assert_eq!(known.order, vec![0, 2, 1]);
+        assert_eq!(known.order, vec![0, 1, 2]);
         assert_eq!(known.best, Some(0));
         // Three sends on one channel only: the population's order, flagged.
         let thin = model
-            .choose(&[(3, 3), (2, 0), (0, 0)], 0)
+            .choose(&[(30, 30), (2, 0), (0, 0)], 0)
             .expect("valid user");
         assert!(!thin.enough_data);
         assert_eq!(thin.order, vec![1, 2, 0]);
@@ -511,9 +511,11 @@ mod tests {
             "scores stay the user's own"
         );
         // The cap still withholds every channel, ranked or not.
-        let capped = model.choose(&[(3, 3), (3, 0), (0, 0)], 3).expect("valid");
+        let capped = model
+            .choose(&[(30, 30), (30, 0), (0, 0)], 3)
+            .expect("valid");
         assert_eq!(capped.best, None);
-        assert_eq!(capped.order, vec![0, 2, 1]);
+        assert_eq!(capped.order, vec![0, 1, 2]);
     }
 
     #[test]

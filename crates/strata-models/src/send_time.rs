@@ -370,6 +370,15 @@ mod tests {
         counts
     }
 
+    /// 100 sends an hour, answered 10% at 20h and 2% at any other hour.
+    fn population() -> WeekCounts {
+        let mut counts = WeekCounts::default();
+        for hour in 0..HOURS_PER_WEEK {
+            counts.add(hour, 100, if hour % 24 == 20 { 10 } else { 2 });
+        }
+        counts
+    }
+
     #[test]
     fn the_population_best_hour_is_its_highest_rate() {
         // Responses every evening at 20h, more on Saturday (day 5).
@@ -386,12 +395,10 @@ mod tests {
 
     #[test]
     fn a_user_with_responses_gets_their_hour_and_one_without_the_population_hour() {
-        let mut population = counts(|hour| u32::from(hour % 24 == 20));
-        for _ in 0..5 {
-            population.add(0, 10, 0);
-        }
-        let model = SendTimeModel::fit(&population, SendTimeConfig::default()).expect("fits");
-        let morning_reader = counts(|hour| u32::from(hour == 2 * 24 + 8 || hour == 4 * 24 + 8));
+        let model = SendTimeModel::fit(&population(), SendTimeConfig::default()).expect("fits");
+        assert_eq!(hour_of_day(model.population_best), 20);
+        // Answers at 08h on four days of the week.
+        let morning_reader = counts(|hour| u32::from(hour % 24 == 8 && (hour / 24) % 2 == 0));
         let choice = model.choose(&morning_reader);
         assert!(!choice.fallback);
         assert_eq!(hour_of_day(choice.hour_of_week), 8, "{choice:?}");
@@ -402,14 +409,14 @@ mod tests {
         assert_eq!(choice.hour_of_week, model.population_best);
 
         let strict = SendTimeModel::fit(
-            &population,
+            &population(),
             SendTimeConfig {
-                min_responses: 3,
+                min_responses: 5,
                 ..SendTimeConfig::default()
             },
         )
         .expect("fits");
-        assert!(strict.choose(&morning_reader).fallback, "2 responses < 3");
+        assert!(strict.choose(&morning_reader).fallback, "4 responses < 5");
         let off = SendTimeModel {
             personal: false,
             ..model
@@ -437,9 +444,8 @@ mod tests {
 
     #[test]
     fn the_backtest_scores_held_out_sends_around_each_choice() {
-        let population = counts(|hour| u32::from(hour % 24 == 20));
-        let model = SendTimeModel::fit(&population, SendTimeConfig::default()).expect("fits");
-        let train = counts(|hour| u32::from(hour == 8));
+        let model = SendTimeModel::fit(&population(), SendTimeConfig::default()).expect("fits");
+        let train = counts(|hour| u32::from(hour % 24 == 8 && hour < 72));
         let mut test = WeekCounts::default();
         test.add(8, 2, 1); // around the personal hour
         test.add(9, 1, 1);
