@@ -10,7 +10,7 @@ use strata_client::json::rfc3339;
 use strata_proto::field_mask::{PROFILE_FIELDS, profile_field_position};
 use strata_proto::v1::{
     Arm, Benefit, BenefitKind, CampaignArm, Channel, ContactChannel, Lifecycle, LifetimeValue,
-    ProfileResult, Quadrant, QuadrantKind, Tier, ValueTier,
+    ProfileResult, Quadrant, QuadrantKind, SendTime, Tier, ValueTier,
 };
 
 use super::client_args::ServerArgs;
@@ -156,6 +156,11 @@ fn profile_block(result: &ProfileResult, shown: Shown) -> String {
         profile.contact_channel.as_ref().map(contact_channel),
         "contact_channel",
     );
+    line(
+        "send time",
+        profile.send_time.as_ref().map(send_time),
+        "send_time",
+    );
     line("benefits", Some(benefits(&profile.benefits)), "benefits");
     line(
         "tags",
@@ -300,6 +305,24 @@ fn lifetime_value(value: &LifetimeValue) -> String {
     )
 }
 
+fn send_time(send_time: &SendTime) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let hour = send_time.hour_of_week;
+    let day = DAYS.get((hour / 24) as usize).copied().unwrap_or("?");
+    let whose = if send_time.fallback {
+        "the population's hour"
+    } else {
+        "the user's own"
+    };
+    format!(
+        "{day} {:02}:00 UTC ({whose}; {} responses to {} sends, rate {:.3})",
+        hour % 24,
+        send_time.responses,
+        send_time.sends,
+        send_time.rate
+    )
+}
+
 fn contact_channel(channel: &ContactChannel) -> String {
     let scores: Vec<String> = channel
         .scores
@@ -310,6 +333,11 @@ fn contact_channel(channel: &ContactChannel) -> String {
         "none: frequency cap reached".to_owned()
     } else {
         channel_word(channel.best)
+    };
+    let best = if channel.not_enough_data {
+        format!("{best}, in the population's order: not enough data")
+    } else {
+        best
     };
     if scores.is_empty() {
         best

@@ -35,6 +35,7 @@ mod reload;
 mod replication;
 mod report;
 mod security;
+mod send_time;
 mod spark;
 mod stats;
 mod summaries;

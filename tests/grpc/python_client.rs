@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use strata_proto::v1::{
     Arm, CampaignArm, Channel, ChannelScore, ContactChannel, LifetimeValue, Profile, Quadrant,
-    QuadrantKind, Tag,
+    QuadrantKind, SendTime, Tag,
 };
 
 use crate::support::{Server, batch, benefit, profile, strata, succeeded, timestamp};
@@ -223,13 +223,18 @@ fn carol() -> Profile {
                 ChannelScore {
                     channel: Channel::Email as i32,
                     score: 0.5,
+                    sends: 6,
+                    responses: 3,
                 },
                 ChannelScore {
                     channel: Channel::AppPush as i32,
                     score: 0.125,
+                    sends: 0,
+                    responses: 0,
                 },
             ],
             frequency_capped: false,
+            not_enough_data: true,
         }),
         benefits: vec![benefit("coupon", 3.0), shipping],
         computed_at: Some(prost_types::Timestamp {
@@ -249,6 +254,13 @@ fn carol() -> Profile {
             end: timestamp(1_743_465_600),
         }],
         last_purchase_at: timestamp(1_735_603_200),
+        send_time: Some(SendTime {
+            hour_of_week: 140,
+            fallback: true,
+            sends: 12,
+            responses: 0,
+            rate: 0.0625,
+        }),
         ..profile("carol", 7)
     }
 }

@@ -129,6 +129,7 @@ fn user(
             best: channel.into(),
             scores: Vec::new(),
             frequency_capped: false,
+            not_enough_data: false,
         }),
         benefits: vec![crate::support::benefit("b1", 1.0)],
         ..Profile::default()

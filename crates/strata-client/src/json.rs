@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 use strata_proto::v1::{
     Arm, Benefit, BenefitKind, CampaignArm, Channel, ChannelScore, Churn, ContactChannel,
     GetOffersResponse, Lifecycle, LifetimeValue, NextOrder, OfferExplanation, OfferVerdict,
-    OffersExplanation, Profile, ProfileResult, Quadrant, QuadrantKind, Tag, Tier, ValueTier,
+    OffersExplanation, Profile, ProfileResult, Quadrant, QuadrantKind, SendTime, Tag, Tier,
+    ValueTier,
 };
 
 /// `{"userId": ..., "profile": {...}}`; an unknown user has no `profile`.
@@ -90,6 +91,7 @@ pub fn profile(profile: &Profile) -> Value {
     object.boolean("globalControl", profile.global_control);
     object.message("churn", profile.churn.as_ref().map(churn));
     object.message("nextOrder", profile.next_order.as_ref().map(next_order));
+    object.message("sendTime", profile.send_time.as_ref().map(send_time));
     object.finish()
 }
 
@@ -182,6 +184,7 @@ fn contact_channel(channel: &ContactChannel) -> Value {
     object.enumeration("best", channel.best, channel_name(channel.best));
     object.list("scores", channel.scores.iter().map(channel_score));
     object.boolean("frequencyCapped", channel.frequency_capped);
+    object.boolean("notEnoughData", channel.not_enough_data);
     object.finish()
 }
 
@@ -189,6 +192,18 @@ fn channel_score(score: &ChannelScore) -> Value {
     let mut object = Object::default();
     object.enumeration("channel", score.channel, channel_name(score.channel));
     object.double("score", score.score);
+    object.uint32("sends", score.sends);
+    object.uint32("responses", score.responses);
+    object.finish()
+}
+
+fn send_time(send_time: &SendTime) -> Value {
+    let mut object = Object::default();
+    object.uint32("hourOfWeek", send_time.hour_of_week);
+    object.boolean("fallback", send_time.fallback);
+    object.uint32("sends", send_time.sends);
+    object.uint32("responses", send_time.responses);
+    object.double("rate", send_time.rate);
     object.finish()
 }
 

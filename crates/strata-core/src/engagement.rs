@@ -1,10 +1,12 @@
 //! Reach and offer history of one user: channel sends and responses, recent
-//! contact times for the frequency cap, and offer issues with their arm.
+//! contact times for the frequency cap, sends and responses by hour of the
+//! week (for the best send time), and offer issues with their arm.
 //!
 //! Kept apart from the purchase and lifecycle fold in `history.rs` because the
-//! channel and uplift models read it, not the layer rules. Memory per user is
-//! bounded: counters per channel, the last [`RECENT_CONTACTS`] contact times,
-//! and one entry per offer issue (a handful a year).
+//! channel, send-time and uplift models read it, not the layer rules. Memory
+//! per user is bounded: counters per channel, the last [`RECENT_CONTACTS`]
+//! contact times, at most [`HOUR_SLOTS`] hour counters, and one entry per
+//! offer issue (a handful a year).
 
 use crate::event::{Event, UnixMillis, kinds};
 
@@ -13,6 +15,40 @@ pub const CHANNELS: [&str; 4] = ["sms", "app_push", "wechat", "email"];
 
 /// Contact times kept for the frequency cap; a cap above this is not exact.
 pub const RECENT_CONTACTS: usize = 32;
+
+/// Hours in a week; hour 0 is Monday 00:00-00:59 UTC.
+pub const HOURS_PER_WEEK: usize = 168;
+
+/// Hour counters a user can have: every hour of the week, once for the even
+/// and once for the odd weeks since the epoch's first Monday (the send-time
+/// backtest fits on one parity and scores the other).
+pub const HOUR_SLOTS: usize = 2 * HOURS_PER_WEEK;
+
+const HOUR_MILLIS: i64 = 3_600_000;
+const WEEK_MILLIS: i64 = HOURS_PER_WEEK as i64 * HOUR_MILLIS;
+/// 1970-01-05T00:00:00Z, the first Monday after the epoch.
+const FIRST_MONDAY: UnixMillis = 4 * 24 * HOUR_MILLIS;
+
+/// The UTC hour of the week of `at`, 0 (Monday 00h) to 167 (Sunday 23h).
+pub fn hour_of_week(at: UnixMillis) -> usize {
+    ((at - FIRST_MONDAY).rem_euclid(WEEK_MILLIS) / HOUR_MILLIS) as usize
+}
+
+/// 0 or 1: the parity of the week holding `at`, counted from the epoch's
+/// first Monday (weeks run Monday to Sunday, UTC).
+pub fn week_parity(at: UnixMillis) -> usize {
+    (at - FIRST_MONDAY).div_euclid(WEEK_MILLIS).rem_euclid(2) as usize
+}
+
+/// Sends and responses in one hour of the week of one week parity: `slot`
+/// is `parity * HOURS_PER_WEEK + hour_of_week`. A response counts in the
+/// hour it came, not the hour of its send (a log does not link the two).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HourCounts {
+    pub slot: u16,
+    pub sends: u32,
+    pub responses: u32,
+}
 
 pub fn channel_index(name: &str) -> Option<usize> {
     CHANNELS.iter().position(|channel| *channel == name)
@@ -41,6 +77,9 @@ pub struct Engagement {
     /// Redemption times with the benefit redeemed and the logged amount (what
     /// the redemption cost, if the log says).
     redemptions: Vec<(UnixMillis, String, Option<f64>)>,
+    /// Sends and responses on a known channel by hour slot, sorted by slot,
+    /// only slots with a count (most users have a few dozen).
+    hours: Vec<HourCounts>,
 }
 
 /// An [`Engagement`]'s content as plain fields, to write it to a summary
@@ -53,6 +92,8 @@ pub struct EngagementParts {
     pub recent_contacts: Vec<UnixMillis>,
     pub offers: Vec<OfferIssue>,
     pub redemptions: Vec<(UnixMillis, String, Option<f64>)>,
+    /// Strictly sorted by slot, every slot below [`HOUR_SLOTS`].
+    pub hours: Vec<HourCounts>,
 }
 
 impl Engagement {
@@ -61,12 +102,14 @@ impl Engagement {
             kinds::SEND => {
                 if let Some(index) = event.channel.as_deref().and_then(channel_index) {
                     self.channels[index].sends += 1;
+                    self.hour_counts(event.at).sends += 1;
                 }
                 self.record_contact(event.at);
             }
             kinds::RESPONSE => {
                 if let Some(index) = event.channel.as_deref().and_then(channel_index) {
                     self.channels[index].responses += 1;
+                    self.hour_counts(event.at).responses += 1;
                 }
             }
             kinds::OFFER_ISSUED | kinds::OFFER_CONTROL => {
@@ -89,6 +132,28 @@ impl Engagement {
         }
     }
 
+    fn hour_counts(&mut self, at: UnixMillis) -> &mut HourCounts {
+        let slot = (week_parity(at) * HOURS_PER_WEEK + hour_of_week(at)) as u16;
+        self.slot_counts(slot)
+    }
+
+    fn slot_counts(&mut self, slot: u16) -> &mut HourCounts {
+        let position = match self.hours.binary_search_by_key(&slot, |counts| counts.slot) {
+            Ok(position) => position,
+            Err(position) => {
+                self.hours.insert(
+                    position,
+                    HourCounts {
+                        slot,
+                        ..HourCounts::default()
+                    },
+                );
+                position
+            }
+        };
+        &mut self.hours[position]
+    }
+
     fn record_contact(&mut self, at: UnixMillis) {
         // Sorted insert keeps the result independent of arrival order.
         let position = self.recent_contacts.partition_point(|known| *known <= at);
@@ -108,6 +173,11 @@ impl Engagement {
         }
         self.offers.extend(other.offers);
         self.redemptions.extend(other.redemptions);
+        for theirs in other.hours {
+            let mine = self.slot_counts(theirs.slot);
+            mine.sends += theirs.sends;
+            mine.responses += theirs.responses;
+        }
     }
 
     pub fn to_parts(&self) -> EngagementParts {
@@ -116,25 +186,39 @@ impl Engagement {
             recent_contacts: self.recent_contacts.clone(),
             offers: self.offers.clone(),
             redemptions: self.redemptions.clone(),
+            hours: self.hours.clone(),
         }
     }
 
-    /// Back from [`Engagement::to_parts`]; `None` when the contacts are not
-    /// what a fold keeps (sorted, at most [`RECENT_CONTACTS`]).
+    /// Back from [`Engagement::to_parts`]; `None` when the contacts or hours
+    /// are not what a fold keeps (contacts sorted, at most
+    /// [`RECENT_CONTACTS`]; hours strictly sorted by slot, each below
+    /// [`HOUR_SLOTS`]).
     pub fn from_parts(parts: EngagementParts) -> Option<Engagement> {
         let EngagementParts {
             channels,
             recent_contacts,
             offers,
             redemptions,
+            hours,
         } = parts;
         let sorted = recent_contacts.is_sorted();
-        (sorted && recent_contacts.len() <= RECENT_CONTACTS).then_some(Engagement {
+        let hours_valid = hours.windows(2).all(|pair| pair[0].slot < pair[1].slot)
+            && hours
+                .last()
+                .is_none_or(|last| usize::from(last.slot) < HOUR_SLOTS);
+        (sorted && recent_contacts.len() <= RECENT_CONTACTS && hours_valid).then_some(Engagement {
             channels,
             recent_contacts,
             offers,
             redemptions,
+            hours,
         })
+    }
+
+    /// Sends and responses on known channels by hour slot, sorted by slot.
+    pub fn hours(&self) -> &[HourCounts] {
+        &self.hours
     }
 
     /// Sends and responses per channel, in [`CHANNELS`] order.
@@ -244,6 +328,66 @@ mod tests {
         halves.merge(rest);
         assert_eq!(halves.offers(), forward.offers());
         assert_eq!(halves.contacts_within(10 * day, 7), 3);
+        assert_eq!(halves.hours(), forward.hours());
+        assert_eq!(backward.hours(), forward.hours());
+    }
+
+    #[test]
+    fn hours_of_the_week_start_monday_utc() {
+        let hour = 3_600_000;
+        // 2025-01-06 was a Monday, 2025-01-05 a Sunday.
+        let monday = 1_736_121_600_000;
+        assert_eq!(hour_of_week(monday), 0);
+        assert_eq!(hour_of_week(monday + 20 * hour + 59 * 60_000), 20);
+        assert_eq!(hour_of_week(monday - 1), 167);
+        assert_ne!(week_parity(monday), week_parity(monday - 1));
+        assert_eq!(week_parity(monday), week_parity(monday + 7 * 24 * hour - 1));
+        assert_eq!(hour_of_week(0), 3 * 24, "the epoch was a Thursday");
+    }
+
+    #[test]
+    fn counts_sends_and_responses_by_hour_slot() {
+        let hour = 3_600_000;
+        let monday = 1_736_121_600_000;
+        let events = [
+            event("send", monday + 20 * hour, Some("sms"), None),
+            event("response", monday + 20 * hour + 600_000, Some("sms"), None),
+            event("send", monday + (7 * 24 + 20) * hour, Some("email"), None),
+            event("send", monday + 20 * hour + 5, Some("pigeon"), None),
+        ];
+        let mut engagement = Engagement::default();
+        events.iter().for_each(|e| engagement.observe(e));
+        let parity = week_parity(monday);
+        let slot = |parity: usize| (parity * HOURS_PER_WEEK + 20) as u16;
+        let mut expected = vec![
+            HourCounts {
+                slot: slot(parity),
+                sends: 1,
+                responses: 1,
+            },
+            HourCounts {
+                slot: slot(1 - parity),
+                sends: 1,
+                responses: 0,
+            },
+        ];
+        expected.sort_by_key(|counts| counts.slot);
+        assert_eq!(
+            engagement.hours(),
+            expected.as_slice(),
+            "unknown channel left out"
+        );
+        let round_trip = Engagement::from_parts(engagement.to_parts()).expect("a fold's parts");
+        assert_eq!(round_trip, engagement);
+        let mut unsorted = engagement.to_parts();
+        unsorted.hours.reverse();
+        assert!(Engagement::from_parts(unsorted).is_none());
+        let mut out_of_range = engagement.to_parts();
+        out_of_range.hours = vec![HourCounts {
+            slot: HOUR_SLOTS as u16,
+            ..HourCounts::default()
+        }];
+        assert!(Engagement::from_parts(out_of_range).is_none());
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub mod user_id;
 pub mod value;
 
 pub use currency::{CurrencyConfig, CurrencyError, CurrencySource, CurrencyTally, RunCurrency};
-pub use engagement::{CHANNELS, ChannelCounts, Engagement, EngagementParts, OfferIssue};
+pub use engagement::{
+    CHANNELS, ChannelCounts, Engagement, EngagementParts, HOUR_SLOTS, HOURS_PER_WEEK, HourCounts,
+    OfferIssue,
+};
 pub use error::Error;
 pub use event::{Event, UnixMillis};
 pub use history::{DayTotal, EventRole, HistoryParts, SeriesParts, UserHistory};

@@ -29,6 +29,8 @@ pub struct ModelsConfig {
     /// `[predictions]`: churn and next-order horizon and minimum data.
     pub predictions: PredictionsConfig,
     pub channel: ChannelConfig,
+    /// `[send_time]`: the best send time's prior and minimum data.
+    pub send_time: strata_models::send_time::SendTimeConfig,
     pub economics: EconomicsConfig,
     pub fairness: FairnessConfig,
     pub benefits: Vec<BenefitSpec>,
@@ -59,6 +61,7 @@ impl Default for ModelsConfig {
             propensity: PropensityConfig::default(),
             predictions: PredictionsConfig::default(),
             channel: ChannelConfig::default(),
+            send_time: strata_models::send_time::SendTimeConfig::default(),
             economics: EconomicsConfig::default(),
             fairness: FairnessConfig::default(),
             benefits: default_benefits(),
@@ -135,6 +138,11 @@ pub struct ChannelConfig {
     /// Contacts allowed across channels in the rolling window.
     pub max_contacts: u32,
     pub window_days: u32,
+    /// A user's channels are ranked by their own responses only with at
+    /// least `min_sends` sends on each of at least `min_channels` channels;
+    /// below that, in the population's order, flagged `not_enough_data`.
+    pub min_sends: u32,
+    pub min_channels: u32,
 }
 
 impl Default for ChannelConfig {
@@ -142,6 +150,8 @@ impl Default for ChannelConfig {
         ChannelConfig {
             max_contacts: 4,
             window_days: 7,
+            min_sends: 3,
+            min_channels: 2,
         }
     }
 }
@@ -431,6 +441,12 @@ impl ModelsConfig {
                 "predictions.min_history_days {} is below predictions.churn_horizon_days {}: \
                  the backtest holds out the horizon, so history must be at least that long",
                 predictions.min_history_days, predictions.churn_horizon_days
+            ));
+        }
+        let prior = self.send_time.prior_sends;
+        if !(prior.is_finite() && prior > 0.0) {
+            return Err(format!(
+                "send_time.prior_sends {prior} must be a number above 0"
             ));
         }
         if !(0.0..=1.0).contains(&self.economics.margin_rate) {

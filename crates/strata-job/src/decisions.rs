@@ -2,8 +2,9 @@
 //! model file's `decisions` section, [`DecisionModels`]), then applied per
 //! user. Lifetime value (BG/NBD + Gamma-Gamma), propensity to buy
 //! (chosen on a time-split holdout among models and baselines, in
-//! `propensity.rs`), best channel (Beta-Binomial with a frequency cap),
-//! plus the checks that say how good each is on this data. The benefits
+//! `propensity.rs`), channels ranked (Beta-Binomial with a frequency cap),
+//! the best send time (`strata_models::send_time`, backtested here on
+//! alternate weeks), plus the checks that say how good each is on this data. The benefits
 //! and the fairness rule are `offers.rs`: they learn from issue-time
 //! features, not from these per-user outputs.
 //!
@@ -11,8 +12,9 @@
 //! leaves its fields unset and says why in the report; it never fakes a value.
 
 use strata_core::history::day_of;
-use strata_core::{CHANNELS, QuadrantKind, Tier, UnixMillis, UserHistory};
+use strata_core::{CHANNELS, HOURS_PER_WEEK, QuadrantKind, Tier, UnixMillis, UserHistory};
 use strata_models::channel::{ChannelConfig as ChannelModelConfig, ChannelModel, Counts};
+use strata_models::send_time::{SendTimeBacktest, SendTimeModel, WeekCounts};
 use strata_models::{
     BgNbdParameters, CustomerSummary, GammaGammaParameters, PurchaseDay, fit_bg_nbd,
     fit_gamma_gamma, summarize_purchases,
@@ -78,6 +80,18 @@ pub struct ModelReport {
     /// Churn and next order: backtests, what is served, what is switched off.
     #[serde(default)]
     pub predictions: Option<strata_report::PredictionsCheck>,
+    /// Personal send hours against the population's best hour on held-out
+    /// sends (fitted on even weeks, scored on odd ones).
+    #[serde(default)]
+    pub send_time: Option<SendTimeBacktest>,
+    /// Users served the population's hour, and users served their own.
+    #[serde(default)]
+    pub send_time_fallbacks: u64,
+    #[serde(default)]
+    pub send_time_personal: u64,
+    /// Users whose channels are in the population's order (too few sends).
+    #[serde(default)]
+    pub channel_not_enough_data: u64,
 }
 
 /// The per-user inputs the models need besides the history.
@@ -101,6 +115,10 @@ pub struct DecisionModels {
     /// model files from before them (then neither is served).
     #[serde(default)]
     pub predictions: PredictionModels,
+    /// The population's send-time profile and whether personal hours are
+    /// served.
+    #[serde(default)]
+    pub send_time: Option<SendTimeModel>,
 }
 
 /// Fitted models, ready to decide for any user of the run.
@@ -118,6 +136,7 @@ pub struct UserDecision {
     pub contact_channel: Option<v1::ContactChannel>,
     pub churn: Option<v1::Churn>,
     pub next_order: Option<v1::NextOrder>,
+    pub send_time: Option<v1::SendTime>,
 }
 
 fn purchase_days(history: &UserHistory, through_day: i32) -> Vec<PurchaseDay> {
@@ -186,6 +205,7 @@ impl<'a> Decisions<'a> {
         decisions.report.predictions = Some(check);
         decisions.fit_propensity(users);
         decisions.fit_channel(users);
+        decisions.fit_send_time(users);
         decisions
     }
 
@@ -265,6 +285,8 @@ impl<'a> Decisions<'a> {
             max_contacts: self.config.channel.max_contacts,
             window_days: self.config.channel.window_days,
             zero_sends_eligible: true,
+            min_sends: self.config.channel.min_sends,
+            min_channels: self.config.channel.min_channels,
         };
         match ChannelModel::fit(&rows, config) {
             Ok(model) => self.models.channel = Some(model),
@@ -273,6 +295,52 @@ impl<'a> Decisions<'a> {
                 .notes
                 .push(format!("channel model not fitted: {error}")),
         }
+    }
+
+    /// The population's send-time profile, fitted twice: on the even weeks
+    /// to score personal hours against the population's hour on the odd
+    /// weeks' sends, then on every week to serve. Personal hours are served
+    /// only when they won that backtest.
+    fn fit_send_time(&mut self, users: &[(&str, &UserHistory)]) {
+        let config = self.config.send_time.clone();
+        let mut everyone = WeekCounts::default();
+        let mut even_weeks = WeekCounts::default();
+        for (_, history) in users {
+            let (train, test) = week_counts(history);
+            for hour in 0..HOURS_PER_WEEK {
+                even_weeks.sends[hour] += train.sends[hour];
+                even_weeks.responses[hour] += train.responses[hour];
+                everyone.sends[hour] += train.sends[hour] + test.sends[hour];
+                everyone.responses[hour] += train.responses[hour] + test.responses[hour];
+            }
+        }
+        let mut model = match SendTimeModel::fit(&everyone, config.clone()) {
+            Ok(model) => model,
+            Err(error) => {
+                self.report
+                    .notes
+                    .push(format!("send time not fitted: {error}"));
+                return;
+            }
+        };
+        match SendTimeModel::fit(&even_weeks, config) {
+            Ok(training) => {
+                let mut backtest = SendTimeBacktest::default();
+                for (_, history) in users {
+                    let (train, test) = week_counts(history);
+                    backtest.add(&training, &train, &test);
+                }
+                model.personal = backtest.personal_wins();
+                self.report.send_time = Some(backtest);
+            }
+            Err(error) => {
+                model.personal = false;
+                self.report.notes.push(format!(
+                    "send time: no backtest ({error} in the even weeks): the population's hour is served"
+                ));
+            }
+        }
+        self.models.send_time = Some(model);
     }
 
     /// Applies the fitted models to one user.
@@ -312,9 +380,13 @@ impl<'a> Decisions<'a> {
             let recent = history
                 .engagement()
                 .contacts_within(self.as_of, self.config.channel.window_days);
-            let choice = model.choose(&channel_counts(history), recent as u32).ok()?;
+            let counts = channel_counts(history);
+            let choice = model.choose(&counts, recent as u32).ok()?;
             if choice.capped {
                 self.report.capped_users += 1;
+            }
+            if !choice.enough_data {
+                self.report.channel_not_enough_data += 1;
             }
             Some(v1::ContactChannel {
                 best: choice
@@ -322,15 +394,17 @@ impl<'a> Decisions<'a> {
                     .map_or(v1::Channel::Unspecified, channel_from_index)
                     .into(),
                 scores: choice
-                    .scores
+                    .order
                     .iter()
-                    .enumerate()
-                    .map(|(index, score)| v1::ChannelScore {
-                        channel: channel_from_index(index).into(),
-                        score: round_to(*score, ESTIMATE_DECIMALS),
+                    .map(|index| v1::ChannelScore {
+                        channel: channel_from_index(*index).into(),
+                        score: round_to(choice.scores[*index], ESTIMATE_DECIMALS),
+                        sends: counts[*index].0,
+                        responses: counts[*index].1,
                     })
                     .collect(),
                 frequency_capped: choice.capped,
+                not_enough_data: !choice.enough_data,
             })
         });
 
@@ -339,14 +413,52 @@ impl<'a> Decisions<'a> {
             bg_nbd: self.models.bg_nbd.as_ref(),
             today,
         };
+        let send_time = self.models.send_time.as_ref().map(|model| {
+            let (mut counts, test) = week_counts(history);
+            for hour in 0..HOURS_PER_WEEK {
+                counts.sends[hour] += test.sends[hour];
+                counts.responses[hour] += test.responses[hour];
+            }
+            let choice = model.choose(&counts);
+            if choice.fallback {
+                self.report.send_time_fallbacks += 1;
+            } else {
+                self.report.send_time_personal += 1;
+            }
+            v1::SendTime {
+                hour_of_week: choice.hour_of_week as u32,
+                fallback: choice.fallback,
+                sends: counts.total_sends() as u32,
+                responses: counts.total_responses() as u32,
+                rate: round_to(choice.rate, ESTIMATE_DECIMALS),
+            }
+        });
+
         UserDecision {
             lifetime_value,
             propensity,
             contact_channel,
             churn: predictions.churn(history),
             next_order: predictions.next_order(history),
+            send_time,
         }
     }
+}
+
+/// A user's sends and responses by hour of the week: (even weeks, odd weeks).
+fn week_counts(history: &UserHistory) -> (WeekCounts, WeekCounts) {
+    let mut even = WeekCounts::default();
+    let mut odd = WeekCounts::default();
+    for counts in history.engagement().hours() {
+        let slot = usize::from(counts.slot);
+        let weeks = if slot < HOURS_PER_WEEK {
+            &mut even
+        } else {
+            &mut odd
+        };
+        weeks.add(slot % HOURS_PER_WEEK, counts.sends, counts.responses);
+    }
+    (even, odd)
 }
 
 fn channel_counts(history: &UserHistory) -> [Counts; 4] {
@@ -363,5 +475,93 @@ fn channel_from_index(index: usize) -> v1::Channel {
         Some("wechat") => v1::Channel::Wechat,
         Some("email") => v1::Channel::Email,
         _ => v1::Channel::Unspecified,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::{Event, LifecycleModel};
+
+    const HOUR: i64 = 3_600_000;
+    /// 2024-01-01, a Monday.
+    const MONDAY: i64 = 1_704_067_200_000;
+
+    /// Sends every day at 08h and 20h of `weeks`, answered at `answer_even`
+    /// o'clock in even weeks and `answer_odd` in odd ones.
+    fn history(weeks: i64, answer_even: i64, answer_odd: i64) -> UserHistory {
+        let model = LifecycleModel::preset("retail").unwrap();
+        let mut history = UserHistory::new(&model);
+        for week in 0..weeks {
+            let answer = if strata_core::engagement::week_parity(MONDAY + week * 168 * HOUR) == 0 {
+                answer_even
+            } else {
+                answer_odd
+            };
+            for day in 0..7 {
+                let midnight = MONDAY + (week * 7 + day) * 24 * HOUR;
+                for hour in [8, 20] {
+                    let at = midnight + hour * HOUR;
+                    let send = Event {
+                        channel: Some("sms".into()),
+                        ..Event::new("u", at, "send")
+                    };
+                    history.observe(&model, &send);
+                    if hour == answer {
+                        let response = Event {
+                            channel: Some("sms".into()),
+                            ..Event::new("u", at + 60_000, "response")
+                        };
+                        history.observe(&model, &response);
+                    }
+                }
+            }
+        }
+        history
+    }
+
+    fn fit(histories: &[UserHistory]) -> DecisionModels {
+        let config = ModelsConfig::default();
+        let users: Vec<(&str, &UserHistory)> =
+            histories.iter().map(|history| ("u", history)).collect();
+        let as_of = MONDAY + 8 * 168 * HOUR;
+        Decisions::fit(&config, as_of, &users).models
+    }
+
+    #[test]
+    fn personal_hours_are_served_when_they_win_on_held_out_weeks() {
+        // Most answer at 20h; a few at 08h, in every week.
+        let mut histories: Vec<UserHistory> = (0..6).map(|_| history(8, 20, 20)).collect();
+        histories.extend((0..3).map(|_| history(8, 8, 8)));
+        let model = fit(&histories).send_time.expect("fitted");
+        assert!(model.personal);
+        // Sends only at 08h and 20h: the smoothed 19h to 21h tie, the earliest wins.
+        let near = |hour: usize, target: usize| {
+            strata_models::send_time::hours_apart(hour % 24, target) <= 1
+        };
+        assert!(near(model.population_best, 20), "{}", model.population_best);
+        let config = ModelsConfig::default();
+        let mut decisions = Decisions::from_models(&config, MONDAY, fit(&histories));
+        let morning = decisions.decide(&histories[7]).send_time.expect("served");
+        assert!(!morning.fallback);
+        assert!(near(morning.hour_of_week as usize, 8), "{morning:?}");
+        assert_eq!(morning.sends, 8 * 14);
+        assert_eq!(morning.responses, 8 * 7);
+    }
+
+    #[test]
+    fn the_population_hour_is_served_when_personal_hours_lose() {
+        // The 08h answerers of the even weeks answer at 20h in the odd ones:
+        // their personal hour (08h) does worse on the held-out weeks.
+        let mut histories: Vec<UserHistory> = (0..6).map(|_| history(8, 20, 20)).collect();
+        histories.extend((0..3).map(|_| history(8, 8, 20)));
+        let models = fit(&histories);
+        let model = models.send_time.clone().expect("fitted");
+        assert!(!model.personal, "personal hours lost the backtest");
+        let config = ModelsConfig::default();
+        let mut decisions = Decisions::from_models(&config, MONDAY, models);
+        let served = decisions.decide(&histories[7]).send_time.expect("served");
+        assert!(served.fallback);
+        assert_eq!(served.hour_of_week as usize, model.population_best);
     }
 }

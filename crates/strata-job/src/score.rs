@@ -299,6 +299,13 @@ fn apply<'m>(
         ));
     }
     applied.report.capped_users = runs.iter().map(|run| run.report.capped_users).sum();
+    applied.report.channel_not_enough_data = runs
+        .iter()
+        .map(|run| run.report.channel_not_enough_data)
+        .sum();
+    applied.report.send_time_personal = runs.iter().map(|run| run.report.send_time_personal).sum();
+    applied.report.send_time_fallbacks =
+        runs.iter().map(|run| run.report.send_time_fallbacks).sum();
     applied.report.users_with_benefits = applied
         .offers
         .iter()
@@ -346,6 +353,7 @@ fn assemble(
             )),
             propensity: decision.propensity,
             contact_channel: decision.contact_channel,
+            send_time: decision.send_time,
             benefits: offers::benefits(&options.models, options.as_of, &list, &policy),
             computed_at: None,
             model_version: options.model_version.clone(),

@@ -417,9 +417,57 @@ impl fmt::Display for ModelReport {
             "    benefits     {} users with recommendations; fairness rule changed {} users; {} users over the contact cap",
             self.users_with_benefits, self.fairness_changes, self.capped_users
         )?;
+        writeln!(
+            out,
+            "    channels     every channel ranked by shrunk response rate; {} users in the \
+             population's order (fewer than 3 sends on 2 channels)",
+            self.channel_not_enough_data
+        )?;
+        write!(out, "{}", SendTimeLine(self))?;
         for note in &self.notes {
             writeln!(out, "    note: {note}")?;
         }
         Ok(())
     }
+}
+
+/// The send-time line: the backtest's verdict and who got which hour.
+struct SendTimeLine<'a>(&'a ModelReport);
+
+impl fmt::Display for SendTimeLine<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let report = self.0;
+        let Some(backtest) = &report.send_time else {
+            return Ok(());
+        };
+        let rate =
+            |value: Option<f64>| value.map_or("none".to_owned(), |value| format!("{value:.4}"));
+        let verdict = if backtest.personal_wins() {
+            "personal hours served"
+        } else {
+            "personal hours do not beat it: the population's hour is served to everyone"
+        };
+        writeln!(
+            out,
+            "    send time    held-out response rate (odd weeks, within 1h of the hour of day) {} at \
+             personal hours vs {} at the population's best hour {} (UTC), {} users scored: {verdict}; \
+             {} users on their own hour, {} on the population's",
+            rate(backtest.personal_rate()),
+            rate(backtest.population_rate()),
+            hour_name(backtest.population_best),
+            backtest.scored_users,
+            report.send_time_personal,
+            report.send_time_fallbacks,
+        )
+    }
+}
+
+/// `Sat 20h` for hour of the week 140.
+pub fn hour_name(hour_of_week: usize) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    format!(
+        "{} {:02}h",
+        DAYS[(hour_of_week / 24) % 7],
+        hour_of_week % 24
+    )
 }

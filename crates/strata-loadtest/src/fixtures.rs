@@ -93,16 +93,18 @@ pub fn demo_profile(seed: u64, index: u64, computed_at_unix: i64) -> Profile {
         Channel::Wechat,
         Channel::Email,
     ];
-    let scores: Vec<ChannelScore> = channels
+    let mut scores: Vec<ChannelScore> = channels
         .iter()
         .map(|channel| ChannelScore {
             channel: (*channel).into(),
             score: rng.random_range(0.005..0.12),
+            ..ChannelScore::default()
         })
         .collect();
+    // Best first, as the recompute job ranks them.
+    scores.sort_by(|a, b| b.score.total_cmp(&a.score));
     let best = scores
-        .iter()
-        .max_by(|a, b| a.score.total_cmp(&b.score))
+        .first()
         .map_or(Channel::Unspecified.into(), |best| best.channel);
 
     let benefit_count = rng.random_range(0..=3);
@@ -131,6 +133,7 @@ pub fn demo_profile(seed: u64, index: u64, computed_at_unix: i64) -> Profile {
             best,
             scores,
             frequency_capped: false,
+            not_enough_data: false,
         }),
         benefits,
         computed_at: Some(prost_types::Timestamp {

@@ -12,6 +12,12 @@
 //! Maximum likelihood rather than the method of moments because send counts
 //! vary a lot between users, and moments weight a 1-send user's 0% or 100% as
 //! much as a 50-send user's rate; the moments are still the starting point.
+//!
+//! Every channel is ranked, best first (ranked channel affinity). A user
+//! with fewer than `min_sends` sends on each of `min_channels` channels has
+//! too little data to rank (Braze's "not enough data" rule is three messages
+//! on two channels): their channels are ranked in the population's order
+//! (the prior means) and the choice says so.
 
 use crate::Error;
 use argmin::core::{CostFunction, Executor, State, TerminationReason, TerminationStatus};
@@ -100,6 +106,10 @@ pub struct ChannelConfig {
     /// Whether a channel the user was never sent on may be chosen (at the
     /// prior mean). Off means: only channels the user is known to read.
     pub zero_sends_eligible: bool,
+    /// Enough data to rank a user's channels by their own responses: at
+    /// least `min_sends` sends on each of at least `min_channels` channels.
+    pub min_sends: u32,
+    pub min_channels: u32,
 }
 
 impl Default for ChannelConfig {
@@ -108,6 +118,8 @@ impl Default for ChannelConfig {
             max_contacts: 3,
             window_days: 7,
             zero_sends_eligible: true,
+            min_sends: 3,
+            min_channels: 2,
         }
     }
 }
@@ -118,8 +130,14 @@ pub struct ChannelChoice {
     /// Index of the best eligible channel; `None` when capped or none is
     /// eligible.
     pub best: Option<usize>,
-    /// Posterior mean response rate per channel, eligible or not.
+    /// Posterior mean response rate per channel, eligible or not, in the
+    /// caller's channel order.
     pub scores: Vec<f64>,
+    /// Every channel index, best first: by `scores` (ties to the lower
+    /// index), or by the population's rates when `enough_data` is false.
+    pub order: Vec<usize>,
+    /// The user has `min_sends` sends on `min_channels` channels.
+    pub enough_data: bool,
     /// The user reached the frequency cap.
     pub capped: bool,
 }
@@ -209,25 +227,32 @@ impl ChannelModel {
             .zip(counts)
             .map(|(prior, counts)| prior.posterior_mean(*counts))
             .collect();
+        let tried = counts
+            .iter()
+            .filter(|(sends, _)| *sends >= self.config.min_sends)
+            .count();
+        let enough_data = tried >= self.config.min_channels as usize;
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        // Stable: equal rates keep the caller's channel order.
+        if enough_data {
+            order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+        } else {
+            order.sort_by(|a, b| self.priors[*b].mean().total_cmp(&self.priors[*a].mean()));
+        }
         let capped = recent_contacts >= self.config.max_contacts;
-        if capped {
-            return Ok(ChannelChoice {
-                best: None,
-                scores,
-                capped,
-            });
-        }
-        let mut best: Option<usize> = None;
-        for (channel, score) in scores.iter().enumerate() {
-            let (sends, _) = counts[channel];
-            let eligible = reachable[channel] && (sends > 0 || self.config.zero_sends_eligible);
-            if eligible && best.is_none_or(|best| *score > scores[best]) {
-                best = Some(channel);
-            }
-        }
+        let best = if capped {
+            None
+        } else {
+            order.iter().copied().find(|channel| {
+                let (sends, _) = counts[*channel];
+                reachable[*channel] && (sends > 0 || self.config.zero_sends_eligible)
+            })
+        };
         Ok(ChannelChoice {
             best,
             scores,
+            order,
+            enough_data,
             capped,
         })
     }
@@ -370,6 +395,8 @@ mod tests {
             max_contacts,
             window_days: 7,
             zero_sends_eligible,
+            min_sends: 1,
+            min_channels: 1,
         };
         ChannelModel::new(vec![prior; 3], config).expect("valid priors")
     }
@@ -446,6 +473,49 @@ mod tests {
         assert_eq!(error.to_string(), "counts[0]: 2 responses to 1 sends");
         assert!(model(3, true).choose(&[(0, 0)], 0).is_err());
         assert!(ChannelPrior::fit(&[(0, 0)]).is_err());
+    }
+
+    #[test]
+    fn ranks_every_channel_or_falls_back_to_the_population_order() {
+        let priors = vec![
+            ChannelPrior {
+                alpha: 1.0,
+                beta: 99.0,
+            },
+            ChannelPrior {
+                alpha: 5.0,
+                beta: 95.0,
+            },
+            ChannelPrior {
+                alpha: 3.0,
+                beta: 97.0,
+            },
+        ];
+        let model = ChannelModel::new(priors, ChannelConfig::default()).expect("valid");
+        // Three sends or more on two channels: ranked by the user's own rates.
+        let known = model
+            .choose(&[(30, 30), (30, 0), (0, 0)], 0)
+            .expect("valid user");
+        assert!(known.enough_data);
+        assert_eq!(known.order, vec![0, 1, 2]);
+        assert_eq!(known.best, Some(0));
+        // Three sends on one channel only: the population's order, flagged.
+        let thin = model
+            .choose(&[(30, 30), (2, 0), (0, 0)], 0)
+            .expect("valid user");
+        assert!(!thin.enough_data);
+        assert_eq!(thin.order, vec![1, 2, 0]);
+        assert_eq!(thin.best, Some(1));
+        assert!(
+            thin.scores[0] > thin.scores[1],
+            "scores stay the user's own"
+        );
+        // The cap still withholds every channel, ranked or not.
+        let capped = model
+            .choose(&[(30, 30), (30, 0), (0, 0)], 3)
+            .expect("valid");
+        assert_eq!(capped.best, None);
+        assert_eq!(capped.order, vec![0, 1, 2]);
     }
 
     #[test]

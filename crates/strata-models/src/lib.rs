@@ -1,6 +1,6 @@
 //! strata's statistical models, as pure functions on numbers: lifetime value
-//! (BG/NBD and Gamma-Gamma), propensity to buy, channel response and benefit
-//! uplift, with the metrics that check them.
+//! (BG/NBD and Gamma-Gamma), propensity to buy, channel response, best send
+//! time and benefit uplift, with the metrics that check them.
 //!
 //! Architecture invariant: no IO, no async, no strata-core types: callers
 //! turn their data into plain numbers first.
@@ -19,6 +19,7 @@ pub mod offer_policy;
 pub mod propensity;
 pub mod propensity_choice;
 pub mod robust;
+pub mod send_time;
 pub mod uplift;
 
 pub use lifetime::{

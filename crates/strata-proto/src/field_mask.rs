@@ -8,7 +8,7 @@
 use crate::v1::Profile;
 
 /// Top-level `Profile` fields a mask may name, in proto field order.
-pub const PROFILE_FIELDS: [&str; 16] = [
+pub const PROFILE_FIELDS: [&str; 17] = [
     "user_id",
     "lifecycle",
     "value_tier",
@@ -25,10 +25,11 @@ pub const PROFILE_FIELDS: [&str; 16] = [
     "global_control",
     "churn",
     "next_order",
+    "send_time",
 ];
 
 /// The same fields' lowerCamelCase (proto3 JSON) names, in the same order.
-pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 16] = [
+pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 17] = [
     "userId",
     "lifecycle",
     "valueTier",
@@ -45,6 +46,7 @@ pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 16] = [
     "globalControl",
     "churn",
     "nextOrder",
+    "sendTime",
 ];
 
 /// The position in `PROFILE_FIELDS` of the field `path` names, in either spelling.
@@ -155,6 +157,9 @@ impl ProfileMask {
         }
         if !self.keeps("next_order") {
             profile.next_order = None;
+        }
+        if !self.keeps("send_time") {
+            profile.send_time = None;
         }
     }
 }

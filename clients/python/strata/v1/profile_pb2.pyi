@@ -70,7 +70,7 @@ BENEFIT_KIND_POINTS: BenefitKind
 BENEFIT_KIND_FREE_SHIPPING: BenefitKind
 
 class Profile(_message.Message):
-    __slots__ = ("user_id", "lifecycle", "value_tier", "lifetime_value", "quadrant", "propensity", "contact_channel", "benefits", "computed_at", "model_version", "tags", "campaigns", "last_purchase_at", "global_control", "churn", "next_order")
+    __slots__ = ("user_id", "lifecycle", "value_tier", "lifetime_value", "quadrant", "propensity", "contact_channel", "benefits", "computed_at", "model_version", "tags", "campaigns", "last_purchase_at", "global_control", "churn", "next_order", "send_time")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     LIFECYCLE_FIELD_NUMBER: _ClassVar[int]
     VALUE_TIER_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,7 @@ class Profile(_message.Message):
     GLOBAL_CONTROL_FIELD_NUMBER: _ClassVar[int]
     CHURN_FIELD_NUMBER: _ClassVar[int]
     NEXT_ORDER_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     lifecycle: Lifecycle
     value_tier: ValueTier
@@ -103,7 +104,8 @@ class Profile(_message.Message):
     global_control: bool
     churn: Churn
     next_order: NextOrder
-    def __init__(self, user_id: _Optional[str] = ..., lifecycle: _Optional[_Union[Lifecycle, _Mapping]] = ..., value_tier: _Optional[_Union[ValueTier, _Mapping]] = ..., lifetime_value: _Optional[_Union[LifetimeValue, _Mapping]] = ..., quadrant: _Optional[_Union[Quadrant, _Mapping]] = ..., propensity: _Optional[float] = ..., contact_channel: _Optional[_Union[ContactChannel, _Mapping]] = ..., benefits: _Optional[_Iterable[_Union[Benefit, _Mapping]]] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_version: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., campaigns: _Optional[_Iterable[_Union[CampaignArm, _Mapping]]] = ..., last_purchase_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., global_control: bool = ..., churn: _Optional[_Union[Churn, _Mapping]] = ..., next_order: _Optional[_Union[NextOrder, _Mapping]] = ...) -> None: ...
+    send_time: SendTime
+    def __init__(self, user_id: _Optional[str] = ..., lifecycle: _Optional[_Union[Lifecycle, _Mapping]] = ..., value_tier: _Optional[_Union[ValueTier, _Mapping]] = ..., lifetime_value: _Optional[_Union[LifetimeValue, _Mapping]] = ..., quadrant: _Optional[_Union[Quadrant, _Mapping]] = ..., propensity: _Optional[float] = ..., contact_channel: _Optional[_Union[ContactChannel, _Mapping]] = ..., benefits: _Optional[_Iterable[_Union[Benefit, _Mapping]]] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_version: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., campaigns: _Optional[_Iterable[_Union[CampaignArm, _Mapping]]] = ..., last_purchase_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., global_control: bool = ..., churn: _Optional[_Union[Churn, _Mapping]] = ..., next_order: _Optional[_Union[NextOrder, _Mapping]] = ..., send_time: _Optional[_Union[SendTime, _Mapping]] = ...) -> None: ...
 
 class Churn(_message.Message):
     __slots__ = ("probability", "horizon_days", "method")
@@ -124,6 +126,20 @@ class NextOrder(_message.Message):
     typical_gap_days: float
     method: str
     def __init__(self, expected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., typical_gap_days: _Optional[float] = ..., method: _Optional[str] = ...) -> None: ...
+
+class SendTime(_message.Message):
+    __slots__ = ("hour_of_week", "fallback", "sends", "responses", "rate")
+    HOUR_OF_WEEK_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    SENDS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    hour_of_week: int
+    fallback: bool
+    sends: int
+    responses: int
+    rate: float
+    def __init__(self, hour_of_week: _Optional[int] = ..., fallback: bool = ..., sends: _Optional[int] = ..., responses: _Optional[int] = ..., rate: _Optional[float] = ...) -> None: ...
 
 class Tag(_message.Message):
     __slots__ = ("key", "values")
@@ -202,22 +218,28 @@ class Quadrant(_message.Message):
     def __init__(self, kind: _Optional[_Union[QuadrantKind, str]] = ..., loyalty_score: _Optional[float] = ..., satisfaction_score: _Optional[float] = ...) -> None: ...
 
 class ChannelScore(_message.Message):
-    __slots__ = ("channel", "score")
+    __slots__ = ("channel", "score", "sends", "responses")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    SENDS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
     channel: Channel
     score: float
-    def __init__(self, channel: _Optional[_Union[Channel, str]] = ..., score: _Optional[float] = ...) -> None: ...
+    sends: int
+    responses: int
+    def __init__(self, channel: _Optional[_Union[Channel, str]] = ..., score: _Optional[float] = ..., sends: _Optional[int] = ..., responses: _Optional[int] = ...) -> None: ...
 
 class ContactChannel(_message.Message):
-    __slots__ = ("best", "scores", "frequency_capped")
+    __slots__ = ("best", "scores", "frequency_capped", "not_enough_data")
     BEST_FIELD_NUMBER: _ClassVar[int]
     SCORES_FIELD_NUMBER: _ClassVar[int]
     FREQUENCY_CAPPED_FIELD_NUMBER: _ClassVar[int]
+    NOT_ENOUGH_DATA_FIELD_NUMBER: _ClassVar[int]
     best: Channel
     scores: _containers.RepeatedCompositeFieldContainer[ChannelScore]
     frequency_capped: bool
-    def __init__(self, best: _Optional[_Union[Channel, str]] = ..., scores: _Optional[_Iterable[_Union[ChannelScore, _Mapping]]] = ..., frequency_capped: bool = ...) -> None: ...
+    not_enough_data: bool
+    def __init__(self, best: _Optional[_Union[Channel, str]] = ..., scores: _Optional[_Iterable[_Union[ChannelScore, _Mapping]]] = ..., frequency_capped: bool = ..., not_enough_data: bool = ...) -> None: ...
 
 class Benefit(_message.Message):
     __slots__ = ("benefit_id", "kind", "face_value", "currency", "minimum_spend", "expected_incremental_profit", "valid_from", "valid_until", "fairness_required", "policy")

@@ -13,7 +13,7 @@ use strata_core::UnixMillis;
 
 pub(super) const HOUR_MILLIS: i64 = 3_600_000;
 pub(super) const DAY_MILLIS: i64 = 24 * HOUR_MILLIS;
-const HOURS_PER_WEEK: usize = 168;
+pub(super) const HOURS_PER_WEEK: usize = 168;
 const WEEK_MILLIS: i64 = HOURS_PER_WEEK as i64 * HOUR_MILLIS;
 /// 1970-01-05T00:00:00Z, the first Monday after the epoch (a Thursday).
 const FIRST_MONDAY: UnixMillis = 4 * DAY_MILLIS;
@@ -107,10 +107,22 @@ impl Clock {
             + (fraction * HOUR_MILLIS as f64).floor() as i64
     }
 
+    /// Operational hours calendar hour of the week `hour` is worth (the
+    /// relative rate of every process in that hour); they sum to 168.
+    pub fn weight(&self, hour: usize) -> f64 {
+        self.weights[hour % HOURS_PER_WEEK]
+    }
+
     /// Whether operational instant `weeks` lies inside the window (false for NaN).
     pub fn contains(&self, weeks: f64) -> bool {
         weeks >= self.operational_start && weeks < self.operational_end
     }
+}
+
+/// The UTC hour of the week of `at` with its fraction, in `[0, 168)`; 0 is
+/// Monday 00:00.
+pub(super) fn hour_of_week(at: UnixMillis) -> f64 {
+    (at - FIRST_MONDAY).rem_euclid(WEEK_MILLIS) as f64 / HOUR_MILLIS as f64
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub use effects::{
     Effect, MARGIN_RATE, OfferState, Response, Traits, expected_cost, price_sensitivity,
 };
 pub use funnel::{FunnelTruth, stage_names};
-pub use reach::{CHANNELS, ChannelParameters, ChannelTruth};
+pub use reach::{CHANNELS, ChannelParameters, ChannelTruth, SendTimeTruth};
 pub use retail::{
     BgNbdParameters, GammaGammaParameters, OfferTruth, RetailParameters, RetailTruth,
     SATISFIED_FROM, Segment, TRUE_PARAMETERS, ValueTier,
@@ -207,6 +207,8 @@ pub struct UserTruth {
     pub last_event_at: Option<UnixMillis>,
     /// One entry per channel of [`CHANNELS`], in that order.
     pub channels: Vec<ChannelTruth>,
+    /// When the user answers: the response lift by hour of the week.
+    pub send_time: SendTimeTruth,
     pub journey: Journey,
     /// Retail only (empty otherwise): per benefit id of [`BENEFITS`], the true expected
     /// 14-day incremental profit (EUR) of issuing it at the end of the window, against
@@ -314,7 +316,7 @@ fn simulate(config: &GenConfig, clock: &Clock, index: u64, events: &mut Vec<Even
             (Journey::Funnel(truth), first_seen)
         }
     };
-    let channels = reach::simulate(&streams, &mut timeline, first_seen);
+    let (channels, send_time) = reach::simulate(&streams, &mut timeline, first_seen);
     // Stable: events at the same millisecond keep their causal push order.
     events.sort_by_key(|event| event.at);
     let mut offer_value = BTreeMap::new();
@@ -339,6 +341,7 @@ fn simulate(config: &GenConfig, clock: &Clock, index: u64, events: &mut Vec<Even
         first_event_at: events.first().map(|event| event.at),
         last_event_at: events.last().map(|event| event.at),
         channels,
+        send_time,
         journey,
         offer_value,
         offer_uplift,
@@ -400,6 +403,9 @@ enum Stream {
     Reach,
     Funnel,
     FunnelOffers,
+    /// The preferred response hours: its own stream, so adding it moved no
+    /// other draw.
+    Timing,
 }
 
 impl Streams {

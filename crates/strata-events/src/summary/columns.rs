@@ -19,8 +19,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use strata_core::{
-    CHANNELS, ChannelCounts, DayTotal, EngagementParts, HistoryParts, LifecycleModel, OfferIssue,
-    SeriesParts, UnixMillis, UserHistory,
+    CHANNELS, ChannelCounts, DayTotal, EngagementParts, HistoryParts, HourCounts, LifecycleModel,
+    OfferIssue, SeriesParts, UnixMillis, UserHistory,
 };
 
 use crate::Error;
@@ -64,6 +64,16 @@ fn redemption_fields() -> Fields {
         Field::new("at", timestamp(), false),
         Field::new("benefit_id", DataType::Utf8, false),
         Field::new("amount", DataType::Float64, true),
+    ])
+}
+
+/// Sends and responses by hour of the week and week parity
+/// (`strata_core::HourCounts`).
+fn hour_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("slot", DataType::Int64, false),
+        Field::new("sends", DataType::Int64, false),
+        Field::new("responses", DataType::Int64, false),
     ])
 }
 
@@ -113,6 +123,11 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(
             "tracked_series",
             list_of(DataType::Struct(series_fields())),
+            false,
+        ),
+        Field::new(
+            "send_hours",
+            list_of(DataType::Struct(hour_fields())),
             false,
         ),
     ]);
@@ -269,6 +284,8 @@ fn batch(users: &[(String, UserHistory)]) -> Result<RecordBatch, arrow_schema::A
     let (mut redeemed_at, mut redeemed_benefit, mut redeemed_amount) =
         (Vec::new(), Vec::new(), Vec::new());
     let mut series = SeriesColumn::new();
+    let mut hour_offsets = vec![0];
+    let (mut hour_slot, mut hour_sends, mut hour_responses) = (Vec::new(), Vec::new(), Vec::new());
     for (id, history) in users {
         let parts = history.to_parts();
         user_id.push(id.as_str());
@@ -310,6 +327,12 @@ fn batch(users: &[(String, UserHistory)]) -> Result<RecordBatch, arrow_schema::A
         }
         redemption_offsets.push(offset(redeemed_at.len()));
         series.push(&parts.series);
+        for counts in &parts.engagement.hours {
+            hour_slot.push(i64::from(counts.slot));
+            hour_sends.push(i64::from(counts.sends));
+            hour_responses.push(i64::from(counts.responses));
+        }
+        hour_offsets.push(offset(hour_slot.len()));
     }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(user_id)),
@@ -364,6 +387,20 @@ fn batch(users: &[(String, UserHistory)]) -> Result<RecordBatch, arrow_schema::A
         Arc::new(redemptions),
     ));
     columns.push(series.finish());
+    let hours = StructArray::new(
+        hour_fields(),
+        vec![
+            Arc::new(Int64Array::from(hour_slot)),
+            Arc::new(Int64Array::from(hour_sends)),
+            Arc::new(Int64Array::from(hour_responses)),
+        ],
+        None,
+    );
+    columns.push(list(
+        DataType::Struct(hour_fields()),
+        hour_offsets,
+        Arc::new(hours),
+    ));
     RecordBatch::try_new(schema(), columns)
 }
 
@@ -547,6 +584,7 @@ struct BatchColumns<'a> {
     offers: &'a ListArray,
     redemptions: &'a ListArray,
     series: &'a ListArray,
+    hours: &'a ListArray,
 }
 
 fn rows_of(list: &ListArray, row: usize) -> std::ops::Range<usize> {
@@ -624,6 +662,7 @@ impl<'a> BatchColumns<'a> {
             offers: column("offers").as_list::<i32>(),
             redemptions: column("redemptions").as_list::<i32>(),
             series: column("tracked_series").as_list::<i32>(),
+            hours: column("send_hours").as_list::<i32>(),
         }
     }
 
@@ -702,6 +741,26 @@ impl<'a> BatchColumns<'a> {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let hours = self.hours.values().as_struct();
+        let (hour_slot, hour_sends, hour_responses) = (
+            hours.column(0).as_primitive::<Int64Type>(),
+            hours.column(1).as_primitive::<Int64Type>(),
+            hours.column(2).as_primitive::<Int64Type>(),
+        );
+        let narrow = |value: i64, what: &str| {
+            u32::try_from(value).map_err(|_| format!("{what} {value} out of range"))
+        };
+        let hours = rows_of(self.hours, row)
+            .map(|index| {
+                Ok(HourCounts {
+                    slot: u16::try_from(hour_slot.value(index)).map_err(|_| {
+                        format!("hour slot {} out of range", hour_slot.value(index))
+                    })?,
+                    sends: narrow(hour_sends.value(index), "hour sends")?,
+                    responses: narrow(hour_responses.value(index), "hour responses")?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let [first_seen, last_seen, purchase_first, purchase_last] = self.times;
         let parts = HistoryParts {
             first_seen: time(first_seen, row),
@@ -731,6 +790,7 @@ impl<'a> BatchColumns<'a> {
                 recent_contacts,
                 offers,
                 redemptions,
+                hours,
             },
             series: tracked,
         };

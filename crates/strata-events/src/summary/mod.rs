@@ -33,7 +33,8 @@ pub use columns::schema;
 use crate::Error;
 
 /// The summary format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the `send_hours` column (sends and responses by hour of the week).
+pub const FORMAT_VERSION: u32 = 2;
 
 pub const MANIFEST: &str = "manifest.json";
 

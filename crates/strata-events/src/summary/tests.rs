@@ -123,7 +123,10 @@ fn a_manifest_of_another_format_says_so() {
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
         &path,
-        text.replace("\"format_version\": 1", "\"format_version\": 99"),
+        text.replace(
+            &format!("\"format_version\": {FORMAT_VERSION}"),
+            "\"format_version\": 99",
+        ),
     )
     .unwrap();
     let error = read_manifest(&out).unwrap_err().to_string();
