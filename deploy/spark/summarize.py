@@ -38,10 +38,14 @@ import tomllib
 import uuid
 from pathlib import Path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the `send_hours` column
 MANIFEST = "manifest.json"
 CHANNELS = ["sms", "app_push", "wechat", "email"]
 RECENT_CONTACTS = 32
+HOURS_PER_WEEK = 168
+HOUR_MILLIS = 3_600_000
+WEEK_MILLIS = HOURS_PER_WEEK * HOUR_MILLIS
+FIRST_MONDAY = 4 * 24 * HOUR_MILLIS  # 1970-01-05T00:00:00Z
 MAX_USER_ID_BYTES = 256
 EPOCH_MILLIS_THRESHOLD = 100_000_000_000
 LATEST_AS_OF = 4_102_444_800_000
@@ -352,6 +356,10 @@ def summary_schema():
             StructField("benefit_id", StringType(), False),
             StructField("amount", DoubleType(), True)]), False), False),
         StructField("tracked_series", ArrayType(series, False), False),
+        StructField("send_hours", ArrayType(StructType([
+            StructField("slot", LongType(), False),
+            StructField("sends", LongType(), False),
+            StructField("responses", LongType(), False)]), False), False),
     ]
     return StructType(fields)
 
@@ -391,6 +399,29 @@ def series_sql(events, previous, retention):
         f"'first_at', least({previous}.first_at, array_min(transform({events}, e -> e.ts))), "
         f"'last_at', greatest({previous}.last_at, array_max(transform({events}, e -> e.ts))), "
         f"'days', {days})"
+    )
+
+
+def send_hours_sql(events, previous):
+    """Sends and responses on a known channel by hour slot (engagement.rs
+    `HourCounts`), continuing `previous` (the summary's list or null): slot
+    `parity * 168 + hour_of_week`, hour 0 Monday 00h UTC, the parity of the
+    week counted from 1970-01-05; sorted by slot, only slots with a count."""
+    since = f"(unix_millis(e.ts) - {FIRST_MONDAY}L)"
+    week = f"(({since} - pmod({since}, {WEEK_MILLIS}L)) div {WEEK_MILLIS}L)"
+    slot = (f"pmod({week}, 2L) * {HOURS_PER_WEEK}L"
+            f" + pmod({since}, {WEEK_MILLIS}L) div {HOUR_MILLIS}L")
+    counted = f"transform({events}, e -> struct({slot} as slot, e.kind = 'send' as send))"
+    prev = (f"coalesce({previous}, "
+            "cast(array() as array<struct<slot:bigint,sends:bigint,responses:bigint>>))")
+    return (
+        f"transform(array_sort(array_distinct(concat(transform({prev}, h -> h.slot), "
+        f"transform({counted}, h -> h.slot)))), s -> struct(s as slot, "
+        f"coalesce(element_at(filter({prev}, h -> h.slot = s), 1).sends, 0L)"
+        f" + cast(size(filter({counted}, h -> h.slot = s and h.send)) as bigint) as sends, "
+        f"coalesce(element_at(filter({prev}, h -> h.slot = s), 1).responses, 0L)"
+        f" + cast(size(filter({counted}, h -> h.slot = s and not h.send)) as bigint)"
+        f" as responses))"
     )
 
 
@@ -454,6 +485,9 @@ def fold(users, model):
             columns[f"{channel}_{name}"] = (
                 f"coalesce(p.{channel}_{name}, 0L) + cast(size(filter({other}, e -> "
                 f"e.kind = '{kind}' and e.channel = '{channel}')) as bigint)")
+    columns["send_hours"] = send_hours_sql(
+        f"filter({other}, e -> e.kind in ('send', 'response') and "
+        f"array_contains({channels}, e.channel))", "p.send_hours")
     tracked = []
     for index, (events, minimum, retention) in enumerate(model["series"]):
         accepts = "" if minimum is None else \
@@ -483,7 +517,7 @@ def fold(users, model):
     ]
     for channel in CHANNELS:
         out += [f"{channel}_sends", f"{channel}_responses"]
-    out += ["recent_contacts", "offers", "redemptions", "tracked_series"]
+    out += ["recent_contacts", "offers", "redemptions", "tracked_series", "send_hours"]
     return folded.select(*out)
 
 
