@@ -227,10 +227,11 @@ async fn churn_and_next_order_are_served_behind_their_field_masks() {
         );
     }
 
-    // The push left the run's model card with the serving version.
+    // The push named the new store's version after the run (issue 20) and
+    // left the run's model card with it.
     let listing = cards(&target);
     for needle in [
-        "model card of initial (fitted as ".to_owned(),
+        "model card of retail-1 (fitted as retail-1, ".to_owned(),
         "  data       as of 2025-01-01T00:00:00Z; events ".to_owned(),
         format!("served {churn_served}"),
         format!("served {order_served}"),
@@ -290,7 +291,7 @@ async fn churn_and_next_order_are_served_behind_their_field_masks() {
     );
     // The pushed version's card is still there, for the rollback.
     assert!(
-        listing.contains("model card of initial (fitted as "),
+        listing.contains("model card of retail-1 (fitted as retail-1, "),
         "{listing}"
     );
 }
