@@ -12,7 +12,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use prost::Message;
-use strata_events::generate;
 
 use crate::support::{Server, strata, succeeded};
 
@@ -68,23 +67,6 @@ fn apply_partitioned(events: &Path, model: &Path, server: &Server, state: &Path,
     for worker in workers {
         succeeded(worker.wait_with_output().unwrap());
     }
-}
-
-/// Every generated user's served profile, encoded with `computed_at`
-/// cleared (the only field that differs from run to run by design).
-async fn served_bytes(server: &Server) -> BTreeMap<String, Vec<u8>> {
-    let ids: Vec<String> = (0..USERS).map(generate::user_id).collect();
-    let mut profiles = BTreeMap::new();
-    for chunk in ids.chunks(1000) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        for (id, profile) in chunk.iter().zip(server.lookup(&refs).await) {
-            if let Some(mut profile) = profile {
-                profile.computed_at = None;
-                profiles.insert(id.clone(), profile.encode_to_vec());
-            }
-        }
-    }
-    profiles
 }
 
 /// Users whose bytes differ between two servers' profiles, and who is on
@@ -143,7 +125,7 @@ async fn partitions_applying_one_model_file_serve_identical_bytes() {
         let server = Server::start(&dir.path().join(format!("db-{count}")), None);
         let state = dir.path().join(format!("state-{count}.jsonl"));
         apply_partitioned(&events, &model, &server, &state, count);
-        let profiles = served_bytes(&server).await;
+        let profiles = server.known_bytes(USERS).await;
         assert_eq!(profiles.len() as u64, USERS, "{count} partitions");
         match &reference {
             None => reference = Some(profiles),
@@ -177,7 +159,7 @@ async fn partitions_applying_one_model_file_serve_identical_bytes() {
             .map(String::as_str)
             .collect::<Vec<_>>(),
     ));
-    let plain = served_bytes(&server).await;
+    let plain = server.known_bytes(USERS).await;
     let differ = differences(&reference, &plain);
     assert!(
         differ.is_empty(),

@@ -15,7 +15,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use prost::Message;
 use strata_core::{Event, HistoryParts, LifecycleModel};
 use strata_events::generate::{self, GenConfig, Preset};
 use strata_events::input::{EventWriter, Format};
@@ -138,23 +137,6 @@ fn assert_same_summaries(spark: &Path, rust: &Path, model: &LifecycleModel) -> M
         users_per_part(&rust_manifest)
     );
     spark_manifest
-}
-
-/// Every generated user's served profile, encoded, `computed_at` cleared.
-async fn served(server: &Server) -> BTreeMap<String, Option<Vec<u8>>> {
-    let ids: Vec<String> = (0..USERS).map(generate::user_id).collect();
-    let mut profiles = BTreeMap::new();
-    for chunk in ids.chunks(1000) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        for (id, profile) in chunk.iter().zip(server.lookup(&refs).await) {
-            let encoded = profile.map(|mut profile| {
-                profile.computed_at = None;
-                profile.encode_to_vec()
-            });
-            profiles.insert(id.clone(), encoded);
-        }
-    }
-    profiles
 }
 
 /// A generated retail log as CSV, with [`MALFORMED`] and [`UNUSUAL`] rows
@@ -318,8 +300,8 @@ async fn spark_summaries_fit_and_apply_to_what_one_recompute_serves() {
         "{output}"
     );
 
-    let from_spark = served(&applied).await;
-    let from_plain = served(&plain).await;
+    let from_spark = applied.served_bytes(USERS).await;
+    let from_plain = plain.served_bytes(USERS).await;
     let known = from_plain
         .values()
         .filter(|profile| profile.is_some())

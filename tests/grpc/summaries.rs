@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use prost::Message;
 use strata_core::{Event, LifecycleModel, UserHistory};
 use strata_events::generate::{self, GenConfig, Preset};
 use strata_events::input::{EventWriter, Format};
@@ -48,23 +47,6 @@ fn text(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// Every user's served profile, encoded, with `computed_at` cleared.
-async fn served(server: &Server, users: u64) -> BTreeMap<String, Option<Vec<u8>>> {
-    let ids: Vec<String> = (0..users).map(generate::user_id).collect();
-    let mut profiles = BTreeMap::new();
-    for chunk in ids.chunks(1000) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        for (id, profile) in chunk.iter().zip(server.lookup(&refs).await) {
-            let encoded = profile.map(|mut profile| {
-                profile.computed_at = None;
-                profile.encode_to_vec()
-            });
-            profiles.insert(id.clone(), encoded);
-        }
-    }
-    profiles
-}
-
 /// Pushes a recompute (extra args: its input) to a new server, and returns
 /// what it serves.
 async fn push_and_read(
@@ -88,7 +70,7 @@ async fn push_and_read(
     ];
     args.extend_from_slice(input);
     run(&args);
-    served(&server, users).await
+    server.served_bytes(users).await
 }
 
 fn read_summaries(dir: &Path, model: &LifecycleModel) -> BTreeMap<String, UserHistory> {

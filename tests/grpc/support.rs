@@ -141,6 +141,38 @@ impl Server {
             .collect()
     }
 
+    /// The served profile of each of the first `users` generated users
+    /// (`strata gen` ids), encoded with `computed_at` cleared (the only
+    /// field that differs from run to run by design); None when unknown.
+    pub async fn served_bytes(
+        &self,
+        users: u64,
+    ) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+        use prost::Message;
+        let ids: Vec<String> = (0..users).map(strata_events::generate::user_id).collect();
+        let mut profiles = std::collections::BTreeMap::new();
+        for chunk in ids.chunks(1000) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            for (id, profile) in chunk.iter().zip(self.lookup(&refs).await) {
+                let encoded = profile.map(|mut profile| {
+                    profile.computed_at = None;
+                    profile.encode_to_vec()
+                });
+                profiles.insert(id.clone(), encoded);
+            }
+        }
+        profiles
+    }
+
+    /// [`Server::served_bytes`] of the users the server knows only.
+    pub async fn known_bytes(&self, users: u64) -> std::collections::BTreeMap<String, Vec<u8>> {
+        self.served_bytes(users)
+            .await
+            .into_iter()
+            .filter_map(|(id, bytes)| Some((id, bytes?)))
+            .collect()
+    }
+
     /// The producer's last applied sequence (GetIngestState).
     pub async fn applied(&self, producer: &str) -> u64 {
         self.ingest()

@@ -6,12 +6,10 @@
 //! BatchGetProfiles is byte-identical (encoded, `computed_at` cleared),
 //! and the runs print the same summary and models.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use prost::Message;
-use strata_events::generate;
 
 use crate::support::{Server, strata, succeeded};
 
@@ -43,23 +41,6 @@ fn recompute(events: &Path, server: &Server, state: &Path, threads: &str) -> Str
         .join("\n")
 }
 
-/// Every generated user's served profile, encoded with `computed_at`
-/// cleared (the only field that differs from run to run by design).
-async fn served_bytes(server: &Server) -> BTreeMap<String, Vec<u8>> {
-    let ids: Vec<String> = (0..USERS).map(generate::user_id).collect();
-    let mut profiles = BTreeMap::new();
-    for chunk in ids.chunks(1000) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        for (id, profile) in chunk.iter().zip(server.lookup(&refs).await) {
-            if let Some(mut profile) = profile {
-                profile.computed_at = None;
-                profiles.insert(id.clone(), profile.encode_to_vec());
-            }
-        }
-    }
-    profiles
-}
-
 #[tokio::test]
 async fn one_and_four_threads_serve_identical_bytes() {
     let dir = tempfile::tempdir().unwrap();
@@ -79,7 +60,7 @@ async fn one_and_four_threads_serve_identical_bytes() {
         let server = Server::start(&dir.path().join(format!("db-{threads}")), None);
         let state = dir.path().join(format!("state-{threads}.jsonl"));
         let summary = recompute(&events, &server, &state, threads);
-        let profiles = served_bytes(&server).await;
+        let profiles = server.known_bytes(USERS).await;
         runs.push((threads, summary, profiles));
     }
     let (_, one_summary, one) = &runs[0];
