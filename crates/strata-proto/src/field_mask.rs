@@ -59,7 +59,11 @@ pub fn profile_field_position(path: &str) -> Option<usize> {
 
 /// A parsed mask: bit i keeps `PROFILE_FIELDS[i]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProfileMask(u16);
+pub struct ProfileMask(u32);
+
+// Every field has its bit: a shift past the width would wrap onto field 0
+// in a release build and keep `user_id` for the last field instead.
+const _: () = assert!(PROFILE_FIELDS.len() <= u32::BITS as usize);
 
 /// A mask path that names no `Profile` field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +93,7 @@ impl ProfileMask {
         let Some(mask) = mask.filter(|mask| !mask.paths.is_empty()) else {
             return Ok(None);
         };
-        let mut bits = 0u16;
+        let mut bits = 0u32;
         for (index, path) in mask.paths.iter().enumerate() {
             let position = profile_field_position(path).ok_or_else(|| UnknownPath {
                 index,
@@ -259,5 +263,19 @@ mod tests {
                 ..Profile::default()
             }
         );
+    }
+
+    #[test]
+    fn each_field_alone_keeps_itself_and_clears_user_id() {
+        for (position, field) in PROFILE_FIELDS.iter().enumerate() {
+            let parsed = ProfileMask::parse(Some(&mask(&[field]))).unwrap().unwrap();
+            assert_eq!(parsed, ProfileMask(1 << position), "{field}");
+            let mut profile = Profile {
+                user_id: "u".into(),
+                ..Profile::default()
+            };
+            parsed.apply(&mut profile);
+            assert_eq!(profile.user_id.is_empty(), *field != "user_id", "{field}");
+        }
     }
 }
