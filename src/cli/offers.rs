@@ -167,10 +167,13 @@ fn explanation_table(explanation: &OffersExplanation, cold_start: bool) -> anyho
     ]];
     for entry in &explanation.benefits {
         let benefit = entry.benefit.clone().unwrap_or_default();
-        let estimate = format!(
+        let mut estimate = format!(
             "{:.2} {}",
             benefit.expected_incremental_profit, benefit.currency
         );
+        if let (Some(low), Some(high)) = (benefit.estimate_low, benefit.estimate_high) {
+            estimate.push_str(&format!(" (95% {low:.2} to {high:.2})"));
+        }
         let mut origin = if cold_start {
             "cold start".to_owned()
         } else if benefit.policy.is_empty() {
@@ -178,6 +181,9 @@ fn explanation_table(explanation: &OffersExplanation, cold_start: bool) -> anyho
         } else {
             benefit.policy.clone()
         };
+        if !benefit.cell.is_empty() {
+            origin.push_str(&format!(", cell: {}", benefit.cell));
+        }
         if benefit.fairness_required {
             origin.push_str(", fairness required");
         }

@@ -134,6 +134,53 @@ async fn explanations_name_the_rule_that_kept_or_dropped_each_benefit() {
             entry["benefit"]["expectedIncrementalProfit"].as_f64(),
             Some(stored.expected_incremental_profit)
         );
+        // Where the estimate was learned, and how sure it is.
+        let cell = entry["benefit"]["cell"].as_str().unwrap_or_default();
+        assert!(!cell.is_empty(), "no cell: {entry}");
+        assert_eq!(cell, stored.cell);
+        assert!(
+            cell == "all users"
+                || cell.starts_with("never bought, first seen ")
+                || cell.starts_with("bought before, natural margin "),
+            "{cell}"
+        );
+        if policy == "best single benefit" {
+            assert_eq!(cell, "all users");
+        }
+        let low = entry["benefit"]["estimateLow"].as_f64();
+        let high = entry["benefit"]["estimateHigh"].as_f64();
+        assert_eq!(low, stored.estimate_low);
+        assert_eq!(high, stored.estimate_high);
+        if policy == "learned" {
+            assert!(low.is_none() && high.is_none(), "{entry}");
+        } else {
+            let (low, high) = (low.expect("a low end"), high.expect("a high end"));
+            let estimate = stored.expected_incremental_profit;
+            assert!(low <= estimate && estimate <= high && low < high, "{entry}");
+        }
+    }
+    // Users of one cell share their estimates' intervals: a benefit's
+    // interval is the cell's, not the user's.
+    let mut by_cell = std::collections::BTreeMap::new();
+    for profile in &stored {
+        for benefit in &profile.benefits {
+            let key = (benefit.cell.clone(), benefit.benefit_id.clone());
+            let interval = (
+                benefit.expected_incremental_profit.to_bits(),
+                benefit.estimate_low.map(f64::to_bits),
+                benefit.estimate_high.map(f64::to_bits),
+            );
+            if !benefit.fairness_required && policy != "learned" {
+                assert_eq!(
+                    *by_cell.entry(key.clone()).or_insert(interval),
+                    interval,
+                    "{key:?}"
+                );
+            }
+        }
+    }
+    if policy != "learned" {
+        assert!(by_cell.len() >= 2, "{by_cell:?}");
     }
     let served_ids: Vec<&str> = served["offers"]
         .as_array()
@@ -206,6 +253,10 @@ async fn explanations_name_the_rule_that_kept_or_dropped_each_benefit() {
             .find(|line| line.trim_start().starts_with(id) && line.contains("served"))
             .unwrap_or_else(|| panic!("no served row for {id}:\n{table}"));
         assert!(row.contains(&policy), "{row}");
+        assert!(row.contains("cell: "), "{row}");
+        if policy != "learned" {
+            assert!(row.contains("(95% "), "{row}");
+        }
     }
 
     // The fairness rule's benefit is marked, in JSON and in the table. On

@@ -130,6 +130,9 @@ pub fn benefit(benefit: &Benefit) -> Value {
     object.message("validUntil", benefit.valid_until.as_ref().map(timestamp));
     object.boolean("fairnessRequired", benefit.fairness_required);
     object.string("policy", &benefit.policy);
+    object.string("cell", &benefit.cell);
+    object.present_double("estimateLow", benefit.estimate_low);
+    object.present_double("estimateHigh", benefit.estimate_high);
     object.finish()
 }
 
@@ -394,6 +397,9 @@ mod tests {
             valid_until: Some(at(1_735_689_600, 0)),
             fairness_required: true,
             policy: String::new(),
+            cell: String::new(),
+            estimate_low: None,
+            estimate_high: None,
         };
         assert_eq!(
             super::benefit(&benefit),

@@ -160,6 +160,8 @@ const DAYS_PER_WEEK: f64 = 7.0;
 const MONEY_DECIMALS: i32 = 2;
 /// A positive estimate below this is served as 0.00: not offered.
 const HALF_A_CENT: f64 = 0.005;
+/// The normal quantile of a two-sided 95% interval.
+const Z_95: f64 = 1.959_963_984_540_054;
 /// Days since first seen that bound the never-buyers' cells.
 const TENURE_CUTS: [i32; 2] = [30, 120];
 /// Features before the layer indicators (see the module documentation).
@@ -170,11 +172,18 @@ fn round_to(value: f64, decimals: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-/// One benefit of a user's served list (16 bytes: a list per user).
+/// One benefit of a user's served list (40 bytes: a list per user).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct ServedOffer {
     /// Catalogue index.
     pub benefit: u32,
+    /// The uplift cell the estimate was learned in (for the learned policy,
+    /// the user's cell); `None`: the pooled difference over every cell, or
+    /// not yet known (set by [`OfferServer::serve`]).
+    pub cell: Option<u32>,
+    /// The estimate's variance, when the policy keeps one (the cell
+    /// policies); set by [`OfferServer::serve`].
+    pub variance: Option<f64>,
     /// Estimated incremental profit (rounded to cents only when served:
     /// rounding is monotone, so the served numbers keep the list's order).
     pub estimate: f64,
@@ -934,6 +943,8 @@ fn served(list: Vec<FairOffer>) -> Vec<ServedOffer> {
     list.into_iter()
         .map(|offer| ServedOffer {
             benefit: offer.benefit as u32,
+            cell: None,
+            variance: None,
             estimate: offer.estimate,
             forced: offer.forced,
         })
@@ -966,13 +977,13 @@ pub(crate) struct OfferModel {
     repairs: Vec<GroupRepair>,
 }
 
-/// The list one user is served before the fairness rule, and the user's
-/// estimates (for the rule).
+/// The list one user is served before the fairness rule, the user's
+/// estimates (for the rule) and cell.
 fn ranked(
     learning: &Learning<'_>,
     policy: &ServedPolicy<StratifiedModel<RidgeModel>>,
     history: &UserHistory,
-) -> (Vec<ServedOffer>, Vec<Option<f64>>) {
+) -> (Vec<ServedOffer>, Vec<Option<f64>>, u32) {
     let (features, cell) = learning.at_as_of(history);
     let estimates = policy.estimates(&features, cell);
     let list = rank(&estimates, false)
@@ -981,11 +992,67 @@ fn ranked(
         .filter(|offer| offer.estimate >= HALF_A_CENT)
         .map(|offer| ServedOffer {
             benefit: offer.benefit as u32,
+            cell: None,
+            variance: None,
             estimate: offer.estimate,
             forced: false,
         })
         .collect();
-    (list, estimates)
+    (list, estimates, cell)
+}
+
+/// Names where each offer's estimate was learned (`policy`'s cell or the
+/// pool, with its variance when kept), for a user in `cell`.
+fn with_sources(
+    mut list: Vec<ServedOffer>,
+    policy: &ServedPolicy<StratifiedModel<RidgeModel>>,
+    cell: u32,
+) -> Vec<ServedOffer> {
+    for offer in &mut list {
+        match policy.source(cell, offer.benefit as usize) {
+            Some(source) => {
+                offer.cell = source.cell;
+                offer.variance = source.variance;
+            }
+            None => {
+                offer.cell = Some(cell);
+                offer.variance = None;
+            }
+        }
+    }
+    list
+}
+
+/// A cell's name for people (see [`Space::describe`] for the cells).
+pub(crate) fn cell_name(cell: Option<u32>) -> String {
+    const TERCILE: [&str; 3] = ["1/3 (lowest)", "2/3", "3/3 (highest)"];
+    let tenure_cells = TENURE_CUTS.len() as u32 + 1;
+    match cell {
+        None => "all users".to_owned(),
+        Some(cell) if cell < tenure_cells => {
+            let index = cell as usize;
+            let seen = if index == 0 {
+                format!("up to {} days", TENURE_CUTS[0])
+            } else if index < TENURE_CUTS.len() {
+                format!(
+                    "{} to {} days",
+                    TENURE_CUTS[index - 1] + 1,
+                    TENURE_CUTS[index]
+                )
+            } else {
+                format!("over {} days", TENURE_CUTS[index - 1])
+            };
+            format!("never bought, first seen {seen} before")
+        }
+        Some(cell) => {
+            let bought = cell - tenure_cells;
+            format!(
+                "bought before, natural margin {}, mean order {}",
+                TERCILE[(bought / 3).min(2) as usize],
+                TERCILE[(bought % 3).min(2) as usize]
+            )
+        }
+    }
 }
 
 /// Serves a fitted [`OfferModel`] to one user at a time.
@@ -1025,10 +1092,11 @@ impl<'a> OfferServer<'a> {
     /// chose for the user's group applied to it: the list the whole
     /// population's run gives this user, from this user alone.
     pub(crate) fn serve(&self, history: &UserHistory, segment: &UserSegment) -> Vec<ServedOffer> {
-        let (list, estimates) = ranked(&self.learning, &self.model.policy, history);
+        let (list, estimates, cell) = ranked(&self.learning, &self.model.policy, history);
+        let policy = &self.model.policy;
         let stage = stage_of(segment, self.new_layer);
         if !self.config.fairness.enabled || list.is_empty() || stage == Stage::Exempt {
-            return list;
+            return with_sources(list, policy, cell);
         }
         let (tier, quadrant) = fairness_group(segment);
         let user = UserOffers {
@@ -1047,10 +1115,10 @@ impl<'a> OfferServer<'a> {
             &self.model.repairs,
             &LeastCostConfig::default(),
         ) {
-            Ok(repaired) => served(repaired),
+            Ok(repaired) => with_sources(served(repaired), policy, cell),
             // The fit applied the rule to this very list without an error,
             // so this is a model file from another catalogue: serve unrepaired.
-            Err(_) => list,
+            Err(_) => with_sources(list, policy, cell),
         }
     }
 }
@@ -1118,7 +1186,7 @@ pub(crate) fn fit(
     let mut compared: Vec<usize> = Vec::new();
     let mut estimates: Vec<f64> = Vec::new();
     for (index, (_, history)) in users.iter().enumerate() {
-        let (list, user_estimates) = ranked(&learning, &policy, history);
+        let (list, user_estimates, _) = ranked(&learning, &policy, history);
         if config.fairness.enabled
             && !list.is_empty()
             && stage_of(&segments[index], new_layer) != Stage::Exempt
@@ -1207,6 +1275,11 @@ pub(crate) fn benefits(
     list.iter()
         .map(|offer| {
             let spec = &config.benefits[offer.benefit as usize];
+            // A 95% interval from the cell's standard error, in the served
+            // cents (rounded outwards, so it still holds the estimate).
+            let half = offer
+                .variance
+                .map(|variance| Z_95 * variance.max(0.0).sqrt());
             v1::Benefit {
                 benefit_id: spec.benefit_id.clone(),
                 kind: v1::BenefitKind::from(spec.kind).into(),
@@ -1218,6 +1291,13 @@ pub(crate) fn benefits(
                 valid_until: Some(crate::wire::millis_to_timestamp(valid_until)),
                 fairness_required: offer.forced,
                 policy: policy.to_owned(),
+                cell: if policy.is_empty() {
+                    String::new()
+                } else {
+                    cell_name(offer.cell)
+                },
+                estimate_low: half.map(|half| ((offer.estimate - half) * 100.0).floor() / 100.0),
+                estimate_high: half.map(|half| ((offer.estimate + half) * 100.0).ceil() / 100.0),
             }
         })
         .collect()

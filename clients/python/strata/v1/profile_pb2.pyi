@@ -242,7 +242,7 @@ class ContactChannel(_message.Message):
     def __init__(self, best: _Optional[_Union[Channel, str]] = ..., scores: _Optional[_Iterable[_Union[ChannelScore, _Mapping]]] = ..., frequency_capped: bool = ..., not_enough_data: bool = ...) -> None: ...
 
 class Benefit(_message.Message):
-    __slots__ = ("benefit_id", "kind", "face_value", "currency", "minimum_spend", "expected_incremental_profit", "valid_from", "valid_until", "fairness_required", "policy")
+    __slots__ = ("benefit_id", "kind", "face_value", "currency", "minimum_spend", "expected_incremental_profit", "valid_from", "valid_until", "fairness_required", "policy", "cell", "estimate_low", "estimate_high")
     BENEFIT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FACE_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -253,6 +253,9 @@ class Benefit(_message.Message):
     VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
     FAIRNESS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    CELL_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_LOW_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_HIGH_FIELD_NUMBER: _ClassVar[int]
     benefit_id: str
     kind: BenefitKind
     face_value: int
@@ -263,4 +266,7 @@ class Benefit(_message.Message):
     valid_until: _timestamp_pb2.Timestamp
     fairness_required: bool
     policy: str
-    def __init__(self, benefit_id: _Optional[str] = ..., kind: _Optional[_Union[BenefitKind, str]] = ..., face_value: _Optional[int] = ..., currency: _Optional[str] = ..., minimum_spend: _Optional[int] = ..., expected_incremental_profit: _Optional[float] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fairness_required: bool = ..., policy: _Optional[str] = ...) -> None: ...
+    cell: str
+    estimate_low: float
+    estimate_high: float
+    def __init__(self, benefit_id: _Optional[str] = ..., kind: _Optional[_Union[BenefitKind, str]] = ..., face_value: _Optional[int] = ..., currency: _Optional[str] = ..., minimum_spend: _Optional[int] = ..., expected_incremental_profit: _Optional[float] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fairness_required: bool = ..., policy: _Optional[str] = ..., cell: _Optional[str] = ..., estimate_low: _Optional[float] = ..., estimate_high: _Optional[float] = ...) -> None: ...
