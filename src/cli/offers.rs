@@ -3,7 +3,7 @@
 
 use clap::{Args, ValueEnum};
 use strata_client::ProfileClient;
-use strata_proto::v1::{OfferContext, OfferVerdict, OffersExplanation, Surface};
+use strata_proto::v1::{DropRule, OfferContext, OfferVerdict, OffersExplanation, Surface};
 
 use super::client_args::ServerArgs;
 use super::get::{benefit_line, currency_decimals, exit_not_found, money};
@@ -201,6 +201,25 @@ fn explanation_table(explanation: &OffersExplanation, cold_start: bool) -> anyho
             origin,
             verdict,
             entry.detail.clone(),
+        ]);
+    }
+    for dropped in &explanation.dropped_by_job {
+        let rule = match DropRule::try_from(dropped.rule) {
+            Ok(DropRule::Fairness) if dropped.replaced_by.is_empty() => {
+                "fairness rule (kind dropped)".to_owned()
+            }
+            Ok(DropRule::Fairness) => {
+                format!("fairness rule (replaced by {})", dropped.replaced_by)
+            }
+            Ok(DropRule::NotProfitable) => "not profitable (estimate below 0.01)".to_owned(),
+            Ok(DropRule::Unspecified) | Err(_) => format!("unknown ({})", dropped.rule),
+        };
+        rows.push([
+            dropped.benefit_id.clone(),
+            format!("{:.2}", dropped.expected_incremental_profit),
+            "recompute job".to_owned(),
+            "dropped".to_owned(),
+            format!("dropped by the job: {rule}"),
         ]);
     }
     let mut widths = [0usize; 4];

@@ -191,6 +191,28 @@ pub(crate) struct ServedOffer {
     pub forced: bool,
 }
 
+/// A catalogue benefit the job kept off a user's list, and why.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct DroppedOffer {
+    /// Catalogue index.
+    pub benefit: u32,
+    pub rule: v1::DropRule,
+    /// The user's estimate for it.
+    pub estimate: f64,
+    /// The fairness rule's replacement of the same kind (catalogue index).
+    pub replaced_by: Option<u32>,
+}
+
+/// At most this many dropped benefits are kept per profile.
+const MAX_DROPPED: usize = 4;
+
+/// One user's served list and the benefits the job dropped from it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ServedList {
+    pub offers: Vec<ServedOffer>,
+    pub dropped: Vec<DroppedOffer>,
+}
+
 /// The user key of the learner: folds and clusters by user.
 fn unit_of(user_id: &str) -> u64 {
     let mut hasher = XxHash3_64::with_seed(0);
@@ -1091,8 +1113,73 @@ impl<'a> OfferServer<'a> {
     /// One user's served list, best first, with the fairness repairs the fit
     /// chose for the user's group applied to it: the list the whole
     /// population's run gives this user, from this user alone.
-    pub(crate) fn serve(&self, history: &UserHistory, segment: &UserSegment) -> Vec<ServedOffer> {
+    pub(crate) fn serve(&self, history: &UserHistory, segment: &UserSegment) -> ServedList {
         let (list, estimates, cell) = ranked(&self.learning, &self.model.policy, history);
+        let offers = self.repaired(list.clone(), &estimates, cell, segment);
+        let dropped = self.dropped(&list, &offers, &estimates);
+        ServedList { offers, dropped }
+    }
+
+    /// What the job dropped: the benefits of the ranked `list` the fairness
+    /// rule took off (`offers` is the repaired list), then those estimated
+    /// not to earn, best first; at most [`MAX_DROPPED`].
+    fn dropped(
+        &self,
+        list: &[ServedOffer],
+        offers: &[ServedOffer],
+        estimates: &[Option<f64>],
+    ) -> Vec<DroppedOffer> {
+        let listed = |benefit: u32, list: &[ServedOffer]| list.iter().any(|o| o.benefit == benefit);
+        let mut dropped: Vec<DroppedOffer> = list
+            .iter()
+            .filter(|offer| !listed(offer.benefit, offers))
+            .map(|offer| {
+                let kind = self.catalogue[offer.benefit as usize].kind;
+                DroppedOffer {
+                    benefit: offer.benefit,
+                    rule: v1::DropRule::Fairness,
+                    estimate: offer.estimate,
+                    replaced_by: offers
+                        .iter()
+                        .find(|new| {
+                            self.catalogue[new.benefit as usize].kind == kind
+                                && !listed(new.benefit, list)
+                        })
+                        .map(|new| new.benefit),
+                }
+            })
+            .collect();
+        let mut unprofitable: Vec<DroppedOffer> = estimates
+            .iter()
+            .enumerate()
+            .filter_map(|(benefit, estimate)| {
+                let estimate = estimate.filter(|value| !value.is_nan())?;
+                (estimate < HALF_A_CENT && !listed(benefit as u32, offers)).then_some(
+                    DroppedOffer {
+                        benefit: benefit as u32,
+                        rule: v1::DropRule::NotProfitable,
+                        estimate,
+                        replaced_by: None,
+                    },
+                )
+            })
+            .collect();
+        // Best estimate first, ties by catalogue order (a stable sort).
+        unprofitable.sort_by(|a, b| b.estimate.total_cmp(&a.estimate));
+        dropped.extend(unprofitable);
+        dropped.truncate(MAX_DROPPED);
+        dropped
+    }
+
+    /// The ranked list with the fit's fairness repairs for the user's group
+    /// applied, each offer's source named.
+    fn repaired(
+        &self,
+        list: Vec<ServedOffer>,
+        estimates: &[Option<f64>],
+        cell: u32,
+        segment: &UserSegment,
+    ) -> Vec<ServedOffer> {
         let policy = &self.model.policy;
         let stage = stage_of(segment, self.new_layer);
         if !self.config.fairness.enabled || list.is_empty() || stage == Stage::Exempt {
@@ -1259,7 +1346,7 @@ pub(crate) fn decide(
     users
         .iter()
         .zip(segments)
-        .map(|((_, history), segment)| server.serve(history, segment))
+        .map(|((_, history), segment)| server.serve(history, segment).offers)
         .collect()
 }
 
@@ -1299,6 +1386,24 @@ pub(crate) fn benefits(
                 estimate_low: half.map(|half| ((offer.estimate - half) * 100.0).floor() / 100.0),
                 estimate_high: half.map(|half| ((offer.estimate + half) * 100.0).ceil() / 100.0),
             }
+        })
+        .collect()
+}
+
+/// The dropped benefits of one user's list, as stored.
+pub(crate) fn dropped_benefits(
+    config: &ModelsConfig,
+    dropped: &[DroppedOffer],
+) -> Vec<v1::DroppedBenefit> {
+    dropped
+        .iter()
+        .map(|offer| v1::DroppedBenefit {
+            benefit_id: config.benefits[offer.benefit as usize].benefit_id.clone(),
+            rule: offer.rule.into(),
+            expected_incremental_profit: round_to(offer.estimate, MONEY_DECIMALS),
+            replaced_by: offer.replaced_by.map_or_else(String::new, |benefit| {
+                config.benefits[benefit as usize].benefit_id.clone()
+            }),
         })
         .collect()
 }
