@@ -140,8 +140,8 @@ async fn explanations_name_the_rule_that_kept_or_dropped_each_benefit() {
         assert_eq!(cell, stored.cell);
         assert!(
             cell == "all users"
-                || cell.starts_with("never bought, first seen ")
-                || cell.starts_with("bought before, natural margin "),
+                || cell.starts_with("never bought, seen ")
+                || cell.starts_with("buyer, margin "),
             "{cell}"
         );
         if policy == "best single benefit" {

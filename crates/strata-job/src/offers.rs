@@ -1047,29 +1047,26 @@ fn with_sources(
 
 /// A cell's name for people (see [`Space::describe`] for the cells).
 pub(crate) fn cell_name(cell: Option<u32>) -> String {
-    const TERCILE: [&str; 3] = ["1/3 (lowest)", "2/3", "3/3 (highest)"];
+    // Short: the name is stored in every benefit of every profile.
+    const TERCILE: [&str; 3] = ["1/3", "2/3", "3/3"];
     let tenure_cells = TENURE_CUTS.len() as u32 + 1;
     match cell {
         None => "all users".to_owned(),
         Some(cell) if cell < tenure_cells => {
             let index = cell as usize;
             let seen = if index == 0 {
-                format!("up to {} days", TENURE_CUTS[0])
+                format!("0-{}", TENURE_CUTS[0])
             } else if index < TENURE_CUTS.len() {
-                format!(
-                    "{} to {} days",
-                    TENURE_CUTS[index - 1] + 1,
-                    TENURE_CUTS[index]
-                )
+                format!("{}-{}", TENURE_CUTS[index - 1] + 1, TENURE_CUTS[index])
             } else {
-                format!("over {} days", TENURE_CUTS[index - 1])
+                format!(">{}", TENURE_CUTS[index - 1])
             };
-            format!("never bought, first seen {seen} before")
+            format!("never bought, seen {seen} days")
         }
         Some(cell) => {
             let bought = cell - tenure_cells;
             format!(
-                "bought before, natural margin {}, mean order {}",
+                "buyer, margin {}, order {}",
                 TERCILE[(bought / 3).min(2) as usize],
                 TERCILE[(bought % 3).min(2) as usize]
             )
