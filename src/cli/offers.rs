@@ -3,7 +3,7 @@
 
 use clap::{Args, ValueEnum};
 use strata_client::ProfileClient;
-use strata_proto::v1::{OfferContext, OfferVerdict, OffersExplanation, Surface};
+use strata_proto::v1::{DropRule, OfferContext, OfferVerdict, OffersExplanation, Surface};
 
 use super::client_args::ServerArgs;
 use super::get::{benefit_line, currency_decimals, exit_not_found, money};
@@ -167,10 +167,13 @@ fn explanation_table(explanation: &OffersExplanation, cold_start: bool) -> anyho
     ]];
     for entry in &explanation.benefits {
         let benefit = entry.benefit.clone().unwrap_or_default();
-        let estimate = format!(
+        let mut estimate = format!(
             "{:.2} {}",
             benefit.expected_incremental_profit, benefit.currency
         );
+        if let (Some(low), Some(high)) = (benefit.estimate_low, benefit.estimate_high) {
+            estimate.push_str(&format!(" (95% {low:.2} to {high:.2})"));
+        }
         let mut origin = if cold_start {
             "cold start".to_owned()
         } else if benefit.policy.is_empty() {
@@ -178,6 +181,9 @@ fn explanation_table(explanation: &OffersExplanation, cold_start: bool) -> anyho
         } else {
             benefit.policy.clone()
         };
+        if !benefit.cell.is_empty() {
+            origin.push_str(&format!(", cell: {}", benefit.cell));
+        }
         if benefit.fairness_required {
             origin.push_str(", fairness required");
         }
@@ -195,6 +201,25 @@ fn explanation_table(explanation: &OffersExplanation, cold_start: bool) -> anyho
             origin,
             verdict,
             entry.detail.clone(),
+        ]);
+    }
+    for dropped in &explanation.dropped_by_job {
+        let rule = match DropRule::try_from(dropped.rule) {
+            Ok(DropRule::Fairness) if dropped.replaced_by.is_empty() => {
+                "fairness rule (kind dropped)".to_owned()
+            }
+            Ok(DropRule::Fairness) => {
+                format!("fairness rule (replaced by {})", dropped.replaced_by)
+            }
+            Ok(DropRule::NotProfitable) => "not profitable (estimate below 0.01)".to_owned(),
+            Ok(DropRule::Unspecified) | Err(_) => format!("unknown ({})", dropped.rule),
+        };
+        rows.push([
+            dropped.benefit_id.clone(),
+            format!("{:.2}", dropped.expected_incremental_profit),
+            "recompute job".to_owned(),
+            "dropped".to_owned(),
+            format!("dropped by the job: {rule}"),
         ]);
     }
     let mut widths = [0usize; 4];

@@ -3,7 +3,7 @@
 //! with a minimum spend, so every rule has something to refuse).
 
 use serde_json::Value;
-use strata_proto::v1::{GetOffersRequest, OfferContext, OfferVerdict, Profile, Surface};
+use strata_proto::v1::{DropRule, GetOffersRequest, OfferContext, OfferVerdict, Profile, Surface};
 
 use crate::support::{self, Server, strata, succeeded};
 
@@ -134,6 +134,155 @@ async fn explanations_name_the_rule_that_kept_or_dropped_each_benefit() {
             entry["benefit"]["expectedIncrementalProfit"].as_f64(),
             Some(stored.expected_incremental_profit)
         );
+        // Where the estimate was learned, and how sure it is.
+        let cell = entry["benefit"]["cell"].as_str().unwrap_or_default();
+        assert!(!cell.is_empty(), "no cell: {entry}");
+        assert_eq!(cell, stored.cell);
+        assert!(
+            cell == "all users"
+                || cell.starts_with("never bought, seen ")
+                || cell.starts_with("buyer, margin "),
+            "{cell}"
+        );
+        if policy == "best single benefit" {
+            assert_eq!(cell, "all users");
+        }
+        let low = entry["benefit"]["estimateLow"].as_f64();
+        let high = entry["benefit"]["estimateHigh"].as_f64();
+        assert_eq!(low, stored.estimate_low);
+        assert_eq!(high, stored.estimate_high);
+        if policy == "learned" {
+            assert!(low.is_none() && high.is_none(), "{entry}");
+        } else {
+            let (low, high) = (low.expect("a low end"), high.expect("a high end"));
+            let estimate = stored.expected_incremental_profit;
+            assert!(low <= estimate && estimate <= high && low < high, "{entry}");
+        }
+    }
+    // What the job dropped: at most four per user, the fairness rule's
+    // first, each kept off the list, as the summary counted them.
+    let changed: u64 = summary
+        .lines()
+        .find_map(|line| {
+            line.split_once(" users changed")?
+                .0
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no fairness line in the summary:\n{summary}"));
+    let mut by_fairness = Vec::new();
+    for profile in &stored {
+        let dropped = &profile.dropped_benefits;
+        assert!(dropped.len() <= 4, "{dropped:?}");
+        let fairness = dropped
+            .iter()
+            .take_while(|d| d.rule() == DropRule::Fairness)
+            .count();
+        for (position, dropped) in dropped.iter().enumerate() {
+            assert!(
+                !profile
+                    .benefits
+                    .iter()
+                    .any(|b| b.benefit_id == dropped.benefit_id),
+                "{profile:?}"
+            );
+            match dropped.rule() {
+                DropRule::Fairness => {
+                    assert!(position < fairness, "{profile:?}");
+                    if !dropped.replaced_by.is_empty() {
+                        let listed = profile
+                            .benefits
+                            .iter()
+                            .find(|b| b.benefit_id == dropped.replaced_by)
+                            .unwrap_or_else(|| panic!("replacement not listed: {profile:?}"));
+                        // Same kind: the catalogue's ids begin with it.
+                        assert_eq!(
+                            listed.benefit_id.split('-').next(),
+                            dropped.benefit_id.split('-').next()
+                        );
+                    }
+                }
+                DropRule::NotProfitable => {
+                    assert!(dropped.expected_incremental_profit <= 0.0, "{dropped:?}")
+                }
+                DropRule::Unspecified => panic!("{dropped:?}"),
+            }
+        }
+        if fairness > 0 {
+            by_fairness.push(profile);
+        }
+    }
+    assert!(by_fairness.len() as u64 <= changed, "{changed}");
+    // The rule also changes users by adding a required offer, dropping
+    // nothing; on this seed it replaces some users' benefits too.
+    assert!(
+        !by_fairness.is_empty(),
+        "no fairness drop; {changed} changed\n{summary}"
+    );
+    assert!(
+        stored.iter().any(|p| p
+            .dropped_benefits
+            .iter()
+            .any(|d| d.rule() == DropRule::NotProfitable)),
+        "no benefit dropped as not profitable"
+    );
+    eprintln!(
+        "fairness changed {changed} users; {} show a fairness drop",
+        by_fairness.len()
+    );
+    if let Some(replaced) = by_fairness.first() {
+        let answer = explain_json(&server, &replaced.user_id, &["--at", NEXT_DAY]);
+        let listed = answer["explanation"]["droppedByJob"].as_array().unwrap();
+        assert_eq!(listed.len(), replaced.dropped_benefits.len(), "{answer}");
+        assert_eq!(listed[0]["rule"], "DROP_RULE_FAIRNESS", "{answer}");
+        assert_eq!(
+            listed[0]["benefitId"],
+            replaced.dropped_benefits[0].benefit_id.as_str()
+        );
+        let endpoint = server.endpoint();
+        let table = succeeded(strata(&[
+            "offers",
+            &replaced.user_id,
+            "--explain",
+            "--at",
+            NEXT_DAY,
+            "--target",
+            &endpoint,
+        ]));
+        let row = table
+            .lines()
+            .find(|line| {
+                line.trim_start()
+                    .starts_with(&replaced.dropped_benefits[0].benefit_id)
+            })
+            .unwrap_or_else(|| panic!("no dropped row:\n{table}"));
+        assert!(row.contains("dropped by the job: fairness rule"), "{row}");
+    }
+
+    // Users of one cell share their estimates' intervals: a benefit's
+    // interval is the cell's, not the user's.
+    let mut by_cell = std::collections::BTreeMap::new();
+    for profile in &stored {
+        for benefit in &profile.benefits {
+            let key = (benefit.cell.clone(), benefit.benefit_id.clone());
+            let interval = (
+                benefit.expected_incremental_profit.to_bits(),
+                benefit.estimate_low.map(f64::to_bits),
+                benefit.estimate_high.map(f64::to_bits),
+            );
+            if !benefit.fairness_required && policy != "learned" {
+                assert_eq!(
+                    *by_cell.entry(key.clone()).or_insert(interval),
+                    interval,
+                    "{key:?}"
+                );
+            }
+        }
+    }
+    if policy != "learned" {
+        assert!(by_cell.len() >= 2, "{by_cell:?}");
     }
     let served_ids: Vec<&str> = served["offers"]
         .as_array()
@@ -206,6 +355,10 @@ async fn explanations_name_the_rule_that_kept_or_dropped_each_benefit() {
             .find(|line| line.trim_start().starts_with(id) && line.contains("served"))
             .unwrap_or_else(|| panic!("no served row for {id}:\n{table}"));
         assert!(row.contains(&policy), "{row}");
+        assert!(row.contains("cell: "), "{row}");
+        if policy != "learned" {
+            assert!(row.contains("(95% "), "{row}");
+        }
     }
 
     // The fairness rule's benefit is marked, in JSON and in the table. On

@@ -302,6 +302,9 @@ pub fn benefit(id: &str, profit: f64) -> Benefit {
         valid_until: None,
         fairness_required: false,
         policy: String::new(),
+        cell: String::new(),
+        estimate_low: None,
+        estimate_high: None,
     }
 }
 

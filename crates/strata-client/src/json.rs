@@ -11,10 +11,10 @@
 use prost_types::Timestamp;
 use serde_json::{Map, Value};
 use strata_proto::v1::{
-    Arm, Benefit, BenefitKind, CampaignArm, Channel, ChannelScore, Churn, ContactChannel,
-    GetOffersResponse, Lifecycle, LifetimeValue, NextOrder, OfferExplanation, OfferVerdict,
-    OffersExplanation, Profile, ProfileResult, Quadrant, QuadrantKind, SendTime, Tag, Tier,
-    ValueTier,
+    Arm, Benefit, BenefitKind, CampaignArm, Channel, ChannelScore, Churn, ContactChannel, DropRule,
+    DroppedBenefit, GetOffersResponse, Lifecycle, LifetimeValue, NextOrder, OfferExplanation,
+    OfferVerdict, OffersExplanation, Profile, ProfileResult, Quadrant, QuadrantKind, SendTime, Tag,
+    Tier, ValueTier,
 };
 
 /// `{"userId": ..., "profile": {...}}`; an unknown user has no `profile`.
@@ -47,6 +47,10 @@ pub fn offers_explanation(explanation: &OffersExplanation) -> Value {
     );
     object.string("modelVersion", &explanation.model_version);
     object.boolean("frequencyCapped", explanation.frequency_capped);
+    object.list(
+        "droppedByJob",
+        explanation.dropped_by_job.iter().map(dropped_benefit),
+    );
     object.finish()
 }
 
@@ -92,6 +96,10 @@ pub fn profile(profile: &Profile) -> Value {
     object.message("churn", profile.churn.as_ref().map(churn));
     object.message("nextOrder", profile.next_order.as_ref().map(next_order));
     object.message("sendTime", profile.send_time.as_ref().map(send_time));
+    object.list(
+        "droppedBenefits",
+        profile.dropped_benefits.iter().map(dropped_benefit),
+    );
     object.finish()
 }
 
@@ -130,6 +138,25 @@ pub fn benefit(benefit: &Benefit) -> Value {
     object.message("validUntil", benefit.valid_until.as_ref().map(timestamp));
     object.boolean("fairnessRequired", benefit.fairness_required);
     object.string("policy", &benefit.policy);
+    object.string("cell", &benefit.cell);
+    object.present_double("estimateLow", benefit.estimate_low);
+    object.present_double("estimateHigh", benefit.estimate_high);
+    object.finish()
+}
+
+fn dropped_benefit(dropped: &DroppedBenefit) -> Value {
+    let mut object = Object::default();
+    object.string("benefitId", &dropped.benefit_id);
+    object.enumeration(
+        "rule",
+        dropped.rule,
+        DropRule::try_from(dropped.rule).map(|rule| rule.as_str_name()),
+    );
+    object.double(
+        "expectedIncrementalProfit",
+        dropped.expected_incremental_profit,
+    );
+    object.string("replacedBy", &dropped.replaced_by);
     object.finish()
 }
 
@@ -394,6 +421,9 @@ mod tests {
             valid_until: Some(at(1_735_689_600, 0)),
             fairness_required: true,
             policy: String::new(),
+            cell: String::new(),
+            estimate_low: None,
+            estimate_high: None,
         };
         assert_eq!(
             super::benefit(&benefit),

@@ -160,6 +160,8 @@ const DAYS_PER_WEEK: f64 = 7.0;
 const MONEY_DECIMALS: i32 = 2;
 /// A positive estimate below this is served as 0.00: not offered.
 const HALF_A_CENT: f64 = 0.005;
+/// The normal quantile of a two-sided 95% interval.
+const Z_95: f64 = 1.959_963_984_540_054;
 /// Days since first seen that bound the never-buyers' cells.
 const TENURE_CUTS: [i32; 2] = [30, 120];
 /// Features before the layer indicators (see the module documentation).
@@ -170,16 +172,45 @@ fn round_to(value: f64, decimals: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-/// One benefit of a user's served list (16 bytes: a list per user).
+/// One benefit of a user's served list (40 bytes: a list per user).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct ServedOffer {
     /// Catalogue index.
     pub benefit: u32,
+    /// The uplift cell the estimate was learned in (for the learned policy,
+    /// the user's cell); `None`: the pooled difference over every cell, or
+    /// not yet known (set by [`OfferServer::serve`]).
+    pub cell: Option<u32>,
+    /// The estimate's variance, when the policy keeps one (the cell
+    /// policies); set by [`OfferServer::serve`].
+    pub variance: Option<f64>,
     /// Estimated incremental profit (rounded to cents only when served:
     /// rounding is monotone, so the served numbers keep the list's order).
     pub estimate: f64,
     /// Listed only because the fairness rule demands it.
     pub forced: bool,
+}
+
+/// A catalogue benefit the job kept off a user's list, and why.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct DroppedOffer {
+    /// Catalogue index.
+    pub benefit: u32,
+    pub rule: v1::DropRule,
+    /// The user's estimate for it.
+    pub estimate: f64,
+    /// The fairness rule's replacement of the same kind (catalogue index).
+    pub replaced_by: Option<u32>,
+}
+
+/// At most this many dropped benefits are kept per profile.
+const MAX_DROPPED: usize = 4;
+
+/// One user's served list and the benefits the job dropped from it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ServedList {
+    pub offers: Vec<ServedOffer>,
+    pub dropped: Vec<DroppedOffer>,
 }
 
 /// The user key of the learner: folds and clusters by user.
@@ -934,6 +965,8 @@ fn served(list: Vec<FairOffer>) -> Vec<ServedOffer> {
     list.into_iter()
         .map(|offer| ServedOffer {
             benefit: offer.benefit as u32,
+            cell: None,
+            variance: None,
             estimate: offer.estimate,
             forced: offer.forced,
         })
@@ -966,13 +999,13 @@ pub(crate) struct OfferModel {
     repairs: Vec<GroupRepair>,
 }
 
-/// The list one user is served before the fairness rule, and the user's
-/// estimates (for the rule).
+/// The list one user is served before the fairness rule, the user's
+/// estimates (for the rule) and cell.
 fn ranked(
     learning: &Learning<'_>,
     policy: &ServedPolicy<StratifiedModel<RidgeModel>>,
     history: &UserHistory,
-) -> (Vec<ServedOffer>, Vec<Option<f64>>) {
+) -> (Vec<ServedOffer>, Vec<Option<f64>>, u32) {
     let (features, cell) = learning.at_as_of(history);
     let estimates = policy.estimates(&features, cell);
     let list = rank(&estimates, false)
@@ -981,11 +1014,64 @@ fn ranked(
         .filter(|offer| offer.estimate >= HALF_A_CENT)
         .map(|offer| ServedOffer {
             benefit: offer.benefit as u32,
+            cell: None,
+            variance: None,
             estimate: offer.estimate,
             forced: false,
         })
         .collect();
-    (list, estimates)
+    (list, estimates, cell)
+}
+
+/// Names where each offer's estimate was learned (`policy`'s cell or the
+/// pool, with its variance when kept), for a user in `cell`.
+fn with_sources(
+    mut list: Vec<ServedOffer>,
+    policy: &ServedPolicy<StratifiedModel<RidgeModel>>,
+    cell: u32,
+) -> Vec<ServedOffer> {
+    for offer in &mut list {
+        match policy.source(cell, offer.benefit as usize) {
+            Some(source) => {
+                offer.cell = source.cell;
+                offer.variance = source.variance;
+            }
+            None => {
+                offer.cell = Some(cell);
+                offer.variance = None;
+            }
+        }
+    }
+    list
+}
+
+/// A cell's name for people (see [`Space::describe`] for the cells).
+pub(crate) fn cell_name(cell: Option<u32>) -> String {
+    // Short: the name is stored in every benefit of every profile.
+    const TERCILE: [&str; 3] = ["1/3", "2/3", "3/3"];
+    let tenure_cells = TENURE_CUTS.len() as u32 + 1;
+    match cell {
+        None => "all users".to_owned(),
+        Some(cell) if cell < tenure_cells => {
+            let index = cell as usize;
+            let seen = if index == 0 {
+                format!("0-{}", TENURE_CUTS[0])
+            } else if index < TENURE_CUTS.len() {
+                format!("{}-{}", TENURE_CUTS[index - 1] + 1, TENURE_CUTS[index])
+            } else {
+                format!(">{}", TENURE_CUTS[index - 1])
+            };
+            format!("never bought, seen {seen} days")
+        }
+        Some(cell) => {
+            let bought = cell - tenure_cells;
+            format!(
+                "buyer, margin {}, order {}",
+                TERCILE[(bought / 3).min(2) as usize],
+                TERCILE[(bought % 3).min(2) as usize]
+            )
+        }
+    }
 }
 
 /// Serves a fitted [`OfferModel`] to one user at a time.
@@ -1024,11 +1110,77 @@ impl<'a> OfferServer<'a> {
     /// One user's served list, best first, with the fairness repairs the fit
     /// chose for the user's group applied to it: the list the whole
     /// population's run gives this user, from this user alone.
-    pub(crate) fn serve(&self, history: &UserHistory, segment: &UserSegment) -> Vec<ServedOffer> {
-        let (list, estimates) = ranked(&self.learning, &self.model.policy, history);
+    pub(crate) fn serve(&self, history: &UserHistory, segment: &UserSegment) -> ServedList {
+        let (list, estimates, cell) = ranked(&self.learning, &self.model.policy, history);
+        let offers = self.repaired(list.clone(), &estimates, cell, segment);
+        let dropped = self.dropped(&list, &offers, &estimates);
+        ServedList { offers, dropped }
+    }
+
+    /// What the job dropped: the benefits of the ranked `list` the fairness
+    /// rule took off (`offers` is the repaired list), then those estimated
+    /// not to earn, best first; at most [`MAX_DROPPED`].
+    fn dropped(
+        &self,
+        list: &[ServedOffer],
+        offers: &[ServedOffer],
+        estimates: &[Option<f64>],
+    ) -> Vec<DroppedOffer> {
+        let listed = |benefit: u32, list: &[ServedOffer]| list.iter().any(|o| o.benefit == benefit);
+        let mut dropped: Vec<DroppedOffer> = list
+            .iter()
+            .filter(|offer| !listed(offer.benefit, offers))
+            .map(|offer| {
+                let kind = self.catalogue[offer.benefit as usize].kind;
+                DroppedOffer {
+                    benefit: offer.benefit,
+                    rule: v1::DropRule::Fairness,
+                    estimate: offer.estimate,
+                    replaced_by: offers
+                        .iter()
+                        .find(|new| {
+                            self.catalogue[new.benefit as usize].kind == kind
+                                && !listed(new.benefit, list)
+                        })
+                        .map(|new| new.benefit),
+                }
+            })
+            .collect();
+        let mut unprofitable: Vec<DroppedOffer> = estimates
+            .iter()
+            .enumerate()
+            .filter_map(|(benefit, estimate)| {
+                let estimate = estimate.filter(|value| !value.is_nan())?;
+                (estimate < HALF_A_CENT && !listed(benefit as u32, offers)).then_some(
+                    DroppedOffer {
+                        benefit: benefit as u32,
+                        rule: v1::DropRule::NotProfitable,
+                        estimate,
+                        replaced_by: None,
+                    },
+                )
+            })
+            .collect();
+        // Best estimate first, ties by catalogue order (a stable sort).
+        unprofitable.sort_by(|a, b| b.estimate.total_cmp(&a.estimate));
+        dropped.extend(unprofitable);
+        dropped.truncate(MAX_DROPPED);
+        dropped
+    }
+
+    /// The ranked list with the fit's fairness repairs for the user's group
+    /// applied, each offer's source named.
+    fn repaired(
+        &self,
+        list: Vec<ServedOffer>,
+        estimates: &[Option<f64>],
+        cell: u32,
+        segment: &UserSegment,
+    ) -> Vec<ServedOffer> {
+        let policy = &self.model.policy;
         let stage = stage_of(segment, self.new_layer);
         if !self.config.fairness.enabled || list.is_empty() || stage == Stage::Exempt {
-            return list;
+            return with_sources(list, policy, cell);
         }
         let (tier, quadrant) = fairness_group(segment);
         let user = UserOffers {
@@ -1047,10 +1199,10 @@ impl<'a> OfferServer<'a> {
             &self.model.repairs,
             &LeastCostConfig::default(),
         ) {
-            Ok(repaired) => served(repaired),
+            Ok(repaired) => with_sources(served(repaired), policy, cell),
             // The fit applied the rule to this very list without an error,
             // so this is a model file from another catalogue: serve unrepaired.
-            Err(_) => list,
+            Err(_) => with_sources(list, policy, cell),
         }
     }
 }
@@ -1118,7 +1270,7 @@ pub(crate) fn fit(
     let mut compared: Vec<usize> = Vec::new();
     let mut estimates: Vec<f64> = Vec::new();
     for (index, (_, history)) in users.iter().enumerate() {
-        let (list, user_estimates) = ranked(&learning, &policy, history);
+        let (list, user_estimates, _) = ranked(&learning, &policy, history);
         if config.fairness.enabled
             && !list.is_empty()
             && stage_of(&segments[index], new_layer) != Stage::Exempt
@@ -1191,7 +1343,7 @@ pub(crate) fn decide(
     users
         .iter()
         .zip(segments)
-        .map(|((_, history), segment)| server.serve(history, segment))
+        .map(|((_, history), segment)| server.serve(history, segment).offers)
         .collect()
 }
 
@@ -1207,6 +1359,11 @@ pub(crate) fn benefits(
     list.iter()
         .map(|offer| {
             let spec = &config.benefits[offer.benefit as usize];
+            // A 95% interval from the cell's standard error, in the served
+            // cents (rounded outwards, so it still holds the estimate).
+            let half = offer
+                .variance
+                .map(|variance| Z_95 * variance.max(0.0).sqrt());
             v1::Benefit {
                 benefit_id: spec.benefit_id.clone(),
                 kind: v1::BenefitKind::from(spec.kind).into(),
@@ -1218,7 +1375,32 @@ pub(crate) fn benefits(
                 valid_until: Some(crate::wire::millis_to_timestamp(valid_until)),
                 fairness_required: offer.forced,
                 policy: policy.to_owned(),
+                cell: if policy.is_empty() {
+                    String::new()
+                } else {
+                    cell_name(offer.cell)
+                },
+                estimate_low: half.map(|half| ((offer.estimate - half) * 100.0).floor() / 100.0),
+                estimate_high: half.map(|half| ((offer.estimate + half) * 100.0).ceil() / 100.0),
             }
+        })
+        .collect()
+}
+
+/// The dropped benefits of one user's list, as stored.
+pub(crate) fn dropped_benefits(
+    config: &ModelsConfig,
+    dropped: &[DroppedOffer],
+) -> Vec<v1::DroppedBenefit> {
+    dropped
+        .iter()
+        .map(|offer| v1::DroppedBenefit {
+            benefit_id: config.benefits[offer.benefit as usize].benefit_id.clone(),
+            rule: offer.rule.into(),
+            expected_incremental_profit: round_to(offer.estimate, MONEY_DECIMALS),
+            replaced_by: offer.replaced_by.map_or_else(String::new, |benefit| {
+                config.benefits[benefit as usize].benefit_id.clone()
+            }),
         })
         .collect()
 }

@@ -25,7 +25,7 @@ use twox_hash::XxHash3_64;
 use crate::decisions::{Decisions, ModelReport, UserDecision, UserSegment};
 use crate::error::RecomputeError;
 use crate::model_file::{DataWindow, FittedModels, ModelFile};
-use crate::offers::{self, OfferServer, ServedOffer};
+use crate::offers::{self, OfferServer, ServedList};
 use crate::options::{Delivery, RecomputeOptions};
 use crate::push::PlanFiles;
 use crate::state::{JobState, StateHeader, UserEntry};
@@ -224,7 +224,7 @@ fn user_rules<'m>(
 struct Applied<'m> {
     rules: Vec<UserRules<'m>>,
     decisions: Vec<UserDecision>,
-    offers: Vec<Vec<ServedOffer>>,
+    offers: Vec<ServedList>,
     /// The model file's global control group: no offers, no campaigns.
     global_control: GlobalControl,
     report: ModelReport,
@@ -274,7 +274,7 @@ fn apply<'m>(
                 Some(server) if !held_out.contains(user_id) => {
                     server.serve(history, &rules.segment())
                 }
-                _ => Vec::new(),
+                _ => ServedList::default(),
             };
             (rules, decision, offers)
         },
@@ -309,7 +309,7 @@ fn apply<'m>(
     applied.report.users_with_benefits = applied
         .offers
         .iter()
-        .filter(|list| !list.is_empty())
+        .filter(|list| !list.offers.is_empty())
         .count() as u64;
     applied
 }
@@ -354,7 +354,8 @@ fn assemble(
             propensity: decision.propensity,
             contact_channel: decision.contact_channel,
             send_time: decision.send_time,
-            benefits: offers::benefits(&options.models, options.as_of, &list, &policy),
+            benefits: offers::benefits(&options.models, options.as_of, &list.offers, &policy),
+            dropped_benefits: offers::dropped_benefits(&options.models, &list.dropped),
             computed_at: None,
             model_version: options.model_version.clone(),
             tags: Vec::new(),

@@ -170,6 +170,9 @@ fn demo_benefit(rng: &mut StdRng, rank: u32, now_unix: i64) -> Benefit {
         }),
         fairness_required: false,
         policy: String::new(),
+        cell: String::new(),
+        estimate_low: None,
+        estimate_high: None,
     }
 }
 

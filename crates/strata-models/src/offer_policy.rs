@@ -64,7 +64,7 @@ mod tests;
 #[cfg(test)]
 mod world;
 
-pub use cells::CellEffects;
+pub use cells::{CellEffects, EstimateSource};
 pub use evaluate::{
     Estimate, PolicyValue, compare_policies, cross_fit_outcomes, dr_score, evaluate_policy,
     ips_score,

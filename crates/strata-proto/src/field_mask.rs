@@ -8,7 +8,7 @@
 use crate::v1::Profile;
 
 /// Top-level `Profile` fields a mask may name, in proto field order.
-pub const PROFILE_FIELDS: [&str; 17] = [
+pub const PROFILE_FIELDS: [&str; 18] = [
     "user_id",
     "lifecycle",
     "value_tier",
@@ -26,10 +26,11 @@ pub const PROFILE_FIELDS: [&str; 17] = [
     "churn",
     "next_order",
     "send_time",
+    "dropped_benefits",
 ];
 
 /// The same fields' lowerCamelCase (proto3 JSON) names, in the same order.
-pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 17] = [
+pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 18] = [
     "userId",
     "lifecycle",
     "valueTier",
@@ -47,6 +48,7 @@ pub const PROFILE_FIELDS_CAMEL_CASE: [&str; 17] = [
     "churn",
     "nextOrder",
     "sendTime",
+    "droppedBenefits",
 ];
 
 /// The position in `PROFILE_FIELDS` of the field `path` names, in either spelling.
@@ -164,6 +166,9 @@ impl ProfileMask {
         }
         if !self.keeps("send_time") {
             profile.send_time = None;
+        }
+        if !self.keeps("dropped_benefits") {
+            profile.dropped_benefits.clear();
         }
     }
 }

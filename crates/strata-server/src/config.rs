@@ -196,6 +196,9 @@ impl From<&BenefitConfig> for v1::Benefit {
             valid_until: None,
             fairness_required: false,
             policy: String::new(),
+            cell: String::new(),
+            estimate_low: None,
+            estimate_high: None,
         }
     }
 }

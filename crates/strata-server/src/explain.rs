@@ -9,7 +9,9 @@
 //! it.
 
 use strata_core::{ArmRole, CampaignArmView, Ineligible, OfferContext, UnixNanos};
-use strata_proto::v1::{Benefit, CampaignArm, OfferExplanation, OfferVerdict, OffersExplanation};
+use strata_proto::v1::{
+    Benefit, CampaignArm, DroppedBenefit, OfferExplanation, OfferVerdict, OffersExplanation,
+};
 
 use crate::campaign_offers::arm_view;
 use crate::convert::{benefit_terms, timestamp_to_nanos};
@@ -26,6 +28,8 @@ pub struct Request<'a> {
     pub limit: usize,
     pub model_version: String,
     pub frequency_capped: bool,
+    /// The benefits the recompute job dropped (the stored profile's).
+    pub dropped: Vec<DroppedBenefit>,
 }
 
 /// Explains `candidates` (the stored benefits, or the cold-start set, in
@@ -118,6 +122,7 @@ pub fn explain(candidates: Vec<Benefit>, request: &Request<'_>) -> OffersExplana
         benefits: explained,
         model_version: request.model_version.clone(),
         frequency_capped: request.frequency_capped,
+        dropped_by_job: request.dropped.clone(),
     }
 }
 
@@ -213,6 +218,7 @@ mod tests {
             limit: 2,
             model_version: "m".into(),
             frequency_capped: false,
+            dropped: Vec::new(),
         };
         let explained = explain(
             vec![

@@ -260,10 +260,15 @@ fn decide<const HOOK: bool>(
     let global_control_group = stored
         .as_ref()
         .is_some_and(|profile| profile.global_control);
-    let (candidates, arms, cold_start, model_version, frequency_capped) = match stored {
-        Some(profile) if profile.global_control => {
-            (Vec::new(), Vec::new(), false, profile.model_version, false)
-        }
+    let (candidates, arms, cold_start, model_version, frequency_capped, dropped) = match stored {
+        Some(profile) if profile.global_control => (
+            Vec::new(),
+            Vec::new(),
+            false,
+            profile.model_version,
+            false,
+            Vec::new(),
+        ),
         Some(profile) => (
             profile.benefits,
             profile.campaigns,
@@ -272,8 +277,16 @@ fn decide<const HOOK: bool>(
             profile
                 .contact_channel
                 .is_some_and(|channel| channel.frequency_capped),
+            profile.dropped_benefits,
         ),
-        None => (cold_start.to_vec(), Vec::new(), true, String::new(), false),
+        None => (
+            cold_start.to_vec(),
+            Vec::new(),
+            true,
+            String::new(),
+            false,
+            Vec::new(),
+        ),
     };
     // Only when asked: the explanation replays the rules on a copy.
     let explain_candidates = (HOOK && request.explain).then(|| candidates.clone());
@@ -302,6 +315,7 @@ fn decide<const HOOK: bool>(
                 limit: request.limit,
                 model_version,
                 frequency_capped,
+                dropped,
             },
         )
     });

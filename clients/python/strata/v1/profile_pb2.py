@@ -25,47 +25,51 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17strata/v1/profile.proto\x12\tstrata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x05\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\'\n\tlifecycle\x18\x02 \x01(\x0b\x32\x14.strata.v1.Lifecycle\x12(\n\nvalue_tier\x18\x03 \x01(\x0b\x32\x14.strata.v1.ValueTier\x12\x30\n\x0elifetime_value\x18\x04 \x01(\x0b\x32\x18.strata.v1.LifetimeValue\x12%\n\x08quadrant\x18\x05 \x01(\x0b\x32\x13.strata.v1.Quadrant\x12\x17\n\npropensity\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x32\n\x0f\x63ontact_channel\x18\x07 \x01(\x0b\x32\x19.strata.v1.ContactChannel\x12$\n\x08\x62\x65nefits\x18\x08 \x03(\x0b\x32\x12.strata.v1.Benefit\x12/\n\x0b\x63omputed_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmodel_version\x18\n \x01(\t\x12\x1c\n\x04tags\x18\x0b \x03(\x0b\x32\x0e.strata.v1.Tag\x12)\n\tcampaigns\x18\x0c \x03(\x0b\x32\x16.strata.v1.CampaignArm\x12\x34\n\x10last_purchase_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eglobal_control\x18\x11 \x01(\x08\x12\x1f\n\x05\x63hurn\x18\x0e \x01(\x0b\x32\x10.strata.v1.Churn\x12(\n\nnext_order\x18\x0f \x01(\x0b\x32\x14.strata.v1.NextOrder\x12&\n\tsend_time\x18\x10 \x01(\x0b\x32\x13.strata.v1.SendTimeB\r\n\x0b_propensity\"B\n\x05\x43hurn\x12\x13\n\x0bprobability\x18\x01 \x01(\x01\x12\x14\n\x0chorizon_days\x18\x02 \x01(\r\x12\x0e\n\x06method\x18\x03 \x01(\t\"f\n\tNextOrder\x12/\n\x0b\x65xpected_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10typical_gap_days\x18\x02 \x01(\x01\x12\x0e\n\x06method\x18\x03 \x01(\t\"b\n\x08SendTime\x12\x14\n\x0chour_of_week\x18\x01 \x01(\r\x12\x10\n\x08\x66\x61llback\x18\x02 \x01(\x08\x12\r\n\x05sends\x18\x03 \x01(\r\x12\x11\n\tresponses\x18\x04 \x01(\r\x12\x0c\n\x04rate\x18\x05 \x01(\x01\"\"\n\x03Tag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\xcc\x01\n\x0b\x43\x61mpaignArm\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x1b\n\x03\x61rm\x18\x02 \x01(\x0e\x32\x0e.strata.v1.Arm\x12\x12\n\nbenefit_id\x18\x03 \x01(\t\x12#\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x12.strata.v1.Channel\x12)\n\x05start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"e\n\tLifecycle\x12\x0e\n\x06preset\x18\x01 \x01(\t\x12\r\n\x05layer\x18\x02 \x01(\t\x12\x13\n\x0blayer_index\x18\x03 \x01(\r\x12\x0f\n\x07\x63hurned\x18\x04 \x01(\x08\x12\x13\n\x0b\x63hurn_label\x18\x05 \x01(\t\"\x87\x01\n\tValueTier\x12\x1d\n\x04tier\x18\x01 \x01(\x0e\x32\x0f.strata.v1.Tier\x12\x15\n\rrecency_score\x18\x02 \x01(\r\x12\x17\n\x0f\x66requency_score\x18\x03 \x01(\r\x12\x16\n\x0emonetary_score\x18\x04 \x01(\r\x12\x13\n\x0brfm_segment\x18\x05 \x01(\t\"\x87\x01\n\rLifetimeValue\x12\x17\n\x0fpredicted_value\x18\x01 \x01(\x01\x12\x19\n\x11probability_alive\x18\x02 \x01(\x01\x12\x1a\n\x12\x65xpected_purchases\x18\x03 \x01(\x01\x12\x14\n\x0chorizon_days\x18\x04 \x01(\r\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\"\x80\x01\n\x08Quadrant\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.strata.v1.QuadrantKind\x12\x15\n\rloyalty_score\x18\x02 \x01(\x01\x12\x1f\n\x12satisfaction_score\x18\x03 \x01(\x01H\x00\x88\x01\x01\x42\x15\n\x13_satisfaction_score\"d\n\x0c\x43hannelScore\x12#\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x12.strata.v1.Channel\x12\r\n\x05score\x18\x02 \x01(\x01\x12\r\n\x05sends\x18\x03 \x01(\r\x12\x11\n\tresponses\x18\x04 \x01(\r\"\x8e\x01\n\x0e\x43ontactChannel\x12 \n\x04\x62\x65st\x18\x01 \x01(\x0e\x32\x12.strata.v1.Channel\x12\'\n\x06scores\x18\x02 \x03(\x0b\x32\x17.strata.v1.ChannelScore\x12\x18\n\x10\x66requency_capped\x18\x03 \x01(\x08\x12\x17\n\x0fnot_enough_data\x18\x04 \x01(\x08\"\xb1\x02\n\x07\x42\x65nefit\x12\x12\n\nbenefit_id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.strata.v1.BenefitKind\x12\x12\n\nface_value\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x15\n\rminimum_spend\x18\x05 \x01(\x03\x12#\n\x1b\x65xpected_incremental_profit\x18\x06 \x01(\x01\x12.\n\nvalid_from\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x66\x61irness_required\x18\t \x01(\x08\x12\x0e\n\x06policy\x18\n \x01(\t*>\n\x03\x41rm\x12\x13\n\x0f\x41RM_UNSPECIFIED\x10\x00\x12\x11\n\rARM_TREATMENT\x10\x01\x12\x0f\n\x0b\x41RM_CONTROL\x10\x02*J\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\r\n\tTIER_HIGH\x10\x01\x12\x0f\n\x0bTIER_MEDIUM\x10\x02\x12\x0c\n\x08TIER_LOW\x10\x03*\x99\x01\n\x0cQuadrantKind\x12\x1d\n\x19QUADRANT_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13QUADRANT_KIND_ANGEL\x10\x01\x12\x1c\n\x18QUADRANT_KIND_FREELOADER\x10\x02\x12\x19\n\x15QUADRANT_KIND_HOSTAGE\x10\x03\x12\x18\n\x14QUADRANT_KIND_DANGER\x10\x04*p\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x01\x12\x14\n\x10\x43HANNEL_APP_PUSH\x10\x02\x12\x12\n\x0e\x43HANNEL_WECHAT\x10\x03\x12\x11\n\rCHANNEL_EMAIL\x10\x04*\x98\x01\n\x0b\x42\x65nefitKind\x12\x1c\n\x18\x42\x45NEFIT_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42\x45NEFIT_KIND_COUPON\x10\x01\x12\x19\n\x15\x42\x45NEFIT_KIND_DISCOUNT\x10\x02\x12\x17\n\x13\x42\x45NEFIT_KIND_POINTS\x10\x03\x12\x1e\n\x1a\x42\x45NEFIT_KIND_FREE_SHIPPING\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17strata/v1/profile.proto\x12\tstrata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x05\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\'\n\tlifecycle\x18\x02 \x01(\x0b\x32\x14.strata.v1.Lifecycle\x12(\n\nvalue_tier\x18\x03 \x01(\x0b\x32\x14.strata.v1.ValueTier\x12\x30\n\x0elifetime_value\x18\x04 \x01(\x0b\x32\x18.strata.v1.LifetimeValue\x12%\n\x08quadrant\x18\x05 \x01(\x0b\x32\x13.strata.v1.Quadrant\x12\x17\n\npropensity\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x32\n\x0f\x63ontact_channel\x18\x07 \x01(\x0b\x32\x19.strata.v1.ContactChannel\x12$\n\x08\x62\x65nefits\x18\x08 \x03(\x0b\x32\x12.strata.v1.Benefit\x12/\n\x0b\x63omputed_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmodel_version\x18\n \x01(\t\x12\x1c\n\x04tags\x18\x0b \x03(\x0b\x32\x0e.strata.v1.Tag\x12)\n\tcampaigns\x18\x0c \x03(\x0b\x32\x16.strata.v1.CampaignArm\x12\x34\n\x10last_purchase_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eglobal_control\x18\x11 \x01(\x08\x12\x1f\n\x05\x63hurn\x18\x0e \x01(\x0b\x32\x10.strata.v1.Churn\x12(\n\nnext_order\x18\x0f \x01(\x0b\x32\x14.strata.v1.NextOrder\x12&\n\tsend_time\x18\x10 \x01(\x0b\x32\x13.strata.v1.SendTime\x12\x33\n\x10\x64ropped_benefits\x18\x12 \x03(\x0b\x32\x19.strata.v1.DroppedBenefitB\r\n\x0b_propensity\"\x81\x01\n\x0e\x44roppedBenefit\x12\x12\n\nbenefit_id\x18\x01 \x01(\t\x12!\n\x04rule\x18\x02 \x01(\x0e\x32\x13.strata.v1.DropRule\x12#\n\x1b\x65xpected_incremental_profit\x18\x03 \x01(\x01\x12\x13\n\x0breplaced_by\x18\x04 \x01(\t\"B\n\x05\x43hurn\x12\x13\n\x0bprobability\x18\x01 \x01(\x01\x12\x14\n\x0chorizon_days\x18\x02 \x01(\r\x12\x0e\n\x06method\x18\x03 \x01(\t\"f\n\tNextOrder\x12/\n\x0b\x65xpected_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10typical_gap_days\x18\x02 \x01(\x01\x12\x0e\n\x06method\x18\x03 \x01(\t\"b\n\x08SendTime\x12\x14\n\x0chour_of_week\x18\x01 \x01(\r\x12\x10\n\x08\x66\x61llback\x18\x02 \x01(\x08\x12\r\n\x05sends\x18\x03 \x01(\r\x12\x11\n\tresponses\x18\x04 \x01(\r\x12\x0c\n\x04rate\x18\x05 \x01(\x01\"\"\n\x03Tag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\xcc\x01\n\x0b\x43\x61mpaignArm\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x1b\n\x03\x61rm\x18\x02 \x01(\x0e\x32\x0e.strata.v1.Arm\x12\x12\n\nbenefit_id\x18\x03 \x01(\t\x12#\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x12.strata.v1.Channel\x12)\n\x05start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"e\n\tLifecycle\x12\x0e\n\x06preset\x18\x01 \x01(\t\x12\r\n\x05layer\x18\x02 \x01(\t\x12\x13\n\x0blayer_index\x18\x03 \x01(\r\x12\x0f\n\x07\x63hurned\x18\x04 \x01(\x08\x12\x13\n\x0b\x63hurn_label\x18\x05 \x01(\t\"\x87\x01\n\tValueTier\x12\x1d\n\x04tier\x18\x01 \x01(\x0e\x32\x0f.strata.v1.Tier\x12\x15\n\rrecency_score\x18\x02 \x01(\r\x12\x17\n\x0f\x66requency_score\x18\x03 \x01(\r\x12\x16\n\x0emonetary_score\x18\x04 \x01(\r\x12\x13\n\x0brfm_segment\x18\x05 \x01(\t\"\x87\x01\n\rLifetimeValue\x12\x17\n\x0fpredicted_value\x18\x01 \x01(\x01\x12\x19\n\x11probability_alive\x18\x02 \x01(\x01\x12\x1a\n\x12\x65xpected_purchases\x18\x03 \x01(\x01\x12\x14\n\x0chorizon_days\x18\x04 \x01(\r\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\"\x80\x01\n\x08Quadrant\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.strata.v1.QuadrantKind\x12\x15\n\rloyalty_score\x18\x02 \x01(\x01\x12\x1f\n\x12satisfaction_score\x18\x03 \x01(\x01H\x00\x88\x01\x01\x42\x15\n\x13_satisfaction_score\"d\n\x0c\x43hannelScore\x12#\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x12.strata.v1.Channel\x12\r\n\x05score\x18\x02 \x01(\x01\x12\r\n\x05sends\x18\x03 \x01(\r\x12\x11\n\tresponses\x18\x04 \x01(\r\"\x8e\x01\n\x0e\x43ontactChannel\x12 \n\x04\x62\x65st\x18\x01 \x01(\x0e\x32\x12.strata.v1.Channel\x12\'\n\x06scores\x18\x02 \x03(\x0b\x32\x17.strata.v1.ChannelScore\x12\x18\n\x10\x66requency_capped\x18\x03 \x01(\x08\x12\x17\n\x0fnot_enough_data\x18\x04 \x01(\x08\"\x99\x03\n\x07\x42\x65nefit\x12\x12\n\nbenefit_id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.strata.v1.BenefitKind\x12\x12\n\nface_value\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x15\n\rminimum_spend\x18\x05 \x01(\x03\x12#\n\x1b\x65xpected_incremental_profit\x18\x06 \x01(\x01\x12.\n\nvalid_from\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x66\x61irness_required\x18\t \x01(\x08\x12\x0e\n\x06policy\x18\n \x01(\t\x12\x0c\n\x04\x63\x65ll\x18\x0b \x01(\t\x12\x19\n\x0c\x65stimate_low\x18\x0c \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\restimate_high\x18\r \x01(\x01H\x01\x88\x01\x01\x42\x0f\n\r_estimate_lowB\x10\n\x0e_estimate_high*[\n\x08\x44ropRule\x12\x19\n\x15\x44ROP_RULE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44ROP_RULE_FAIRNESS\x10\x01\x12\x1c\n\x18\x44ROP_RULE_NOT_PROFITABLE\x10\x02*>\n\x03\x41rm\x12\x13\n\x0f\x41RM_UNSPECIFIED\x10\x00\x12\x11\n\rARM_TREATMENT\x10\x01\x12\x0f\n\x0b\x41RM_CONTROL\x10\x02*J\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\r\n\tTIER_HIGH\x10\x01\x12\x0f\n\x0bTIER_MEDIUM\x10\x02\x12\x0c\n\x08TIER_LOW\x10\x03*\x99\x01\n\x0cQuadrantKind\x12\x1d\n\x19QUADRANT_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13QUADRANT_KIND_ANGEL\x10\x01\x12\x1c\n\x18QUADRANT_KIND_FREELOADER\x10\x02\x12\x19\n\x15QUADRANT_KIND_HOSTAGE\x10\x03\x12\x18\n\x14QUADRANT_KIND_DANGER\x10\x04*p\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x01\x12\x14\n\x10\x43HANNEL_APP_PUSH\x10\x02\x12\x12\n\x0e\x43HANNEL_WECHAT\x10\x03\x12\x11\n\rCHANNEL_EMAIL\x10\x04*\x98\x01\n\x0b\x42\x65nefitKind\x12\x1c\n\x18\x42\x45NEFIT_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42\x45NEFIT_KIND_COUPON\x10\x01\x12\x19\n\x15\x42\x45NEFIT_KIND_DISCOUNT\x10\x02\x12\x17\n\x13\x42\x45NEFIT_KIND_POINTS\x10\x03\x12\x1e\n\x1a\x42\x45NEFIT_KIND_FREE_SHIPPING\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.profile_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ARM']._serialized_start=2320
-  _globals['_ARM']._serialized_end=2382
-  _globals['_TIER']._serialized_start=2384
-  _globals['_TIER']._serialized_end=2458
-  _globals['_QUADRANTKIND']._serialized_start=2461
-  _globals['_QUADRANTKIND']._serialized_end=2614
-  _globals['_CHANNEL']._serialized_start=2616
-  _globals['_CHANNEL']._serialized_end=2728
-  _globals['_BENEFITKIND']._serialized_start=2731
-  _globals['_BENEFITKIND']._serialized_end=2883
+  _globals['_DROPRULE']._serialized_start=2609
+  _globals['_DROPRULE']._serialized_end=2700
+  _globals['_ARM']._serialized_start=2702
+  _globals['_ARM']._serialized_end=2764
+  _globals['_TIER']._serialized_start=2766
+  _globals['_TIER']._serialized_end=2840
+  _globals['_QUADRANTKIND']._serialized_start=2843
+  _globals['_QUADRANTKIND']._serialized_end=2996
+  _globals['_CHANNEL']._serialized_start=2998
+  _globals['_CHANNEL']._serialized_end=3110
+  _globals['_BENEFITKIND']._serialized_start=3113
+  _globals['_BENEFITKIND']._serialized_end=3265
   _globals['_PROFILE']._serialized_start=72
-  _globals['_PROFILE']._serialized_end=738
-  _globals['_CHURN']._serialized_start=740
-  _globals['_CHURN']._serialized_end=806
-  _globals['_NEXTORDER']._serialized_start=808
-  _globals['_NEXTORDER']._serialized_end=910
-  _globals['_SENDTIME']._serialized_start=912
-  _globals['_SENDTIME']._serialized_end=1010
-  _globals['_TAG']._serialized_start=1012
-  _globals['_TAG']._serialized_end=1046
-  _globals['_CAMPAIGNARM']._serialized_start=1049
-  _globals['_CAMPAIGNARM']._serialized_end=1253
-  _globals['_LIFECYCLE']._serialized_start=1255
-  _globals['_LIFECYCLE']._serialized_end=1356
-  _globals['_VALUETIER']._serialized_start=1359
-  _globals['_VALUETIER']._serialized_end=1494
-  _globals['_LIFETIMEVALUE']._serialized_start=1497
-  _globals['_LIFETIMEVALUE']._serialized_end=1632
-  _globals['_QUADRANT']._serialized_start=1635
-  _globals['_QUADRANT']._serialized_end=1763
-  _globals['_CHANNELSCORE']._serialized_start=1765
-  _globals['_CHANNELSCORE']._serialized_end=1865
-  _globals['_CONTACTCHANNEL']._serialized_start=1868
-  _globals['_CONTACTCHANNEL']._serialized_end=2010
-  _globals['_BENEFIT']._serialized_start=2013
-  _globals['_BENEFIT']._serialized_end=2318
+  _globals['_PROFILE']._serialized_end=791
+  _globals['_DROPPEDBENEFIT']._serialized_start=794
+  _globals['_DROPPEDBENEFIT']._serialized_end=923
+  _globals['_CHURN']._serialized_start=925
+  _globals['_CHURN']._serialized_end=991
+  _globals['_NEXTORDER']._serialized_start=993
+  _globals['_NEXTORDER']._serialized_end=1095
+  _globals['_SENDTIME']._serialized_start=1097
+  _globals['_SENDTIME']._serialized_end=1195
+  _globals['_TAG']._serialized_start=1197
+  _globals['_TAG']._serialized_end=1231
+  _globals['_CAMPAIGNARM']._serialized_start=1234
+  _globals['_CAMPAIGNARM']._serialized_end=1438
+  _globals['_LIFECYCLE']._serialized_start=1440
+  _globals['_LIFECYCLE']._serialized_end=1541
+  _globals['_VALUETIER']._serialized_start=1544
+  _globals['_VALUETIER']._serialized_end=1679
+  _globals['_LIFETIMEVALUE']._serialized_start=1682
+  _globals['_LIFETIMEVALUE']._serialized_end=1817
+  _globals['_QUADRANT']._serialized_start=1820
+  _globals['_QUADRANT']._serialized_end=1948
+  _globals['_CHANNELSCORE']._serialized_start=1950
+  _globals['_CHANNELSCORE']._serialized_end=2050
+  _globals['_CONTACTCHANNEL']._serialized_start=2053
+  _globals['_CONTACTCHANNEL']._serialized_end=2195
+  _globals['_BENEFIT']._serialized_start=2198
+  _globals['_BENEFIT']._serialized_end=2607
 # @@protoc_insertion_point(module_scope)

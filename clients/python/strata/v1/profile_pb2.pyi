@@ -10,6 +10,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DropRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DROP_RULE_UNSPECIFIED: _ClassVar[DropRule]
+    DROP_RULE_FAIRNESS: _ClassVar[DropRule]
+    DROP_RULE_NOT_PROFITABLE: _ClassVar[DropRule]
+
 class Arm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ARM_UNSPECIFIED: _ClassVar[Arm]
@@ -46,6 +52,9 @@ class BenefitKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BENEFIT_KIND_DISCOUNT: _ClassVar[BenefitKind]
     BENEFIT_KIND_POINTS: _ClassVar[BenefitKind]
     BENEFIT_KIND_FREE_SHIPPING: _ClassVar[BenefitKind]
+DROP_RULE_UNSPECIFIED: DropRule
+DROP_RULE_FAIRNESS: DropRule
+DROP_RULE_NOT_PROFITABLE: DropRule
 ARM_UNSPECIFIED: Arm
 ARM_TREATMENT: Arm
 ARM_CONTROL: Arm
@@ -70,7 +79,7 @@ BENEFIT_KIND_POINTS: BenefitKind
 BENEFIT_KIND_FREE_SHIPPING: BenefitKind
 
 class Profile(_message.Message):
-    __slots__ = ("user_id", "lifecycle", "value_tier", "lifetime_value", "quadrant", "propensity", "contact_channel", "benefits", "computed_at", "model_version", "tags", "campaigns", "last_purchase_at", "global_control", "churn", "next_order", "send_time")
+    __slots__ = ("user_id", "lifecycle", "value_tier", "lifetime_value", "quadrant", "propensity", "contact_channel", "benefits", "computed_at", "model_version", "tags", "campaigns", "last_purchase_at", "global_control", "churn", "next_order", "send_time", "dropped_benefits")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     LIFECYCLE_FIELD_NUMBER: _ClassVar[int]
     VALUE_TIER_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +97,7 @@ class Profile(_message.Message):
     CHURN_FIELD_NUMBER: _ClassVar[int]
     NEXT_ORDER_FIELD_NUMBER: _ClassVar[int]
     SEND_TIME_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_BENEFITS_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     lifecycle: Lifecycle
     value_tier: ValueTier
@@ -105,7 +115,20 @@ class Profile(_message.Message):
     churn: Churn
     next_order: NextOrder
     send_time: SendTime
-    def __init__(self, user_id: _Optional[str] = ..., lifecycle: _Optional[_Union[Lifecycle, _Mapping]] = ..., value_tier: _Optional[_Union[ValueTier, _Mapping]] = ..., lifetime_value: _Optional[_Union[LifetimeValue, _Mapping]] = ..., quadrant: _Optional[_Union[Quadrant, _Mapping]] = ..., propensity: _Optional[float] = ..., contact_channel: _Optional[_Union[ContactChannel, _Mapping]] = ..., benefits: _Optional[_Iterable[_Union[Benefit, _Mapping]]] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_version: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., campaigns: _Optional[_Iterable[_Union[CampaignArm, _Mapping]]] = ..., last_purchase_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., global_control: bool = ..., churn: _Optional[_Union[Churn, _Mapping]] = ..., next_order: _Optional[_Union[NextOrder, _Mapping]] = ..., send_time: _Optional[_Union[SendTime, _Mapping]] = ...) -> None: ...
+    dropped_benefits: _containers.RepeatedCompositeFieldContainer[DroppedBenefit]
+    def __init__(self, user_id: _Optional[str] = ..., lifecycle: _Optional[_Union[Lifecycle, _Mapping]] = ..., value_tier: _Optional[_Union[ValueTier, _Mapping]] = ..., lifetime_value: _Optional[_Union[LifetimeValue, _Mapping]] = ..., quadrant: _Optional[_Union[Quadrant, _Mapping]] = ..., propensity: _Optional[float] = ..., contact_channel: _Optional[_Union[ContactChannel, _Mapping]] = ..., benefits: _Optional[_Iterable[_Union[Benefit, _Mapping]]] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_version: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., campaigns: _Optional[_Iterable[_Union[CampaignArm, _Mapping]]] = ..., last_purchase_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., global_control: bool = ..., churn: _Optional[_Union[Churn, _Mapping]] = ..., next_order: _Optional[_Union[NextOrder, _Mapping]] = ..., send_time: _Optional[_Union[SendTime, _Mapping]] = ..., dropped_benefits: _Optional[_Iterable[_Union[DroppedBenefit, _Mapping]]] = ...) -> None: ...
+
+class DroppedBenefit(_message.Message):
+    __slots__ = ("benefit_id", "rule", "expected_incremental_profit", "replaced_by")
+    BENEFIT_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_INCREMENTAL_PROFIT_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_BY_FIELD_NUMBER: _ClassVar[int]
+    benefit_id: str
+    rule: DropRule
+    expected_incremental_profit: float
+    replaced_by: str
+    def __init__(self, benefit_id: _Optional[str] = ..., rule: _Optional[_Union[DropRule, str]] = ..., expected_incremental_profit: _Optional[float] = ..., replaced_by: _Optional[str] = ...) -> None: ...
 
 class Churn(_message.Message):
     __slots__ = ("probability", "horizon_days", "method")
@@ -242,7 +265,7 @@ class ContactChannel(_message.Message):
     def __init__(self, best: _Optional[_Union[Channel, str]] = ..., scores: _Optional[_Iterable[_Union[ChannelScore, _Mapping]]] = ..., frequency_capped: bool = ..., not_enough_data: bool = ...) -> None: ...
 
 class Benefit(_message.Message):
-    __slots__ = ("benefit_id", "kind", "face_value", "currency", "minimum_spend", "expected_incremental_profit", "valid_from", "valid_until", "fairness_required", "policy")
+    __slots__ = ("benefit_id", "kind", "face_value", "currency", "minimum_spend", "expected_incremental_profit", "valid_from", "valid_until", "fairness_required", "policy", "cell", "estimate_low", "estimate_high")
     BENEFIT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FACE_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -253,6 +276,9 @@ class Benefit(_message.Message):
     VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
     FAIRNESS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    CELL_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_LOW_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_HIGH_FIELD_NUMBER: _ClassVar[int]
     benefit_id: str
     kind: BenefitKind
     face_value: int
@@ -263,4 +289,7 @@ class Benefit(_message.Message):
     valid_until: _timestamp_pb2.Timestamp
     fairness_required: bool
     policy: str
-    def __init__(self, benefit_id: _Optional[str] = ..., kind: _Optional[_Union[BenefitKind, str]] = ..., face_value: _Optional[int] = ..., currency: _Optional[str] = ..., minimum_spend: _Optional[int] = ..., expected_incremental_profit: _Optional[float] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fairness_required: bool = ..., policy: _Optional[str] = ...) -> None: ...
+    cell: str
+    estimate_low: float
+    estimate_high: float
+    def __init__(self, benefit_id: _Optional[str] = ..., kind: _Optional[_Union[BenefitKind, str]] = ..., face_value: _Optional[int] = ..., currency: _Optional[str] = ..., minimum_spend: _Optional[int] = ..., expected_incremental_profit: _Optional[float] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fairness_required: bool = ..., policy: _Optional[str] = ..., cell: _Optional[str] = ..., estimate_low: _Optional[float] = ..., estimate_high: _Optional[float] = ...) -> None: ...

@@ -27,17 +27,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from strata.v1 import profile_pb2 as strata_dot_v1_dot_profile__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fstrata/v1/profile_service.proto\x12\tstrata.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17strata/v1/profile.proto\"[\n\x17\x42\x61tchGetProfilesRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12.\n\nfield_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"^\n\x18\x42\x61tchGetProfilesResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.strata.v1.ProfileResult\x12\x17\n\x0fmissing_indices\x18\x02 \x03(\r\"E\n\rProfileResult\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12#\n\x07profile\x18\x02 \x01(\x0b\x32\x12.strata.v1.Profile\"\x9f\x01\n\x0cOfferContext\x12#\n\x07surface\x18\x01 \x01(\x0e\x32\x12.strata.v1.Surface\x12\x17\n\ncart_value\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x30\n\x0crequest_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\n\x0b_cart_value\"r\n\x10GetOffersRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.strata.v1.OfferContext\x12\x12\n\nmax_offers\x18\x03 \x01(\r\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x08\"\x9c\x01\n\x11GetOffersResponse\x12\"\n\x06offers\x18\x01 \x03(\x0b\x32\x12.strata.v1.Benefit\x12\x12\n\ncold_start\x18\x02 \x01(\x08\x12\x31\n\x0b\x65xplanation\x18\x03 \x01(\x0b\x32\x1c.strata.v1.OffersExplanation\x12\x1c\n\x14global_control_group\x18\x04 \x01(\x08\"s\n\x11OffersExplanation\x12-\n\x08\x62\x65nefits\x18\x01 \x03(\x0b\x32\x1b.strata.v1.OfferExplanation\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x18\n\x10\x66requency_capped\x18\x03 \x01(\x08\"\x94\x01\n\x10OfferExplanation\x12#\n\x07\x62\x65nefit\x18\x01 \x01(\x0b\x32\x12.strata.v1.Benefit\x12(\n\x07verdict\x18\x02 \x01(\x0e\x32\x17.strata.v1.OfferVerdict\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04rank\x18\x04 \x01(\r\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t*`\n\x07Surface\x12\x17\n\x13SURFACE_UNSPECIFIED\x10\x00\x12\x14\n\x10SURFACE_CHECKOUT\x10\x01\x12\x14\n\x10SURFACE_APP_HOME\x10\x02\x12\x10\n\x0cSURFACE_PUSH\x10\x03*\xab\x02\n\x0cOfferVerdict\x12\x1d\n\x19OFFER_VERDICT_UNSPECIFIED\x10\x00\x12\x18\n\x14OFFER_VERDICT_SERVED\x10\x01\x12\x1f\n\x1bOFFER_VERDICT_NOT_YET_VALID\x10\x02\x12\x19\n\x15OFFER_VERDICT_EXPIRED\x10\x03\x12#\n\x1fOFFER_VERDICT_CURRENCY_MISMATCH\x10\x04\x12%\n!OFFER_VERDICT_BELOW_MINIMUM_SPEND\x10\x05\x12\x1d\n\x19OFFER_VERDICT_CONTROL_ARM\x10\x06\x12\x1b\n\x17OFFER_VERDICT_DUPLICATE\x10\x07\x12\x1e\n\x1aOFFER_VERDICT_BEYOND_LIMIT\x10\x08\x32\xb5\x01\n\x0eProfileService\x12[\n\x10\x42\x61tchGetProfiles\x12\".strata.v1.BatchGetProfilesRequest\x1a#.strata.v1.BatchGetProfilesResponse\x12\x46\n\tGetOffers\x12\x1b.strata.v1.GetOffersRequest\x1a\x1c.strata.v1.GetOffersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fstrata/v1/profile_service.proto\x12\tstrata.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17strata/v1/profile.proto\"[\n\x17\x42\x61tchGetProfilesRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12.\n\nfield_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"^\n\x18\x42\x61tchGetProfilesResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.strata.v1.ProfileResult\x12\x17\n\x0fmissing_indices\x18\x02 \x03(\r\"E\n\rProfileResult\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12#\n\x07profile\x18\x02 \x01(\x0b\x32\x12.strata.v1.Profile\"\x9f\x01\n\x0cOfferContext\x12#\n\x07surface\x18\x01 \x01(\x0e\x32\x12.strata.v1.Surface\x12\x17\n\ncart_value\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x30\n\x0crequest_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\n\x0b_cart_value\"r\n\x10GetOffersRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12(\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x17.strata.v1.OfferContext\x12\x12\n\nmax_offers\x18\x03 \x01(\r\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x08\"\x9c\x01\n\x11GetOffersResponse\x12\"\n\x06offers\x18\x01 \x03(\x0b\x32\x12.strata.v1.Benefit\x12\x12\n\ncold_start\x18\x02 \x01(\x08\x12\x31\n\x0b\x65xplanation\x18\x03 \x01(\x0b\x32\x1c.strata.v1.OffersExplanation\x12\x1c\n\x14global_control_group\x18\x04 \x01(\x08\"\xa6\x01\n\x11OffersExplanation\x12-\n\x08\x62\x65nefits\x18\x01 \x03(\x0b\x32\x1b.strata.v1.OfferExplanation\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x18\n\x10\x66requency_capped\x18\x03 \x01(\x08\x12\x31\n\x0e\x64ropped_by_job\x18\x04 \x03(\x0b\x32\x19.strata.v1.DroppedBenefit\"\x94\x01\n\x10OfferExplanation\x12#\n\x07\x62\x65nefit\x18\x01 \x01(\x0b\x32\x12.strata.v1.Benefit\x12(\n\x07verdict\x18\x02 \x01(\x0e\x32\x17.strata.v1.OfferVerdict\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04rank\x18\x04 \x01(\r\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t*`\n\x07Surface\x12\x17\n\x13SURFACE_UNSPECIFIED\x10\x00\x12\x14\n\x10SURFACE_CHECKOUT\x10\x01\x12\x14\n\x10SURFACE_APP_HOME\x10\x02\x12\x10\n\x0cSURFACE_PUSH\x10\x03*\xab\x02\n\x0cOfferVerdict\x12\x1d\n\x19OFFER_VERDICT_UNSPECIFIED\x10\x00\x12\x18\n\x14OFFER_VERDICT_SERVED\x10\x01\x12\x1f\n\x1bOFFER_VERDICT_NOT_YET_VALID\x10\x02\x12\x19\n\x15OFFER_VERDICT_EXPIRED\x10\x03\x12#\n\x1fOFFER_VERDICT_CURRENCY_MISMATCH\x10\x04\x12%\n!OFFER_VERDICT_BELOW_MINIMUM_SPEND\x10\x05\x12\x1d\n\x19OFFER_VERDICT_CONTROL_ARM\x10\x06\x12\x1b\n\x17OFFER_VERDICT_DUPLICATE\x10\x07\x12\x1e\n\x1aOFFER_VERDICT_BEYOND_LIMIT\x10\x08\x32\xb5\x01\n\x0eProfileService\x12[\n\x10\x42\x61tchGetProfiles\x12\".strata.v1.BatchGetProfilesRequest\x1a#.strata.v1.BatchGetProfilesResponse\x12\x46\n\tGetOffers\x12\x1b.strata.v1.GetOffersRequest\x1a\x1c.strata.v1.GetOffersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.profile_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SURFACE']._serialized_start=1103
-  _globals['_SURFACE']._serialized_end=1199
-  _globals['_OFFERVERDICT']._serialized_start=1202
-  _globals['_OFFERVERDICT']._serialized_end=1501
+  _globals['_SURFACE']._serialized_start=1155
+  _globals['_SURFACE']._serialized_end=1251
+  _globals['_OFFERVERDICT']._serialized_start=1254
+  _globals['_OFFERVERDICT']._serialized_end=1553
   _globals['_BATCHGETPROFILESREQUEST']._serialized_start=138
   _globals['_BATCHGETPROFILESREQUEST']._serialized_end=229
   _globals['_BATCHGETPROFILESRESPONSE']._serialized_start=231
@@ -50,10 +50,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETOFFERSREQUEST']._serialized_end=674
   _globals['_GETOFFERSRESPONSE']._serialized_start=677
   _globals['_GETOFFERSRESPONSE']._serialized_end=833
-  _globals['_OFFERSEXPLANATION']._serialized_start=835
-  _globals['_OFFERSEXPLANATION']._serialized_end=950
-  _globals['_OFFEREXPLANATION']._serialized_start=953
-  _globals['_OFFEREXPLANATION']._serialized_end=1101
-  _globals['_PROFILESERVICE']._serialized_start=1504
-  _globals['_PROFILESERVICE']._serialized_end=1685
+  _globals['_OFFERSEXPLANATION']._serialized_start=836
+  _globals['_OFFERSEXPLANATION']._serialized_end=1002
+  _globals['_OFFEREXPLANATION']._serialized_start=1005
+  _globals['_OFFEREXPLANATION']._serialized_end=1153
+  _globals['_PROFILESERVICE']._serialized_start=1556
+  _globals['_PROFILESERVICE']._serialized_end=1737
 # @@protoc_insertion_point(module_scope)

@@ -105,14 +105,16 @@ class GetOffersResponse(_message.Message):
     def __init__(self, offers: _Optional[_Iterable[_Union[_profile_pb2.Benefit, _Mapping]]] = ..., cold_start: bool = ..., explanation: _Optional[_Union[OffersExplanation, _Mapping]] = ..., global_control_group: bool = ...) -> None: ...
 
 class OffersExplanation(_message.Message):
-    __slots__ = ("benefits", "model_version", "frequency_capped")
+    __slots__ = ("benefits", "model_version", "frequency_capped", "dropped_by_job")
     BENEFITS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     FREQUENCY_CAPPED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_BY_JOB_FIELD_NUMBER: _ClassVar[int]
     benefits: _containers.RepeatedCompositeFieldContainer[OfferExplanation]
     model_version: str
     frequency_capped: bool
-    def __init__(self, benefits: _Optional[_Iterable[_Union[OfferExplanation, _Mapping]]] = ..., model_version: _Optional[str] = ..., frequency_capped: bool = ...) -> None: ...
+    dropped_by_job: _containers.RepeatedCompositeFieldContainer[_profile_pb2.DroppedBenefit]
+    def __init__(self, benefits: _Optional[_Iterable[_Union[OfferExplanation, _Mapping]]] = ..., model_version: _Optional[str] = ..., frequency_capped: bool = ..., dropped_by_job: _Optional[_Iterable[_Union[_profile_pb2.DroppedBenefit, _Mapping]]] = ...) -> None: ...
 
 class OfferExplanation(_message.Message):
     __slots__ = ("benefit", "verdict", "detail", "rank", "campaign_id")

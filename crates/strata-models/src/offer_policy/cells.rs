@@ -74,6 +74,27 @@ fn differences(arms: &[ArmSums]) -> Vec<Option<(f64, f64)>> {
 pub struct CellEffects {
     pooled: Vec<Option<f64>>,
     cells: BTreeMap<u32, Vec<Option<f64>>>,
+    /// The variance of each pooled difference (`None` where no estimate):
+    /// the sum of the two arms' `s^2 / n_eff`. Empty in a model file written
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pooled_variances: Vec<Option<f64>>,
+    /// Per cell, the variance of each benefit's estimate when the cell has
+    /// its own (both arms seen): the raw difference's, or the posterior
+    /// variance `w se^2` of a shrunk one (the pool's own uncertainty
+    /// ignored); `None` where the cell fell back to the pooled difference.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    cell_variances: BTreeMap<u32, Vec<Option<f64>>>,
+}
+
+/// Where one benefit's estimate for a cell was learned, and how sure it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EstimateSource {
+    /// The cell whose issues gave it; `None`: the pooled difference (every
+    /// cell's issues).
+    pub cell: Option<u32>,
+    /// Its variance; `None` when not kept (an older model file).
+    pub variance: Option<f64>,
 }
 
 impl CellEffects {
@@ -129,17 +150,20 @@ impl CellEffects {
             })
             .collect();
 
+        let mut cell_variances = BTreeMap::new();
         let cells = raw
             .into_iter()
             .map(|(cell, estimates)| {
-                let shrunk = (0..benefits)
+                let (shrunk, variances): (Vec<Option<f64>>, Vec<Option<f64>>) = (0..benefits)
                     .map(|benefit| {
-                        let (pool, _) = pooled[benefit]?;
+                        let Some((pool, _)) = pooled[benefit] else {
+                            return (None, None);
+                        };
                         let Some((difference, variance)) = estimates[benefit] else {
-                            return Some(pool);
+                            return (Some(pool), None);
                         };
                         if !shrink {
-                            return Some(difference);
+                            return (Some(difference), Some(variance));
                         }
                         let spread = spread[benefit];
                         let weight = if spread + variance > 0.0 {
@@ -147,15 +171,21 @@ impl CellEffects {
                         } else {
                             0.0
                         };
-                        Some(pool + weight * (difference - pool))
+                        (
+                            Some(pool + weight * (difference - pool)),
+                            Some(weight * variance),
+                        )
                     })
-                    .collect();
+                    .unzip();
+                cell_variances.insert(cell, variances);
                 (cell, shrunk)
             })
             .collect();
         CellEffects {
+            pooled_variances: pooled.iter().map(|e| e.map(|(_, v)| v)).collect(),
             pooled: pooled.into_iter().map(|e| e.map(|(d, _)| d)).collect(),
             cells,
+            cell_variances,
         }
     }
 
@@ -167,6 +197,31 @@ impl CellEffects {
     /// The cell's estimates; an unseen cell gets the pooled ones.
     pub fn cell(&self, cell: u32) -> &[Option<f64>] {
         self.cells.get(&cell).unwrap_or(&self.pooled)
+    }
+
+    /// Where the pooled estimate of `benefit` came from.
+    pub fn pooled_source(&self, benefit: usize) -> EstimateSource {
+        EstimateSource {
+            cell: None,
+            variance: self.pooled_variances.get(benefit).copied().flatten(),
+        }
+    }
+
+    /// Where the estimate of `benefit` served to `cell` came from: the
+    /// cell's own issues, or the pool when the cell had too few (or was not
+    /// seen in training).
+    pub fn source(&self, cell: u32, benefit: usize) -> EstimateSource {
+        match self
+            .cell_variances
+            .get(&cell)
+            .and_then(|variances| variances.get(benefit).copied().flatten())
+        {
+            Some(variance) => EstimateSource {
+                cell: Some(cell),
+                variance: Some(variance),
+            },
+            None => self.pooled_source(benefit),
+        }
     }
 
     /// The cells seen in training.

@@ -43,7 +43,7 @@
 //! positive one. So a negative estimate is never first unless the caller
 //! asked for negatives and there is nothing positive.
 
-use super::cells::CellEffects;
+use super::cells::{CellEffects, EstimateSource};
 use super::evaluate::{Estimate, FOLD_SALT, PolicyValue, compare_policies, evaluate_policy};
 use super::learner::{
     BaseLearner, EffectModel, MetaLearner, Regressor, fit_effects, fit_outcomes, predict_arms,
@@ -175,6 +175,17 @@ impl<M: Regressor> ServedPolicy<M> {
             ServedPolicy::BestSingle(effects) => effects.pooled().to_vec(),
             ServedPolicy::PerCell(effects) => effects.cell(cell).to_vec(),
             ServedPolicy::Learned(model) => model.effects(features),
+        }
+    }
+
+    /// Where the estimate of `benefit` for a user in `cell` came from;
+    /// `None` for the learned policy (a ridge surface over the features,
+    /// which keeps no standard error) and for no offer.
+    pub fn source(&self, cell: u32, benefit: usize) -> Option<EstimateSource> {
+        match self {
+            ServedPolicy::NoOffer { .. } | ServedPolicy::Learned(_) => None,
+            ServedPolicy::BestSingle(effects) => Some(effects.pooled_source(benefit)),
+            ServedPolicy::PerCell(effects) => Some(effects.source(cell, benefit)),
         }
     }
 
