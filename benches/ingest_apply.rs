@@ -115,6 +115,7 @@ fn read_all(store: &Store, batches: &[Vec<(String, Vec<u8>)>]) -> Duration {
 }
 
 fn main() {
+    allocator::tune_pages();
     // `cargo test --benches` runs benches with --bench absent: keep it quick.
     if !std::env::args().any(|arg| arg == "--bench") {
         return;

@@ -166,6 +166,7 @@ fn recompute(options: &RecomputeOptions) -> anyhow::Result<(f64, f64, strata_job
 }
 
 fn main() -> anyhow::Result<()> {
+    allocator::tune_pages();
     // `cargo test --all-targets` runs benches with `--test`: the 1M-user run is for `cargo bench`.
     if std::env::args().any(|argument| argument == "--list" || argument == "--test") {
         return Ok(());

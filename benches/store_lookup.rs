@@ -150,6 +150,7 @@ fn print_table() {
 }
 
 fn main() {
+    allocator::tune_pages();
     let dir = tempfile::tempdir().expect("temporary folder");
     let store = load(dir.path());
     let mut criterion = Criterion::default().configure_from_args();

@@ -5,6 +5,7 @@
 // closed stdout ends them quietly instead of panicking in `println!`.
 #![deny(clippy::print_stdout)]
 
+mod allocator;
 mod cli;
 
 use std::io::{IsTerminal, Write};
@@ -14,12 +15,8 @@ use anyhow::Context;
 use clap::Parser;
 use cli::LogFormat;
 
-/// mimalloc, chosen by measurement (issue 5; `Cargo.toml` has the figures).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    allocator::tune_pages();
     let cli = cli::Cli::parse();
     init_logging(cli.log_format);
     match run(cli) {
