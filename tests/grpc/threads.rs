@@ -1,7 +1,9 @@
 //! Any number of threads, the same answers: `strata recompute` run with
 //! `STRATA_READ_THREADS` and `STRATA_SCORE_THREADS` at 1 and at 4 (the read,
 //! the fit's Gram matrices, the per-user apply and the fingerprints on
-//! several threads), each run pushing to its own server (real
+//! several threads), the second also applying and diffing in steps of
+//! 1,000 users (`STRATA_APPLY_STEP`) instead of one, each run pushing to
+//! its own server (real
 //! `strata serve`, RocksDB on disk). Every profile read back through
 //! BatchGetProfiles is byte-identical (encoded, `computed_at` cleared),
 //! and the runs print the same summary and models.
@@ -22,13 +24,14 @@ const SEED: &str = "4";
 
 /// `strata recompute` on `threads` threads, pushing to `server`; its
 /// summary without the timing lines.
-fn recompute(events: &Path, server: &Server, state: &Path, threads: &str) -> String {
+fn recompute(events: &Path, server: &Server, state: &Path, threads: &str, step: &str) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(["recompute", "--events", events.to_str().unwrap()])
         .args(["--as-of", AS_OF, "--push", &server.endpoint()])
         .args(["--state", state.to_str().unwrap()])
         .env("STRATA_READ_THREADS", threads)
         .env("STRATA_SCORE_THREADS", threads)
+        .env("STRATA_APPLY_STEP", step)
         .output()
         .unwrap();
     succeeded(output)
@@ -56,10 +59,10 @@ async fn one_and_four_threads_serve_identical_bytes() {
     ]));
 
     let mut runs = Vec::new();
-    for threads in ["1", "4"] {
+    for (threads, step) in [("1", "100000"), ("4", "1000")] {
         let server = Server::start(&dir.path().join(format!("db-{threads}")), None);
         let state = dir.path().join(format!("state-{threads}.jsonl"));
-        let summary = recompute(&events, &server, &state, threads);
+        let summary = recompute(&events, &server, &state, threads, step);
         let profiles = server.known_bytes(USERS).await;
         runs.push((threads, summary, profiles));
     }

@@ -22,7 +22,7 @@ use strata_proto::v1::Profile;
 use strata_snapshot::SnapshotWriter;
 use twox_hash::XxHash3_64;
 
-use crate::decisions::{Decisions, ModelReport, UserDecision, UserSegment};
+use crate::decisions::{Decisions, ModelReport, UserSegment};
 use crate::error::RecomputeError;
 use crate::model_file::{DataWindow, FittedModels, ModelFile};
 use crate::offers::{self, OfferServer, ServedList};
@@ -54,19 +54,17 @@ pub(crate) type Histories = HashMap<String, UserHistory>;
 /// in this order, so the same input gives the same bits (HashMap order
 /// differs from run to run).
 pub(crate) struct Population<'a> {
-    user_ids: Vec<&'a String>,
     users: Vec<(&'a str, &'a UserHistory)>,
 }
 
 impl<'a> Population<'a> {
     pub(crate) fn new(histories: &'a Histories) -> Population<'a> {
-        let mut user_ids: Vec<&String> = histories.keys().collect();
-        user_ids.sort_unstable();
-        let users = user_ids
+        let mut users: Vec<(&str, &UserHistory)> = histories
             .iter()
-            .map(|user_id| (user_id.as_str(), &histories[*user_id]))
+            .map(|(user_id, history)| (user_id.as_str(), history))
             .collect();
-        Population { user_ids, users }
+        users.sort_unstable_by_key(|(user_id, _)| *user_id);
+        Population { users }
     }
 }
 
@@ -91,26 +89,46 @@ pub(crate) fn score(
             &fitted_here
         }
     };
-    let mut applied = apply(options, fitted, &population);
-    let profiles = assemble(options, &population, &mut applied);
     let card = crate::card::model_card(fitted);
-    let mut scored = diff(
-        options,
-        &population,
-        &applied.rules,
-        profiles,
-        &previous,
-        card,
-    )?;
-    scored.models = applied.report;
-    // For the report's retention heat map: a few integers per cohort month.
+    // What the summary needs of the histories besides the profiles: the
+    // retention heat map (a few integers per cohort month), buyers and
+    // revenue, and the users delivered before who have no events now.
     let mut cohorts = strata_report::CohortCounter::new(options.as_of);
+    let mut value = crate::summary::ValueTally::default();
     for (_, history) in &population.users {
         cohorts.add_user(history.purchase_days().iter().map(|day| day.day));
-        scored.value.add_history(history);
+        value.add_history(history);
     }
+    let mut gone: Vec<String> = previous
+        .users
+        .keys()
+        .filter(|user_id| !histories.contains_key(*user_id))
+        .cloned()
+        .collect();
+    gone.sort_unstable();
+
+    let users = &population.users;
+    let mut differ = Differ::new(options, &previous, users.len(), card, value)?;
+    let mut applier = Applier::new(options, fitted);
+    if let Some(targeting) = &options.targeting {
+        // Tags and campaign arms rank the whole population: every profile
+        // is made before any is diffed.
+        let (mut profiles, segments) = applier.apply(users);
+        targeting.apply(&mut profiles, options.as_of, options.models.currency_code());
+        differ.add(&segments, profiles)?;
+    } else {
+        for step in users.chunks(apply_step()) {
+            let (profiles, segments) = applier.apply(step);
+            differ.add(&segments, profiles)?;
+        }
+    }
+    let report = applier.report(users);
+    drop(population);
+    drop(histories);
+    let mut scored = differ.finish()?;
+    scored.models = report;
     scored.cohorts = cohorts.finish();
-    forget_or_erase_gone(options, &histories, &previous, &mut scored);
+    forget_or_erase_gone(options, gone, &previous, &mut scored);
     Ok(scored)
 }
 
@@ -229,301 +247,351 @@ fn user_rules<'m>(
     }
 }
 
-/// What the apply stage decided for each user, and the report: the fit's
-/// quality figures with this run's per-user tallies.
-struct Applied<'m> {
-    rules: Vec<UserRules<'m>>,
-    decisions: Vec<UserDecision>,
-    offers: Vec<ServedList>,
-    /// The model file's global control group: no offers, no campaigns.
-    global_control: GlobalControl,
-    report: ModelReport,
+/// What the run summary counts of one user's rules.
+struct Tallied<'m> {
+    stage: strata_core::Stage<'m>,
+    tier: &'static str,
+    quadrant: &'static str,
+}
+
+/// Users per step of the apply stage: each step's profiles are diffed and
+/// written before the next step makes its own, so a run never holds every
+/// profile at once (unless tags or campaigns need them all).
+/// `STRATA_APPLY_STEP` sets another size (tests use small steps: the
+/// output is the same for any size).
+fn apply_step() -> usize {
+    std::env::var("STRATA_APPLY_STEP")
+        .ok()
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .filter(|step| *step > 0)
+        .unwrap_or(1 << 16)
+}
+
+/// The per-run tallies of the apply stage (integers: any grouping of the
+/// users adds up the same).
+#[derive(Default)]
+struct ApplyTally {
+    capped_users: u64,
+    channel_not_enough_data: u64,
+    send_time_personal: u64,
+    send_time_fallbacks: u64,
+    users_with_benefits: u64,
+}
+
+/// What one apply thread keeps across its users.
+struct ApplyRun<'a> {
+    decisions: Decisions<'a>,
+    users_with_benefits: u64,
 }
 
 /// The apply stage: each user from the fitted models and their own history
 /// only (no step compares users), so any partition of the users gets the
-/// same profiles.
-fn apply<'m>(
-    options: &'m RecomputeOptions,
-    fitted: &FittedModels,
-    population: &Population<'_>,
-) -> Applied<'m> {
-    let server = fitted.offers.as_ref().map(|model| {
-        OfferServer::new(
-            &options.models,
-            &options.model,
-            options.as_of,
-            model,
-            new_layer(options),
-        )
-    });
-    let count = population.users.len();
-    // Checked when the config and the model file were read.
-    let global_control = fitted
-        .global_control
-        .group()
-        .unwrap_or_else(|_| GlobalControl::off());
-    let mut applied = Applied {
-        rules: Vec::with_capacity(count),
-        decisions: Vec::with_capacity(count),
-        offers: Vec::with_capacity(count),
-        global_control,
-        report: fitted.report.clone(),
-    };
-    let held_out = &applied.global_control;
-    // On every core, each thread with its own `Decisions` (it counts the
-    // capped users): no user's answer reads another's.
-    let (per_user, runs) = map_in_order(
-        population.users.iter().collect(),
-        score_threads(),
-        || Decisions::from_models(&options.models, options.as_of, fitted.decisions.clone()),
-        |decisions, (user_id, history)| {
-            let rules = user_rules(options, &fitted.value, &fitted.quadrant, history);
-            let decision = decisions.decide(history);
-            let offers = match &server {
-                Some(server) if !held_out.contains(user_id) => {
-                    server.serve(history, &rules.segment())
-                }
-                _ => ServedList::default(),
-            };
-            (rules, decision, offers)
-        },
-    );
-    for (rules, decision, offers) in per_user {
-        applied.rules.push(rules);
-        applied.decisions.push(decision);
-        applied.offers.push(offers);
-    }
-    // Per-run tallies over this run's users; the rest is the fit's.
-    if applied.global_control.is_on() {
-        let held_out = population
-            .users
-            .iter()
-            .filter(|(user_id, _)| applied.global_control.contains(user_id))
-            .count();
-        applied.report.notes.push(format!(
-            "global control group: {held_out} of {count} users held out of every offer and \
-             campaign (share {}, salt {:?})",
-            applied.global_control.share(),
-            applied.global_control.salt()
-        ));
-    }
-    applied.report.capped_users = runs.iter().map(|run| run.report.capped_users).sum();
-    applied.report.channel_not_enough_data = runs
-        .iter()
-        .map(|run| run.report.channel_not_enough_data)
-        .sum();
-    applied.report.send_time_personal = runs.iter().map(|run| run.report.send_time_personal).sum();
-    applied.report.send_time_fallbacks =
-        runs.iter().map(|run| run.report.send_time_fallbacks).sum();
-    applied.report.users_with_benefits = applied
-        .offers
-        .iter()
-        .filter(|list| !list.offers.is_empty())
-        .count() as u64;
-    applied
+/// same profiles. Each user's rules, decisions and offers go straight into
+/// their profile.
+struct Applier<'a> {
+    options: &'a RecomputeOptions,
+    fitted: &'a FittedModels,
+    server: Option<OfferServer<'a>>,
+    /// The model file's global control group: no offers, no campaigns.
+    global_control: GlobalControl,
+    /// Named in every benefit, for GetOffers' explanation.
+    policy: String,
+    tally: ApplyTally,
 }
 
-/// Pass 3: the profiles; then tags and campaign arms, which need them all
-/// (an audience ranks the whole population).
-fn assemble(
-    options: &RecomputeOptions,
-    population: &Population<'_>,
-    applied: &mut Applied<'_>,
-) -> Vec<Profile> {
-    let model = &options.model;
-    let decisions = std::mem::take(&mut applied.decisions);
-    // Named in every benefit, for GetOffers' explanation.
-    let policy = applied
-        .report
-        .offer_policy
-        .as_ref()
-        .map_or_else(String::new, |check| check.served.clone());
-    let users: Vec<_> = population
-        .users
-        .iter()
-        .zip(&applied.rules)
-        .zip(decisions)
-        // Each list is dropped once its benefits are built: the offers of
-        // every user need not outlive the profiles that hold them.
-        .zip(std::mem::take(&mut applied.offers))
-        .collect();
-    let (mut profiles, _) = map_in_order(
-        users,
-        score_threads(),
-        || (),
-        |(), ((((user_id, history), rules), decision), list)| Profile {
-            user_id: (*user_id).to_owned(),
-            lifecycle: Some(wire::lifecycle_to_wire(model.name(), &rules.stage)),
-            value_tier: rules.value.as_ref().map(wire::value_tier_to_wire),
-            lifetime_value: decision.lifetime_value,
-            quadrant: Some(wire::quadrant_to_wire(
-                &rules.loyalty_satisfaction,
-                rules.quadrant,
-            )),
-            propensity: decision.propensity,
-            contact_channel: decision.contact_channel,
-            send_time: decision.send_time,
-            benefits: offers::benefits(&options.models, options.as_of, &list.offers, &policy),
-            dropped_benefits: offers::dropped_benefits(&options.models, &list.dropped),
-            computed_at: None,
-            model_version: options.model_version.clone(),
-            tags: Vec::new(),
-            campaigns: Vec::new(),
-            last_purchase_at: history
-                .last_purchase_day()
-                .map(|day| millis_to_timestamp(i64::from(day) * 86_400_000)),
-            global_control: applied.global_control.contains(user_id),
-            churn: decision.churn,
-            next_order: decision.next_order,
-        },
-    );
-    if let Some(targeting) = &options.targeting {
-        targeting.apply(&mut profiles, options.as_of, options.models.currency_code());
+impl<'a> Applier<'a> {
+    fn new(options: &'a RecomputeOptions, fitted: &'a FittedModels) -> Applier<'a> {
+        let server = fitted.offers.as_ref().map(|model| {
+            OfferServer::new(
+                &options.models,
+                &options.model,
+                options.as_of,
+                model,
+                new_layer(options),
+            )
+        });
+        // Checked when the config and the model file were read.
+        let global_control = fitted
+            .global_control
+            .group()
+            .unwrap_or_else(|_| GlobalControl::off());
+        let policy = fitted
+            .report
+            .offer_policy
+            .as_ref()
+            .map_or_else(String::new, |check| check.served.clone());
+        Applier {
+            options,
+            fitted,
+            server,
+            global_control,
+            policy,
+            tally: ApplyTally::default(),
+        }
     }
-    profiles
+
+    /// The profiles of `users`, in their order, on every core (each thread
+    /// with its own `Decisions`, which counts the capped users).
+    fn apply(&mut self, users: &[(&str, &UserHistory)]) -> (Vec<Profile>, Vec<Tallied<'a>>) {
+        let options = self.options;
+        let fitted = self.fitted;
+        let (server, global_control, policy) = (&self.server, &self.global_control, &self.policy);
+        let model = &options.model;
+        let (per_user, runs) = map_in_order(
+            users.iter().collect(),
+            score_threads(),
+            || ApplyRun {
+                decisions: Decisions::from_models(
+                    &options.models,
+                    options.as_of,
+                    fitted.decisions.clone(),
+                ),
+                users_with_benefits: 0,
+            },
+            |run, (user_id, history)| {
+                let rules = user_rules(options, &fitted.value, &fitted.quadrant, history);
+                let decision = run.decisions.decide(history);
+                let held_out = global_control.contains(user_id);
+                let list = match server {
+                    Some(server) if !held_out => server.serve(history, &rules.segment()),
+                    _ => ServedList::default(),
+                };
+                if !list.offers.is_empty() {
+                    run.users_with_benefits += 1;
+                }
+                let profile = Profile {
+                    user_id: (*user_id).to_owned(),
+                    lifecycle: Some(wire::lifecycle_to_wire(model.name(), &rules.stage)),
+                    value_tier: rules.value.as_ref().map(wire::value_tier_to_wire),
+                    lifetime_value: decision.lifetime_value,
+                    quadrant: Some(wire::quadrant_to_wire(
+                        &rules.loyalty_satisfaction,
+                        rules.quadrant,
+                    )),
+                    propensity: decision.propensity,
+                    contact_channel: decision.contact_channel,
+                    send_time: decision.send_time,
+                    benefits: offers::benefits(
+                        &options.models,
+                        options.as_of,
+                        &list.offers,
+                        policy,
+                    ),
+                    dropped_benefits: offers::dropped_benefits(&options.models, &list.dropped),
+                    computed_at: None,
+                    model_version: options.model_version.clone(),
+                    tags: Vec::new(),
+                    campaigns: Vec::new(),
+                    last_purchase_at: history
+                        .last_purchase_day()
+                        .map(|day| millis_to_timestamp(i64::from(day) * 86_400_000)),
+                    global_control: held_out,
+                    churn: decision.churn,
+                    next_order: decision.next_order,
+                };
+                let tallied = Tallied {
+                    stage: rules.stage,
+                    tier: rules
+                        .value
+                        .as_ref()
+                        .map_or(labels::NO_TIER, |value| value.tier.name()),
+                    quadrant: rules
+                        .quadrant
+                        .map_or(labels::NO_QUADRANT, |kind| kind.name()),
+                };
+                (profile, tallied)
+            },
+        );
+        for run in &runs {
+            let report = &run.decisions.report;
+            self.tally.capped_users += report.capped_users;
+            self.tally.channel_not_enough_data += report.channel_not_enough_data;
+            self.tally.send_time_personal += report.send_time_personal;
+            self.tally.send_time_fallbacks += report.send_time_fallbacks;
+            self.tally.users_with_benefits += run.users_with_benefits;
+        }
+        per_user.into_iter().unzip()
+    }
+
+    /// The fit's report with this run's per-user tallies over `users` (all
+    /// of the run's users, every one applied).
+    fn report(self, users: &[(&str, &UserHistory)]) -> ModelReport {
+        let mut report = self.fitted.report.clone();
+        if self.global_control.is_on() {
+            let held_out = users
+                .iter()
+                .filter(|(user_id, _)| self.global_control.contains(user_id))
+                .count();
+            report.notes.push(format!(
+                "global control group: {held_out} of {} users held out of every offer and \
+                 campaign (share {}, salt {:?})",
+                users.len(),
+                self.global_control.share(),
+                self.global_control.salt()
+            ));
+        }
+        let tally = self.tally;
+        report.capped_users = tally.capped_users;
+        report.channel_not_enough_data = tally.channel_not_enough_data;
+        report.send_time_personal = tally.send_time_personal;
+        report.send_time_fallbacks = tally.send_time_fallbacks;
+        report.users_with_benefits = tally.users_with_benefits;
+        report
+    }
 }
 
 /// Pass 4: each profile fingerprinted and diffed against what was delivered
 /// before; changed ones (or all, for a snapshot) written; the summary's
-/// pyramid and transitions tallied.
-fn diff(
-    options: &RecomputeOptions,
-    population: &Population<'_>,
-    rules: &[UserRules<'_>],
-    profiles: Vec<Profile>,
-    previous: &JobState,
-    card: strata_proto::v1::ModelCard,
-) -> Result<Scored, RecomputeError> {
-    let computed_at = now_timestamp();
-    let mut snapshot = match &options.delivery {
-        Delivery::Snapshot { path } => Some((
-            path.clone(),
-            full_snapshot_header(
-                &options.model_version,
-                options.model.name(),
-                options.as_of,
-                computed_at,
-                Some(card.clone()),
-            ),
-        )),
-        Delivery::Push { .. } => Some((
-            PlanFiles::beside(&options.state_file).upserts,
-            full_snapshot_header(
-                &options.model_version,
-                options.model.name(),
-                options.as_of,
-                computed_at,
-                Some(card.clone()),
-            ),
-        )),
-        Delivery::DryRun => None,
-    }
-    .map(|(path, header)| SnapshotWriter::create(&path, &header))
-    .transpose()?;
-    let write_everything = matches!(options.delivery, Delivery::Snapshot { .. });
+/// pyramid and transitions tallied. Profiles come in steps, in user order.
+struct Differ<'p> {
+    options: &'p RecomputeOptions,
+    previous: &'p JobState,
+    computed_at: prost_types::Timestamp,
+    snapshot: Option<SnapshotWriter>,
+    write_everything: bool,
+    scored: Scored,
+}
 
-    let mut scored = Scored {
-        users: population.users.len() as u64,
-        changed: 0,
-        deletes: Vec::new(),
-        next_state: JobState {
-            header: StateHeader {
-                format: 0,
-                producer_id: match &options.delivery {
-                    Delivery::Push { producer_id, .. } => producer_id.clone(),
-                    _ => previous.header.producer_id.clone(),
+impl<'p> Differ<'p> {
+    /// `value` holds the histories' share of the value tally already.
+    fn new(
+        options: &'p RecomputeOptions,
+        previous: &'p JobState,
+        users: usize,
+        card: strata_proto::v1::ModelCard,
+        value: crate::summary::ValueTally,
+    ) -> Result<Differ<'p>, RecomputeError> {
+        let computed_at = now_timestamp();
+        let header = || {
+            full_snapshot_header(
+                &options.model_version,
+                options.model.name(),
+                options.as_of,
+                computed_at,
+                Some(card.clone()),
+            )
+        };
+        let snapshot = match &options.delivery {
+            Delivery::Snapshot { path } => Some((path.clone(), header())),
+            Delivery::Push { .. } => {
+                Some((PlanFiles::beside(&options.state_file).upserts, header()))
+            }
+            Delivery::DryRun => None,
+        }
+        .map(|(path, header)| SnapshotWriter::create(&path, &header))
+        .transpose()?;
+        let scored = Scored {
+            users: users as u64,
+            changed: 0,
+            deletes: Vec::new(),
+            next_state: JobState {
+                header: StateHeader {
+                    format: 0,
+                    producer_id: match &options.delivery {
+                        Delivery::Push { producer_id, .. } => producer_id.clone(),
+                        _ => previous.header.producer_id.clone(),
+                    },
+                    preset: options.model.name().to_owned(),
+                    model_version: options.model_version.clone(),
+                    as_of: options.as_of,
+                    // Set by the run once the delivery is acknowledged.
+                    server: None,
                 },
-                preset: options.model.name().to_owned(),
-                model_version: options.model_version.clone(),
-                as_of: options.as_of,
-                // Set by the run once the delivery is acknowledged.
-                server: None,
+                users: HashMap::with_capacity(users),
             },
-            users: HashMap::with_capacity(population.users.len()),
-        },
-        layers: BTreeMap::new(),
-        tiers: BTreeMap::new(),
-        quadrants: BTreeMap::new(),
-        transitions: BTreeMap::new(),
-        transition_rows: Vec::new(),
-        models: ModelReport::default(),
-        cohorts: strata_report::CohortMatrix::default(),
-        value: crate::summary::ValueTally::default(),
-    };
+            layers: BTreeMap::new(),
+            tiers: BTreeMap::new(),
+            quadrants: BTreeMap::new(),
+            transitions: BTreeMap::new(),
+            transition_rows: Vec::new(),
+            models: ModelReport::default(),
+            cohorts: strata_report::CohortMatrix::default(),
+            value,
+        };
+        Ok(Differ {
+            options,
+            previous,
+            computed_at,
+            snapshot,
+            write_everything: matches!(options.delivery, Delivery::Snapshot { .. }),
+            scored,
+        })
+    }
 
-    // The fingerprint leaves out computed_at, which changes every run.
-    let (fingerprints, _) = map_in_order(
-        profiles.iter().collect(),
-        score_threads(),
-        Vec::new,
-        |buffer, profile: &Profile| {
-            buffer.clear();
-            profile.encode(buffer).expect("a Vec grows as needed");
-            let mut hasher = XxHash3_64::default();
-            hasher.write(buffer);
-            hasher.finish()
-        },
-    );
-    for (((user_id, rules), mut profile), fingerprint) in population
-        .user_ids
-        .iter()
-        .zip(rules)
-        .zip(profiles)
-        .zip(fingerprints)
-    {
-        let stage = &rules.stage;
-        *scored
-            .layers
-            .entry((stage.layer_index, layer_label(stage)))
-            .or_default() += 1;
-        let tier_name = rules
-            .value
-            .as_ref()
-            .map_or(labels::NO_TIER, |value| value.tier.name());
-        *scored.tiers.entry(tier_name.to_owned()).or_default() += 1;
-        let quadrant_name = rules
-            .quadrant
-            .map_or(labels::NO_QUADRANT, |kind| kind.name());
-        *scored
-            .quadrants
-            .entry(quadrant_name.to_owned())
-            .or_default() += 1;
-
-        scored.value.add_profile(&profile);
-        profile.computed_at = Some(computed_at);
-
-        let layer = layer_label(stage);
-        let before = previous.users.get(*user_id);
-        let changed =
-            options.full_push || before.is_none_or(|entry| entry.fingerprint != fingerprint);
-        let from = before.map_or("(none)", |entry| entry.layer.as_str());
-        if from != layer {
-            *scored
-                .transitions
-                .entry((from.to_owned(), layer.clone()))
-                .or_default() += 1;
-            scored
-                .transition_rows
-                .push(((*user_id).clone(), from.to_owned(), layer.clone()));
-        }
-        if changed {
-            scored.changed += 1;
-        }
-        if let Some(writer) = snapshot.as_mut()
-            && (changed || write_everything)
+    /// Diffs the next users' profiles (`segments` are their rules).
+    fn add(
+        &mut self,
+        segments: &[Tallied<'_>],
+        profiles: Vec<Profile>,
+    ) -> Result<(), RecomputeError> {
+        // The fingerprint leaves out computed_at, which changes every run.
+        let (fingerprints, _) = map_in_order(
+            profiles.iter().collect(),
+            score_threads(),
+            Vec::new,
+            |buffer, profile: &Profile| {
+                buffer.clear();
+                profile.encode(buffer).expect("a Vec grows as needed");
+                let mut hasher = XxHash3_64::default();
+                hasher.write(buffer);
+                hasher.finish()
+            },
+        );
+        let scored = &mut self.scored;
+        for ((segment, mut profile), fingerprint) in segments.iter().zip(profiles).zip(fingerprints)
         {
-            writer.write(&profile)?;
+            let stage = &segment.stage;
+            let layer = layer_label(stage);
+            *scored
+                .layers
+                .entry((stage.layer_index, layer.clone()))
+                .or_default() += 1;
+            *scored.tiers.entry(segment.tier.to_owned()).or_default() += 1;
+            *scored
+                .quadrants
+                .entry(segment.quadrant.to_owned())
+                .or_default() += 1;
+
+            scored.value.add_profile(&profile);
+            profile.computed_at = Some(self.computed_at);
+
+            let before = self.previous.users.get(&profile.user_id);
+            let changed = self.options.full_push
+                || before.is_none_or(|entry| entry.fingerprint != fingerprint);
+            let from = before.map_or("(none)", |entry| entry.layer.as_str());
+            if from != layer {
+                *scored
+                    .transitions
+                    .entry((from.to_owned(), layer.clone()))
+                    .or_default() += 1;
+                scored.transition_rows.push((
+                    profile.user_id.clone(),
+                    from.to_owned(),
+                    layer.clone(),
+                ));
+            }
+            if changed {
+                scored.changed += 1;
+            }
+            if let Some(writer) = self.snapshot.as_mut()
+                && (changed || self.write_everything)
+            {
+                writer.write(&profile)?;
+            }
+            scored
+                .next_state
+                .users
+                .insert(profile.user_id, UserEntry { fingerprint, layer });
         }
-        scored
-            .next_state
-            .users
-            .insert((*user_id).clone(), UserEntry { fingerprint, layer });
+        Ok(())
     }
-    if let Some(writer) = snapshot {
-        writer.finish()?;
+
+    fn finish(self) -> Result<Scored, RecomputeError> {
+        if let Some(writer) = self.snapshot {
+            writer.finish()?;
+        }
+        Ok(self.scored)
     }
-    Ok(scored)
 }
 
 /// Users delivered before who have no events now: erased with
@@ -531,34 +599,23 @@ fn diff(
 /// the record).
 fn forget_or_erase_gone(
     options: &RecomputeOptions,
-    histories: &Histories,
+    gone: Vec<String>,
     previous: &JobState,
     scored: &mut Scored,
 ) {
-    let mut gone: Vec<&String> = previous
-        .users
-        .keys()
-        .filter(|user_id| !histories.contains_key(*user_id))
-        .collect();
-    gone.sort_unstable();
     for user_id in gone {
-        let entry = &previous.users[user_id];
+        let entry = &previous.users[&user_id];
         if options.delete_missing {
             scored.deletes.push(user_id.clone());
             *scored
                 .transitions
                 .entry((entry.layer.clone(), "(erased)".to_owned()))
                 .or_default() += 1;
-            scored.transition_rows.push((
-                user_id.clone(),
-                entry.layer.clone(),
-                "(erased)".to_owned(),
-            ));
-        } else {
             scored
-                .next_state
-                .users
-                .insert(user_id.clone(), entry.clone());
+                .transition_rows
+                .push((user_id, entry.layer.clone(), "(erased)".to_owned()));
+        } else {
+            scored.next_state.users.insert(user_id, entry.clone());
         }
     }
 }
