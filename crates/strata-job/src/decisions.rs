@@ -200,11 +200,12 @@ impl<'a> Decisions<'a> {
         Decisions::fit_with(config, as_of, users, |_| ()).0
     }
 
-    /// [`Decisions::fit`] on two threads, with `after_lifetime` run on the
-    /// first once the lifetime models are fitted (it gets their report:
+    /// [`Decisions::fit`] on three threads, with `after_lifetime` run on
+    /// the first once the lifetime models are fitted (it gets their report:
     /// the offer learner reads the BG/NBD fit). One thread fits lifetime
-    /// value, churn and next order, then runs `after_lifetime`; the other
-    /// fits propensity, channels and send time. No fit reads another's
+    /// value, then runs `after_lifetime`; the second, started then, fits
+    /// churn and next order (they read the BG/NBD fit too); the third fits
+    /// propensity, channels and send time from the start. No fit reads another's
     /// result except through the lifetime report, so the models are the
     /// same bits as one after the other, and the report's notes keep that
     /// order (lifetime, propensity, channel, send time).
@@ -228,15 +229,16 @@ impl<'a> Decisions<'a> {
                 decisions.report.notes.push(currency.to_string());
             }
             decisions.fit_lifetime(users);
-            let (predictions, check) = crate::churn::fit(
-                &config.predictions,
-                as_of,
-                users,
-                decisions.models.bg_nbd.as_ref(),
-            );
+            let bg_nbd = decisions.models.bg_nbd;
+            let churn = scope.spawn(move || {
+                crate::churn::fit(&config.predictions, as_of, users, bg_nbd.as_ref())
+            });
+            let after = after_lifetime(&decisions.report);
+            let (predictions, check) = churn
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             decisions.models.predictions = predictions;
             decisions.report.predictions = Some(check);
-            let after = after_lifetime(&decisions.report);
             let reach = reach
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
