@@ -420,7 +420,24 @@ struct LineBlock {
     cross: Vec<Vec<Vec<f64>>>,
 }
 
+/// Rows a fold's Gram lines take in one sweep (see [`LineBlock::accumulate`]).
+const SWEEP: usize = 4;
+
+/// A fold's rows waiting for their sweep: their `u`s back to back, and
+/// their indices.
+struct Pending {
+    rows: Vec<f64>,
+    indices: [usize; SWEEP],
+    len: usize,
+}
+
 impl LineBlock {
+    /// Sums the block's lines over the rows. Each fold's rows are taken
+    /// [`SWEEP`] at a time, so a line is loaded and stored once per sweep
+    /// instead of once per row, and every entry still adds the rows'
+    /// products one after the other in row order: `((g + p0) + p1) + p2 ...`
+    /// is exactly the row-by-row sum, to the bit (a row's zero products
+    /// add exact zeros to a sum that is never -0).
     fn accumulate(design: &Design<'_>, size: usize, lines: std::ops::Range<usize>) -> LineBlock {
         let width = lines.len();
         let targets = design.targets.len();
@@ -429,27 +446,71 @@ impl LineBlock {
             cross: vec![vec![vec![0.0; width]; targets]; design.folds],
             lines,
         };
-        let first = block.lines.start;
+        let mut pending: Vec<Pending> = (0..design.folds)
+            .map(|_| Pending {
+                rows: vec![0.0; SWEEP * size],
+                indices: [0; SWEEP],
+                len: 0,
+            })
+            .collect();
         design.for_each_row(size, |index, fold, u| {
-            let gram = &mut block.gram[fold];
-            for a in block.lines.clone() {
-                let ua = u[a];
-                if ua == 0.0 {
+            let waiting = &mut pending[fold];
+            waiting.rows[waiting.len * size..(waiting.len + 1) * size].copy_from_slice(u);
+            waiting.indices[waiting.len] = index;
+            waiting.len += 1;
+            if waiting.len == SWEEP {
+                block.sweep(design, size, fold, waiting);
+            }
+        });
+        for (fold, waiting) in pending.iter_mut().enumerate() {
+            block.sweep(design, size, fold, waiting);
+        }
+        block
+    }
+
+    /// Adds `waiting`'s rows (in order) to fold `fold`, and empties it.
+    fn sweep(&mut self, design: &Design<'_>, size: usize, fold: usize, waiting: &mut Pending) {
+        let first = self.lines.start;
+        let gram = &mut self.gram[fold];
+        let rows = &waiting.rows[..waiting.len * size];
+        if waiting.len == SWEEP {
+            let (u0, rest) = rows.split_at(size);
+            let (u1, rest) = rest.split_at(size);
+            let (u2, u3) = rest.split_at(size);
+            for a in self.lines.clone() {
+                let (c0, c1, c2, c3) = (u0[a], u1[a], u2[a], u3[a]);
+                if c0 == 0.0 && c1 == 0.0 && c2 == 0.0 && c3 == 0.0 {
                     continue;
                 }
-                let line = &mut gram[(a - first) * size..(a - first + 1) * size];
-                for b in a..size {
-                    line[b] += ua * u[b];
+                let line = &mut gram[(a - first) * size + a..(a - first + 1) * size];
+                let terms = u0[a..].iter().zip(&u1[a..]).zip(&u2[a..]).zip(&u3[a..]);
+                for (sum, (((x0, x1), x2), x3)) in line.iter_mut().zip(terms) {
+                    *sum = *sum + c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3;
                 }
             }
+        } else {
+            for u in rows.chunks_exact(size) {
+                for a in self.lines.clone() {
+                    let ua = u[a];
+                    if ua == 0.0 {
+                        continue;
+                    }
+                    let line = &mut gram[(a - first) * size + a..(a - first + 1) * size];
+                    for (sum, x) in line.iter_mut().zip(&u[a..]) {
+                        *sum += ua * x;
+                    }
+                }
+            }
+        }
+        for (u, &index) in rows.chunks_exact(size).zip(&waiting.indices) {
             for (target, values) in design.targets.iter().enumerate() {
                 let y = values[index];
-                for (sum, ua) in block.cross[fold][target].iter_mut().zip(&u[first..]) {
+                for (sum, ua) in self.cross[fold][target].iter_mut().zip(&u[first..]) {
                     *sum += ua * y;
                 }
             }
-        });
-        block
+        }
+        waiting.len = 0;
     }
 }
 
@@ -754,6 +815,72 @@ mod tests {
             .collect();
         let groups = (0..rows.len() as u64).map(|user| user / 3).collect();
         (rows, targets, groups)
+    }
+
+    /// The sums row by row, every product added in row order: what the
+    /// sweeps of [`LineBlock::accumulate`] must equal to the bit.
+    fn sums_row_by_row(design: &Design<'_>, size: usize) -> (Vec<Vec<f64>>, Vec<Vec<Vec<f64>>>) {
+        let mut gram = vec![vec![0.0; size * size]; design.folds];
+        let mut cross = vec![vec![vec![0.0; size]; design.targets.len()]; design.folds];
+        design.for_each_row(size, |index, fold, u| {
+            for a in 0..size {
+                for b in a..size {
+                    gram[fold][a * size + b] += u[a] * u[b];
+                }
+                for (target, values) in design.targets.iter().enumerate() {
+                    cross[fold][target][a] += u[a] * values[index];
+                }
+            }
+        });
+        for gram in &mut gram {
+            for a in 0..size {
+                for b in 0..a {
+                    gram[a * size + b] = gram[b * size + a];
+                }
+            }
+        }
+        (gram, cross)
+    }
+
+    #[test]
+    fn sweeps_sum_to_the_bits_of_row_by_row() {
+        let (rows, targets, groups) = wide_problem(13);
+        // A row count that leaves every fold a partial sweep.
+        let rows: Vec<&[f64]> = rows.iter().take(9_999).map(Vec::as_slice).collect();
+        let targets: Vec<&[f64]> = targets.iter().map(|target| &target[..rows.len()]).collect();
+        let groups = &groups[..rows.len()];
+        let basis = Basis::fit(&rows, 3, true);
+        let (means, scales) = term_moments(&basis, &rows);
+        let design = Design {
+            basis: &basis,
+            means: &means,
+            scales: &scales,
+            rows: &rows,
+            targets: &targets,
+            groups,
+            folds: 5,
+        };
+        let size = basis.len() + 1;
+        let (gram, cross) = sums_row_by_row(&design, size);
+        let bits = |values: &[f64]| {
+            values
+                .iter()
+                .map(|value| value.to_bits())
+                .collect::<Vec<_>>()
+        };
+        for threads in [1, 3] {
+            let stats = FoldStats::accumulate(&design, threads);
+            for fold in 0..5 {
+                assert_eq!(bits(&stats.gram[fold]), bits(&gram[fold]), "fold {fold}");
+                for target in 0..targets.len() {
+                    assert_eq!(
+                        bits(&stats.cross[fold][target]),
+                        bits(&cross[fold][target]),
+                        "fold {fold}, target {target}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
