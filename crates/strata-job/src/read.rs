@@ -12,7 +12,9 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
-use strata_core::{CurrencyTally, Event, KindTally, LifecycleModel, UnixMillis, UserHistory};
+use strata_core::{
+    CurrencyTally, Event, KindClass, KindTally, LifecycleModel, UnixMillis, UserHistory,
+};
 use strata_events::input::{ErrorBudget, EventSink, EventSource, InputReport, Progress};
 
 use crate::error::RecomputeError;
@@ -91,7 +93,9 @@ pub(crate) fn read_histories(
     for mut shard in shards {
         shard.park();
         currencies.merge(shard.currencies);
-        kinds.merge(shard.kinds);
+        for (kind, (_, count)) in shard.kinds {
+            kinds.add(&kind, count);
+        }
         ignored += shard.ignored;
         maps.push(shard.users);
     }
@@ -113,13 +117,18 @@ struct ReadShard<'a> {
     partition: Partition,
     as_of: UnixMillis,
     currencies: CurrencyTally,
-    kinds: KindTally,
+    /// Each event type seen, classified once, with its events.
+    kinds: FxHashMap<Box<str>, (KindClass, u64)>,
     ignored: u64,
     /// Histories by user, in [`SHARDS`] maps chosen by the user id's hash.
     users: Vec<UserMap>,
     /// The last event's user, history and shard, out of its map: logs mostly hold a
     /// user's events together, so most events skip the map.
     current: Option<(Box<str>, UserHistory, usize)>,
+    /// True when the last event this shard got was folded into `current`.
+    current_is_last: bool,
+    /// Whether the partition owns the last event's user.
+    last_owned: bool,
 }
 
 impl<'a> ReadShard<'a> {
@@ -129,10 +138,12 @@ impl<'a> ReadShard<'a> {
             partition: settings.partition,
             as_of: settings.as_of,
             currencies: settings.currencies.clone(),
-            kinds: KindTally::new(),
+            kinds: FxHashMap::default(),
             ignored: 0,
             users: (0..SHARDS).map(|_| UserMap::default()).collect(),
             current: None,
+            current_is_last: false,
+            last_owned: false,
         }
     }
 
@@ -144,25 +155,44 @@ impl<'a> ReadShard<'a> {
     }
 }
 
-/// The shard of `user_id`: the hash's top bits, which the maps' own probing uses least.
+/// The shard of `user_id`: bits 32 and up of its hash. Not the top bits: the maps take
+/// their 7-bit tags from those, and keys agreeing on 6 of the 7 would make most probes compare
+/// keys. Nor the low bits, which pick the bucket.
 fn shard_of(user_id: &str) -> usize {
-    (FxBuildHasher.hash_one(user_id) >> (64 - SHARDS.trailing_zeros())) as usize
+    (FxBuildHasher.hash_one(user_id) >> 32) as usize & (SHARDS - 1)
 }
 
 impl EventSink for ReadShard<'_> {
-    fn event(&mut self, event: &mut Event) {
+    fn event(&mut self, event: &mut Event, same_user: bool) {
         // Before any per-user memory: a worker holds only its share.
-        if !self.partition.owns(&event.user_id) {
+        if !same_user {
+            self.last_owned = self.partition.owns(&event.user_id);
+        }
+        if !self.last_owned {
+            self.current_is_last = false;
             return;
         }
         if event.at > self.as_of {
+            self.current_is_last = false;
             self.ignored += 1;
             return;
         }
         self.currencies.observe(event);
-        self.kinds.observe(&event.kind);
-        let same_user =
-            matches!(&self.current, Some((user_id, _, _)) if **user_id == *event.user_id);
+        let class = match self.kinds.get_mut(event.kind.as_str()) {
+            Some((class, count)) => {
+                *count += 1;
+                *class
+            }
+            None => {
+                let class = self.model.classify(&event.kind);
+                self.kinds.insert(event.kind.as_str().into(), (class, 1));
+                class
+            }
+        };
+        // `same_user` is about the previous event this sink got; `current` holds its user
+        // only when that event was folded.
+        let same_user = same_user && self.current_is_last;
+        self.current_is_last = true;
         if !same_user {
             self.park();
             let shard = shard_of(&event.user_id);
@@ -172,7 +202,7 @@ impl EventSink for ReadShard<'_> {
             self.current = Some((user_id, history, shard));
         }
         if let Some((_, history, _)) = &mut self.current {
-            history.observe(self.model, event);
+            history.observe_classified(self.model, class, event);
         }
     }
 }

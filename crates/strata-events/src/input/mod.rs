@@ -272,7 +272,8 @@ impl EventSource {
             });
         };
         // The owned event each sink call hands over; the reader fills a reused buffer.
-        let mut on_event = |event: &mut Event| sink(std::mem::replace(event, row::empty_event()));
+        let mut on_event =
+            |event: &mut Event, _: bool| sink(std::mem::replace(event, row::empty_event()));
         let (counts, outcome) =
             parallel::read_range(chunks, budget.limits, &mut on_event, &mut on_progress);
         outcome?;
@@ -328,8 +329,9 @@ impl EventSource {
 
 /// Takes the good events of a parallel read ([`EventSource::read_parallel`]).
 pub trait EventSink: Send {
-    /// One good event, in a buffer reused for the next row.
-    fn event(&mut self, event: &mut Event);
+    /// One good event, in a buffer reused for the next row; `same_user` when its user id is
+    /// the one of the previous event this sink got (the reader compared them already).
+    fn event(&mut self, event: &mut Event, same_user: bool);
 }
 
 fn check_budget_settings(budget: ErrorBudget) -> Result<(), Error> {
@@ -425,7 +427,10 @@ struct Tally<'a> {
     event: Event,
     /// The last good row's user id, whose checks need not run again.
     good_user: String,
-    sink: &'a mut dyn FnMut(&mut Event),
+    sink: &'a mut dyn FnMut(&mut Event, bool),
+    /// Optional strings' buffers while a row lacks them, so rows without them allocate
+    /// nothing either.
+    spares: row::Spares,
     /// Bytes and rows read since the last call.
     progress: &'a mut dyn FnMut(u64, u64),
     /// Position in the current chunk at the last progress call.
@@ -436,7 +441,7 @@ struct Tally<'a> {
 impl<'a> Tally<'a> {
     fn new(
         limits: RowLimits,
-        sink: &'a mut dyn FnMut(&mut Event),
+        sink: &'a mut dyn FnMut(&mut Event, bool),
         progress: &'a mut dyn FnMut(u64, u64),
     ) -> Tally<'a> {
         Tally {
@@ -445,6 +450,7 @@ impl<'a> Tally<'a> {
             event: row::empty_event(),
             good_user: String::new(),
             sink,
+            spares: row::Spares::default(),
             progress,
             bytes_reported: 0,
             rows_reported: 0,
@@ -464,7 +470,7 @@ impl<'a> Tally<'a> {
                     self.good_user.push_str(&self.event.user_id);
                 }
                 self.counts.events += 1;
-                (self.sink)(&mut self.event);
+                (self.sink)(&mut self.event, user_known);
             }
             Err(reason) => self.bad_row(file, line, reason),
         }

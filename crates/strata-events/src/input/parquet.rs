@@ -185,7 +185,7 @@ fn read_batch(
             benefit_id: benefit_id(index),
             rating: rating(index),
         };
-        let outcome = raw.fill(&mut tally.event);
+        let outcome = raw.fill(&mut tally.event, &mut tally.spares);
         tally.row(path, rows_before + index as u64 + 1, outcome);
     }
     Ok(())

@@ -37,13 +37,14 @@ impl RawRow<'_> {
     #[cfg(test)]
     pub fn into_event(self) -> Result<Event, String> {
         let mut event = empty_event();
-        self.fill(&mut event)?;
+        self.fill(&mut event, &mut Spares::default())?;
         Ok(event)
     }
 
-    /// Writes this row's event into `event`, reusing its strings' buffers so a read allocates
-    /// nothing per row; or says why the row is bad (then `event` holds a partial row).
-    pub fn fill(self, event: &mut Event) -> Result<(), String> {
+    /// Writes this row's event into `event`, reusing its strings' buffers (and those in
+    /// `spares` for optional strings an earlier row lacked) so a read allocates nothing per
+    /// row; or says why the row is bad (then `event` holds a partial row).
+    pub fn fill(self, event: &mut Event, spares: &mut Spares) -> Result<(), String> {
         if !fill_text(&mut event.user_id, self.user_id, "user_id", Case::Keep)? {
             return Err(missing("user_id"));
         }
@@ -52,10 +53,24 @@ impl RawRow<'_> {
             return Err(missing("event_type"));
         }
         event.amount = amount_of(self.amount)?;
-        fill_optional(&mut event.currency, self.currency, "currency", Case::Upper)?;
-        fill_optional(&mut event.channel, self.channel, "channel", Case::Lower)?;
+        let [currency, channel, benefit_id] = &mut spares.0;
+        fill_optional(
+            &mut event.currency,
+            currency,
+            self.currency,
+            "currency",
+            Case::Upper,
+        )?;
+        fill_optional(
+            &mut event.channel,
+            channel,
+            self.channel,
+            "channel",
+            Case::Lower,
+        )?;
         fill_optional(
             &mut event.benefit_id,
+            benefit_id,
             self.benefit_id,
             "benefit_id",
             Case::Keep,
@@ -64,6 +79,11 @@ impl RawRow<'_> {
         Ok(())
     }
 }
+
+/// The buffers of an event's optional strings (currency, channel, benefit id) while the
+/// event lacks them.
+#[derive(Debug, Default)]
+pub(crate) struct Spares([String; 3]);
 
 /// An event with empty fields, the buffer [`RawRow::fill`] writes into.
 pub(crate) fn empty_event() -> Event {
@@ -165,17 +185,28 @@ fn same_text(current: &str, text: &str, case: Case) -> bool {
     }
 }
 
+/// [`fill_text`] into an optional string; its buffer waits in `spare` while it is absent.
 fn fill_optional(
     into: &mut Option<String>,
+    spare: &mut String,
     field: Field<'_>,
     column: &str,
     case: Case,
 ) -> Result<(), String> {
-    let mut buffer = into.take().unwrap_or_default();
-    if fill_text(&mut buffer, field, column, case)? {
-        *into = Some(buffer);
+    if field == Field::Absent {
+        if let Some(buffer) = into.take() {
+            *spare = buffer;
+        }
+        return Ok(());
     }
-    Ok(())
+    let mut buffer = into.take().unwrap_or_else(|| std::mem::take(spare));
+    let filled = fill_text(&mut buffer, field, column, case);
+    if filled == Ok(true) {
+        *into = Some(buffer);
+    } else {
+        *spare = buffer;
+    }
+    filled.map(|_| ())
 }
 
 fn timestamp_of(field: Field<'_>) -> Result<UnixMillis, String> {
