@@ -60,6 +60,7 @@ const LOAD_CHUNK: u64 = 10_000;
 const PRODUCER: &str = "ingest-serve";
 
 fn main() -> anyhow::Result<()> {
+    support::tune_pages();
     // `cargo test --benches` runs benches with --bench absent: keep it quick.
     if !std::env::args().any(|arg| arg == "--bench") {
         return Ok(());

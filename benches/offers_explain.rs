@@ -65,6 +65,7 @@ fn histogram() -> hdrhistogram::Histogram<u64> {
 }
 
 fn main() -> anyhow::Result<()> {
+    support::tune_pages();
     let users: u64 = environment("STRATA_BENCH_USERS", 100_000)?;
     let seconds: f64 = environment("STRATA_BENCH_SECONDS", 2.0)?;
     let rounds: usize = environment("STRATA_BENCH_ROUNDS", 4)?;

@@ -91,6 +91,7 @@ struct Outcome {
 }
 
 fn main() -> anyhow::Result<()> {
+    support::tune_pages();
     let started = Instant::now();
     let users = environment("STRATA_SCALE_USERS", 10_000_000u64)?;
     let seconds = environment("STRATA_BENCH_SECONDS", 3.0f64)?;

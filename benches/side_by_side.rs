@@ -104,6 +104,7 @@ impl Row {
 }
 
 fn main() -> anyhow::Result<()> {
+    support::tune_pages();
     let users = environment("STRATA_BENCH_USERS", 1_000_000u64)?;
     let seconds = environment("STRATA_BENCH_SECONDS", 3.0f64)?;
     if !(1_000..=strata_loadtest::MAX_KEY_SPACE).contains(&users) {

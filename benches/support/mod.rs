@@ -13,6 +13,8 @@
 
 mod allocator;
 
+pub use allocator::tune_pages;
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -94,6 +94,19 @@ pub struct ModelReport {
     pub channel_not_enough_data: u64,
 }
 
+impl ModelReport {
+    /// Takes what the offer learner (`offers::fit`, given a report of its
+    /// own) set, its notes after ours.
+    pub(crate) fn absorb_offers(&mut self, offers: ModelReport) {
+        self.offer_issues = offers.offer_issues;
+        self.outcome_outliers = offers.outcome_outliers;
+        self.fairness_changes = offers.fairness_changes;
+        self.users_with_benefits = offers.users_with_benefits;
+        self.offer_policy = offers.offer_policy;
+        self.notes.extend(offers.notes);
+    }
+}
+
 /// The per-user inputs the models need besides the history.
 pub struct UserSegment {
     pub layer_index: u32,
@@ -184,29 +197,103 @@ impl<'a> Decisions<'a> {
         as_of: UnixMillis,
         users: &[(&str, &UserHistory)],
     ) -> Decisions<'a> {
-        let mut decisions = Decisions {
-            config,
-            as_of,
-            models: DecisionModels::default(),
-            report: ModelReport::default(),
-        };
-        decisions.report.currency = config.currency_code().to_owned();
-        if let Some(currency) = &config.settled_currency {
-            decisions.report.notes.push(currency.to_string());
-        }
-        decisions.fit_lifetime(users);
-        let (predictions, check) = crate::churn::fit(
-            &config.predictions,
-            as_of,
-            users,
-            decisions.models.bg_nbd.as_ref(),
-        );
-        decisions.models.predictions = predictions;
-        decisions.report.predictions = Some(check);
-        decisions.fit_propensity(users);
-        decisions.fit_channel(users);
-        decisions.fit_send_time(users);
-        decisions
+        Decisions::fit_with(config, as_of, users, |_| ()).0
+    }
+
+    /// [`Decisions::fit`] on two threads, with `after_lifetime` run on the
+    /// first once the lifetime models are fitted (it gets their report:
+    /// the offer learner reads the BG/NBD fit). One thread fits lifetime
+    /// value, churn and next order, then runs `after_lifetime`; the other
+    /// fits propensity, channels and send time. No fit reads another's
+    /// result except through the lifetime report, so the models are the
+    /// same bits as one after the other, and the report's notes keep that
+    /// order (lifetime, propensity, channel, send time).
+    pub fn fit_with<T: Send>(
+        config: &'a ModelsConfig,
+        as_of: UnixMillis,
+        users: &[(&str, &UserHistory)],
+        after_lifetime: impl FnOnce(&ModelReport) -> T + Send,
+    ) -> (Decisions<'a>, T) {
+        let (mut decisions, reach, after) = std::thread::scope(|scope| {
+            let reach = scope.spawn(|| {
+                let mut reach = Decisions::from_models(config, as_of, DecisionModels::default());
+                reach.fit_propensity(users);
+                reach.fit_channel(users);
+                reach.fit_send_time(users);
+                reach
+            });
+            let mut decisions = Decisions::from_models(config, as_of, DecisionModels::default());
+            decisions.report.currency = config.currency_code().to_owned();
+            if let Some(currency) = &config.settled_currency {
+                decisions.report.notes.push(currency.to_string());
+            }
+            decisions.fit_lifetime(users);
+            let (predictions, check) = crate::churn::fit(
+                &config.predictions,
+                as_of,
+                users,
+                decisions.models.bg_nbd.as_ref(),
+            );
+            decisions.models.predictions = predictions;
+            decisions.report.predictions = Some(check);
+            let after = after_lifetime(&decisions.report);
+            let reach = reach
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (decisions, reach, after)
+        });
+        decisions.absorb_reach(reach);
+        (decisions, after)
+    }
+
+    /// Takes what the propensity, channel and send-time fits of `reach`
+    /// set (its models and report fields), its notes after ours.
+    fn absorb_reach(&mut self, reach: Decisions<'_>) {
+        let DecisionModels {
+            propensity,
+            channel,
+            send_time,
+            bg_nbd: _,
+            gamma_gamma: _,
+            predictions: _,
+        } = reach.models;
+        self.models.propensity = propensity;
+        self.models.channel = channel;
+        self.models.send_time = send_time;
+        // Every field named, so a field added to the report is placed here.
+        let ModelReport {
+            propensity_auc,
+            recency_auc,
+            bg_nbd_auc,
+            propensity_choice,
+            notes,
+            bg_nbd_holdout,
+            propensity_window_days,
+            send_time,
+            bg_nbd: _,
+            gamma_gamma: _,
+            offer_issues: _,
+            offer_policy: _,
+            users_with_benefits: _,
+            fairness_changes: _,
+            capped_users: _,
+            spend_outliers: _,
+            outcome_outliers: _,
+            currency: _,
+            predictions: _,
+            send_time_fallbacks: _,
+            send_time_personal: _,
+            channel_not_enough_data: _,
+        } = reach.report;
+        let report = &mut self.report;
+        report.propensity_auc = propensity_auc;
+        report.recency_auc = recency_auc;
+        report.bg_nbd_auc = bg_nbd_auc;
+        report.propensity_choice = propensity_choice;
+        report.notes.extend(notes);
+        report.bg_nbd_holdout = bg_nbd_holdout;
+        report.propensity_window_days = propensity_window_days;
+        report.send_time = send_time;
     }
 
     /// Models fitted before (a model file's), ready to decide; `report`

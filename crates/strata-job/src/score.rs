@@ -149,16 +149,26 @@ pub(crate) fn fit(
         .iter()
         .map(|(_, history)| user_rules(options, &value_scorer, &quadrant_scorer, history).segment())
         .collect();
-    let mut decisions = Decisions::fit(&options.models, as_of, users);
-    let offers = offers::fit(
-        &options.models,
-        &options.model,
-        as_of,
-        users,
-        &segments,
-        new_layer(options),
-        &mut decisions.report,
-    );
+    // The offer learner (the longest fit) runs beside the propensity,
+    // channel and send-time fits, once the lifetime fit it reads is done.
+    let (mut decisions, (offers, offer_report)) =
+        Decisions::fit_with(&options.models, as_of, users, |lifetime| {
+            let mut report = ModelReport {
+                bg_nbd: lifetime.bg_nbd,
+                ..ModelReport::default()
+            };
+            let offers = offers::fit(
+                &options.models,
+                &options.model,
+                as_of,
+                users,
+                &segments,
+                new_layer(options),
+                &mut report,
+            );
+            (offers, report)
+        });
+    decisions.report.absorb_offers(offer_report);
     Ok(FittedModels::identify(
         options,
         data_window(as_of, users),
