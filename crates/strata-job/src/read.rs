@@ -361,6 +361,68 @@ mod tests {
         }
     }
 
+    /// A user's rows broken by rows the shard skips (after as-of, another partition's user)
+    /// or the reader refuses (a bad row): the reader's "same user" must not glue the wrong
+    /// rows to the current history.
+    #[test]
+    fn rows_between_a_users_rows_do_not_confuse_the_current_user() {
+        let partition = Partition::new(1, 3).expect("1/3");
+        let ids: Vec<String> = (0..100).map(|index| format!("u{index}")).collect();
+        let mine = ids
+            .iter()
+            .find(|id| partition.owns(id))
+            .expect("an owned id");
+        let other = ids
+            .iter()
+            .find(|id| !partition.owns(id))
+            .expect("another's id");
+        let day = |day: i64| (1_714_500_000_000 + day * MILLIS_PER_DAY).to_string();
+        let as_of = 1_714_500_000_000 + 10 * MILLIS_PER_DAY;
+        let rows = [
+            format!("{mine},{},purchase,10,USD", day(1)),
+            format!("{mine},{},purchase,20,USD", day(20)),
+            format!("{mine},{},purchase,5,USD", day(2)),
+            format!("{other},{},purchase,7,USD", day(2)),
+            format!("{mine},{},purchase,3,USD", day(3)),
+            format!("{mine},{},purchase,1e12,USD", day(3)),
+            format!("{mine},{},purchase,1,USD", day(4)),
+            format!("{other},{},purchase,20,USD", day(20)),
+            format!("{other},{},browse,,", day(5)),
+            format!("{mine},{},browse,,", day(5)),
+        ];
+        let folder = tempfile::tempdir().expect("folder");
+        let path = folder.path().join("events.csv");
+        let text = format!(
+            "user_id,timestamp,event_type,amount,currency\n{}\n",
+            rows.join("\n")
+        );
+        std::fs::write(&path, text).expect("write");
+        let source = EventSource::open(&[path]).expect("open");
+        let model = LifecycleModel::preset("retail").expect("retail");
+        let currencies = CurrencyTally::new(&CurrencyConfig::default());
+        for partition in [Partition::whole(), partition] {
+            let settings = ReadSettings {
+                model: &model,
+                partition,
+                as_of,
+                budget: ErrorBudget {
+                    max_bad_fraction: 0.5,
+                    limits: RowLimits::for_run(as_of, as_of + 30 * MILLIS_PER_DAY),
+                },
+                currencies: &currencies,
+                threads: 1,
+            };
+            let (histories, _, ignored, _) = read_by_rows(&source, &settings);
+            let outcome = super::read_histories(&source, &settings, &|_| {}).expect("read");
+            assert_eq!(outcome.histories, histories, "{partition:?}");
+            assert_eq!(outcome.ignored, ignored, "{partition:?}");
+            let parts = histories[mine.as_str()].to_parts();
+            assert_eq!((parts.purchases.count, parts.event_count), (4, 5));
+            assert_eq!(parts.purchases.total, 19.0);
+            assert_eq!(histories.contains_key(other.as_str()), partition.is_whole());
+        }
+    }
+
     #[test]
     fn the_parallel_read_fails_as_the_row_read_does() {
         let folder = tempfile::tempdir().expect("folder");
