@@ -49,7 +49,7 @@ fn parse_line(
     line: &[u8],
     event: &mut strata_core::Event,
     spares: &mut Spares,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     // serde would also fill a struct from an array by position; only objects name their keys.
     if !line.trim_ascii_start().starts_with(b"{") {
         return Err("malformed JSON: a line must be one JSON object".to_owned());

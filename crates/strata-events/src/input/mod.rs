@@ -281,8 +281,8 @@ impl EventSource {
     }
 
     /// Reads every log on `sinks.len()` threads (at least one) and hands each good event to
-    /// one of the sinks, as a buffer the sink may change but should not keep (take what it
-    /// needs). The logs are cut into chunks (a Parquet row group, a whole CSV or JSON Lines
+    /// one of the sinks, as a buffer the sink may change (all but its user id, which the
+    /// next row is compared with) but should not keep (take what it needs). The logs are cut into chunks (a Parquet row group, a whole CSV or JSON Lines
     /// file) and each thread reads a contiguous run of chunks in order, so the first sink
     /// sees the earliest events; the report, bad-row samples and errors are those of
     /// [`EventSource::read`]. `progress` is called from the reading threads.
@@ -427,6 +427,8 @@ struct Tally<'a> {
     event: Event,
     /// The last good row's user id, whose checks need not run again.
     good_user: String,
+    /// True when the last row was good, so `event` still holds `good_user`.
+    last_row_good: bool,
     sink: &'a mut dyn FnMut(&mut Event, bool),
     /// Optional strings' buffers while a row lacks them, so rows without them allocate
     /// nothing either.
@@ -449,6 +451,7 @@ impl<'a> Tally<'a> {
             limits,
             event: row::empty_event(),
             good_user: String::new(),
+            last_row_good: false,
             sink,
             spares: row::Spares::default(),
             progress,
@@ -457,22 +460,31 @@ impl<'a> Tally<'a> {
         }
     }
 
-    /// Counts one row, decoded into `self.event` with `outcome`; readers call
-    /// [`Tally::maybe_progress`] with their position after it.
-    fn row(&mut self, file: &Path, line: u64, outcome: Result<(), String>) {
+    /// Counts one row, decoded into `self.event` with `outcome` (true when the decoder kept
+    /// the user id the buffer held); readers call [`Tally::maybe_progress`] with their
+    /// position after it.
+    fn row(&mut self, file: &Path, line: u64, outcome: Result<bool, String>) {
         self.counts.rows += 1;
         let limits = self.limits;
-        let user_known = outcome.is_ok() && self.good_user == self.event.user_id;
-        match outcome.and_then(|()| limits.check_known_user(&self.event, user_known)) {
+        // After a good row the buffer's user id is the good one: no need to compare.
+        let user_known = match outcome {
+            Ok(kept) => (kept && self.last_row_good) || self.good_user == self.event.user_id,
+            Err(_) => false,
+        };
+        match outcome.and_then(|_| limits.check_known_user(&self.event, user_known)) {
             Ok(()) => {
                 if !user_known {
                     self.good_user.clear();
                     self.good_user.push_str(&self.event.user_id);
                 }
+                self.last_row_good = true;
                 self.counts.events += 1;
                 (self.sink)(&mut self.event, user_known);
             }
-            Err(reason) => self.bad_row(file, line, reason),
+            Err(reason) => {
+                self.last_row_good = false;
+                self.bad_row(file, line, reason);
+            }
         }
     }
 

@@ -44,12 +44,15 @@ impl RawRow<'_> {
     /// Writes this row's event into `event`, reusing its strings' buffers (and those in
     /// `spares` for optional strings an earlier row lacked) so a read allocates nothing per
     /// row; or says why the row is bad (then `event` holds a partial row).
-    pub fn fill(self, event: &mut Event, spares: &mut Spares) -> Result<(), String> {
-        if !fill_text(&mut event.user_id, self.user_id, "user_id", Case::Keep)? {
+    /// True when the user id is the one `event` held already.
+    pub fn fill(self, event: &mut Event, spares: &mut Spares) -> Result<bool, String> {
+        let user = fill_text(&mut event.user_id, self.user_id, "user_id", Case::Keep)?;
+        if user == Filled::Absent {
             return Err(missing("user_id"));
         }
         event.at = timestamp_of(self.timestamp)?;
-        if !fill_text(&mut event.kind, self.event_type, "event_type", Case::Lower)? {
+        if fill_text(&mut event.kind, self.event_type, "event_type", Case::Lower)? == Filled::Absent
+        {
             return Err(missing("event_type"));
         }
         event.amount = amount_of(self.amount)?;
@@ -76,7 +79,7 @@ impl RawRow<'_> {
             Case::Keep,
         )?;
         event.rating = rating_of(self.rating)?;
-        Ok(())
+        Ok(user == Filled::Kept)
     }
 }
 
@@ -110,28 +113,38 @@ enum Case {
     Upper,
 }
 
+/// What [`fill_text`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filled {
+    /// The field is absent or empty.
+    Absent,
+    /// The text was there already.
+    Kept,
+    Copied,
+}
+
 /// Text, trimmed and cased, into `into`; integers are accepted as their decimal text because
-/// ids often are numbers. False when the field is absent or empty.
+/// ids often are numbers.
 fn fill_text(
     into: &mut String,
     field: Field<'_>,
     column: &str,
     case: Case,
-) -> Result<bool, String> {
+) -> Result<Filled, String> {
     match field {
         Field::Absent => {
             into.clear();
-            Ok(false)
+            Ok(Filled::Absent)
         }
         Field::Text(text) => {
             let text = text.trim();
             if text.is_empty() {
                 into.clear();
-                return Ok(false);
+                return Ok(Filled::Absent);
             }
             // Most rows repeat the last row's user and type: compare instead of copying.
             if same_text(into, text, case) {
-                return Ok(true);
+                return Ok(Filled::Kept);
             }
             into.clear();
             // ASCII case mapping is what `to_lowercase` does to ASCII text, without a new
@@ -149,13 +162,13 @@ fn fill_text(
                 Case::Lower => into.push_str(&text.to_lowercase()),
                 Case::Upper => into.push_str(&text.to_uppercase()),
             }
-            Ok(true)
+            Ok(Filled::Copied)
         }
         Field::Integer(integer) => {
             use std::fmt::Write as _;
             into.clear();
             let _ = write!(into, "{integer}");
-            Ok(true)
+            Ok(Filled::Copied)
         }
         Field::Float(_) | Field::Millis(_) => {
             into.clear();
@@ -201,7 +214,7 @@ fn fill_optional(
     }
     let mut buffer = into.take().unwrap_or_else(|| std::mem::take(spare));
     let filled = fill_text(&mut buffer, field, column, case);
-    if filled == Ok(true) {
+    if matches!(filled, Ok(Filled::Kept | Filled::Copied)) {
         *into = Some(buffer);
     } else {
         *spare = buffer;
