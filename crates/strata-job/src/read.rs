@@ -201,6 +201,8 @@ impl EventSink for ReadShard<'_> {
 
 /// Adds `later`, the histories of a later thread's events, to `merged`.
 fn merge_into(merged: &mut Histories, later: Histories) {
+    // Most users are in one thread's map only: grow once.
+    merged.reserve(later.len());
     for (user_id, history) in later {
         match merged.get_mut(&user_id) {
             Some(mine) => mine.merge(history),

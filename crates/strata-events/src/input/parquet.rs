@@ -240,6 +240,11 @@ enum Cells<'a> {
     Integers64(&'a [i64]),
     Floats(&'a [f64]),
     Millis(&'a [i64]),
+    /// [`Cells::Keys`] with the 32-bit keys the reader's dictionaries have, read in place.
+    Keys32 {
+        keys: &'a [i32],
+        values: Vec<Field<'a>>,
+    },
     /// Each row's key into `values`, the dictionary's values as fields.
     Keys {
         keys: Vec<usize>,
@@ -283,9 +288,16 @@ impl<'a> Column<'a> {
             DataType::Dictionary(_, _) if array.as_any_dictionary().values().len() <= rows => {
                 let dictionary = array.as_any_dictionary();
                 let values = getter(dictionary.values().as_ref()).ok_or_else(unsupported)?;
-                Cells::Keys {
-                    keys: dictionary.normalized_keys(),
-                    values: (0..dictionary.values().len()).map(values).collect(),
+                let values = (0..dictionary.values().len()).map(values).collect();
+                match array.as_dictionary_opt::<Int32Type>() {
+                    Some(keyed) => Cells::Keys32 {
+                        keys: keyed.keys().values(),
+                        values,
+                    },
+                    None => Cells::Keys {
+                        keys: dictionary.normalized_keys(),
+                        values,
+                    },
                 }
             }
             _ => Cells::Other(getter(array).ok_or_else(unsupported)?),
@@ -313,6 +325,11 @@ impl<'a> Column<'a> {
             Cells::Integers64(values) => Field::Integer(values[index]),
             Cells::Floats(values) => Field::Float(values[index]),
             Cells::Millis(values) => Field::Millis(values[index]),
+            // A valid dictionary's keys are in range; a null's key is never read.
+            Cells::Keys32 { keys, values } => usize::try_from(keys[index])
+                .ok()
+                .and_then(|key| values.get(key).copied())
+                .unwrap_or(Field::Absent),
             Cells::Keys { keys, values } => values[keys[index]],
             Cells::Other(getter) => getter(index),
         }
