@@ -8,23 +8,24 @@
 //! generated users (1,000,000 by default: about 39 million events); the file
 //! is generated once into `bench-cache/` under the target dir, so reruns
 //! skip it. `STRATA_BENCH_SCALING=1` adds a run on three times the users
-//! and prints the time ratio. Peak memory is this process's `VmHWM`, reset
-//! before each phase. The DuckDB rows are skipped, with a note, when
-//! `import duckdb` fails.
+//! and prints the time ratio; `STRATA_BENCH_READ_ONLY=1` leaves out the
+//! whole recompute (quick runs of the read). Peak memory is this process's
+//! `VmHWM`, reset before each phase. The DuckDB rows are skipped, with a
+//! note, when `import duckdb` fails.
 //!
-//! Last run (issue 22, scoring on every core; 1M users, 39.5M events, 2
-//! cores shared with five other builds and test runs, load average 15, so
-//! every time is several times what an idle machine gives and DuckDB's own
-//! rows disagree with each other; compare ratios only, and rerun idle):
+//! Last run (issue 22, the read column-wise; 1M users, 39.4M events, 2
+//! cores shared with the lead's builds, load average 3.5, so DuckDB's
+//! two-thread row is no faster than its one-thread row; compare ratios,
+//! and rerun idle):
 //!
 //! ```text
 //! run                              | threads |   seconds |  vs duckdb |   peak MiB |  KB/user
-//! duckdb 2.0.1 aggregation         |       1 |     17.58 |      1.00x |        621 |     0.65
-//! strata read (summarize)          |       1 |    157.37 |      8.95x |       1860 |     1.95
-//! duckdb 2.0.1 aggregation         |       2 |     40.19 |      1.00x |        684 |     0.72
-//! strata read (summarize)          |       2 |    125.86 |      3.13x |       1874 |     1.96
-//! strata recompute, no delivery    |       2 |    556.51 |     13.85x |       3064 |     3.21
-//! recompute phases: read 149.60s, score 405.74s, deliver 0.00s
+//! duckdb 2.0.1 aggregation         |       1 |      4.30 |      1.00x |        621 |     0.65
+//! strata read (summarize)          |       1 |      6.93 |      1.61x |       1698 |     1.78
+//! duckdb 2.0.1 aggregation         |       2 |      4.17 |      1.00x |        675 |     0.71
+//! strata read (summarize)          |       2 |      7.27 |      1.74x |       2294 |     2.41
+//! strata recompute, no delivery    |       2 |     54.42 |     13.07x |       4367 |     4.58
+//! recompute phases: read 7.53s, score 46.61s, deliver 0.00s
 //! ```
 
 #[path = "support/allocator.rs"]
@@ -222,18 +223,23 @@ fn main() -> anyhow::Result<()> {
             peak_kib,
         });
     }
-    let (seconds, peak_kib, summary) = recompute(&options)?;
-    let all_cores_duckdb = duckdb_times
-        .iter()
-        .find(|(threads, _)| *threads == cores)
-        .map(|(_, seconds)| *seconds);
-    rows.push(Row {
-        name: "strata recompute, no delivery".into(),
-        threads: cores,
-        seconds,
-        baseline: all_cores_duckdb,
-        peak_kib: Some(peak_kib),
-    });
+    let read_only = std::env::var("STRATA_BENCH_READ_ONLY").is_ok_and(|value| value == "1");
+    let mut whole = None;
+    if !read_only {
+        let (seconds, peak_kib, summary) = recompute(&options)?;
+        let all_cores_duckdb = duckdb_times
+            .iter()
+            .find(|(threads, _)| *threads == cores)
+            .map(|(_, seconds)| *seconds);
+        rows.push(Row {
+            name: "strata recompute, no delivery".into(),
+            threads: cores,
+            seconds,
+            baseline: all_cores_duckdb,
+            peak_kib: Some(peak_kib),
+        });
+        whole = Some((seconds, summary));
+    }
 
     println!(
         "\nrecompute bench: {users} users ({summarized} with events), {file_mib:.0} MiB Parquet, \
@@ -258,17 +264,21 @@ fn main() -> anyhow::Result<()> {
             row.name, row.threads, row.seconds, ratio, mib, per_user
         );
     }
-    let phases: Vec<String> = summary
-        .phases
-        .iter()
-        .map(|(phase, took)| format!("{phase} {:.2}s", took.as_secs_f64()))
-        .collect();
-    println!("recompute phases: {}", phases.join(", "));
+    if let Some((_, summary)) = &whole {
+        let phases: Vec<String> = summary
+            .phases
+            .iter()
+            .map(|(phase, took)| format!("{phase} {:.2}s", took.as_secs_f64()))
+            .collect();
+        println!("recompute phases: {}", phases.join(", "));
+    }
     if let Some(reason) = duckdb_note {
         println!("note: the DuckDB rows were skipped: {reason}");
     }
 
-    if std::env::var("STRATA_BENCH_SCALING").is_ok_and(|value| value == "1") {
+    if let Some((seconds, _)) = whole
+        && std::env::var("STRATA_BENCH_SCALING").is_ok_and(|value| value == "1")
+    {
         let (larger, larger_config) = events_file(users * 3)?;
         let larger_state = tempfile::tempdir()?;
         let larger_options = job_options(&larger, &larger_config, larger_state.path())?;

@@ -2,26 +2,24 @@
 //!
 //! [`EventSource::read_parallel`] spreads the logs' chunks (Parquet row groups, whole CSV
 //! and JSON Lines files) over threads. Each thread folds its events into its own
-//! [`ReadShard`]: a partition filter, the as-of cut, a currency tally and per-user
-//! histories in [`SHARDS`] maps keyed by a fast hash of the user id. The shards of all
-//! threads are then merged shard by shard in parallel ([`UserHistory::merge`]), in
-//! thread order, so a run is deterministic for a given thread count.
+//! [`ReadShard`]: a partition filter, the as-of cut, a currency tally, event types
+//! classified once each, and per-user histories in a map of the job's own type. The later
+//! threads' maps are then merged into the first one's in thread order
+//! ([`UserHistory::merge`]), so a run is deterministic for a given thread count, and the
+//! first thread's histories are never copied.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
-use strata_core::{CurrencyTally, Event, KindTally, LifecycleModel, UnixMillis, UserHistory};
+use rustc_hash::FxHashMap;
+use strata_core::{
+    CurrencyTally, Event, KindClass, KindTally, LifecycleModel, UnixMillis, UserHistory,
+};
 use strata_events::input::{ErrorBudget, EventSink, EventSource, InputReport, Progress};
 
 use crate::error::RecomputeError;
 use crate::options::RecomputeOptions;
 use crate::partition::Partition;
 use crate::score::Histories;
-
-/// Hash shards per thread: a power of two, several per core so the merge spreads.
-const SHARDS: usize = 64;
 
 /// Threads the job reads with: `STRATA_READ_THREADS` if set to a positive number, else
 /// every core.
@@ -87,15 +85,22 @@ pub(crate) fn read_histories(
     let mut currencies = settings.currencies.clone();
     let mut ignored = 0;
     let mut kinds = KindTally::new();
-    let mut maps: Vec<Vec<UserMap>> = Vec::with_capacity(shards.len());
+    let mut histories: Option<Histories> = None;
     for mut shard in shards {
         shard.park();
         currencies.merge(shard.currencies);
-        kinds.merge(shard.kinds);
+        for (kind, (_, count)) in shard.kinds {
+            kinds.add(&kind, count);
+        }
         ignored += shard.ignored;
-        maps.push(shard.users);
+        // Into the first thread's map, in thread order: a user's histories merge in the
+        // order of the events, and most users are in one thread's map only.
+        match &mut histories {
+            None => histories = Some(shard.users),
+            Some(merged) => merge_into(merged, shard.users),
+        }
     }
-    let histories = merge_shards(maps, threads);
+    let histories = histories.unwrap_or_default();
     Ok(ReadOutcome {
         histories,
         report,
@@ -105,21 +110,24 @@ pub(crate) fn read_histories(
     })
 }
 
-type UserMap = FxHashMap<Box<str>, UserHistory>;
-
 /// One thread's share of a read.
 struct ReadShard<'a> {
     model: &'a LifecycleModel,
     partition: Partition,
     as_of: UnixMillis,
     currencies: CurrencyTally,
-    kinds: KindTally,
+    /// Each event type seen, classified once, with its events.
+    kinds: FxHashMap<Box<str>, (KindClass, u64)>,
     ignored: u64,
-    /// Histories by user, in [`SHARDS`] maps chosen by the user id's hash.
-    users: Vec<UserMap>,
-    /// The last event's user, history and shard, out of its map: logs mostly hold a
-    /// user's events together, so most events skip the map.
-    current: Option<(Box<str>, UserHistory, usize)>,
+    /// Histories by user: the job's map itself, so the first thread's needs no copy.
+    users: Histories,
+    /// The last event's user and history, out of the map: logs mostly hold a user's events
+    /// together, so most events skip the map.
+    current: Option<(String, UserHistory)>,
+    /// True when the last event this shard got was folded into `current`.
+    current_is_last: bool,
+    /// Whether the partition owns the last event's user.
+    last_owned: bool,
 }
 
 impl<'a> ReadShard<'a> {
@@ -129,124 +137,80 @@ impl<'a> ReadShard<'a> {
             partition: settings.partition,
             as_of: settings.as_of,
             currencies: settings.currencies.clone(),
-            kinds: KindTally::new(),
+            kinds: FxHashMap::default(),
             ignored: 0,
-            users: (0..SHARDS).map(|_| UserMap::default()).collect(),
+            users: Histories::new(),
             current: None,
+            current_is_last: false,
+            last_owned: false,
         }
     }
 
     /// Puts the current user's history back into its map.
     fn park(&mut self) {
-        if let Some((user_id, history, shard)) = self.current.take() {
-            self.users[shard].insert(user_id, history);
+        if let Some((user_id, history)) = self.current.take() {
+            self.users.insert(user_id, history);
         }
     }
 }
 
-/// The shard of `user_id`: the hash's top bits, which the maps' own probing uses least.
-fn shard_of(user_id: &str) -> usize {
-    (FxBuildHasher.hash_one(user_id) >> (64 - SHARDS.trailing_zeros())) as usize
-}
-
 impl EventSink for ReadShard<'_> {
-    fn event(&mut self, event: &mut Event) {
+    fn event(&mut self, event: &mut Event, same_user: bool) {
         // Before any per-user memory: a worker holds only its share.
-        if !self.partition.owns(&event.user_id) {
+        if !same_user {
+            self.last_owned = self.partition.owns(&event.user_id);
+        }
+        if !self.last_owned {
+            self.current_is_last = false;
             return;
         }
         if event.at > self.as_of {
+            self.current_is_last = false;
             self.ignored += 1;
             return;
         }
         self.currencies.observe(event);
-        self.kinds.observe(&event.kind);
-        let same_user =
-            matches!(&self.current, Some((user_id, _, _)) if **user_id == *event.user_id);
+        let class = match self.kinds.get_mut(event.kind.as_str()) {
+            Some((class, count)) => {
+                *count += 1;
+                *class
+            }
+            None => {
+                let class = self.model.classify(&event.kind);
+                self.kinds.insert(event.kind.as_str().into(), (class, 1));
+                class
+            }
+        };
+        // `same_user` is about the previous event this sink got; `current` holds its user
+        // only when that event was folded.
+        let same_user = same_user && self.current_is_last;
+        self.current_is_last = true;
         if !same_user {
             self.park();
-            let shard = shard_of(&event.user_id);
-            let (user_id, history) = self.users[shard]
+            let (user_id, history) = self
+                .users
                 .remove_entry(event.user_id.as_str())
-                .unwrap_or_else(|| (event.user_id.as_str().into(), UserHistory::new(self.model)));
-            self.current = Some((user_id, history, shard));
+                .unwrap_or_else(|| (event.user_id.clone(), UserHistory::new(self.model)));
+            self.current = Some((user_id, history));
         }
-        if let Some((_, history, _)) = &mut self.current {
-            history.observe(self.model, event);
+        if let Some((_, history)) = &mut self.current {
+            history.observe_classified(self.model, class, event);
         }
     }
 }
 
-/// Merges the threads' maps shard by shard on `threads` threads, each shard's maps in
-/// thread order, then moves every history into one map.
-fn merge_shards(maps: Vec<Vec<UserMap>>, threads: usize) -> Histories {
-    // By shard: shards[s][t] is thread t's map of shard s.
-    let mut by_shard: Vec<Vec<UserMap>> = (0..SHARDS).map(|_| Vec::new()).collect();
-    for thread_maps in maps {
-        for (shard, map) in thread_maps.into_iter().enumerate() {
-            by_shard[shard].push(map);
-        }
-    }
-    let slots: Vec<std::sync::Mutex<Option<Vec<UserMap>>>> = by_shard
-        .into_iter()
-        .map(|maps| std::sync::Mutex::new(Some(maps)))
-        .collect();
-    let next = AtomicUsize::new(0);
-    let merged: Vec<Vec<(usize, UserMap)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads.min(SHARDS))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let shard = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(slot) = slots.get(shard) else {
-                            return done;
-                        };
-                        let maps = slot
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .take()
-                            .unwrap_or_default();
-                        done.push((shard, merge_in_order(maps)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    let users = merged.iter().flatten().map(|(_, map)| map.len()).sum();
-    let mut histories: Histories = HashMap::with_capacity(users);
-    for (_, map) in merged.into_iter().flatten() {
-        histories.extend(
-            map.into_iter()
-                .map(|(user_id, history)| (user_id.into_string(), history)),
-        );
-    }
-    histories
-}
-
-/// One map holding each user's histories merged in the order of `maps`.
-fn merge_in_order(maps: Vec<UserMap>) -> UserMap {
-    let mut maps = maps.into_iter();
-    let mut merged = maps.next().unwrap_or_default();
-    for map in maps {
-        for (user_id, history) in map {
-            match merged.get_mut(&user_id) {
-                Some(mine) => mine.merge(history),
-                None => {
-                    merged.insert(user_id, history);
-                }
+/// Adds `later`, the histories of a later thread's events, to `merged`.
+fn merge_into(merged: &mut Histories, later: Histories) {
+    // Most users are in one thread's map only: grow once.
+    merged.reserve(later.len());
+    for (user_id, history) in later {
+        match merged.get_mut(&user_id) {
+            Some(mine) => mine.merge(history),
+            None => {
+                merged.insert(user_id, history);
             }
         }
     }
-    merged
 }
 
 #[cfg(test)]
@@ -396,6 +360,68 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A user's rows broken by rows the shard skips (after as-of, another partition's user)
+    /// or the reader refuses (a bad row): the reader's "same user" must not glue the wrong
+    /// rows to the current history.
+    #[test]
+    fn rows_between_a_users_rows_do_not_confuse_the_current_user() {
+        let partition = Partition::new(1, 3).expect("1/3");
+        let ids: Vec<String> = (0..100).map(|index| format!("u{index}")).collect();
+        let mine = ids
+            .iter()
+            .find(|id| partition.owns(id))
+            .expect("an owned id");
+        let other = ids
+            .iter()
+            .find(|id| !partition.owns(id))
+            .expect("another's id");
+        let day = |day: i64| (1_714_500_000_000 + day * MILLIS_PER_DAY).to_string();
+        let as_of = 1_714_500_000_000 + 10 * MILLIS_PER_DAY;
+        let rows = [
+            format!("{mine},{},purchase,10,USD", day(1)),
+            format!("{mine},{},purchase,20,USD", day(20)),
+            format!("{mine},{},purchase,5,USD", day(2)),
+            format!("{other},{},purchase,7,USD", day(2)),
+            format!("{mine},{},purchase,3,USD", day(3)),
+            format!("{mine},{},purchase,1e12,USD", day(3)),
+            format!("{mine},{},purchase,1,USD", day(4)),
+            format!("{other},{},purchase,20,USD", day(20)),
+            format!("{other},{},browse,,", day(5)),
+            format!("{mine},{},browse,,", day(5)),
+        ];
+        let folder = tempfile::tempdir().expect("folder");
+        let path = folder.path().join("events.csv");
+        let text = format!(
+            "user_id,timestamp,event_type,amount,currency\n{}\n",
+            rows.join("\n")
+        );
+        std::fs::write(&path, text).expect("write");
+        let source = EventSource::open(&[path]).expect("open");
+        let model = LifecycleModel::preset("retail").expect("retail");
+        let currencies = CurrencyTally::new(&CurrencyConfig::default());
+        for partition in [Partition::whole(), partition] {
+            let settings = ReadSettings {
+                model: &model,
+                partition,
+                as_of,
+                budget: ErrorBudget {
+                    max_bad_fraction: 0.5,
+                    limits: RowLimits::for_run(as_of, as_of + 30 * MILLIS_PER_DAY),
+                },
+                currencies: &currencies,
+                threads: 1,
+            };
+            let (histories, _, ignored, _) = read_by_rows(&source, &settings);
+            let outcome = super::read_histories(&source, &settings, &|_| {}).expect("read");
+            assert_eq!(outcome.histories, histories, "{partition:?}");
+            assert_eq!(outcome.ignored, ignored, "{partition:?}");
+            let parts = histories[mine.as_str()].to_parts();
+            assert_eq!((parts.purchases.count, parts.event_count), (4, 5));
+            assert_eq!(parts.purchases.total, 19.0);
+            assert_eq!(histories.contains_key(other.as_str()), partition.is_whole());
         }
     }
 

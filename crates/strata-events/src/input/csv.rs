@@ -56,7 +56,7 @@ pub(super) fn read(path: &Path, tally: &mut Tally<'_>) -> Result<(), Error> {
         let outcome = if record.len() == header.len() {
             columns
                 .raw_row(&record)
-                .and_then(|raw| raw.fill(&mut tally.event))
+                .and_then(|raw| raw.fill(&mut tally.event, &mut tally.spares))
         } else {
             Err(format!(
                 "expected {} fields as in the header, found {}",

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::Tally;
-use super::row::{Field, RawRow};
+use super::row::{Field, RawRow, Spares};
 use crate::Error;
 
 pub(super) fn read(path: &Path, tally: &mut Tally<'_>) -> Result<(), Error> {
@@ -39,20 +39,24 @@ pub(super) fn read(path: &Path, tally: &mut Tally<'_>) -> Result<(), Error> {
         if line.trim_ascii().is_empty() {
             continue;
         }
-        let outcome = parse_line(&line, &mut tally.event);
+        let outcome = parse_line(&line, &mut tally.event, &mut tally.spares);
         tally.row(path, line_number, outcome);
         tally.maybe_progress(|| bytes_read);
     }
 }
 
-fn parse_line(line: &[u8], event: &mut strata_core::Event) -> Result<(), String> {
+fn parse_line(
+    line: &[u8],
+    event: &mut strata_core::Event,
+    spares: &mut Spares,
+) -> Result<bool, String> {
     // serde would also fill a struct from an array by position; only objects name their keys.
     if !line.trim_ascii_start().starts_with(b"{") {
         return Err("malformed JSON: a line must be one JSON object".to_owned());
     }
     let object: JsonEvent<'_> =
         serde_json::from_slice(line).map_err(|error| format!("malformed JSON: {error}"))?;
-    object.raw_row().fill(event)
+    object.raw_row().fill(event, spares)
 }
 
 /// The keys of one line; unknown keys are skipped by serde.

@@ -272,7 +272,8 @@ impl EventSource {
             });
         };
         // The owned event each sink call hands over; the reader fills a reused buffer.
-        let mut on_event = |event: &mut Event| sink(std::mem::replace(event, row::empty_event()));
+        let mut on_event =
+            |event: &mut Event, _: bool| sink(std::mem::replace(event, row::empty_event()));
         let (counts, outcome) =
             parallel::read_range(chunks, budget.limits, &mut on_event, &mut on_progress);
         outcome?;
@@ -280,8 +281,8 @@ impl EventSource {
     }
 
     /// Reads every log on `sinks.len()` threads (at least one) and hands each good event to
-    /// one of the sinks, as a buffer the sink may change but should not keep (take what it
-    /// needs). The logs are cut into chunks (a Parquet row group, a whole CSV or JSON Lines
+    /// one of the sinks, as a buffer the sink may change (all but its user id, which the
+    /// next row is compared with) but should not keep (take what it needs). The logs are cut into chunks (a Parquet row group, a whole CSV or JSON Lines
     /// file) and each thread reads a contiguous run of chunks in order, so the first sink
     /// sees the earliest events; the report, bad-row samples and errors are those of
     /// [`EventSource::read`]. `progress` is called from the reading threads.
@@ -328,8 +329,9 @@ impl EventSource {
 
 /// Takes the good events of a parallel read ([`EventSource::read_parallel`]).
 pub trait EventSink: Send {
-    /// One good event, in a buffer reused for the next row.
-    fn event(&mut self, event: &mut Event);
+    /// One good event, in a buffer reused for the next row; `same_user` when its user id is
+    /// the one of the previous event this sink got (the reader compared them already).
+    fn event(&mut self, event: &mut Event, same_user: bool);
 }
 
 fn check_budget_settings(budget: ErrorBudget) -> Result<(), Error> {
@@ -425,7 +427,12 @@ struct Tally<'a> {
     event: Event,
     /// The last good row's user id, whose checks need not run again.
     good_user: String,
-    sink: &'a mut dyn FnMut(&mut Event),
+    /// True when the last row was good, so `event` still holds `good_user`.
+    last_row_good: bool,
+    sink: &'a mut dyn FnMut(&mut Event, bool),
+    /// Optional strings' buffers while a row lacks them, so rows without them allocate
+    /// nothing either.
+    spares: row::Spares,
     /// Bytes and rows read since the last call.
     progress: &'a mut dyn FnMut(u64, u64),
     /// Position in the current chunk at the last progress call.
@@ -436,7 +443,7 @@ struct Tally<'a> {
 impl<'a> Tally<'a> {
     fn new(
         limits: RowLimits,
-        sink: &'a mut dyn FnMut(&mut Event),
+        sink: &'a mut dyn FnMut(&mut Event, bool),
         progress: &'a mut dyn FnMut(u64, u64),
     ) -> Tally<'a> {
         Tally {
@@ -444,29 +451,40 @@ impl<'a> Tally<'a> {
             limits,
             event: row::empty_event(),
             good_user: String::new(),
+            last_row_good: false,
             sink,
+            spares: row::Spares::default(),
             progress,
             bytes_reported: 0,
             rows_reported: 0,
         }
     }
 
-    /// Counts one row, decoded into `self.event` with `outcome`; readers call
-    /// [`Tally::maybe_progress`] with their position after it.
-    fn row(&mut self, file: &Path, line: u64, outcome: Result<(), String>) {
+    /// Counts one row, decoded into `self.event` with `outcome` (true when the decoder kept
+    /// the user id the buffer held); readers call [`Tally::maybe_progress`] with their
+    /// position after it.
+    fn row(&mut self, file: &Path, line: u64, outcome: Result<bool, String>) {
         self.counts.rows += 1;
         let limits = self.limits;
-        let user_known = outcome.is_ok() && self.good_user == self.event.user_id;
-        match outcome.and_then(|()| limits.check_known_user(&self.event, user_known)) {
+        // After a good row the buffer's user id is the good one: no need to compare.
+        let user_known = match outcome {
+            Ok(kept) => (kept && self.last_row_good) || self.good_user == self.event.user_id,
+            Err(_) => false,
+        };
+        match outcome.and_then(|_| limits.check_known_user(&self.event, user_known)) {
             Ok(()) => {
                 if !user_known {
                     self.good_user.clear();
                     self.good_user.push_str(&self.event.user_id);
                 }
+                self.last_row_good = true;
                 self.counts.events += 1;
-                (self.sink)(&mut self.event);
+                (self.sink)(&mut self.event, user_known);
             }
-            Err(reason) => self.bad_row(file, line, reason),
+            Err(reason) => {
+                self.last_row_good = false;
+                self.bad_row(file, line, reason);
+            }
         }
     }
 

@@ -61,7 +61,7 @@ pub(super) fn plan(files: &[LogFile]) -> Vec<Chunk> {
 pub(super) fn read_range(
     chunks: Vec<Chunk>,
     limits: RowLimits,
-    sink: &mut dyn FnMut(&mut Event),
+    sink: &mut dyn FnMut(&mut Event, bool),
     progress: &mut dyn FnMut(u64, u64),
 ) -> (Counts, Result<(), Error>) {
     let mut tally = Tally::new(limits, sink, progress);
@@ -105,7 +105,8 @@ pub(super) fn read_all<S: EventSink>(
             .map(|(range, mut sink)| {
                 scope.spawn(move || {
                     let (counts, outcome) = {
-                        let mut on_event = |event: &mut Event| sink.event(event);
+                        let mut on_event =
+                            |event: &mut Event, same_user: bool| sink.event(event, same_user);
                         let mut on_progress = |bytes: u64, rows: u64| {
                             progress(Progress {
                                 bytes_read: bytes_read.fetch_add(bytes, Ordering::Relaxed) + bytes,

@@ -15,8 +15,9 @@ use arrow_array::types::{
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
     UInt32Type, UInt64Type,
 };
-use arrow_array::{Array, GenericStringArray, OffsetSizeTrait, RecordBatch};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_array::{Array, GenericStringArray, OffsetSizeTrait, RecordBatch, StringArray};
+use arrow_buffer::NullBuffer;
+use arrow_schema::{DataType, FieldRef, Schema, TimeUnit};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -78,6 +79,7 @@ pub(super) fn plan(path: &Path, file_bytes: u64) -> Result<Vec<(Group, u64)>, Er
             });
         }
     }
+    let metadata = with_dictionaries(metadata, &positions);
     let names = Arc::new(names);
     let total_rows = u64::try_from(metadata.metadata().file_metadata().num_rows()).unwrap_or(0);
     let mut groups = Vec::new();
@@ -103,6 +105,36 @@ pub(super) fn plan(path: &Path, file_bytes: u64) -> Result<Vec<(Group, u64)>, Er
         first_row += rows;
     }
     Ok(groups)
+}
+
+/// `metadata` reading the text columns of few distinct values (event type, currency,
+/// channel, benefit id) as dictionaries: Parquet writers store them dictionary-encoded, and
+/// reading the keys skips copying each row's text, while a batch's rows then read each value
+/// once ([`Cells::Keys`]). Unchanged if the file's schema does not take the hint.
+fn with_dictionaries(
+    metadata: ArrowReaderMetadata,
+    positions: &[Option<usize>; COLUMNS.len()],
+) -> ArrowReaderMetadata {
+    let schema = metadata.schema();
+    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
+    let mut changed = false;
+    for slot in [2, 4, 5, 6] {
+        let Some(position) = positions[slot] else {
+            continue;
+        };
+        let field = &fields[position];
+        if field.data_type() == &DataType::Utf8 {
+            let keyed = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+            fields[position] = Arc::new(field.as_ref().clone().with_data_type(keyed));
+            changed = true;
+        }
+    }
+    if !changed {
+        return metadata;
+    }
+    let hint = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let options = ArrowReaderOptions::new().with_schema(hint);
+    ArrowReaderMetadata::try_new(Arc::clone(metadata.metadata()), options).unwrap_or(metadata)
 }
 
 /// Reads one row group; `group_bytes` is its share of the file, for progress.
@@ -165,48 +197,143 @@ fn read_batch(
     rows_before: u64,
     tally: &mut Tally<'_>,
 ) -> Result<(), Error> {
-    let getter_at = |slot: usize| column_getter(path, batch, names, positions[slot], COLUMNS[slot]);
-    let user_id = getter_at(0)?;
-    let timestamp = getter_at(1)?;
-    let event_type = getter_at(2)?;
-    let amount = getter_at(3)?;
-    let currency = getter_at(4)?;
-    let channel = getter_at(5)?;
-    let benefit_id = getter_at(6)?;
-    let rating = getter_at(7)?;
-    for index in 0..batch.num_rows() {
+    let rows = batch.num_rows();
+    let column_at =
+        |slot: usize| Column::of(path, batch, names, positions[slot], COLUMNS[slot], rows);
+    let user_id = column_at(0)?;
+    let timestamp = column_at(1)?;
+    let event_type = column_at(2)?;
+    let amount = column_at(3)?;
+    let currency = column_at(4)?;
+    let channel = column_at(5)?;
+    let benefit_id = column_at(6)?;
+    let rating = column_at(7)?;
+    for index in 0..rows {
         let raw = RawRow {
-            user_id: user_id(index),
-            timestamp: timestamp(index),
-            event_type: event_type(index),
-            amount: amount(index),
-            currency: currency(index),
-            channel: channel(index),
-            benefit_id: benefit_id(index),
-            rating: rating(index),
+            user_id: user_id.get(index),
+            timestamp: timestamp.get(index),
+            event_type: event_type.get(index),
+            amount: amount.get(index),
+            currency: currency.get(index),
+            channel: channel.get(index),
+            benefit_id: benefit_id.get(index),
+            rating: rating.get(index),
         };
-        let outcome = raw.fill(&mut tally.event);
+        let outcome = raw.fill(&mut tally.event, &mut tally.spares);
         tally.row(path, rows_before + index as u64 + 1, outcome);
     }
     Ok(())
 }
 
-fn column_getter<'a>(
-    path: &Path,
-    batch: &'a RecordBatch,
-    names: &[String],
-    position: Option<usize>,
-    column: &'static str,
-) -> Result<Getter<'a>, Error> {
-    // The projection keeps names, so the column is found by the file's own spelling.
-    let Some(array) = position.and_then(|position| batch.column_by_name(&names[position])) else {
-        return Ok(Box::new(|_| Field::Absent));
-    };
-    getter(array.as_ref()).ok_or_else(|| Error::UnsupportedColumnType {
-        path: path.to_owned(),
-        column,
-        data_type: array.data_type().to_string(),
-    })
+/// One column of a batch, decoded once into what its rows are read from: the common types as
+/// typed slices read inline, a dictionary's values read once per batch (then each row is a
+/// key), other types through a [`Getter`].
+struct Column<'a> {
+    nulls: Option<&'a NullBuffer>,
+    cells: Cells<'a>,
+}
+
+enum Cells<'a> {
+    Absent,
+    Text(&'a StringArray),
+    Integers32(&'a [i32]),
+    Integers64(&'a [i64]),
+    Floats(&'a [f64]),
+    Millis(&'a [i64]),
+    /// [`Cells::Keys`] with the 32-bit keys the reader's dictionaries have, read in place.
+    Keys32 {
+        keys: &'a [i32],
+        values: Vec<Field<'a>>,
+    },
+    /// Each row's key into `values`, the dictionary's values as fields.
+    Keys {
+        keys: Vec<usize>,
+        values: Vec<Field<'a>>,
+    },
+    Other(Getter<'a>),
+}
+
+impl<'a> Column<'a> {
+    fn of(
+        path: &Path,
+        batch: &'a RecordBatch,
+        names: &[String],
+        position: Option<usize>,
+        column: &'static str,
+        rows: usize,
+    ) -> Result<Column<'a>, Error> {
+        // The projection keeps names, so the column is found by the file's own spelling.
+        let Some(array) = position.and_then(|position| batch.column_by_name(&names[position]))
+        else {
+            return Ok(Column {
+                nulls: None,
+                cells: Cells::Absent,
+            });
+        };
+        let array = array.as_ref();
+        let unsupported = || Error::UnsupportedColumnType {
+            path: path.to_owned(),
+            column,
+            data_type: array.data_type().to_string(),
+        };
+        let cells = match array.data_type() {
+            DataType::Utf8 => Cells::Text(array.as_string::<i32>()),
+            DataType::Int32 => Cells::Integers32(array.as_primitive::<Int32Type>().values()),
+            DataType::Int64 => Cells::Integers64(array.as_primitive::<Int64Type>().values()),
+            DataType::Float64 => Cells::Floats(array.as_primitive::<Float64Type>().values()),
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                Cells::Millis(array.as_primitive::<TimestampMillisecondType>().values())
+            }
+            // A dictionary no larger than the batch: its values are read once, not per row.
+            DataType::Dictionary(_, _) if array.as_any_dictionary().values().len() <= rows => {
+                let dictionary = array.as_any_dictionary();
+                let values = getter(dictionary.values().as_ref()).ok_or_else(unsupported)?;
+                let values = (0..dictionary.values().len()).map(values).collect();
+                match array.as_dictionary_opt::<Int32Type>() {
+                    Some(keyed) => Cells::Keys32 {
+                        keys: keyed.keys().values(),
+                        values,
+                    },
+                    None => Cells::Keys {
+                        keys: dictionary.normalized_keys(),
+                        values,
+                    },
+                }
+            }
+            _ => Cells::Other(getter(array).ok_or_else(unsupported)?),
+        };
+        let nulls = match cells {
+            // A getter reads nulls itself.
+            Cells::Other(_) => None,
+            _ => array.nulls().filter(|nulls| nulls.null_count() > 0),
+        };
+        Ok(Column { nulls, cells })
+    }
+
+    /// The cell of row `index`.
+    #[inline]
+    fn get(&self, index: usize) -> Field<'a> {
+        if let Some(nulls) = self.nulls
+            && nulls.is_null(index)
+        {
+            return Field::Absent;
+        }
+        match &self.cells {
+            Cells::Absent => Field::Absent,
+            Cells::Text(strings) => Field::Text(strings.value(index)),
+            Cells::Integers32(values) => Field::Integer(i64::from(values[index])),
+            Cells::Integers64(values) => Field::Integer(values[index]),
+            Cells::Floats(values) => Field::Float(values[index]),
+            Cells::Millis(values) => Field::Millis(values[index]),
+            // A valid dictionary's keys are in range; a null's key is never read.
+            Cells::Keys32 { keys, values } => usize::try_from(keys[index])
+                .ok()
+                .and_then(|key| values.get(key).copied())
+                .unwrap_or(Field::Absent),
+            Cells::Keys { keys, values } => values[keys[index]],
+            Cells::Other(getter) => getter(index),
+        }
+    }
 }
 
 /// Reads row `index` of one column.
@@ -338,8 +465,9 @@ mod tests {
     use arrow_array::builder::{StringBuilder, StringDictionaryBuilder};
     use arrow_array::types::Int32Type;
     use arrow_array::{
-        ArrayRef, Decimal128Array, Int16Array, Int64Array, RecordBatch, StringArray,
-        TimestampMicrosecondArray,
+        ArrayRef, Decimal128Array, DictionaryArray, Float64Array, Int16Array, Int32Array,
+        Int64Array, LargeStringArray, RecordBatch, StringArray, StringViewArray,
+        TimestampMicrosecondArray, TimestampMillisecondArray,
     };
     use parquet::arrow::ArrowWriter;
 
@@ -376,6 +504,104 @@ mod tests {
             .map(|row| (row.line, row.reason))
             .collect();
         (events, bad)
+    }
+
+    /// How a test writes its text columns.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Text {
+        /// Plain strings, which the reader asks for as dictionaries where few values repeat.
+        Plain,
+        Large,
+        View,
+        Dictionary,
+    }
+
+    fn text_column(text: Text, cells: &[Option<String>]) -> ArrayRef {
+        let cells = cells.iter().map(Option::as_deref);
+        match text {
+            Text::Plain => Arc::new(cells.collect::<StringArray>()),
+            Text::Large => Arc::new(cells.collect::<LargeStringArray>()),
+            Text::View => Arc::new(cells.collect::<StringViewArray>()),
+            Text::Dictionary => Arc::new(cells.collect::<DictionaryArray<Int32Type>>()),
+        }
+    }
+
+    /// Rows with nulls, empty and padded text, mixed case, a bad row now and then, and a
+    /// benefit id column of more distinct values than a batch holds; in two row groups of
+    /// two batches each.
+    fn mixed_rows(text: Text, integer_users: bool) -> Vec<(&'static str, ArrayRef)> {
+        let rows = 20_000;
+        let kinds = ["Purchase", " browse ", "send", "", "offer_issued", "SEND"];
+        let text_cells = |cell: &dyn Fn(usize) -> Option<String>| -> Vec<Option<String>> {
+            (0..rows).map(cell).collect()
+        };
+        let user_id: ArrayRef = if integer_users {
+            Arc::new(Int64Array::from_iter(
+                (0..rows).map(|row| (row % 13 != 5).then_some(row as i64 / 7)),
+            ))
+        } else {
+            text_column(
+                text,
+                &text_cells(&|row| (row % 13 != 5).then(|| format!("{}", row / 7))),
+            )
+        };
+        let kind = text_cells(&|row| (row % 17 != 3).then(|| kinds[row % kinds.len()].into()));
+        let currency = text_cells(&|row| match row % 4 {
+            0 => Some("usd".into()),
+            1 => None,
+            2 => Some(" ".into()),
+            _ => Some("Eur".into()),
+        });
+        let channel =
+            text_cells(&|row| (row % 3 != 0).then(|| ["SMS", "app_push"][row % 2].into()));
+        let benefit_id = text_cells(&|row| (row % 5 != 0).then(|| format!("b-{row}")));
+        vec![
+            ("user_id", user_id),
+            (
+                "timestamp",
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    (0..rows).map(|row| 1_714_536_000_000 + row as i64 * 1000),
+                )),
+            ),
+            ("event_type", text_column(text, &kind)),
+            (
+                "amount",
+                Arc::new(Float64Array::from_iter(
+                    (0..rows).map(|row| (row % 4 == 0).then_some(row as f64 / 4.0)),
+                )),
+            ),
+            ("currency", text_column(text, &currency)),
+            ("channel", text_column(text, &channel)),
+            ("benefit_id", text_column(text, &benefit_id)),
+            (
+                "rating",
+                Arc::new(Int32Array::from_iter(
+                    (0..rows).map(|row| (row % 11 == 0).then_some((row % 7) as i32)),
+                )),
+            ),
+        ]
+    }
+
+    #[test]
+    fn text_columns_read_alike_whatever_their_arrow_type() {
+        let (expected, expected_bad) = read_back(mixed_rows(Text::Large, false));
+        assert!(expected.len() > 10_000, "{}", expected.len());
+        assert!(expected_bad.len() >= 10, "{}", expected_bad.len());
+        // Row 1 (row 0 has rating 0, a bad row): trimmed, lowercased, the absent left out.
+        assert_eq!(
+            expected[0],
+            event("0", 1_714_536_001_000, "browse")
+                .channel("app_push")
+                .benefit("b-1")
+        );
+        for text in [Text::Plain, Text::View, Text::Dictionary] {
+            let (events, bad) = read_back(mixed_rows(text, false));
+            assert_eq!(bad, expected_bad, "{text:?}");
+            assert!(events == expected, "{text:?}: events differ");
+        }
+        let (events, bad) = read_back(mixed_rows(Text::Plain, true));
+        assert_eq!(bad, expected_bad, "integer user ids");
+        assert!(events == expected, "integer user ids: events differ");
     }
 
     #[test]

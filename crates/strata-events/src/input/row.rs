@@ -37,33 +37,56 @@ impl RawRow<'_> {
     #[cfg(test)]
     pub fn into_event(self) -> Result<Event, String> {
         let mut event = empty_event();
-        self.fill(&mut event)?;
+        self.fill(&mut event, &mut Spares::default())?;
         Ok(event)
     }
 
-    /// Writes this row's event into `event`, reusing its strings' buffers so a read allocates
-    /// nothing per row; or says why the row is bad (then `event` holds a partial row).
-    pub fn fill(self, event: &mut Event) -> Result<(), String> {
-        if !fill_text(&mut event.user_id, self.user_id, "user_id", Case::Keep)? {
+    /// Writes this row's event into `event`, reusing its strings' buffers (and those in
+    /// `spares` for optional strings an earlier row lacked) so a read allocates nothing per
+    /// row; or says why the row is bad (then `event` holds a partial row).
+    /// True when the user id is the one `event` held already.
+    pub fn fill(self, event: &mut Event, spares: &mut Spares) -> Result<bool, String> {
+        let user = fill_text(&mut event.user_id, self.user_id, "user_id", Case::Keep)?;
+        if user == Filled::Absent {
             return Err(missing("user_id"));
         }
         event.at = timestamp_of(self.timestamp)?;
-        if !fill_text(&mut event.kind, self.event_type, "event_type", Case::Lower)? {
+        if fill_text(&mut event.kind, self.event_type, "event_type", Case::Lower)? == Filled::Absent
+        {
             return Err(missing("event_type"));
         }
         event.amount = amount_of(self.amount)?;
-        fill_optional(&mut event.currency, self.currency, "currency", Case::Upper)?;
-        fill_optional(&mut event.channel, self.channel, "channel", Case::Lower)?;
+        let [currency, channel, benefit_id] = &mut spares.0;
+        fill_optional(
+            &mut event.currency,
+            currency,
+            self.currency,
+            "currency",
+            Case::Upper,
+        )?;
+        fill_optional(
+            &mut event.channel,
+            channel,
+            self.channel,
+            "channel",
+            Case::Lower,
+        )?;
         fill_optional(
             &mut event.benefit_id,
+            benefit_id,
             self.benefit_id,
             "benefit_id",
             Case::Keep,
         )?;
         event.rating = rating_of(self.rating)?;
-        Ok(())
+        Ok(user == Filled::Kept)
     }
 }
+
+/// The buffers of an event's optional strings (currency, channel, benefit id) while the
+/// event lacks them.
+#[derive(Debug, Default)]
+pub(crate) struct Spares([String; 3]);
 
 /// An event with empty fields, the buffer [`RawRow::fill`] writes into.
 pub(crate) fn empty_event() -> Event {
@@ -90,28 +113,38 @@ enum Case {
     Upper,
 }
 
+/// What [`fill_text`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filled {
+    /// The field is absent or empty.
+    Absent,
+    /// The text was there already.
+    Kept,
+    Copied,
+}
+
 /// Text, trimmed and cased, into `into`; integers are accepted as their decimal text because
-/// ids often are numbers. False when the field is absent or empty.
+/// ids often are numbers.
 fn fill_text(
     into: &mut String,
     field: Field<'_>,
     column: &str,
     case: Case,
-) -> Result<bool, String> {
+) -> Result<Filled, String> {
     match field {
         Field::Absent => {
             into.clear();
-            Ok(false)
+            Ok(Filled::Absent)
         }
         Field::Text(text) => {
             let text = text.trim();
             if text.is_empty() {
                 into.clear();
-                return Ok(false);
+                return Ok(Filled::Absent);
             }
             // Most rows repeat the last row's user and type: compare instead of copying.
             if same_text(into, text, case) {
-                return Ok(true);
+                return Ok(Filled::Kept);
             }
             into.clear();
             // ASCII case mapping is what `to_lowercase` does to ASCII text, without a new
@@ -129,13 +162,13 @@ fn fill_text(
                 Case::Lower => into.push_str(&text.to_lowercase()),
                 Case::Upper => into.push_str(&text.to_uppercase()),
             }
-            Ok(true)
+            Ok(Filled::Copied)
         }
         Field::Integer(integer) => {
             use std::fmt::Write as _;
             into.clear();
             let _ = write!(into, "{integer}");
-            Ok(true)
+            Ok(Filled::Copied)
         }
         Field::Float(_) | Field::Millis(_) => {
             into.clear();
@@ -165,17 +198,28 @@ fn same_text(current: &str, text: &str, case: Case) -> bool {
     }
 }
 
+/// [`fill_text`] into an optional string; its buffer waits in `spare` while it is absent.
 fn fill_optional(
     into: &mut Option<String>,
+    spare: &mut String,
     field: Field<'_>,
     column: &str,
     case: Case,
 ) -> Result<(), String> {
-    let mut buffer = into.take().unwrap_or_default();
-    if fill_text(&mut buffer, field, column, case)? {
-        *into = Some(buffer);
+    if field == Field::Absent {
+        if let Some(buffer) = into.take() {
+            *spare = buffer;
+        }
+        return Ok(());
     }
-    Ok(())
+    let mut buffer = into.take().unwrap_or_else(|| std::mem::take(spare));
+    let filled = fill_text(&mut buffer, field, column, case);
+    if matches!(filled, Ok(Filled::Kept | Filled::Copied)) {
+        *into = Some(buffer);
+    } else {
+        *spare = buffer;
+    }
+    filled.map(|_| ())
 }
 
 fn timestamp_of(field: Field<'_>) -> Result<UnixMillis, String> {
