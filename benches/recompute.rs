@@ -13,20 +13,24 @@
 //! `VmHWM`, reset before each phase. The DuckDB rows are skipped, with a
 //! note, when `import duckdb` fails.
 //!
-//! Last run (issue 22, the read column-wise; 1M users, 39.4M events, 2
-//! cores shared with the lead's builds, load average 3.5, so DuckDB's
-//! two-thread row is no faster than its one-thread row; compare ratios,
-//! and rerun idle):
+//! Last run (issue 22: huge pages off, the read column-wise, the fits on
+//! three threads, apply and diff in steps; 1M users, 39.4M events, 2
+//! cores, nothing else running, `STRATA_BENCH_SCALING=1`):
 //!
 //! ```text
 //! run                              | threads |   seconds |  vs duckdb |   peak MiB |  KB/user
-//! duckdb 2.0.1 aggregation         |       1 |      4.30 |      1.00x |        621 |     0.65
-//! strata read (summarize)          |       1 |      6.93 |      1.61x |       1698 |     1.78
-//! duckdb 2.0.1 aggregation         |       2 |      4.17 |      1.00x |        675 |     0.71
-//! strata read (summarize)          |       2 |      7.27 |      1.74x |       2294 |     2.41
-//! strata recompute, no delivery    |       2 |     54.42 |     13.07x |       4367 |     4.58
-//! recompute phases: read 7.53s, score 46.61s, deliver 0.00s
+//! duckdb 2.0.1 aggregation         |       1 |      3.59 |      1.00x |        632 |     0.66
+//! strata read (summarize)          |       1 |      6.23 |      1.73x |       1699 |     1.78
+//! duckdb 2.0.1 aggregation         |       2 |      2.11 |      1.00x |        701 |     0.73
+//! strata read (summarize)          |       2 |      3.95 |      1.87x |       2121 |     2.22
+//! strata recompute, no delivery    |       2 |     29.71 |     14.07x |       2126 |     2.23
+//! recompute phases: read 3.87s, score 25.53s, deliver 0.00s
+//! scaling: recompute of 3000000 users 88.19s vs 1000000 users 29.71s = 2.97x (target <= 3.3x); peak 1.74 KB/user
 //! ```
+//!
+//! The same machine at the start of that session (huge pages on, the row
+//! read, fits one after the other): read 29.36 s on 1 thread (7.34x),
+//! 14.33 s on 2 (6.13x), recompute 72.20 s (30.89x) at 4.56 KB/user.
 
 #[path = "support/allocator.rs"]
 mod allocator;
