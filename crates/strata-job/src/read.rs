@@ -8,7 +8,6 @@
 //! ([`UserHistory::merge`]), so a run is deterministic for a given thread count, and the
 //! first thread's histories are never copied.
 
-use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 use strata_core::{
@@ -36,7 +35,7 @@ pub fn read_threads() -> usize {
 pub fn read_events(
     options: &RecomputeOptions,
     threads: usize,
-) -> Result<(HashMap<String, UserHistory>, InputReport), RecomputeError> {
+) -> Result<(Histories, InputReport), RecomputeError> {
     let source = EventSource::open(&options.events)?;
     let currencies = CurrencyTally::new(&options.models.currency);
     let settings = ReadSettings {
@@ -123,7 +122,7 @@ struct ReadShard<'a> {
     users: Histories,
     /// The last event's user and history, out of the map: logs mostly hold a user's events
     /// together, so most events skip the map.
-    current: Option<(String, UserHistory)>,
+    current: Option<(String, Box<UserHistory>)>,
     /// True when the last event this shard got was folded into `current`.
     current_is_last: bool,
     /// Whether the partition owns the last event's user.
@@ -190,7 +189,12 @@ impl EventSink for ReadShard<'_> {
             let (user_id, history) = self
                 .users
                 .remove_entry(event.user_id.as_str())
-                .unwrap_or_else(|| (event.user_id.clone(), UserHistory::new(self.model)));
+                .unwrap_or_else(|| {
+                    (
+                        event.user_id.clone(),
+                        Box::new(UserHistory::new(self.model)),
+                    )
+                });
             self.current = Some((user_id, history));
         }
         if let Some((_, history)) = &mut self.current {
@@ -205,7 +209,7 @@ fn merge_into(merged: &mut Histories, later: Histories) {
     merged.reserve(later.len());
     for (user_id, history) in later {
         match merged.get_mut(&user_id) {
-            Some(mine) => mine.merge(history),
+            Some(mine) => mine.merge(*history),
             None => {
                 merged.insert(user_id, history);
             }
@@ -246,7 +250,7 @@ mod tests {
                 currencies.observe(&mut event);
                 histories
                     .entry(event.user_id.clone())
-                    .or_insert_with(|| UserHistory::new(settings.model))
+                    .or_insert_with(|| Box::new(UserHistory::new(settings.model)))
                     .observe(settings.model, &event);
             })
             .expect("the row read");

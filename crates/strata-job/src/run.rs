@@ -456,7 +456,7 @@ pub(crate) async fn fold_events(
                     None => {
                         let mut history = UserHistory::new(&model);
                         history.observe(&model, &event);
-                        histories.insert(event.user_id, history);
+                        histories.insert(event.user_id, Box::new(history));
                     }
                 }
             },

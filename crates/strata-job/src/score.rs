@@ -48,7 +48,7 @@ pub(crate) struct Scored {
     pub(crate) value: crate::summary::ValueTally,
 }
 
-pub(crate) type Histories = HashMap<String, UserHistory>;
+pub(crate) type Histories = HashMap<String, Box<UserHistory>>;
 
 /// The population in user id order: every population-wide fit sees users
 /// in this order, so the same input gives the same bits (HashMap order
@@ -61,7 +61,7 @@ impl<'a> Population<'a> {
     pub(crate) fn new(histories: &'a Histories) -> Population<'a> {
         let mut users: Vec<(&str, &UserHistory)> = histories
             .iter()
-            .map(|(user_id, history)| (user_id.as_str(), history))
+            .map(|(user_id, history)| (user_id.as_str(), &**history))
             .collect();
         users.sort_unstable_by_key(|(user_id, _)| *user_id);
         Population { users }

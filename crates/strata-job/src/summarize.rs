@@ -176,7 +176,7 @@ pub async fn summarize(options: SummarizeOptions) -> Result<SummarizeOutcome, Re
     let mut split: Vec<Vec<(String, UserHistory)>> = (0..parts).map(|_| Vec::new()).collect();
     for (user_id, history) in folded.histories {
         let part = partition_of(&user_id, parts) as usize;
-        split[part].push((user_id, history));
+        split[part].push((user_id, *history));
     }
     let out = options.out.clone();
     let manifest =
@@ -195,11 +195,11 @@ pub async fn summarize(options: SummarizeOptions) -> Result<SummarizeOutcome, Re
 fn window(histories: &Histories) -> Option<(UnixMillis, UnixMillis)> {
     let first = histories
         .values()
-        .filter_map(UserHistory::first_seen)
+        .filter_map(|history| history.first_seen())
         .min()?;
     let last = histories
         .values()
-        .filter_map(UserHistory::last_seen)
+        .filter_map(|history| history.last_seen())
         .max()?;
     Some((first, last))
 }
@@ -318,7 +318,10 @@ async fn read_parts(
                         ),
                     ));
                 }
-                if histories.insert(user_id.clone(), history).is_some() {
+                if histories
+                    .insert(user_id.clone(), Box::new(history))
+                    .is_some()
+                {
                     return Err(refused(&dir, format!("user {user_id:?} appears twice")));
                 }
             }
