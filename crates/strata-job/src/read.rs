@@ -8,7 +8,6 @@
 //! ([`UserHistory::merge`]), so a run is deterministic for a given thread count, and the
 //! first thread's histories are never copied.
 
-
 use rustc_hash::FxHashMap;
 use strata_core::{
     CurrencyTally, Event, KindClass, KindTally, LifecycleModel, UnixMillis, UserHistory,
