@@ -708,35 +708,44 @@ impl Learning<'_> {
         }
         let total: u64 = per_arm.iter().sum();
         let share = self.config.offers.max_issues as f64 / total.max(1) as f64;
+        // On every core: a user's issues are described from that user alone.
+        let (described, _) = crate::threads::map_in_order(
+            users.iter().collect(),
+            crate::threads::score_threads(),
+            || (),
+            |(), (user_id, history)| {
+                let unit = unit_of(user_id);
+                let mut issues = Vec::new();
+                if !sampled(unit, share) {
+                    return issues;
+                }
+                let logged = history.engagement().offers();
+                let mut known = Known::new(self.space.model, history);
+                for (position, issue, benefit) in self.finished(&logged) {
+                    known.advance(self.space.model, day_of(issue.at));
+                    let treated_before = logged[..position]
+                        .iter()
+                        .filter(|earlier| earlier.treated && earlier.at < issue.at)
+                        .count();
+                    let (features, cell) =
+                        self.space
+                            .describe(history, &known, issue.at, treated_before);
+                    issues.push(OfferIssue {
+                        unit,
+                        features,
+                        cell,
+                        arm: issue.treated.then_some(benefit),
+                        // Set once every issue is counted.
+                        propensity: 1.0,
+                        outcome: self.outcome(history, issue, benefit),
+                    });
+                }
+                issues
+            },
+        );
         let mut issues =
             Vec::with_capacity(total.min(self.config.offers.max_issues as u64) as usize);
-        for (user_id, history) in users {
-            let unit = unit_of(user_id);
-            if !sampled(unit, share) {
-                continue;
-            }
-            let logged = history.engagement().offers();
-            let mut known = Known::new(self.space.model, history);
-            for (position, issue, benefit) in self.finished(&logged) {
-                known.advance(self.space.model, day_of(issue.at));
-                let treated_before = logged[..position]
-                    .iter()
-                    .filter(|earlier| earlier.treated && earlier.at < issue.at)
-                    .count();
-                let (features, cell) =
-                    self.space
-                        .describe(history, &known, issue.at, treated_before);
-                issues.push(OfferIssue {
-                    unit,
-                    features,
-                    cell,
-                    arm: issue.treated.then_some(benefit),
-                    // Set once every issue is counted.
-                    propensity: 1.0,
-                    outcome: self.outcome(history, issue, benefit),
-                });
-            }
-        }
+        issues.extend(described.into_iter().flatten());
         Logged { issues, per_arm }
     }
 
@@ -1266,15 +1275,24 @@ pub(crate) fn fit(
     // may repair (listed, in or after the new layer) are kept for it, flat:
     // `compared[k]`'s are `estimates[k * benefits..][..benefits]`, NaN
     // where none.
+    // On every core: each user's list reads only that user.
+    let (ranked_users, _) = crate::threads::map_in_order(
+        users.iter().zip(segments).collect(),
+        crate::threads::score_threads(),
+        || (),
+        |(), ((_, history), segment)| {
+            let (list, user_estimates, _) = ranked(&learning, &policy, history);
+            let compared = config.fairness.enabled
+                && !list.is_empty()
+                && stage_of(segment, new_layer) != Stage::Exempt;
+            (list, compared.then_some(user_estimates))
+        },
+    );
     let mut lists: Vec<Vec<ServedOffer>> = Vec::with_capacity(users.len());
     let mut compared: Vec<usize> = Vec::new();
     let mut estimates: Vec<f64> = Vec::new();
-    for (index, (_, history)) in users.iter().enumerate() {
-        let (list, user_estimates, _) = ranked(&learning, &policy, history);
-        if config.fairness.enabled
-            && !list.is_empty()
-            && stage_of(&segments[index], new_layer) != Stage::Exempt
-        {
+    for (index, (list, user_estimates)) in ranked_users.into_iter().enumerate() {
+        if let Some(user_estimates) = user_estimates {
             compared.push(index);
             estimates.extend(user_estimates.iter().map(|value| value.unwrap_or(f64::NAN)));
         }
