@@ -15,21 +15,19 @@
 //!
 //! Last run (issue 22: huge pages off, the read column-wise, the fits on
 //! three threads, apply and diff in steps, histories boxed in their map;
-//! 1M users, 39.4M events, 2 cores, nothing else running):
+//! 1M users, 39.4M events, 2 cores, nothing else running,
+//! `STRATA_BENCH_SCALING=1`):
 //!
 //! ```text
 //! run                              | threads |   seconds |  vs duckdb |   peak MiB |  KB/user
-//! duckdb 2.0.1 aggregation         |       1 |      3.63 |      1.00x |        629 |     0.66
-//! strata read (summarize)          |       1 |      5.76 |      1.59x |       1105 |     1.16
-//! duckdb 2.0.1 aggregation         |       2 |      2.06 |      1.00x |        702 |     0.74
-//! strata read (summarize)          |       2 |      3.04 |      1.47x |       1198 |     1.26
-//! strata recompute, no delivery    |       2 |     25.49 |     12.37x |       1652 |     1.73
-//! recompute phases: read 3.10s, score 22.11s, deliver 0.00s
+//! duckdb 2.0.1 aggregation         |       1 |      3.51 |      1.00x |        629 |     0.66
+//! strata read (summarize)          |       1 |      5.45 |      1.55x |       1105 |     1.16
+//! duckdb 2.0.1 aggregation         |       2 |      2.04 |      1.00x |        691 |     0.72
+//! strata read (summarize)          |       2 |      3.04 |      1.49x |       1196 |     1.25
+//! strata recompute, no delivery    |       2 |     25.30 |     12.40x |       1640 |     1.72
+//! recompute phases: read 3.06s, score 21.96s, deliver 0.00s
+//! scaling: recompute of 3000000 users 75.31s vs 1000000 users 25.30s = 2.98x (target <= 3.3x); peak 1.74 KB/user
 //! ```
-//!
-//! With `STRATA_BENCH_SCALING=1`, one step earlier (before the boxing:
-//! recompute 29.71 s at 2.23 KB/user): 3M users 88.19 s against 1M users'
-//! 29.71 s, 2.97x (target <= 3.3x), peak 1.74 KB/user.
 //!
 //! The same machine at the start of that session (huge pages on, the row
 //! read, fits one after the other): read 29.36 s on 1 thread (7.34x),
