@@ -440,7 +440,7 @@ impl<'a> Applier<'a> {
     }
 }
 
-/// Pass 4: each profile fingerprinted and diffed against what was delivered
+/// The diff: each profile fingerprinted and diffed against what was delivered
 /// before; changed ones (or all, for a snapshot) written; the summary's
 /// pyramid and transitions tallied. Profiles come in steps, in user order.
 struct Differ<'p> {
