@@ -100,15 +100,7 @@ pub fn run(args: LiftArgs) -> anyhow::Result<()> {
     // the run stops naming each.
     models.settle_currency(currencies)?;
     let currency = models.currency_code().to_owned();
-    outln!(
-        "events      {} read ({} bad rows) from {} files",
-        input.events,
-        input.bad_rows,
-        input.files
-    )?;
-    if let Some(settled) = &models.settled_currency {
-        outln!("currency    {settled}")?;
-    }
+    print_input(&input, &models)?;
     let mut comparison = Comparison::new();
     for result in &results {
         let campaign = &result.campaign;
@@ -157,15 +149,7 @@ fn programme(args: LiftArgs) -> anyhow::Result<()> {
     models.settle_currency(report.currencies)?;
     let currency = models.currency_code().to_owned();
     let input = &report.input;
-    outln!(
-        "events      {} read ({} bad rows) from {} files",
-        input.events,
-        input.bad_rows,
-        input.files
-    )?;
-    if let Some(settled) = &models.settled_currency {
-        outln!("currency    {settled}")?;
-    }
+    print_input(input, &models)?;
     let window_end = args
         .end
         .map_or_else(|| "the last event".to_owned(), rfc3339);
@@ -194,6 +178,24 @@ fn programme(args: LiftArgs) -> anyhow::Result<()> {
             format!("= {:.4}", purchases.p_value)
         }
     )?;
+    Ok(())
+}
+
+/// The lines both lifts open with: what was read, and the currency the
+/// amounts were settled in.
+fn print_input(
+    input: &strata_events::input::InputReport,
+    models: &ModelsConfig,
+) -> anyhow::Result<()> {
+    outln!(
+        "events      {} read ({} bad rows) from {} files",
+        input.events,
+        input.bad_rows,
+        input.files
+    )?;
+    if let Some(settled) = &models.settled_currency {
+        outln!("currency    {settled}")?;
+    }
     Ok(())
 }
 

@@ -29,7 +29,7 @@ use strata_events::generate::BENEFITS;
 use strata_events::input::{ErrorBudget, EventSource};
 use strata_proto::v1::{GetOffersRequest, OfferContext, Profile, Surface};
 
-use crate::support::{Server, strata, succeeded};
+use crate::support::{Pushed, generate_and_push};
 
 const AS_OF: &str = "2025-01-01T00:00:00Z";
 const AS_OF_MILLIS: i64 = 1_735_689_600_000;
@@ -179,31 +179,12 @@ struct Values {
 
 async fn one_seed(seed: u32) -> Values {
     let dir = tempfile::tempdir().unwrap();
-    let events = dir.path().join("events.parquet");
-    let truth_file = dir.path().join("truth.jsonl");
-    succeeded(strata(&[
-        "gen",
-        "--users",
-        &USERS.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        events.to_str().unwrap(),
-        "--truth",
-        truth_file.to_str().unwrap(),
-    ]));
-    let server = Server::start(&dir.path().join("db"), None);
-    let summary = succeeded(strata(&[
-        "recompute",
-        "--events",
-        events.to_str().unwrap(),
-        "--as-of",
-        AS_OF,
-        "--push",
-        &server.endpoint(),
-        "--state",
-        dir.path().join("state.jsonl").to_str().unwrap(),
-    ]));
+    let Pushed {
+        server,
+        events,
+        truth: truth_file,
+        summary,
+    } = generate_and_push(dir.path(), u64::from(USERS), u64::from(seed), AS_OF);
     let policy = summary
         .lines()
         .find_map(|line| line.trim().strip_prefix("served: "))

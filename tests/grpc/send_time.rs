@@ -14,7 +14,7 @@ use std::path::Path;
 use strata_events::generate::SendTimeTruth;
 use strata_proto::v1::{BatchGetProfilesRequest, Profile};
 
-use crate::support::{Server, strata, succeeded};
+use crate::support::{Pushed, Server, generate_and_push, strata, succeeded};
 
 const AS_OF: &str = "2025-01-01T00:00:00Z";
 const USERS: u32 = 20_000;
@@ -63,31 +63,12 @@ fn hours_apart(hour_of_week: u32, hour_of_day: f64) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn served_send_times_beat_the_population_hour_and_channels_are_ranked() {
     let dir = tempfile::tempdir().unwrap();
-    let events = dir.path().join("events.parquet");
-    let truth_file = dir.path().join("truth.jsonl");
-    succeeded(strata(&[
-        "gen",
-        "--users",
-        &USERS.to_string(),
-        "--seed",
-        &SEED.to_string(),
-        "--out",
-        events.to_str().unwrap(),
-        "--truth",
-        truth_file.to_str().unwrap(),
-    ]));
-    let server = Server::start(&dir.path().join("db"), None);
-    let summary = succeeded(strata(&[
-        "recompute",
-        "--events",
-        events.to_str().unwrap(),
-        "--as-of",
-        AS_OF,
-        "--push",
-        &server.endpoint(),
-        "--state",
-        dir.path().join("state.jsonl").to_str().unwrap(),
-    ]));
+    let Pushed {
+        server,
+        truth: truth_file,
+        summary,
+        ..
+    } = generate_and_push(dir.path(), u64::from(USERS), u64::from(SEED), AS_OF);
     eprintln!("{summary}");
     let line = summary
         .lines()

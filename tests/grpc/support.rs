@@ -236,6 +236,55 @@ pub fn succeeded(output: Output) -> String {
 
 /// A small profile whose fields all carry `version`, so a reader can tell a
 /// torn record from a whole one.
+/// A generated population pushed to its own server: what [`generate_and_push`]
+/// leaves in its folder.
+pub struct Pushed {
+    pub server: Server,
+    /// The generated events (Parquet).
+    pub events: PathBuf,
+    /// The generator's truth file (`strata gen --truth`).
+    pub truth: PathBuf,
+    /// What `strata recompute` printed.
+    pub summary: String,
+}
+
+/// `strata gen` of `users` users with `seed` (and its truth file) into
+/// `dir`, then `strata recompute --push` as of `as_of` to a server of its
+/// own on `dir/db`.
+pub fn generate_and_push(dir: &Path, users: u64, seed: u64, as_of: &str) -> Pushed {
+    let events = dir.join("events.parquet");
+    let truth = dir.join("truth.jsonl");
+    succeeded(strata(&[
+        "gen",
+        "--users",
+        &users.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        events.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+    ]));
+    let server = Server::start(&dir.join("db"), None);
+    let summary = succeeded(strata(&[
+        "recompute",
+        "--events",
+        events.to_str().unwrap(),
+        "--as-of",
+        as_of,
+        "--push",
+        &server.endpoint(),
+        "--state",
+        dir.join("state.jsonl").to_str().unwrap(),
+    ]));
+    Pushed {
+        server,
+        events,
+        truth,
+        summary,
+    }
+}
+
 pub fn profile(user_id: &str, version: u32) -> Profile {
     Profile {
         user_id: user_id.to_owned(),
