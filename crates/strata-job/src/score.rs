@@ -42,6 +42,9 @@ pub(crate) struct Scored {
     pub(crate) tiers: BTreeMap<String, u64>,
     pub(crate) quadrants: BTreeMap<String, u64>,
     pub(crate) transitions: BTreeMap<(String, String), u64>,
+    /// (user, from, to) per changed layer, kept only when the run writes a
+    /// transitions file (`--transitions`): a row per new user otherwise
+    /// costs about 150 bytes each for nothing.
     pub(crate) transition_rows: Vec<(String, String, String)>,
     pub(crate) models: ModelReport,
     pub(crate) cohorts: strata_report::CohortMatrix,
@@ -66,6 +69,25 @@ impl<'a> Population<'a> {
         users.sort_unstable_by_key(|(user_id, _)| *user_id);
         Population { users }
     }
+
+    /// Over histories already in id order ([`in_id_order`]).
+    fn of(owned: &'a [(String, Box<UserHistory>)]) -> Population<'a> {
+        Population {
+            users: owned
+                .iter()
+                .map(|(user_id, history)| (user_id.as_str(), &**history))
+                .collect(),
+        }
+    }
+}
+
+/// The histories as owned pairs in id order: the fits borrow them, then
+/// the apply stage consumes them step by step, so each step's histories are
+/// freed, on the threads that applied them, as soon as its profiles are made.
+fn in_id_order(histories: Histories) -> Vec<(String, Box<UserHistory>)> {
+    let mut owned: Vec<(String, Box<UserHistory>)> = histories.into_iter().collect();
+    owned.sort_unstable_by(|(left, _), (right, _)| left.cmp(right));
+    owned
 }
 
 /// Scores every user and diffs the result against `previous`: with the
@@ -77,7 +99,8 @@ pub(crate) fn score(
     previous: JobState,
     model_file: Option<&ModelFile>,
 ) -> Result<Scored, RecomputeError> {
-    let population = Population::new(&histories);
+    let owned = in_id_order(histories);
+    let population = Population::of(&owned);
     let fitted_here;
     let fitted = match model_file {
         Some(file) => {
@@ -102,29 +125,57 @@ pub(crate) fn score(
     let mut gone: Vec<String> = previous
         .users
         .keys()
-        .filter(|user_id| !histories.contains_key(*user_id))
+        .filter(|user_id| {
+            owned
+                .binary_search_by(|(known, _)| known.as_str().cmp(user_id.as_str()))
+                .is_err()
+        })
         .cloned()
         .collect();
     gone.sort_unstable();
-
-    let users = &population.users;
-    let mut differ = Differ::new(options, &previous, users.len(), card, value)?;
-    let mut applier = Applier::new(options, fitted);
-    if let Some(targeting) = &options.targeting {
-        // Tags and campaign arms rank the whole population: every profile
-        // is made before any is diffed.
-        let (mut profiles, segments) = applier.apply(users);
-        targeting.apply(&mut profiles, options.as_of, options.models.currency_code());
-        differ.add(&segments, profiles)?;
-    } else {
-        for step in users.chunks(apply_step()) {
-            let (profiles, segments) = applier.apply(step);
-            differ.add(&segments, profiles)?;
-        }
-    }
-    let report = applier.report(users);
+    let users = owned.len();
     drop(population);
-    drop(histories);
+
+    let differ = Differ::new(options, &previous, users, card, value)?;
+    let mut applier = Applier::new(options, fitted);
+    // The diff of each step runs on its own thread while the next step is
+    // applied; steps reach it in user order.
+    let (steps, diffed) = std::sync::mpsc::sync_channel::<(Vec<Tallied<'_>>, Vec<Profile>)>(1);
+    let differ = std::thread::scope(|scope| {
+        let diff = scope.spawn(move || -> Result<Differ<'_>, RecomputeError> {
+            let mut differ = differ;
+            for (segments, profiles) in diffed {
+                differ.add(&segments, profiles)?;
+            }
+            Ok(differ)
+        });
+        if let Some(targeting) = &options.targeting {
+            // Tags and campaign arms rank the whole population: every profile
+            // is made before any is diffed.
+            let (mut profiles, segments) = applier.apply(owned);
+            targeting.apply(&mut profiles, options.as_of, options.models.currency_code());
+            // A send fails only when the diff stopped on an error, which its
+            // join returns.
+            let _ = steps.send((segments, profiles));
+        } else {
+            let mut rest = owned.into_iter();
+            loop {
+                let step: Vec<(String, Box<UserHistory>)> =
+                    rest.by_ref().take(apply_step()).collect();
+                if step.is_empty() {
+                    break;
+                }
+                let (profiles, segments) = applier.apply(step);
+                if steps.send((segments, profiles)).is_err() {
+                    break;
+                }
+            }
+        }
+        drop(steps);
+        diff.join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+    let report = applier.report(users);
     let mut scored = differ.finish()?;
     scored.models = report;
     scored.cohorts = cohorts.finish();
@@ -276,12 +327,15 @@ struct ApplyTally {
     send_time_personal: u64,
     send_time_fallbacks: u64,
     users_with_benefits: u64,
+    /// Users in the global control group.
+    held_out: u64,
 }
 
 /// What one apply thread keeps across its users.
 struct ApplyRun<'a> {
     decisions: Decisions<'a>,
     users_with_benefits: u64,
+    held_out: u64,
 }
 
 /// The apply stage: each user from the fitted models and their own history
@@ -332,13 +386,17 @@ impl<'a> Applier<'a> {
 
     /// The profiles of `users`, in their order, on every core (each thread
     /// with its own `Decisions`, which counts the capped users).
-    fn apply(&mut self, users: &[(&str, &UserHistory)]) -> (Vec<Profile>, Vec<Tallied<'a>>) {
+    /// Each history is dropped on its thread once its profile is made.
+    fn apply(
+        &mut self,
+        users: Vec<(String, Box<UserHistory>)>,
+    ) -> (Vec<Profile>, Vec<Tallied<'a>>) {
         let options = self.options;
         let fitted = self.fitted;
         let (server, global_control, policy) = (&self.server, &self.global_control, &self.policy);
         let model = &options.model;
         let (per_user, runs) = map_in_order(
-            users.iter().collect(),
+            users,
             score_threads(),
             || ApplyRun {
                 decisions: Decisions::from_models(
@@ -347,11 +405,14 @@ impl<'a> Applier<'a> {
                     fitted.decisions.clone(),
                 ),
                 users_with_benefits: 0,
+                held_out: 0,
             },
             |run, (user_id, history)| {
+                let history = &*history;
                 let rules = user_rules(options, &fitted.value, &fitted.quadrant, history);
                 let decision = run.decisions.decide(history);
-                let held_out = global_control.contains(user_id);
+                let held_out = global_control.contains(&user_id);
+                run.held_out += u64::from(held_out);
                 let list = match server {
                     Some(server) if !held_out => server.serve(history, &rules.segment()),
                     _ => ServedList::default(),
@@ -360,7 +421,7 @@ impl<'a> Applier<'a> {
                     run.users_with_benefits += 1;
                 }
                 let profile = Profile {
-                    user_id: (*user_id).to_owned(),
+                    user_id,
                     lifecycle: Some(wire::lifecycle_to_wire(model.name(), &rules.stage)),
                     value_tier: rules.value.as_ref().map(wire::value_tier_to_wire),
                     lifetime_value: decision.lifetime_value,
@@ -409,23 +470,20 @@ impl<'a> Applier<'a> {
             self.tally.send_time_personal += report.send_time_personal;
             self.tally.send_time_fallbacks += report.send_time_fallbacks;
             self.tally.users_with_benefits += run.users_with_benefits;
+            self.tally.held_out += run.held_out;
         }
         per_user.into_iter().unzip()
     }
 
-    /// The fit's report with this run's per-user tallies over `users` (all
-    /// of the run's users, every one applied).
-    fn report(self, users: &[(&str, &UserHistory)]) -> ModelReport {
+    /// The fit's report with this run's per-user tallies, once all `users`
+    /// of the run are applied.
+    fn report(self, users: usize) -> ModelReport {
         let mut report = self.fitted.report.clone();
         if self.global_control.is_on() {
-            let held_out = users
-                .iter()
-                .filter(|(user_id, _)| self.global_control.contains(user_id))
-                .count();
             report.notes.push(format!(
-                "global control group: {held_out} of {} users held out of every offer and \
+                "global control group: {} of {users} users held out of every offer and \
                  campaign (share {}, salt {:?})",
-                users.len(),
+                self.tally.held_out,
                 self.global_control.share(),
                 self.global_control.salt()
             ));
@@ -564,11 +622,13 @@ impl<'p> Differ<'p> {
                     .transitions
                     .entry((from.to_owned(), layer.clone()))
                     .or_default() += 1;
-                scored.transition_rows.push((
-                    profile.user_id.clone(),
-                    from.to_owned(),
-                    layer.clone(),
-                ));
+                if self.options.transitions_file.is_some() {
+                    scored.transition_rows.push((
+                        profile.user_id.clone(),
+                        from.to_owned(),
+                        layer.clone(),
+                    ));
+                }
             }
             if changed {
                 scored.changed += 1;
@@ -611,9 +671,11 @@ fn forget_or_erase_gone(
                 .transitions
                 .entry((entry.layer.clone(), "(erased)".to_owned()))
                 .or_default() += 1;
-            scored
-                .transition_rows
-                .push((user_id, entry.layer.clone(), "(erased)".to_owned()));
+            if options.transitions_file.is_some() {
+                scored
+                    .transition_rows
+                    .push((user_id, entry.layer.clone(), "(erased)".to_owned()));
+            }
         } else {
             scored.next_state.users.insert(user_id, entry.clone());
         }
