@@ -218,9 +218,9 @@ impl<'a> Decisions<'a> {
         let (mut decisions, reach, after) = std::thread::scope(|scope| {
             let reach = scope.spawn(|| {
                 let mut reach = Decisions::from_models(config, as_of, DecisionModels::default());
-                reach.fit_propensity(users);
-                reach.fit_channel(users);
-                reach.fit_send_time(users);
+                timed("propensity", || reach.fit_propensity(users));
+                timed("channel", || reach.fit_channel(users));
+                timed("send time", || reach.fit_send_time(users));
                 reach
             });
             let mut decisions = Decisions::from_models(config, as_of, DecisionModels::default());
@@ -228,10 +228,12 @@ impl<'a> Decisions<'a> {
             if let Some(currency) = &config.settled_currency {
                 decisions.report.notes.push(currency.to_string());
             }
-            decisions.fit_lifetime(users);
+            timed("lifetime", || decisions.fit_lifetime(users));
             let bg_nbd = decisions.models.bg_nbd;
             let churn = scope.spawn(move || {
-                crate::churn::fit(&config.predictions, as_of, users, bg_nbd.as_ref())
+                timed("churn", || {
+                    crate::churn::fit(&config.predictions, as_of, users, bg_nbd.as_ref())
+                })
             });
             let after = after_lifetime(&decisions.report);
             let (predictions, check) = churn
@@ -565,6 +567,20 @@ fn channel_from_index(index: usize) -> v1::Channel {
         Some("email") => v1::Channel::Email,
         _ => v1::Channel::Unspecified,
     }
+}
+
+/// Runs one fit and logs its wall time (the fits share the cores, so a
+/// fit's time includes waiting for them).
+fn timed<T>(fit: &'static str, work: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let _span = tracing::info_span!("fit", model = fit).entered();
+    let out = work();
+    tracing::info!(
+        model = fit,
+        seconds = started.elapsed().as_secs_f64(),
+        "model fitted"
+    );
+    out
 }
 
 #[cfg(test)]
