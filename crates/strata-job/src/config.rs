@@ -96,6 +96,10 @@ pub struct PropensityConfig {
     pub window_days: u32,
     /// Share of users held out to measure AUC.
     pub holdout_share: f64,
+    /// Most users the candidates train on: beyond it, training users are
+    /// sampled by a hash of their id (the holdout keeps every held-out
+    /// user). Bounds the fit's time and memory; every user is still scored.
+    pub max_train_users: usize,
 }
 
 impl Default for PropensityConfig {
@@ -103,6 +107,7 @@ impl Default for PropensityConfig {
         PropensityConfig {
             window_days: 30,
             holdout_share: 0.2,
+            max_train_users: 200_000,
         }
     }
 }
@@ -422,6 +427,12 @@ impl ModelsConfig {
         if !(0.05..=0.5).contains(&share) {
             return Err(format!(
                 "propensity.holdout_share {share} is outside 0.05..=0.5"
+            ));
+        }
+        if self.propensity.max_train_users < 1_000 {
+            return Err(format!(
+                "propensity.max_train_users {} is below 1000",
+                self.propensity.max_train_users
             ));
         }
         if self.propensity.window_days == 0 || self.lifetime.horizon_days == 0 {

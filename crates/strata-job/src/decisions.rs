@@ -355,6 +355,7 @@ impl<'a> Decisions<'a> {
             self.as_of,
             settings.window_days,
             settings.holdout_share,
+            settings.max_train_users,
             self.config.economics.outcome_days,
         );
         self.report.propensity_window_days = settings.window_days;

@@ -189,6 +189,18 @@ fn in_holdout(user_id: &str, share: f64) -> bool {
     (hasher.finish() % 10_000) as f64 / 10_000.0 < share
 }
 
+/// Whether a training user is in the sample the candidates train on: a
+/// hash of the id under its own seed (independent of the holdout draw), in
+/// millionths of `share`.
+fn in_training_sample(user_id: &str, share: f64) -> bool {
+    if share >= 1.0 {
+        return true;
+    }
+    let mut hasher = XxHash3_64::with_seed(0x7EA1);
+    hasher.write(user_id.as_bytes());
+    (hasher.finish() % 1_000_000) as f64 / 1_000_000.0 < share
+}
+
 /// The served propensity with what it needs to build a row at serving time
 /// (the model file's `decisions.propensity`: the chosen model's
 /// coefficients or trees and its calibration).
@@ -251,11 +263,15 @@ impl Fitted {
 /// window's purchases, and chooses the propensity on the holdout. `users`
 /// in user id order, so a rerun fits the same bits. `offer_days` is the
 /// offers' outcome window (an offer younger than that is still open).
+/// Beyond `max_train_users` training users, the candidates train on a
+/// sample of them drawn by a hash of the id (about that many); the holdout
+/// and the BG/NBD check keep every user.
 pub fn fit(
     users: &[(&str, &UserHistory)],
     as_of: UnixMillis,
     window_days: u32,
     holdout_share: f64,
+    max_train_users: usize,
     offer_days: u32,
 ) -> Fitted {
     let mut fitted = Fitted::default();
@@ -287,6 +303,18 @@ pub fn fit(
         offer_days,
     };
 
+    // Users with a row (seen by the cut-off), to size the training sample.
+    let with_rows = users
+        .iter()
+        .filter(|(_, history)| {
+            history
+                .first_seen()
+                .is_some_and(|first_seen| day_of(first_seen) <= cutoff)
+        })
+        .count();
+    let expected_training = with_rows as f64 * (1.0 - holdout_share);
+    let train_share = max_train_users as f64 / expected_training.max(1.0);
+    let mut not_sampled = 0usize;
     let (mut train_rows, mut train_labels) = (Vec::new(), Vec::new());
     let (mut holdout_rows, mut holdout_labels) = (Vec::new(), Vec::new());
     // (buyers, predicted, actual) per calibration repeat-purchase bucket.
@@ -310,10 +338,20 @@ pub fn fit(
         if in_holdout(user_id, holdout_share) {
             holdout_rows.push(row);
             holdout_labels.push(later > 0);
-        } else {
+        } else if in_training_sample(user_id, train_share) {
             train_rows.push(row);
             train_labels.push(later > 0);
+        } else {
+            not_sampled += 1;
         }
+    }
+    if not_sampled > 0 {
+        fitted.notes.push(format!(
+            "propensity trained on {} of {} training users, sampled by a hash of the id \
+             ([propensity] max_train_users {max_train_users}); every user is scored",
+            train_rows.len(),
+            train_rows.len() + not_sampled
+        ));
     }
     if cutoff_bg_nbd.is_some() {
         fitted.bg_nbd_holdout = Some(holdout_check(&fit_check, window_days));
@@ -529,6 +567,69 @@ mod tests {
             window_weeks: 30.0 / 7.0,
             offer_days: 14,
         }
+    }
+
+    /// A population where about half the users buy in the window, buyers
+    /// more often the more they bought before.
+    fn population(users: usize) -> Vec<(String, UserHistory)> {
+        (0..users)
+            .map(|index| {
+                let before = (index * 7) % 5;
+                let mut events: Vec<Event> = (0..before)
+                    .map(|purchase| event("purchase", 10 + 15 * purchase as i64, Some(20.0), None))
+                    .collect();
+                events.push(event("browse", 5, None, None));
+                if (index * 13) % 10 < 2 + before {
+                    events.push(event("purchase", 95, Some(25.0), None));
+                }
+                (format!("user-{index:05}"), history(&events))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn training_beyond_the_cap_is_a_sample_and_the_holdout_is_whole() {
+        let owned = population(6_000);
+        let users: Vec<(&str, &UserHistory)> = owned
+            .iter()
+            .map(|(user_id, history)| (user_id.as_str(), history))
+            .collect();
+        let as_of = 100 * DAY;
+        let whole = fit(&users, as_of, 30, 0.2, usize::MAX, 14);
+        let capped = fit(&users, as_of, 30, 0.2, 1_000, 14);
+        let whole_report = whole.report.expect("fitted on every user");
+        let capped_report = capped.report.expect("fitted on the sample");
+        assert!(
+            whole_report.train_rows > 4_000,
+            "{}",
+            whole_report.train_rows
+        );
+        assert!(
+            (800..=1_200).contains(&capped_report.train_rows),
+            "{}",
+            capped_report.train_rows
+        );
+        assert_eq!(capped_report.holdout_rows, whole_report.holdout_rows);
+        assert!(whole.notes.iter().all(|note| !note.contains("sampled")));
+        let note = capped
+            .notes
+            .iter()
+            .find(|note| note.contains("sampled by a hash"))
+            .expect("the sample is reported");
+        assert!(
+            note.contains(&format!(
+                "trained on {} of {} training users",
+                capped_report.train_rows, whole_report.train_rows
+            )),
+            "{note}"
+        );
+        // The same users give the same sample.
+        let again = fit(&users, as_of, 30, 0.2, 1_000, 14).report.unwrap();
+        assert_eq!(again.train_rows, capped_report.train_rows);
+        assert_eq!(
+            again.chosen_auc.to_bits(),
+            capped_report.chosen_auc.to_bits()
+        );
     }
 
     /// Everything after the row's day is invisible: the row at day 100 of a
