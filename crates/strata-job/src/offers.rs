@@ -878,12 +878,54 @@ fn policy_check(
 
 /// Mean estimate of each user's first offer (0 for none): the value the
 /// fairness cost is reported in.
-fn first_offer_value(lists: &[Vec<ServedOffer>]) -> f64 {
-    lists
-        .iter()
-        .map(|list| list.first().map_or(0.0, |offer| offer.estimate))
-        .sum::<f64>()
-        / lists.len().max(1) as f64
+/// What the fairness rule and the report read of every user's list as of
+/// as-of, flat (a few bytes per user rather than a list each).
+#[derive(Default)]
+struct ListedOffers {
+    /// Per user, in user order: the first offer's estimate, `None` for an
+    /// empty list.
+    firsts: Vec<Option<f64>>,
+    /// The users the rule may repair (listed, in or after the new layer).
+    compared: Vec<usize>,
+    /// `compared[k]`'s listed benefits are `benefits[starts[k]..starts[k + 1]]`.
+    starts: Vec<usize>,
+    benefits: Vec<u32>,
+    /// `compared[k]`'s estimates are `estimates[k * catalogue..][..catalogue]`,
+    /// NaN where none.
+    estimates: Vec<f64>,
+}
+
+impl ListedOffers {
+    /// Users per call of the threads: each call's lists are flattened
+    /// before the next are made.
+    const STEP: usize = 1 << 16;
+
+    fn new() -> Self {
+        ListedOffers {
+            starts: vec![0],
+            ..ListedOffers::default()
+        }
+    }
+
+    fn push(&mut self, index: usize, list: &[ServedOffer], estimates: Option<&[Option<f64>]>) {
+        self.firsts.push(list.first().map(|offer| offer.estimate));
+        if let Some(estimates) = estimates {
+            self.compared.push(index);
+            self.benefits.extend(list.iter().map(|offer| offer.benefit));
+            self.starts.push(self.benefits.len());
+            self.estimates
+                .extend(estimates.iter().map(|value| value.unwrap_or(f64::NAN)));
+        }
+    }
+
+    /// The mean over users of the first offer's estimate (0 for none).
+    fn first_offer_value(&self) -> f64 {
+        self.firsts
+            .iter()
+            .map(|first| first.unwrap_or(0.0))
+            .sum::<f64>()
+            / self.firsts.len().max(1) as f64
+    }
 }
 
 /// The fairness rule over the served lists.
@@ -917,15 +959,14 @@ impl Repairs<'_> {
     /// time: the rule compares users only within a group, so this is the
     /// same repair as over everyone at once, with one group's copies in
     /// memory instead of every user's. `compared` are the users that may be
-    /// repaired, `estimates` theirs (see `fit`). Returns every group's
-    /// repairs, in the order they are applied.
+    /// repaired (see [`ListedOffers`]); a repaired user's first offer is
+    /// updated. Returns every group's repairs, in the order they are applied.
     fn decide(
         &self,
-        lists: &mut [Vec<ServedOffer>],
-        compared: &[usize],
-        estimates: &[f64],
+        lists: &mut ListedOffers,
         cost: &mut strata_report::FairnessCost,
     ) -> Result<Vec<GroupRepair>, ModelError> {
+        let compared = std::mem::take(&mut lists.compared);
         let benefits = self.config.benefits.len();
         let catalogue = fairness_catalogue(self.config);
         let mut groups: BTreeMap<(u32, u32), Vec<usize>> = BTreeMap::new();
@@ -946,13 +987,13 @@ impl Repairs<'_> {
                         tier,
                         quadrant,
                         stage: stage_of(&self.segments[index], self.new_layer),
-                        estimates: estimates[position * benefits..][..benefits]
+                        estimates: lists.estimates[position * benefits..][..benefits]
                             .iter()
                             .map(|value| (!value.is_nan()).then_some(*value))
                             .collect(),
-                        offers: lists[index]
+                        offers: lists.benefits[lists.starts[position]..lists.starts[position + 1]]
                             .iter()
-                            .map(|offer| offer.benefit as usize)
+                            .map(|&benefit| benefit as usize)
                             .collect(),
                     }
                 })
@@ -963,9 +1004,10 @@ impl Repairs<'_> {
             cost.repairs += outcome.repairs.len() as u64;
             repairs.extend(outcome.repairs);
             for (&position, repaired) in members.iter().zip(outcome.offers) {
-                lists[compared[position]] = served(repaired);
+                lists.firsts[compared[position]] = repaired.first().map(|offer| offer.estimate);
             }
         }
+        lists.compared = compared;
         Ok(repairs)
     }
 }
@@ -1271,32 +1313,27 @@ pub(crate) fn fit(
     let policy = selection.policy;
 
     // Every user as of as-of, described as the issues were: the lists the
-    // fairness rule decides its repairs on. The estimates of users the rule
-    // may repair (listed, in or after the new layer) are kept for it, flat:
-    // `compared[k]`'s are `estimates[k * benefits..][..benefits]`, NaN
-    // where none.
-    // On every core: each user's list reads only that user.
-    let (ranked_users, _) = crate::threads::map_in_order(
-        users.iter().zip(segments).collect(),
-        crate::threads::score_threads(),
-        || (),
-        |(), ((_, history), segment)| {
-            let (list, user_estimates, _) = ranked(&learning, &policy, history);
-            let compared = config.fairness.enabled
-                && !list.is_empty()
-                && stage_of(segment, new_layer) != Stage::Exempt;
-            (list, compared.then_some(user_estimates))
-        },
-    );
-    let mut lists: Vec<Vec<ServedOffer>> = Vec::with_capacity(users.len());
-    let mut compared: Vec<usize> = Vec::new();
-    let mut estimates: Vec<f64> = Vec::new();
-    for (index, (list, user_estimates)) in ranked_users.into_iter().enumerate() {
-        if let Some(user_estimates) = user_estimates {
-            compared.push(index);
-            estimates.extend(user_estimates.iter().map(|value| value.unwrap_or(f64::NAN)));
+    // fairness rule decides its repairs on, kept flat ([`ListedOffers`]).
+    // On every core, a step of users at a time: each user's list reads only
+    // that user.
+    let mut lists = ListedOffers::new();
+    for start in (0..users.len()).step_by(ListedOffers::STEP) {
+        let step: Vec<usize> = (start..users.len().min(start + ListedOffers::STEP)).collect();
+        let (ranked_users, _) = crate::threads::map_in_order(
+            step,
+            crate::threads::score_threads(),
+            || (),
+            |(), index| {
+                let (list, user_estimates, _) = ranked(&learning, &policy, users[index].1);
+                let compared = config.fairness.enabled
+                    && !list.is_empty()
+                    && stage_of(&segments[index], new_layer) != Stage::Exempt;
+                (index, list, compared.then_some(user_estimates))
+            },
+        );
+        for (index, list, user_estimates) in ranked_users {
+            lists.push(index, &list, user_estimates.as_deref());
         }
-        lists.push(list);
     }
     tracing::info!(
         issues = total,
@@ -1308,7 +1345,7 @@ pub(crate) fn fit(
         "offer policy chosen"
     );
 
-    let value_without = first_offer_value(&lists);
+    let value_without = lists.first_offer_value();
     let mut fairness = strata_report::FairnessCost {
         enabled: config.fairness.enabled,
         value_without,
@@ -1322,9 +1359,9 @@ pub(crate) fn fit(
             segments,
             new_layer,
         };
-        match rule.decide(&mut lists, &compared, &estimates, &mut fairness) {
+        match rule.decide(&mut lists, &mut fairness) {
             Ok(chosen) => {
-                fairness.value_with = first_offer_value(&lists);
+                fairness.value_with = lists.first_offer_value();
                 repairs = chosen;
             }
             Err(error) => report
@@ -1333,7 +1370,7 @@ pub(crate) fn fit(
         }
     }
     report.fairness_changes = fairness.users_changed as usize;
-    report.users_with_benefits = lists.iter().filter(|list| !list.is_empty()).count() as u64;
+    report.users_with_benefits = lists.firsts.iter().filter(|first| first.is_some()).count() as u64;
     check.fairness = Some(fairness);
     report.offer_policy = Some(check);
     Some(OfferModel {
