@@ -238,7 +238,11 @@ fn candidates_in_truth() {
     }
 }
 
-fn measure<L: BaseLearner>(users: u64, seeds: &[u64], learner: &L, policy_config: &PolicyConfig) {
+fn measure<L>(users: u64, seeds: &[u64], learner: &L, policy_config: &PolicyConfig)
+where
+    L: BaseLearner + Sync,
+    L::Model: Send,
+{
     let model = LifecycleModel::preset("retail").unwrap();
     let config = ModelsConfig::default();
     let as_of = generate::DEFAULT_END;

@@ -67,6 +67,12 @@ pub struct PolicyConfig {
     pub min_arm_issues: usize,
     /// Shrink per-cell differences towards the pooled one.
     pub shrink_cells: bool,
+    /// Cross-fitting folds fitted side by side (0 or 1: one after the
+    /// other). Each fold is fitted from the other folds' issues alone, so
+    /// the selection is the same bits for any count. Not a setting of the
+    /// model: the caller's machine.
+    #[serde(skip)]
+    pub threads: usize,
 }
 
 impl Default for PolicyConfig {
@@ -77,6 +83,7 @@ impl Default for PolicyConfig {
             confidence: 0.95,
             min_arm_issues: 100,
             shrink_cells: true,
+            threads: 1,
         }
     }
 }
@@ -364,12 +371,16 @@ fn fit_on<L: BaseLearner>(
 /// Cross-fits and compares every candidate on `issues`, picks the served
 /// one by the rule in the module documentation, and refits it on all
 /// issues. `benefits` is the size of the catalogue (arms `Some(0..benefits)`).
-pub fn select_policy<L: BaseLearner>(
+pub fn select_policy<L>(
     issues: &[OfferIssue],
     benefits: usize,
     learner: &L,
     config: &PolicyConfig,
-) -> Result<Selection<L::Model>, Error> {
+) -> Result<Selection<L::Model>, Error>
+where
+    L: BaseLearner + Sync,
+    L::Model: Send,
+{
     check_config(config)?;
     check_issues(issues, benefits)?;
     let active = active_benefits(issues, benefits, config)?;
@@ -385,25 +396,17 @@ pub fn select_policy<L: BaseLearner>(
     let mut actions: Vec<Vec<Option<usize>>> =
         vec![vec![None; issues.len()]; PolicyKind::ALL.len()];
     let mut scored = 0;
-    for held_out in 0..folds {
-        let (training, testing): (Vec<usize>, Vec<usize>) =
-            (0..issues.len()).partition(|&index| fold[index] != held_out);
-        if testing.is_empty() || training.is_empty() {
+    // Folds in order, whatever thread fitted them: the first error is the
+    // one a fold-by-fold loop would have met.
+    for fitted in cross_fit(issues, &fold, &active, &arms_active, learner, config) {
+        let Some(mut fitted) = fitted? else {
             continue;
-        }
+        };
         scored += 1;
-        let outcomes = fit_outcomes(learner, issues, &training, &arms_active)?;
-        for &index in &testing {
-            predictions[index] = predict_arms(&outcomes, &issues[index].features);
-        }
-        for kind in PolicyKind::ALL {
-            if kind == PolicyKind::NoOffer {
-                continue;
-            }
-            let policy = fit_on(kind, issues, &training, &active, learner, config)?;
-            for &index in &testing {
-                let issue = &issues[index];
-                actions[kind as usize][index] = policy.action(&issue.features, issue.cell);
+        for (position, &index) in fitted.testing.iter().enumerate() {
+            predictions[index] = std::mem::take(&mut fitted.predictions[position]);
+            for kind in PolicyKind::ALL {
+                actions[kind as usize][index] = fitted.actions[kind as usize][position];
             }
         }
     }
@@ -459,6 +462,99 @@ pub fn select_policy<L: BaseLearner>(
     let all: Vec<usize> = (0..issues.len()).collect();
     let policy = fit_on(chosen, issues, &all, &active, learner, config)?;
     Ok(Selection { report, policy })
+}
+
+/// One cross-fitting fold: the held-out issues, the arm predictions of
+/// each (from the outcome models fitted on the other folds) and each
+/// candidate's action for each.
+struct FoldFit {
+    testing: Vec<usize>,
+    predictions: Vec<Vec<f64>>,
+    /// By `PolicyKind as usize`, then by position in `testing`; `None` for
+    /// no offer.
+    actions: Vec<Vec<Option<usize>>>,
+}
+
+/// A fold's fit, `None` for a fold with no held-out or no training issue.
+type FoldResult = Result<Option<FoldFit>, Error>;
+
+/// Every fold's [`FoldResult`], in fold order, on up to `config.threads`
+/// threads.
+fn cross_fit<L>(
+    issues: &[OfferIssue],
+    fold: &[usize],
+    active: &[bool],
+    arms_active: &[bool],
+    learner: &L,
+    config: &PolicyConfig,
+) -> Vec<FoldResult>
+where
+    L: BaseLearner + Sync,
+    L::Model: Send,
+{
+    let fit_fold = |held_out: usize| -> FoldResult {
+        let (training, testing): (Vec<usize>, Vec<usize>) =
+            (0..issues.len()).partition(|&index| fold[index] != held_out);
+        if testing.is_empty() || training.is_empty() {
+            return Ok(None);
+        }
+        let outcomes = fit_outcomes(learner, issues, &training, arms_active)?;
+        let predictions = testing
+            .iter()
+            .map(|&index| predict_arms(&outcomes, &issues[index].features))
+            .collect();
+        drop(outcomes);
+        let mut actions = vec![vec![None; testing.len()]; PolicyKind::ALL.len()];
+        for kind in PolicyKind::ALL {
+            if kind == PolicyKind::NoOffer {
+                continue;
+            }
+            let policy = fit_on(kind, issues, &training, active, learner, config)?;
+            for (position, &index) in testing.iter().enumerate() {
+                let issue = &issues[index];
+                actions[kind as usize][position] = policy.action(&issue.features, issue.cell);
+            }
+        }
+        Ok(Some(FoldFit {
+            testing,
+            predictions,
+            actions,
+        }))
+    };
+    let threads = config.threads.clamp(1, config.folds);
+    if threads == 1 {
+        return (0..config.folds).map(fit_fold).collect();
+    }
+    // Each thread takes the next fold not yet taken; results land in their
+    // fold's slot.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<FoldResult>>> = (0..config.folds)
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let held_out = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if held_out >= config.folds {
+                        break;
+                    }
+                    let fitted = fit_fold(held_out);
+                    *slots[held_out]
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner()) = Some(fitted);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .expect("every fold was fitted")
+        })
+        .collect()
 }
 
 fn interval(estimate: &Estimate) -> String {

@@ -122,6 +122,21 @@ fn learned_policy_beats_the_simple_ones_when_effects_differ() {
 }
 
 #[test]
+fn folds_side_by_side_select_the_same_bits() {
+    let world = World::heterogeneous();
+    let (issues, _) = world.issues(12_000, 31);
+    let one = select_policy(&issues, BENEFITS, &ridge(), &PolicyConfig::default()).unwrap();
+    let config = PolicyConfig {
+        threads: 3,
+        ..PolicyConfig::default()
+    };
+    let three = select_policy(&issues, BENEFITS, &ridge(), &config).unwrap();
+    assert_eq!(one.report, three.report);
+    // Debug prints every float in its shortest exact form.
+    assert_eq!(format!("{:?}", one.policy), format!("{:?}", three.policy));
+}
+
+#[test]
 fn without_heterogeneity_a_simple_policy_is_served() {
     let world = World::constant([-0.5, 1.0, 0.4, -0.3]);
     let (issues, _) = world.issues(30_000, 21);
