@@ -397,13 +397,16 @@ impl<'a> Decisions<'a> {
         let config = self.config.send_time.clone();
         let mut everyone = WeekCounts::default();
         let mut even_weeks = WeekCounts::default();
+        // Only the slots a user has: the counts are whole numbers, so the
+        // sums are exact in any order (and the same as over every hour).
         for (_, history) in users {
-            let (train, test) = week_counts(history);
-            for hour in 0..HOURS_PER_WEEK {
-                even_weeks.sends[hour] += train.sends[hour];
-                even_weeks.responses[hour] += train.responses[hour];
-                everyone.sends[hour] += train.sends[hour] + test.sends[hour];
-                everyone.responses[hour] += train.responses[hour] + test.responses[hour];
+            for counts in history.engagement().hours() {
+                let slot = usize::from(counts.slot);
+                let hour = slot % HOURS_PER_WEEK;
+                if slot < HOURS_PER_WEEK {
+                    even_weeks.add(hour, counts.sends, counts.responses);
+                }
+                everyone.add(hour, counts.sends, counts.responses);
             }
         }
         let mut model = match SendTimeModel::fit(&everyone, config.clone()) {

@@ -225,9 +225,7 @@ impl SendTimeModel {
     /// The hour to send to a user with these counts.
     pub fn choose(&self, user: &WeekCounts) -> SendTimeChoice {
         let rates = self.user_rates(user);
-        let fallback = !self.personal
-            || user.total_responses() < f64::from(self.config.min_responses)
-            || user.total_responses() <= 0.0;
+        let fallback = self.falls_back(user);
         let hour_of_week = if fallback {
             self.population_best
         } else {
@@ -238,6 +236,14 @@ impl SendTimeModel {
             fallback,
             rate: rates.at(hour_of_week),
         }
+    }
+
+    /// Whether `user` gets the population's hour: personal hours are off,
+    /// or the user has too few responses.
+    fn falls_back(&self, user: &WeekCounts) -> bool {
+        !self.personal
+            || user.total_responses() < f64::from(self.config.min_responses)
+            || user.total_responses() <= 0.0
     }
 
     /// The user's shrunk response rate at `hour_of_week` (module docs).
@@ -322,10 +328,11 @@ impl SendTimeBacktest {
     /// held-out counts.
     pub fn add(&mut self, model: &SendTimeModel, train: &WeekCounts, test: &WeekCounts) {
         self.population_best = model.population_best;
-        let choice = model.choose(train);
-        if choice.fallback {
+        // A fallback user is not scored: no need for their rates.
+        if model.falls_back(train) {
             return;
         }
+        let choice = model.choose(train);
         self.personal_users += 1;
         if test.total_sends() <= 0.0 {
             return;
