@@ -78,9 +78,13 @@ impl WeekCounts {
     fn by_hour_of_day(&self) -> ([f64; HOURS_PER_DAY], [f64; HOURS_PER_DAY]) {
         let mut sends = [0.0; HOURS_PER_DAY];
         let mut responses = [0.0; HOURS_PER_DAY];
-        for hour in 0..HOURS_PER_WEEK {
-            sends[hour_of_day(hour)] += self.sends[hour];
-            responses[hour_of_day(hour)] += self.responses[hour];
+        // Day by day: each hour of day adds its week's hours in order.
+        for day in 0..DAYS_PER_WEEK {
+            let start = day * HOURS_PER_DAY;
+            for hour in 0..HOURS_PER_DAY {
+                sends[hour] += self.sends[start + hour];
+                responses[hour] += self.responses[start + hour];
+            }
         }
         (smooth(&sends), smooth(&responses))
     }
@@ -88,9 +92,12 @@ impl WeekCounts {
     fn by_day(&self) -> ([f64; DAYS_PER_WEEK], [f64; DAYS_PER_WEEK]) {
         let mut sends = [0.0; DAYS_PER_WEEK];
         let mut responses = [0.0; DAYS_PER_WEEK];
-        for hour in 0..HOURS_PER_WEEK {
-            sends[hour / HOURS_PER_DAY] += self.sends[hour];
-            responses[hour / HOURS_PER_DAY] += self.responses[hour];
+        for day in 0..DAYS_PER_WEEK {
+            let start = day * HOURS_PER_DAY;
+            for hour in start..start + HOURS_PER_DAY {
+                sends[day] += self.sends[hour];
+                responses[day] += self.responses[hour];
+            }
         }
         (sends, responses)
     }
@@ -224,8 +231,9 @@ impl SendTimeModel {
 
     /// The hour to send to a user with these counts.
     pub fn choose(&self, user: &WeekCounts) -> SendTimeChoice {
-        let rates = self.user_rates(user);
-        let fallback = self.falls_back(user);
+        let totals = Totals::of(user);
+        let rates = self.user_rates(user, totals);
+        let fallback = self.falls_back(totals);
         let hour_of_week = if fallback {
             self.population_best
         } else {
@@ -240,18 +248,18 @@ impl SendTimeModel {
 
     /// Whether `user` gets the population's hour: personal hours are off,
     /// or the user has too few responses.
-    fn falls_back(&self, user: &WeekCounts) -> bool {
+    fn falls_back(&self, totals: Totals) -> bool {
         !self.personal
-            || user.total_responses() < f64::from(self.config.min_responses)
-            || user.total_responses() <= 0.0
+            || totals.responses < f64::from(self.config.min_responses)
+            || totals.responses <= 0.0
     }
 
     /// The user's shrunk response rate at `hour_of_week` (module docs).
     pub fn user_rate(&self, user: &WeekCounts, hour_of_week: usize) -> f64 {
-        self.user_rates(user).at(hour_of_week)
+        self.user_rates(user, Totals::of(user)).at(hour_of_week)
     }
 
-    fn user_rates(&self, user: &WeekCounts) -> UserRates {
+    fn user_rates(&self, user: &WeekCounts, totals: Totals) -> UserRates {
         let k = self.config.prior_sends;
         let day_prior = k * HOURS_PER_DAY as f64 / DAYS_PER_WEEK as f64;
         let all_prior = k * HOURS_PER_DAY as f64;
@@ -260,8 +268,7 @@ impl SendTimeModel {
         let mut rates = UserRates {
             hour: [0.0; HOURS_PER_DAY],
             day: [0.0; DAYS_PER_WEEK],
-            all: (user.total_responses() + all_prior * self.overall)
-                / (user.total_sends() + all_prior),
+            all: (totals.responses + all_prior * self.overall) / (totals.sends + all_prior),
         };
         for hour in 0..HOURS_PER_DAY {
             rates.hour[hour] =
@@ -272,6 +279,22 @@ impl SendTimeModel {
                 / (day_sends[day] + day_prior);
         }
         rates
+    }
+}
+
+/// A user's sends and responses over the whole week, summed once.
+#[derive(Clone, Copy)]
+struct Totals {
+    sends: f64,
+    responses: f64,
+}
+
+impl Totals {
+    fn of(user: &WeekCounts) -> Totals {
+        Totals {
+            sends: user.total_sends(),
+            responses: user.total_responses(),
+        }
     }
 }
 
@@ -329,7 +352,7 @@ impl SendTimeBacktest {
     pub fn add(&mut self, model: &SendTimeModel, train: &WeekCounts, test: &WeekCounts) {
         self.population_best = model.population_best;
         // A fallback user is not scored: no need for their rates.
-        if model.falls_back(train) {
+        if model.falls_back(Totals::of(train)) {
             return;
         }
         let choice = model.choose(train);
