@@ -180,6 +180,23 @@ impl Engagement {
         }
     }
 
+    /// Every list in an allocation of its exact length (see
+    /// `UserHistory::compact`).
+    pub fn compact(&mut self) {
+        crate::history::exact_size(&mut self.recent_contacts);
+        crate::history::exact_size(&mut self.offers);
+        crate::history::exact_size(&mut self.redemptions);
+        crate::history::exact_size(&mut self.hours);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn slack(&self) -> usize {
+        self.recent_contacts.capacity() - self.recent_contacts.len()
+            + (self.offers.capacity() - self.offers.len())
+            + (self.redemptions.capacity() - self.redemptions.len())
+            + (self.hours.capacity() - self.hours.len())
+    }
+
     pub fn to_parts(&self) -> EngagementParts {
         EngagementParts {
             channels: self.channels,

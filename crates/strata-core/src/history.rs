@@ -146,6 +146,17 @@ impl Series {
     }
 }
 
+/// Moves `list` into an allocation of exactly its length. `shrink_to_fit`
+/// is not enough: mimalloc keeps a block that is still at least half used,
+/// so up to half of it would stay slack.
+pub(crate) fn exact_size<T>(list: &mut Vec<T>) {
+    if list.capacity() > list.len() {
+        let mut exact = Vec::with_capacity(list.len());
+        exact.append(list);
+        *list = exact;
+    }
+}
+
 fn add_day(into: &mut DayTotal, from: DayTotal) {
     into.events = into.events.saturating_add(from.events);
     into.amount += from.amount;
@@ -382,6 +393,27 @@ impl UserHistory {
         for (mine, theirs) in self.series.iter_mut().zip(other.series) {
             mine.merge(theirs);
         }
+    }
+
+    /// Moves every list of this history into an allocation of its exact
+    /// length (a fold grows them by doubling). The content is unchanged; a
+    /// later event grows a list again. The read calls it once a user's run
+    /// of events is folded, so the read's slack never outlives the read.
+    pub fn compact(&mut self) {
+        exact_size(&mut self.purchases.days);
+        for series in &mut self.series {
+            exact_size(&mut series.days);
+        }
+        self.engagement.compact();
+    }
+
+    /// Entries its lists have room for beyond their length.
+    #[cfg(test)]
+    pub(crate) fn slack(&self) -> usize {
+        let days = |series: &Series| series.days.capacity() - series.days.len();
+        days(&self.purchases)
+            + self.series.iter().map(days).sum::<usize>()
+            + self.engagement.slack()
     }
 
     /// Everything this history holds, as plain fields.
