@@ -68,6 +68,8 @@ pub struct OfferIssue {
     pub treated: bool,
 }
 
+type Redemption = (UnixMillis, String, Option<f64>);
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Engagement {
     channels: [ChannelCounts; 4],
@@ -75,8 +77,11 @@ pub struct Engagement {
     recent_contacts: Vec<UnixMillis>,
     offers: Vec<OfferIssue>,
     /// Redemption times with the benefit redeemed and the logged amount (what
-    /// the redemption cost, if the log says).
-    redemptions: Vec<(UnixMillis, String, Option<f64>)>,
+    /// the redemption cost, if the log says). Boxed, and `None` rather than
+    /// empty: few users redeem, and an empty `Vec` still takes 24 bytes.
+    // The box is the point: 8 bytes in every history, not a `Vec`'s 24.
+    #[allow(clippy::box_collection)]
+    redemptions: Option<Box<Vec<Redemption>>>,
     /// Sends and responses on a known channel by hour slot, sorted by slot,
     /// only slots with a count (most users have a few dozen).
     hours: Vec<HourCounts>,
@@ -124,8 +129,11 @@ impl Engagement {
             kinds::OFFER_REDEEMED => {
                 if let Some(benefit_id) = &event.benefit_id {
                     let amount = event.amount.filter(|amount| amount.is_finite());
-                    self.redemptions
-                        .push((event.at, benefit_id.clone(), amount));
+                    self.redemptions.get_or_insert_default().push((
+                        event.at,
+                        benefit_id.clone(),
+                        amount,
+                    ));
                 }
             }
             _ => {}
@@ -172,7 +180,12 @@ impl Engagement {
             self.record_contact(at);
         }
         self.offers.extend(other.offers);
-        self.redemptions.extend(other.redemptions);
+        if let Some(theirs) = other.redemptions {
+            match &mut self.redemptions {
+                Some(mine) => mine.extend(*theirs),
+                None => self.redemptions = Some(theirs),
+            }
+        }
         for theirs in other.hours {
             let mine = self.slot_counts(theirs.slot);
             mine.sends += theirs.sends;
@@ -185,7 +198,9 @@ impl Engagement {
     pub fn compact(&mut self) {
         crate::history::exact_size(&mut self.recent_contacts);
         crate::history::exact_size(&mut self.offers);
-        crate::history::exact_size(&mut self.redemptions);
+        if let Some(redemptions) = &mut self.redemptions {
+            crate::history::exact_size(redemptions);
+        }
         crate::history::exact_size(&mut self.hours);
     }
 
@@ -193,7 +208,10 @@ impl Engagement {
     pub(crate) fn slack(&self) -> usize {
         self.recent_contacts.capacity() - self.recent_contacts.len()
             + (self.offers.capacity() - self.offers.len())
-            + (self.redemptions.capacity() - self.redemptions.len())
+            + self
+                .redemptions
+                .as_ref()
+                .map_or(0, |list| list.capacity() - list.len())
             + (self.hours.capacity() - self.hours.len())
     }
 
@@ -202,7 +220,7 @@ impl Engagement {
             channels: self.channels,
             recent_contacts: self.recent_contacts.clone(),
             offers: self.offers.clone(),
-            redemptions: self.redemptions.clone(),
+            redemptions: self.redemption_list().to_vec(),
             hours: self.hours.clone(),
         }
     }
@@ -224,13 +242,17 @@ impl Engagement {
             && hours
                 .last()
                 .is_none_or(|last| usize::from(last.slot) < HOUR_SLOTS);
-        (sorted && recent_contacts.len() <= RECENT_CONTACTS && hours_valid).then_some(Engagement {
+        (sorted && recent_contacts.len() <= RECENT_CONTACTS && hours_valid).then(|| Engagement {
             channels,
             recent_contacts,
             offers,
-            redemptions,
+            redemptions: (!redemptions.is_empty()).then(|| Box::new(redemptions)),
             hours,
         })
+    }
+
+    fn redemption_list(&self) -> &[Redemption] {
+        self.redemptions.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// Sends and responses on known channels by hour slot, sorted by slot.
@@ -261,7 +283,7 @@ impl Engagement {
 
     /// Whether `benefit_id` was redeemed in `[from, until]`.
     pub fn redeemed_between(&self, benefit_id: &str, from: UnixMillis, until: UnixMillis) -> bool {
-        self.redemptions
+        self.redemption_list()
             .iter()
             .any(|(at, id, _)| id == benefit_id && (from..=until).contains(at))
     }
@@ -276,7 +298,7 @@ impl Engagement {
         until: UnixMillis,
     ) -> Vec<(UnixMillis, Option<f64>)> {
         let mut found: Vec<(UnixMillis, Option<f64>)> = self
-            .redemptions
+            .redemption_list()
             .iter()
             .filter(|(at, id, _)| id == benefit_id && (from..=until).contains(at))
             .map(|(at, _, amount)| (*at, *amount))
@@ -290,7 +312,7 @@ impl Engagement {
 
     /// Redemptions of any benefit before `until` (exclusive).
     pub fn redemptions_before(&self, until: UnixMillis) -> usize {
-        self.redemptions
+        self.redemption_list()
             .iter()
             .filter(|(at, _, _)| *at < until)
             .count()

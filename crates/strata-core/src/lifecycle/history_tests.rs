@@ -229,11 +229,17 @@ fn parts_no_fold_could_make_are_refused() {
     missing_series.series.pop();
     let mut wallet = history.to_parts();
     wallet.wallet_share = Some((DAY, 1.5));
+    let mut last_seen_alone = history.to_parts();
+    last_seen_alone.first_seen = None;
+    let mut first_time_alone = history.to_parts();
+    first_time_alone.series[windowed].last_at = None;
     for (case, parts) in [
         ("unsorted", unsorted),
         ("beyond the window", beyond_window),
         ("a series short", missing_series),
         ("wallet share", wallet),
+        ("last seen without first seen", last_seen_alone),
+        ("a series' first time without its last", first_time_alone),
     ] {
         let refused = UserHistory::new(&model).with_parts(parts);
         assert!(
