@@ -8,6 +8,9 @@
 //! contact times, at most [`HOUR_SLOTS`] hour counters, and one entry per
 //! offer issue (a handful a year).
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
 use crate::event::{Event, UnixMillis, kinds};
 
 /// The contact channels, in the order of every per-channel array.
@@ -64,8 +67,28 @@ pub struct ChannelCounts {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct OfferIssue {
     pub at: UnixMillis,
-    pub benefit_id: String,
+    /// Shared: see [`benefit_id`].
+    pub benefit_id: Arc<str>,
     pub treated: bool,
+}
+
+/// The process's one copy of a benefit id. A run holds a few offer issues
+/// for each of millions of users, all naming a handful of benefits: each
+/// issue points at the shared id (16 bytes) instead of owning a `String`
+/// (24 bytes and a heap block). The table keeps every distinct id a
+/// process has seen, a catalogue's worth.
+pub fn benefit_id(id: &str) -> Arc<str> {
+    static IDS: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
+    let mut ids = IDS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = ids.get(id) {
+        return Arc::clone(known);
+    }
+    let fresh: Arc<str> = Arc::from(id);
+    ids.insert(Arc::clone(&fresh));
+    fresh
 }
 
 type Redemption = (UnixMillis, String, Option<f64>);
@@ -121,7 +144,7 @@ impl Engagement {
                 if let Some(benefit_id) = &event.benefit_id {
                     self.offers.push(OfferIssue {
                         at: event.at,
-                        benefit_id: benefit_id.clone(),
+                        benefit_id: self::benefit_id(benefit_id),
                         treated: event.kind == kinds::OFFER_ISSUED,
                     });
                 }
@@ -357,7 +380,7 @@ mod tests {
             }
         );
         assert_eq!(forward.contacts_within(10 * day, 7), 3, "days 4, 9 and 10");
-        assert_eq!(forward.offers()[0].benefit_id, "coupon-10");
+        assert_eq!(&*forward.offers()[0].benefit_id, "coupon-10");
         assert!(!forward.offers()[0].treated);
 
         let mut halves = Engagement::default();
@@ -369,6 +392,24 @@ mod tests {
         assert_eq!(halves.contacts_within(10 * day, 7), 3);
         assert_eq!(halves.hours(), forward.hours());
         assert_eq!(backward.hours(), forward.hours());
+    }
+
+    #[test]
+    fn offer_issues_share_one_copy_of_each_benefit_id() {
+        let day = 86_400_000;
+        let mut engagement = Engagement::default();
+        engagement.observe(&event("offer_issued", day, None, Some("share-test-1")));
+        engagement.observe(&event("offer_control", 2 * day, None, Some("share-test-1")));
+        engagement.observe(&event("offer_issued", 3 * day, None, Some("share-test-2")));
+        let offers = engagement.offers();
+        assert_eq!(&*offers[0].benefit_id, "share-test-1");
+        assert!(Arc::ptr_eq(&offers[0].benefit_id, &offers[1].benefit_id));
+        assert!(Arc::ptr_eq(
+            &offers[0].benefit_id,
+            &benefit_id("share-test-1")
+        ));
+        assert_eq!(&*offers[2].benefit_id, "share-test-2");
+        assert!(!Arc::ptr_eq(&offers[0].benefit_id, &offers[2].benefit_id));
     }
 
     #[test]
