@@ -42,6 +42,7 @@ pub(crate) struct Scored {
     pub(crate) tiers: BTreeMap<String, u64>,
     pub(crate) quadrants: BTreeMap<String, u64>,
     pub(crate) transitions: BTreeMap<(String, String), u64>,
+    /// Each user's transition, for `--transitions` only (empty without it).
     pub(crate) transition_rows: Vec<(String, String, String)>,
     pub(crate) models: ModelReport,
     pub(crate) cohorts: strata_report::CohortMatrix,
@@ -564,6 +565,9 @@ impl<'p> Differ<'p> {
                     .transitions
                     .entry((from.to_owned(), layer.clone()))
                     .or_default() += 1;
+            }
+            // Kept only for a transitions file: on a first run, a row per user.
+            if from != layer && self.options.transitions_file.is_some() {
                 scored.transition_rows.push((
                     profile.user_id.clone(),
                     from.to_owned(),
@@ -611,9 +615,11 @@ fn forget_or_erase_gone(
                 .transitions
                 .entry((entry.layer.clone(), "(erased)".to_owned()))
                 .or_default() += 1;
-            scored
-                .transition_rows
-                .push((user_id, entry.layer.clone(), "(erased)".to_owned()));
+            if options.transitions_file.is_some() {
+                scored
+                    .transition_rows
+                    .push((user_id, entry.layer.clone(), "(erased)".to_owned()));
+            }
         } else {
             scored.next_state.users.insert(user_id, entry.clone());
         }
