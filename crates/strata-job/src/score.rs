@@ -67,6 +67,23 @@ impl<'a> Population<'a> {
         users.sort_unstable_by_key(|(user_id, _)| *user_id);
         Population { users }
     }
+
+    /// Over `users`, sorted by id already ([`in_id_order`]).
+    fn of(users: &'a [(String, Box<UserHistory>)]) -> Population<'a> {
+        let users = users
+            .iter()
+            .map(|(user_id, history)| (user_id.as_str(), &**history))
+            .collect();
+        Population { users }
+    }
+}
+
+/// The histories as a list sorted by user id: 32 bytes a user where the
+/// read's map takes two buckets of 32 (the score phase's peak holds it).
+fn in_id_order(histories: Histories) -> Vec<(String, Box<UserHistory>)> {
+    let mut users: Vec<(String, Box<UserHistory>)> = histories.into_iter().collect();
+    users.sort_unstable_by(|(left, _), (right, _)| left.cmp(right));
+    users
 }
 
 /// Scores every user and diffs the result against `previous`: with the
@@ -78,7 +95,8 @@ pub(crate) fn score(
     previous: JobState,
     model_file: Option<&ModelFile>,
 ) -> Result<Scored, RecomputeError> {
-    let population = Population::new(&histories);
+    let histories = in_id_order(histories);
+    let population = Population::of(&histories);
     let fitted_here;
     let fitted = match model_file {
         Some(file) => {
@@ -103,7 +121,11 @@ pub(crate) fn score(
     let mut gone: Vec<String> = previous
         .users
         .keys()
-        .filter(|user_id| !histories.contains_key(*user_id))
+        .filter(|user_id| {
+            histories
+                .binary_search_by(|(known, _)| known.as_str().cmp(user_id.as_str()))
+                .is_err()
+        })
         .cloned()
         .collect();
     gone.sort_unstable();
