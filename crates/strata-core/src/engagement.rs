@@ -8,6 +8,9 @@
 //! contact times, at most [`HOUR_SLOTS`] hour counters, and one entry per
 //! offer issue (a handful a year).
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
 use crate::event::{Event, UnixMillis, kinds};
 
 /// The contact channels, in the order of every per-channel array.
@@ -64,9 +67,31 @@ pub struct ChannelCounts {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct OfferIssue {
     pub at: UnixMillis,
-    pub benefit_id: String,
+    /// Shared: see [`benefit_id`].
+    pub benefit_id: Arc<str>,
     pub treated: bool,
 }
+
+/// The process's one copy of a benefit id. A run holds a few offer issues
+/// for each of millions of users, all naming a handful of benefits: each
+/// issue points at the shared id (16 bytes) instead of owning a `String`
+/// (24 bytes and a heap block). The table keeps every distinct id a
+/// process has seen, a catalogue's worth.
+pub fn benefit_id(id: &str) -> Arc<str> {
+    static IDS: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
+    let mut ids = IDS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = ids.get(id) {
+        return Arc::clone(known);
+    }
+    let fresh: Arc<str> = Arc::from(id);
+    ids.insert(Arc::clone(&fresh));
+    fresh
+}
+
+type Redemption = (UnixMillis, String, Option<f64>);
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Engagement {
@@ -75,8 +100,11 @@ pub struct Engagement {
     recent_contacts: Vec<UnixMillis>,
     offers: Vec<OfferIssue>,
     /// Redemption times with the benefit redeemed and the logged amount (what
-    /// the redemption cost, if the log says).
-    redemptions: Vec<(UnixMillis, String, Option<f64>)>,
+    /// the redemption cost, if the log says). Boxed, and `None` rather than
+    /// empty: few users redeem, and an empty `Vec` still takes 24 bytes.
+    // The box is the point: 8 bytes in every history, not a `Vec`'s 24.
+    #[allow(clippy::box_collection)]
+    redemptions: Option<Box<Vec<Redemption>>>,
     /// Sends and responses on a known channel by hour slot, sorted by slot,
     /// only slots with a count (most users have a few dozen).
     hours: Vec<HourCounts>,
@@ -116,7 +144,7 @@ impl Engagement {
                 if let Some(benefit_id) = &event.benefit_id {
                     self.offers.push(OfferIssue {
                         at: event.at,
-                        benefit_id: benefit_id.clone(),
+                        benefit_id: self::benefit_id(benefit_id),
                         treated: event.kind == kinds::OFFER_ISSUED,
                     });
                 }
@@ -124,8 +152,11 @@ impl Engagement {
             kinds::OFFER_REDEEMED => {
                 if let Some(benefit_id) = &event.benefit_id {
                     let amount = event.amount.filter(|amount| amount.is_finite());
-                    self.redemptions
-                        .push((event.at, benefit_id.clone(), amount));
+                    self.redemptions.get_or_insert_default().push((
+                        event.at,
+                        benefit_id.clone(),
+                        amount,
+                    ));
                 }
             }
             _ => {}
@@ -172,7 +203,12 @@ impl Engagement {
             self.record_contact(at);
         }
         self.offers.extend(other.offers);
-        self.redemptions.extend(other.redemptions);
+        if let Some(theirs) = other.redemptions {
+            match &mut self.redemptions {
+                Some(mine) => mine.extend(*theirs),
+                None => self.redemptions = Some(theirs),
+            }
+        }
         for theirs in other.hours {
             let mine = self.slot_counts(theirs.slot);
             mine.sends += theirs.sends;
@@ -180,12 +216,34 @@ impl Engagement {
         }
     }
 
+    /// Every list in an allocation of its exact length (see
+    /// `UserHistory::compact`).
+    pub fn compact(&mut self) {
+        crate::history::exact_size(&mut self.recent_contacts);
+        crate::history::exact_size(&mut self.offers);
+        if let Some(redemptions) = &mut self.redemptions {
+            crate::history::exact_size(redemptions);
+        }
+        crate::history::exact_size(&mut self.hours);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn slack(&self) -> usize {
+        self.recent_contacts.capacity() - self.recent_contacts.len()
+            + (self.offers.capacity() - self.offers.len())
+            + self
+                .redemptions
+                .as_ref()
+                .map_or(0, |list| list.capacity() - list.len())
+            + (self.hours.capacity() - self.hours.len())
+    }
+
     pub fn to_parts(&self) -> EngagementParts {
         EngagementParts {
             channels: self.channels,
             recent_contacts: self.recent_contacts.clone(),
             offers: self.offers.clone(),
-            redemptions: self.redemptions.clone(),
+            redemptions: self.redemption_list().to_vec(),
             hours: self.hours.clone(),
         }
     }
@@ -207,13 +265,17 @@ impl Engagement {
             && hours
                 .last()
                 .is_none_or(|last| usize::from(last.slot) < HOUR_SLOTS);
-        (sorted && recent_contacts.len() <= RECENT_CONTACTS && hours_valid).then_some(Engagement {
+        (sorted && recent_contacts.len() <= RECENT_CONTACTS && hours_valid).then(|| Engagement {
             channels,
             recent_contacts,
             offers,
-            redemptions,
+            redemptions: (!redemptions.is_empty()).then(|| Box::new(redemptions)),
             hours,
         })
+    }
+
+    fn redemption_list(&self) -> &[Redemption] {
+        self.redemptions.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// Sends and responses on known channels by hour slot, sorted by slot.
@@ -244,7 +306,7 @@ impl Engagement {
 
     /// Whether `benefit_id` was redeemed in `[from, until]`.
     pub fn redeemed_between(&self, benefit_id: &str, from: UnixMillis, until: UnixMillis) -> bool {
-        self.redemptions
+        self.redemption_list()
             .iter()
             .any(|(at, id, _)| id == benefit_id && (from..=until).contains(at))
     }
@@ -259,7 +321,7 @@ impl Engagement {
         until: UnixMillis,
     ) -> Vec<(UnixMillis, Option<f64>)> {
         let mut found: Vec<(UnixMillis, Option<f64>)> = self
-            .redemptions
+            .redemption_list()
             .iter()
             .filter(|(at, id, _)| id == benefit_id && (from..=until).contains(at))
             .map(|(at, _, amount)| (*at, *amount))
@@ -273,7 +335,7 @@ impl Engagement {
 
     /// Redemptions of any benefit before `until` (exclusive).
     pub fn redemptions_before(&self, until: UnixMillis) -> usize {
-        self.redemptions
+        self.redemption_list()
             .iter()
             .filter(|(at, _, _)| *at < until)
             .count()
@@ -318,7 +380,7 @@ mod tests {
             }
         );
         assert_eq!(forward.contacts_within(10 * day, 7), 3, "days 4, 9 and 10");
-        assert_eq!(forward.offers()[0].benefit_id, "coupon-10");
+        assert_eq!(&*forward.offers()[0].benefit_id, "coupon-10");
         assert!(!forward.offers()[0].treated);
 
         let mut halves = Engagement::default();
@@ -330,6 +392,24 @@ mod tests {
         assert_eq!(halves.contacts_within(10 * day, 7), 3);
         assert_eq!(halves.hours(), forward.hours());
         assert_eq!(backward.hours(), forward.hours());
+    }
+
+    #[test]
+    fn offer_issues_share_one_copy_of_each_benefit_id() {
+        let day = 86_400_000;
+        let mut engagement = Engagement::default();
+        engagement.observe(&event("offer_issued", day, None, Some("share-test-1")));
+        engagement.observe(&event("offer_control", 2 * day, None, Some("share-test-1")));
+        engagement.observe(&event("offer_issued", 3 * day, None, Some("share-test-2")));
+        let offers = engagement.offers();
+        assert_eq!(&*offers[0].benefit_id, "share-test-1");
+        assert!(Arc::ptr_eq(&offers[0].benefit_id, &offers[1].benefit_id));
+        assert!(Arc::ptr_eq(
+            &offers[0].benefit_id,
+            &benefit_id("share-test-1")
+        ));
+        assert_eq!(&*offers[2].benefit_id, "share-test-2");
+        assert!(!Arc::ptr_eq(&offers[0].benefit_id, &offers[2].benefit_id));
     }
 
     #[test]

@@ -68,36 +68,100 @@ pub struct EventRole {
 }
 
 /// Events of some types folded into counters and, if a rule needs them,
-/// per-day totals.
+/// per-day totals. How much detail it keeps (its [`Retention`]) is the
+/// model's, passed in rather than stored: a history is one of a million.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Series {
     pub(crate) count: u64,
     pub(crate) total: f64,
-    pub(crate) first_at: Option<UnixMillis>,
-    pub(crate) last_at: Option<UnixMillis>,
+    /// The first and last event times, or [`NO_TIMES`] (first after last)
+    /// before any event, so a fold is a plain `min` and `max`.
+    times: Times,
     /// Sorted by day, one entry per day; empty under [`Retention::Counters`].
     pub(crate) days: Vec<DayTotal>,
+}
+
+/// A first and a last time; none yet while the first is after the last.
+/// Two `i64` where two `Option<i64>` take twice the room.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Times {
+    first: UnixMillis,
+    last: UnixMillis,
+}
+
+const NO_TIMES: Times = Times {
+    first: UnixMillis::MAX,
+    last: UnixMillis::MIN,
+};
+
+impl Times {
+    fn add(&mut self, at: UnixMillis) {
+        self.first = self.first.min(at);
+        self.last = self.last.max(at);
+    }
+
+    fn merge(&mut self, other: Times) {
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+    }
+
+    fn first(self) -> Option<UnixMillis> {
+        (self.first <= self.last).then_some(self.first)
+    }
+
+    fn last(self) -> Option<UnixMillis> {
+        (self.first <= self.last).then_some(self.last)
+    }
+
+    /// From parts: both times or neither, the first not after the last.
+    fn from_options(first: Option<UnixMillis>, last: Option<UnixMillis>) -> Option<Times> {
+        match (first, last) {
+            (None, None) => Some(NO_TIMES),
+            (Some(first), Some(last)) if first <= last => Some(Times { first, last }),
+            _ => None,
+        }
+    }
+}
+
+/// A tracked series with the detail the model keeps of it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TrackedSeries {
+    pub(crate) series: Series,
     retention: Retention,
 }
 
-impl Series {
+impl TrackedSeries {
     pub(crate) fn new(retention: Retention) -> Self {
-        Series {
-            count: 0,
-            total: 0.0,
-            first_at: None,
-            last_at: None,
-            days: Vec::new(),
+        TrackedSeries {
+            series: Series::new(),
             retention,
         }
     }
+}
 
-    fn record(&mut self, at: UnixMillis, amount: f64) {
+impl Series {
+    fn new() -> Self {
+        Series {
+            count: 0,
+            total: 0.0,
+            times: NO_TIMES,
+            days: Vec::new(),
+        }
+    }
+
+    pub(crate) fn first_at(&self) -> Option<UnixMillis> {
+        self.times.first()
+    }
+
+    pub(crate) fn last_at(&self) -> Option<UnixMillis> {
+        self.times.last()
+    }
+
+    fn record(&mut self, at: UnixMillis, amount: f64, retention: Retention) {
         self.count += 1;
         self.total += amount;
-        self.first_at = Some(self.first_at.map_or(at, |first| first.min(at)));
-        self.last_at = Some(self.last_at.map_or(at, |last| last.max(at)));
-        if self.retention == Retention::Counters {
+        self.times.add(at);
+        if retention == Retention::Counters {
             return;
         }
         let entry = DayTotal {
@@ -112,27 +176,26 @@ impl Series {
             Ok(index) => add_day(&mut self.days[index], entry),
             Err(index) => self.days.insert(index, entry),
         }
-        self.prune();
+        self.prune(retention);
     }
 
-    fn merge(&mut self, other: Series) {
+    fn merge(&mut self, other: Series, retention: Retention) {
         self.count += other.count;
         self.total += other.total;
-        self.first_at = min_option(self.first_at, other.first_at);
-        self.last_at = max_option(self.last_at, other.last_at);
+        self.times.merge(other.times);
         if other.days.is_empty() {
             return;
         }
         let mine = std::mem::take(&mut self.days);
         self.days = merge_days(mine, other.days);
-        self.prune();
+        self.prune(retention);
     }
 
     /// Drops days no window can reach any more. The as-of time is never
     /// before the newest event (later events are dropped by the caller), so a
     /// window of `n` days never reaches back past the newest day minus `n`.
-    fn prune(&mut self) {
-        let Retention::LastDays(window) = self.retention else {
+    fn prune(&mut self, retention: Retention) {
+        let Retention::LastDays(window) = retention else {
             return;
         };
         let Some(newest) = self.days.last().map(|total| total.day) else {
@@ -143,6 +206,17 @@ impl Series {
             .days
             .partition_point(|total| i64::from(total.day) < oldest_kept);
         self.days.drain(..stale);
+    }
+}
+
+/// Moves `list` into an allocation of exactly its length. `shrink_to_fit`
+/// is not enough: mimalloc keeps a block that is still at least half used,
+/// so up to half of it would stay slack.
+pub(crate) fn exact_size<T>(list: &mut Vec<T>) {
+    if list.capacity() > list.len() {
+        let mut exact = Vec::with_capacity(list.len());
+        exact.append(list);
+        *list = exact;
     }
 }
 
@@ -166,17 +240,6 @@ fn merge_days(left: Vec<DayTotal>, right: Vec<DayTotal>) -> Vec<DayTotal> {
     }
     merged.extend(right);
     merged
-}
-
-fn min_option(left: Option<i64>, right: Option<i64>) -> Option<i64> {
-    match (left, right) {
-        (Some(left), Some(right)) => Some(left.min(right)),
-        (left, right) => left.or(right),
-    }
-}
-
-fn max_option(left: Option<i64>, right: Option<i64>) -> Option<i64> {
-    left.max(right)
 }
 
 /// A series' content as plain fields (see [`HistoryParts`]).
@@ -218,19 +281,19 @@ impl Series {
         SeriesParts {
             count: self.count,
             total: self.total,
-            first_at: self.first_at,
-            last_at: self.last_at,
+            first_at: self.first_at(),
+            last_at: self.last_at(),
             days: self.days.clone(),
         }
     }
 
-    /// Fills this (empty, model-shaped) series; `name` for the error.
-    fn fill(&mut self, parts: SeriesParts, name: &str) -> Result<(), Error> {
+    /// Fills this (empty) series kept with `retention`; `name` for the error.
+    fn fill(&mut self, parts: SeriesParts, name: &str, retention: Retention) -> Result<(), Error> {
         let broken = |reason: &str| Error::HistoryParts(format!("{name}: {reason}"));
         if !parts.days.windows(2).all(|pair| pair[0].day < pair[1].day) {
             return Err(broken("days are not sorted one entry per day"));
         }
-        match self.retention {
+        match retention {
             Retention::Counters if !parts.days.is_empty() => {
                 return Err(broken(
                     "holds days, but the model keeps only counters for it",
@@ -247,13 +310,14 @@ impl Series {
             }
             _ => {}
         }
-        if parts.first_at > parts.last_at {
-            return Err(broken("first time after last time"));
-        }
+        let Some(times) = Times::from_options(parts.first_at, parts.last_at) else {
+            return Err(broken(
+                "first time after last time, or only one of them set",
+            ));
+        };
         self.count = parts.count;
         self.total = parts.total;
-        self.first_at = parts.first_at;
-        self.last_at = parts.last_at;
+        self.times = times;
         self.days = parts.days;
         Ok(())
     }
@@ -266,10 +330,15 @@ struct WalletShare {
 }
 
 /// Everything the rules know about one user.
+///
+/// A million of these live through a run, so it is kept at 256 bytes (one
+/// of mimalloc's size classes; 336 bytes took a 384-byte block): times
+/// without `Option`s, the rare wallet share boxed, the tracked series'
+/// retention beside each series only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserHistory {
-    first_seen: Option<UnixMillis>,
-    last_seen: Option<UnixMillis>,
+    /// First and last seen.
+    seen: Times,
     event_count: u64,
     /// The value series: the model's value events (`purchase` in retail,
     /// `invest` in wealth, ...), called purchases throughout.
@@ -280,21 +349,21 @@ pub struct UserHistory {
     review_count: u64,
     add_to_cart_count: u64,
     favorite_count: u64,
-    wallet_share: Option<WalletShare>,
+    /// Boxed: few users report one.
+    wallet_share: Option<Box<WalletShare>>,
     engagement: Engagement,
     /// The model's tracked series, indexed like the model's.
-    series: Vec<Series>,
+    series: Box<[TrackedSeries]>,
 }
 
 impl UserHistory {
     /// An empty history with `series` as its tracked series (the model's
     /// shape, see `LifecycleModel::new_series`).
-    pub(crate) fn with_series(series: Vec<Series>) -> Self {
+    pub(crate) fn with_series(series: Vec<TrackedSeries>) -> Self {
         UserHistory {
-            first_seen: None,
-            last_seen: None,
+            seen: NO_TIMES,
             event_count: 0,
-            purchases: Series::new(Retention::AllDays),
+            purchases: Series::new(),
             rating_count: 0,
             rating_sum: 0,
             review_count: 0,
@@ -302,7 +371,7 @@ impl UserHistory {
             favorite_count: 0,
             wallet_share: None,
             engagement: Engagement::default(),
-            series,
+            series: series.into_boxed_slice(),
         }
     }
 
@@ -316,12 +385,11 @@ impl UserHistory {
         tracked: impl Iterator<Item = usize>,
     ) {
         let at = event.at;
-        self.first_seen = min_option(self.first_seen, Some(at));
-        self.last_seen = max_option(self.last_seen, Some(at));
+        self.seen.add(at);
         self.event_count += 1;
         let amount = event.amount.unwrap_or(0.0);
         if role.value {
-            self.purchases.record(at, amount);
+            self.purchases.record(at, amount, Retention::AllDays);
         } else {
             match event.kind.as_str() {
                 kinds::ADD_TO_CART => self.add_to_cart_count += 1,
@@ -341,7 +409,7 @@ impl UserHistory {
         }
         for index in tracked {
             if let Some(state) = self.series.get_mut(index) {
-                state.record(at, amount);
+                state.series.record(at, amount, state.retention);
             } else {
                 debug_assert!(false, "history made for another model");
             }
@@ -355,20 +423,18 @@ impl UserHistory {
         let candidate = WalletShare { at, share };
         // Ties at the same millisecond keep the larger share, so the result
         // does not depend on arrival order.
-        let newer = self
-            .wallet_share
-            .is_none_or(|current| (candidate.at, candidate.share) > (current.at, current.share));
-        if newer {
-            self.wallet_share = Some(candidate);
+        match &mut self.wallet_share {
+            Some(current) if (candidate.at, candidate.share) <= (current.at, current.share) => {}
+            Some(current) => **current = candidate,
+            None => self.wallet_share = Some(Box::new(candidate)),
         }
     }
 
     /// Adds a history over a disjoint set of events, built for the same model.
     pub fn merge(&mut self, other: UserHistory) {
-        self.first_seen = min_option(self.first_seen, other.first_seen);
-        self.last_seen = max_option(self.last_seen, other.last_seen);
+        self.seen.merge(other.seen);
         self.event_count += other.event_count;
-        self.purchases.merge(other.purchases);
+        self.purchases.merge(other.purchases, Retention::AllDays);
         self.rating_count += other.rating_count;
         self.rating_sum += other.rating_sum;
         self.review_count += other.review_count;
@@ -380,15 +446,40 @@ impl UserHistory {
         self.engagement.merge(other.engagement);
         debug_assert_eq!(self.series.len(), other.series.len());
         for (mine, theirs) in self.series.iter_mut().zip(other.series) {
-            mine.merge(theirs);
+            mine.series.merge(theirs.series, mine.retention);
         }
+    }
+
+    /// Moves every list of this history into an allocation of its exact
+    /// length (a fold grows them by doubling). The content is unchanged; a
+    /// later event grows a list again. The read calls it once a user's run
+    /// of events is folded, so the read's slack never outlives the read.
+    pub fn compact(&mut self) {
+        exact_size(&mut self.purchases.days);
+        for tracked in &mut self.series {
+            exact_size(&mut tracked.series.days);
+        }
+        self.engagement.compact();
+    }
+
+    /// Entries its lists have room for beyond their length.
+    #[cfg(test)]
+    pub(crate) fn slack(&self) -> usize {
+        let days = |series: &Series| series.days.capacity() - series.days.len();
+        days(&self.purchases)
+            + self
+                .series
+                .iter()
+                .map(|tracked| days(&tracked.series))
+                .sum::<usize>()
+            + self.engagement.slack()
     }
 
     /// Everything this history holds, as plain fields.
     pub fn to_parts(&self) -> HistoryParts {
         HistoryParts {
-            first_seen: self.first_seen,
-            last_seen: self.last_seen,
+            first_seen: self.seen.first(),
+            last_seen: self.seen.last(),
             event_count: self.event_count,
             purchases: self.purchases.to_parts(),
             rating_count: self.rating_count,
@@ -396,9 +487,16 @@ impl UserHistory {
             review_count: self.review_count,
             add_to_cart_count: self.add_to_cart_count,
             favorite_count: self.favorite_count,
-            wallet_share: self.wallet_share.map(|wallet| (wallet.at, wallet.share)),
+            wallet_share: self
+                .wallet_share
+                .as_ref()
+                .map(|wallet| (wallet.at, wallet.share)),
             engagement: self.engagement.to_parts(),
-            series: self.series.iter().map(Series::to_parts).collect(),
+            series: self
+                .series
+                .iter()
+                .map(|tracked| tracked.series.to_parts())
+                .collect(),
         }
     }
 
@@ -419,9 +517,11 @@ impl UserHistory {
                 self.series.len()
             )));
         }
-        if parts.first_seen > parts.last_seen {
-            return Err(Error::HistoryParts("first seen after last seen".to_owned()));
-        }
+        let Some(seen) = Times::from_options(parts.first_seen, parts.last_seen) else {
+            return Err(Error::HistoryParts(
+                "first seen after last seen, or only one of them set".to_owned(),
+            ));
+        };
         if let Some((_, share)) = parts.wallet_share
             && !(0.0..=1.0).contains(&share)
         {
@@ -429,15 +529,17 @@ impl UserHistory {
                 "wallet share {share} is not between 0 and 1"
             )));
         }
-        self.purchases.fill(parts.purchases, "purchases")?;
-        for (index, (series, theirs)) in self.series.iter_mut().zip(parts.series).enumerate() {
-            series.fill(theirs, &format!("series[{index}]"))?;
+        self.purchases
+            .fill(parts.purchases, "purchases", Retention::AllDays)?;
+        for (index, (tracked, theirs)) in self.series.iter_mut().zip(parts.series).enumerate() {
+            tracked
+                .series
+                .fill(theirs, &format!("series[{index}]"), tracked.retention)?;
         }
         self.engagement = Engagement::from_parts(parts.engagement).ok_or_else(|| {
             Error::HistoryParts("recent contacts are unsorted or more than a fold keeps".to_owned())
         })?;
-        self.first_seen = parts.first_seen;
-        self.last_seen = parts.last_seen;
+        self.seen = seen;
         self.event_count = parts.event_count;
         self.rating_count = parts.rating_count;
         self.rating_sum = parts.rating_sum;
@@ -446,28 +548,28 @@ impl UserHistory {
         self.favorite_count = parts.favorite_count;
         self.wallet_share = parts
             .wallet_share
-            .map(|(at, share)| WalletShare { at, share });
+            .map(|(at, share)| Box::new(WalletShare { at, share }));
         Ok(self)
     }
 
     pub(crate) fn series(&self, reference: SeriesRef) -> Option<&Series> {
         match reference {
             SeriesRef::Purchases => Some(&self.purchases),
-            SeriesRef::Tracked(index) => self.series.get(index),
+            SeriesRef::Tracked(index) => self.series.get(index).map(|tracked| &tracked.series),
         }
     }
 
     /// True once any event, of any type, was observed.
     pub fn is_known(&self) -> bool {
-        self.first_seen.is_some()
+        self.seen.first().is_some()
     }
 
     pub fn first_seen(&self) -> Option<UnixMillis> {
-        self.first_seen
+        self.seen.first()
     }
 
     pub fn last_seen(&self) -> Option<UnixMillis> {
-        self.last_seen
+        self.seen.last()
     }
 
     pub fn event_count(&self) -> u64 {
@@ -540,7 +642,7 @@ impl UserHistory {
 
     /// The latest share of wallet reported for the user, 0..=1.
     pub fn wallet_share(&self) -> Option<f64> {
-        self.wallet_share.map(|wallet| wallet.share)
+        self.wallet_share.as_ref().map(|wallet| wallet.share)
     }
 
     /// Channel sends and responses, recent contacts and offer issues.
@@ -554,6 +656,13 @@ mod tests {
     use super::*;
 
     const DAY: i64 = MILLIS_PER_DAY;
+
+    #[test]
+    fn a_history_fits_a_256_byte_block() {
+        // A run holds one per user: past 256 bytes, mimalloc gives each a
+        // 320- or 384-byte block.
+        assert!(std::mem::size_of::<UserHistory>() <= 256);
+    }
 
     #[test]
     fn days_before_the_epoch_round_down() {

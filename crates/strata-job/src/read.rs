@@ -144,9 +144,11 @@ impl<'a> ReadShard<'a> {
         }
     }
 
-    /// Puts the current user's history back into its map.
+    /// Puts the current user's history back into its map, its lists cut to their exact
+    /// length (on the read's own threads: the freed slack serves the next users).
     fn park(&mut self) {
-        if let Some((user_id, history)) = self.current.take() {
+        if let Some((user_id, mut history)) = self.current.take() {
+            history.compact();
             self.users.insert(user_id, history);
         }
     }
@@ -208,7 +210,10 @@ fn merge_into(merged: &mut Histories, later: Histories) {
     merged.reserve(later.len());
     for (user_id, history) in later {
         match merged.get_mut(&user_id) {
-            Some(mine) => mine.merge(*history),
+            Some(mine) => {
+                mine.merge(*history);
+                mine.compact();
+            }
             None => {
                 merged.insert(user_id, history);
             }

@@ -188,6 +188,28 @@ fn parts_round_trip_exactly_for_every_preset() {
 }
 
 #[test]
+fn compacting_keeps_the_fold_and_drops_the_slack() {
+    for preset in crate::lifecycle::PRESET_NAMES {
+        let model = LifecycleModel::preset(preset).unwrap();
+        let mut events = sample_events();
+        events.extend(engagement_events());
+        let (late, early) = events.split_last().unwrap();
+        let mut history = fold(&model, early);
+        let before = history.to_parts();
+        assert!(
+            history.slack() > 0,
+            "{preset}: a fold grows lists by doubling"
+        );
+        history.compact();
+        assert_eq!(history.slack(), 0, "{preset}");
+        assert_eq!(history.to_parts(), before, "{preset}");
+        // A compacted history folds on as if it never was.
+        history.observe(&model, late);
+        assert_eq!(history, fold(&model, &events), "{preset}");
+    }
+}
+
+#[test]
 fn parts_no_fold_could_make_are_refused() {
     let model = LifecycleModel::preset("sns").unwrap();
     let history = fold(&model, &engagement_events());
@@ -207,11 +229,17 @@ fn parts_no_fold_could_make_are_refused() {
     missing_series.series.pop();
     let mut wallet = history.to_parts();
     wallet.wallet_share = Some((DAY, 1.5));
+    let mut last_seen_alone = history.to_parts();
+    last_seen_alone.first_seen = None;
+    let mut first_time_alone = history.to_parts();
+    first_time_alone.series[windowed].last_at = None;
     for (case, parts) in [
         ("unsorted", unsorted),
         ("beyond the window", beyond_window),
         ("a series short", missing_series),
         ("wallet share", wallet),
+        ("last seen without first seen", last_seen_alone),
+        ("a series' first time without its last", first_time_alone),
     ] {
         let refused = UserHistory::new(&model).with_parts(parts);
         assert!(

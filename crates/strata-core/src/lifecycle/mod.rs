@@ -77,7 +77,9 @@ use std::collections::HashMap;
 
 use crate::Error;
 use crate::event::{Event, UnixMillis, kinds};
-use crate::history::{DayTotal, EventRole, Retention, Series, SeriesRef, UserHistory, day_of};
+use crate::history::{
+    DayTotal, EventRole, Retention, Series, SeriesRef, TrackedSeries, UserHistory, day_of,
+};
 pub use config::{ChurnConfig, GapConfig, LayerConfig, ModelConfig, PredicateConfig};
 use config::{default_satisfaction_events, default_value_events};
 
@@ -369,10 +371,10 @@ impl LifecycleModel {
             .collect()
     }
 
-    pub(crate) fn new_series(&self) -> Vec<Series> {
+    pub(crate) fn new_series(&self) -> Vec<TrackedSeries> {
         self.series
             .iter()
-            .map(|spec| Series::new(spec.retention))
+            .map(|spec| TrackedSeries::new(spec.retention))
             .collect()
     }
 
@@ -445,7 +447,7 @@ impl Predicate {
             None => View {
                 count: series.count,
                 total: series.total,
-                first_day: series.first_at.map(day_of),
+                first_day: series.first_at().map(day_of),
                 days: &series.days,
             },
         };
@@ -517,7 +519,7 @@ impl Churn {
     fn holds(&self, history: &UserHistory, as_of_day: i32) -> bool {
         let last_activity = history
             .series(self.activity)
-            .and_then(|series| series.last_at)
+            .and_then(Series::last_at)
             .or(history.first_seen());
         last_activity
             .is_some_and(|at| days_between(day_of(at), as_of_day) > i64::from(self.after_days))

@@ -362,7 +362,7 @@ fn batch(users: &[(String, UserHistory)]) -> Result<RecordBatch, arrow_schema::A
         offer_fields(),
         vec![
             Arc::new(utc(offer_at)),
-            Arc::new(StringArray::from(offer_benefit)),
+            Arc::new(StringArray::from_iter_values(offer_benefit)),
             Arc::new(BooleanArray::from(offer_treated)),
         ],
         None,
@@ -699,7 +699,7 @@ impl<'a> BatchColumns<'a> {
         let offers = rows_of(self.offers, row)
             .map(|index| OfferIssue {
                 at: offer_at.value(index),
-                benefit_id: offer_benefit.value(index).to_owned(),
+                benefit_id: strata_core::engagement::benefit_id(offer_benefit.value(index)),
                 treated: offer_treated.value(index),
             })
             .collect();
