@@ -13,23 +13,27 @@
 //! `VmHWM`, reset before each phase. The DuckDB rows are skipped, with a
 //! note, when `import duckdb` fails.
 //!
-//! Last run (issue 22: huge pages off, the read column-wise, the fits on
-//! three threads, apply and diff in steps, histories boxed in their map;
-//! 1M users, 39.4M events, 2 cores, nothing else running,
+//! Last run (issue 22, fifth session: the likelihoods' shared logarithms,
+//! propensity trained on at most 200k users, the offer folds side by side,
+//! apply consuming the histories with the diff on its own thread, smaller
+//! histories; 1M users, 39.4M events, 2 cores, nothing else running,
 //! `STRATA_BENCH_SCALING=1`):
 //!
 //! ```text
 //! run                              | threads |   seconds |  vs duckdb |   peak MiB |  KB/user
-//! duckdb 2.0.1 aggregation         |       1 |      3.51 |      1.00x |        629 |     0.66
-//! strata read (summarize)          |       1 |      5.45 |      1.55x |       1105 |     1.16
-//! duckdb 2.0.1 aggregation         |       2 |      2.04 |      1.00x |        691 |     0.72
-//! strata read (summarize)          |       2 |      3.04 |      1.49x |       1196 |     1.25
-//! strata recompute, no delivery    |       2 |     25.30 |     12.40x |       1640 |     1.72
-//! recompute phases: read 3.06s, score 21.96s, deliver 0.00s
-//! scaling: recompute of 3000000 users 75.31s vs 1000000 users 25.30s = 2.98x (target <= 3.3x); peak 1.74 KB/user
+//! duckdb 2.0.1 aggregation         |       1 |      3.56 |      1.00x |        633 |     0.66
+//! strata read (summarize)          |       1 |      5.56 |      1.56x |        746 |     0.78
+//! duckdb 2.0.1 aggregation         |       2 |      2.04 |      1.00x |        697 |     0.73
+//! strata read (summarize)          |       2 |      3.05 |      1.49x |        814 |     0.85
+//! strata recompute, no delivery    |       2 |     17.45 |      8.54x |       1074 |     1.13
+//! recompute phases: read 3.04s, score 14.22s, deliver 0.00s
+//! scaling: recompute of 3000000 users 39.10s vs 1000000 users 17.45s = 2.24x (target <= 3.3x); peak 0.93 KB/user
 //! ```
 //!
-//! The same machine at the start of that session (huge pages on, the row
+//! The session before ended at: read 5.45 s (1.55x) and 3.04 s (1.49x),
+//! recompute 25.30 s (12.40x) at 1.72 KB/user, 3M in 2.98x.
+//!
+//! The same machine at the start of the session before (huge pages on, the row
 //! read, fits one after the other): read 29.36 s on 1 thread (7.34x),
 //! 14.33 s on 2 (6.13x), recompute 72.20 s (30.89x) at 4.56 KB/user.
 
