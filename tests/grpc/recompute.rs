@@ -5,24 +5,11 @@ use std::path::Path;
 
 use strata_proto::v1::Profile;
 
-use crate::support::{Server, strata, succeeded};
+use crate::support::{Server, gen_events, strata, succeeded};
 
 const AS_OF: &str = "2025-01-01T00:00:00Z";
 const AS_OF_MILLIS: i64 = 1_735_689_600_000;
 const DAY: i64 = 86_400_000;
-
-/// `strata gen` of `users` retail users with `seed` into `out`.
-fn gen_events(out: &Path, users: u32, seed: u32) {
-    succeeded(strata(&[
-        "gen",
-        "--users",
-        &users.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-}
 
 /// (user, days before as-of, event type, amount)
 const EVENTS: &[(&str, i64, &str, &str)] = &[
@@ -177,7 +164,7 @@ async fn a_crash_between_batches_resumes_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("db"), None);
     let events = dir.path().join("events.parquet");
-    gen_events(&events, 3000, 7);
+    gen_events(&events, 3000, 7, &[]);
     let state = dir.path().join("state.jsonl");
     let endpoint = server.endpoint();
     let run = |extra: &[&str]| {
@@ -254,7 +241,7 @@ async fn csv_jsonl_and_parquet_give_identical_profiles() {
     let mut snapshots = Vec::new();
     for extension in ["csv", "jsonl", "parquet"] {
         let events = dir.path().join(format!("events.{extension}"));
-        gen_events(&events, 400, 3);
+        gen_events(&events, 400, 3, &[]);
         let snapshot = dir.path().join(format!("{extension}.snapshot"));
         let state = dir.path().join(format!("{extension}.state.jsonl"));
         succeeded(strata(&[
@@ -331,7 +318,7 @@ async fn served_profiles_carry_the_model_fields_end_to_end() {
     let events = dir.path().join("events.parquet");
     // Enough users for the offer policy's off-policy estimates to clear no
     // offer (at 4,000 they are all noise, and no offer is served).
-    gen_events(&events, 20000, 11);
+    gen_events(&events, 20000, 11, &[]);
     let state = dir.path().join("state.jsonl");
     let output = succeeded(strata(&[
         "recompute",
@@ -412,7 +399,7 @@ async fn models_beat_their_baselines_and_fairness_holds() {
 
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.parquet");
-    gen_events(&events, 20000, 5);
+    gen_events(&events, 20000, 5, &[]);
     let run = |fairness: bool, name: &str| {
         let mut models = ModelsConfig::default();
         models.fairness.enabled = fairness;
@@ -537,4 +524,69 @@ fn violations(snapshot: &Path) -> usize {
         .iter()
         .filter(|(key, face_value)| new_best.get(key).is_some_and(|best| face_value < best))
         .count()
+}
+
+/// `[propensity] max_train_users` as a user sets it: beyond it the
+/// candidates train on a sample of the training users, the run's notes say
+/// so, the holdout they are judged on keeps every held-out user, and a cap
+/// too small to learn from is refused by name.
+#[test]
+fn propensity_training_beyond_the_configured_cap_is_a_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.parquet");
+    gen_events(&events, 4000, 13, &[]);
+    let run = |config: &str| {
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config).unwrap();
+        let state = dir.path().join("state.jsonl");
+        let _ = std::fs::remove_file(&state);
+        strata(&[
+            "recompute",
+            "--events",
+            events.to_str().unwrap(),
+            "--as-of",
+            AS_OF,
+            "--state",
+            state.to_str().unwrap(),
+            "--config",
+            path.to_str().unwrap(),
+        ])
+    };
+    // "holdout AUC on H users (T trained)"
+    let candidates = |summary: &str| -> (u64, u64) {
+        let line = summary
+            .lines()
+            .find(|line| line.contains("holdout AUC on"))
+            .unwrap_or_else(|| panic!("no candidates line in {summary}"));
+        let numbers: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|part| part.parse().ok())
+            .take(2)
+            .collect();
+        (numbers[0], numbers[1])
+    };
+
+    let whole = succeeded(run("[propensity]\nmax_train_users = 1000000\n"));
+    let (holdout, trained) = candidates(&whole);
+    assert!(trained > 2_000, "{whole}");
+    assert!(!whole.contains("sampled by a hash of the id"), "{whole}");
+
+    let capped = succeeded(run("[propensity]\nmax_train_users = 1000\n"));
+    let (capped_holdout, capped_trained) = candidates(&capped);
+    assert_eq!(capped_holdout, holdout, "{capped}");
+    assert!((700..=1_300).contains(&capped_trained), "{capped}");
+    assert!(
+        capped.contains(&format!(
+            "propensity trained on {capped_trained} of {trained} training users, sampled by a hash of the id"
+        )),
+        "{capped}"
+    );
+
+    let refused = run("[propensity]\nmax_train_users = 10\n");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("propensity.max_train_users 10 is below 1000"),
+        "{stderr}"
+    );
 }

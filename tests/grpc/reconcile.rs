@@ -14,24 +14,12 @@ use strata_proto::v1::Profile;
 use strata_proto::v1::admin_service_client::AdminServiceClient;
 use strata_proto::v1::{RollbackRequest, StatsRequest};
 
-use crate::support::{Server, strata, succeeded};
+use crate::support::{Server, gen_events, strata, succeeded};
 
 const AS_OF: &str = "2025-01-01T00:00:00Z";
 const PRODUCER: &str = "recompute-retail";
 /// Test clients may keep a connection open: stop without waiting long.
 const CONFIG: &str = "[server]\nshutdown_grace_seconds = 1\n";
-
-fn gen_events(out: &Path, users: u64, seed: u64) {
-    succeeded(strata(&[
-        "gen",
-        "--users",
-        &users.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-}
 
 /// `strata recompute` pushing `events` to `server` with `state`, plus `extra`.
 fn recompute(events: &Path, server: &Server, state: &Path, extra: &[&str]) -> Output {
@@ -160,7 +148,7 @@ async fn delete_missing_refuses_empty_or_damaged_input_and_the_server_keeps_ever
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("db"), Some(CONFIG));
     let events = dir.path().join("events.csv");
-    gen_events(&events, USERS, 7);
+    gen_events(&events, USERS, 7, &[]);
     let state = dir.path().join("state.jsonl");
     succeeded(recompute(&events, &server, &state, &[]));
     let before = observe(&server, USERS, &state).await;
@@ -297,9 +285,9 @@ async fn an_emptied_restored_or_rolled_back_server_gets_every_record_again() {
     let events_a = dir.path().join("a.csv");
     let events_b = dir.path().join("b.csv");
     let events_c = dir.path().join("c.csv");
-    gen_events(&events_a, USERS, 21);
-    gen_events(&events_b, USERS, 22);
-    gen_events(&events_c, USERS, 23);
+    gen_events(&events_a, USERS, 21, &[]);
+    gen_events(&events_b, USERS, 22, &[]);
+    gen_events(&events_c, USERS, 23, &[]);
 
     let server = Server::start(&data, Some(CONFIG));
     succeeded(recompute(&events_a, &server, &state, &[]));
@@ -408,8 +396,8 @@ async fn an_interrupted_push_to_a_store_that_was_emptied_is_dropped_for_a_full_p
     let state = dir.path().join("state.jsonl");
     let events_a = dir.path().join("a.csv");
     let events_b = dir.path().join("b.csv");
-    gen_events(&events_a, USERS, 31);
-    gen_events(&events_b, USERS, 32);
+    gen_events(&events_a, USERS, 31, &[]);
+    gen_events(&events_b, USERS, 32, &[]);
     let server = Server::start(&data, Some(CONFIG));
     succeeded(recompute(&events_a, &server, &state, &[]));
 

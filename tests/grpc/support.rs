@@ -234,8 +234,6 @@ pub fn succeeded(output: Output) -> String {
     stdout
 }
 
-/// A small profile whose fields all carry `version`, so a reader can tell a
-/// torn record from a whole one.
 /// A generated population pushed to its own server: what [`generate_and_push`]
 /// leaves in its folder.
 pub struct Pushed {
@@ -254,17 +252,7 @@ pub struct Pushed {
 pub fn generate_and_push(dir: &Path, users: u64, seed: u64, as_of: &str) -> Pushed {
     let events = dir.join("events.parquet");
     let truth = dir.join("truth.jsonl");
-    succeeded(strata(&[
-        "gen",
-        "--users",
-        &users.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        events.to_str().unwrap(),
-        "--truth",
-        truth.to_str().unwrap(),
-    ]));
+    gen_events(&events, users, seed, &["--truth", truth.to_str().unwrap()]);
     let server = Server::start(&dir.join("db"), None);
     let summary = succeeded(strata(&[
         "recompute",
@@ -285,6 +273,24 @@ pub fn generate_and_push(dir: &Path, users: u64, seed: u64, as_of: &str) -> Push
     }
 }
 
+/// `strata gen` of `users` users with `seed` into `out`, plus `extra` flags.
+pub fn gen_events(out: &Path, users: u64, seed: u64, extra: &[&str]) {
+    let (users, seed) = (users.to_string(), seed.to_string());
+    let mut args = vec![
+        "gen",
+        "--users",
+        &users,
+        "--seed",
+        &seed,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    succeeded(strata(&args));
+}
+
+/// A small profile whose fields all carry `version`, so a reader can tell a
+/// torn record from a whole one.
 pub fn profile(user_id: &str, version: u32) -> Profile {
     Profile {
         user_id: user_id.to_owned(),

@@ -878,8 +878,6 @@ fn policy_check(
     }
 }
 
-/// Mean estimate of each user's first offer (0 for none): the value the
-/// fairness cost is reported in.
 /// What the fairness rule and the report read of every user's list as of
 /// as-of, flat (a few bytes per user rather than a list each).
 #[derive(Default)]
@@ -920,7 +918,8 @@ impl ListedOffers {
         }
     }
 
-    /// The mean over users of the first offer's estimate (0 for none).
+    /// The mean over users of the first offer's estimate (0 for none): the
+    /// value the fairness cost is reported in.
     fn first_offer_value(&self) -> f64 {
         self.firsts
             .iter()
@@ -968,7 +967,13 @@ impl Repairs<'_> {
         lists: &mut ListedOffers,
         cost: &mut strata_report::FairnessCost,
     ) -> Result<Vec<GroupRepair>, ModelError> {
-        let compared = std::mem::take(&mut lists.compared);
+        let ListedOffers {
+            firsts,
+            compared,
+            starts,
+            benefits: listed,
+            estimates,
+        } = lists;
         let benefits = self.config.benefits.len();
         let catalogue = fairness_catalogue(self.config);
         let mut groups: BTreeMap<(u32, u32), Vec<usize>> = BTreeMap::new();
@@ -989,11 +994,11 @@ impl Repairs<'_> {
                         tier,
                         quadrant,
                         stage: stage_of(&self.segments[index], self.new_layer),
-                        estimates: lists.estimates[position * benefits..][..benefits]
+                        estimates: estimates[position * benefits..][..benefits]
                             .iter()
                             .map(|value| (!value.is_nan()).then_some(*value))
                             .collect(),
-                        offers: lists.benefits[lists.starts[position]..lists.starts[position + 1]]
+                        offers: listed[starts[position]..starts[position + 1]]
                             .iter()
                             .map(|&benefit| benefit as usize)
                             .collect(),
@@ -1006,10 +1011,9 @@ impl Repairs<'_> {
             cost.repairs += outcome.repairs.len() as u64;
             repairs.extend(outcome.repairs);
             for (&position, repaired) in members.iter().zip(outcome.offers) {
-                lists.firsts[compared[position]] = repaired.first().map(|offer| offer.estimate);
+                firsts[compared[position]] = repaired.first().map(|offer| offer.estimate);
             }
         }
-        lists.compared = compared;
         Ok(repairs)
     }
 }

@@ -47,7 +47,8 @@ pub async fn fit(
     }
     let started = Instant::now();
     let fitted = tokio::task::spawn_blocking(move || {
-        crate::score::fit(&options, &crate::score::Population::new(&histories))?
+        let histories = crate::score::in_id_order(histories);
+        crate::score::fit(&options, &crate::score::Population::of(&histories))?
             .through_file()
             .map_err(RecomputeError::from)
     })

@@ -61,17 +61,8 @@ pub(crate) struct Population<'a> {
 }
 
 impl<'a> Population<'a> {
-    pub(crate) fn new(histories: &'a Histories) -> Population<'a> {
-        let mut users: Vec<(&str, &UserHistory)> = histories
-            .iter()
-            .map(|(user_id, history)| (user_id.as_str(), &**history))
-            .collect();
-        users.sort_unstable_by_key(|(user_id, _)| *user_id);
-        Population { users }
-    }
-
     /// Over histories already in id order ([`in_id_order`]).
-    fn of(owned: &'a [(String, Box<UserHistory>)]) -> Population<'a> {
+    pub(crate) fn of(owned: &'a [(String, Box<UserHistory>)]) -> Population<'a> {
         Population {
             users: owned
                 .iter()
@@ -84,7 +75,7 @@ impl<'a> Population<'a> {
 /// The histories as owned pairs in id order: the fits borrow them, then
 /// the apply stage consumes them step by step, so each step's histories are
 /// freed, on the threads that applied them, as soon as its profiles are made.
-fn in_id_order(histories: Histories) -> Vec<(String, Box<UserHistory>)> {
+pub(crate) fn in_id_order(histories: Histories) -> Vec<(String, Box<UserHistory>)> {
     let mut owned: Vec<(String, Box<UserHistory>)> = histories.into_iter().collect();
     owned.sort_unstable_by(|(left, _), (right, _)| left.cmp(right));
     owned
