@@ -540,25 +540,32 @@ where
             .filter(|row| row[BOUGHT] > 0.0)
             .map(|row| row[EXPECTED_MARGIN])
             .collect();
-        margins.sort_by(f64::total_cmp);
-        let mut cuts: Vec<f64> = if margins.is_empty() {
-            Vec::new()
-        } else {
-            BUYER_STRATA
-                .iter()
-                .map(|q| margins[((margins.len() - 1) as f64 * q).round() as usize])
-                .collect()
-        };
+        // The values a sort would put at the quantiles' ranks, by selection
+        // (ranks increase, so each search starts past the previous one).
+        let mut cuts: Vec<f64> = Vec::with_capacity(BUYER_STRATA.len());
+        let mut start = 0;
+        for q in BUYER_STRATA {
+            if margins.is_empty() {
+                break;
+            }
+            let rank = ((margins.len() - 1) as f64 * q).round() as usize;
+            let (_, cut, _) = margins[start..].select_nth_unstable_by(rank - start, f64::total_cmp);
+            cuts.push(*cut);
+            start = rank;
+        }
+        drop(margins);
         cuts.dedup();
         // A buyer stratum too small to fit alone merges with a neighbour.
+        let mut which: Vec<usize> = Vec::with_capacity(rows.len());
         loop {
-            let sizes: Vec<usize> = (1..cuts.len() + 2)
-                .map(|which| {
-                    rows.iter()
-                        .filter(|row| stratum(row, &cuts) == which)
-                        .count()
-                })
-                .collect();
+            which.clear();
+            which.extend(rows.iter().map(|row| stratum(row, &cuts)));
+            let mut sizes = vec![0_usize; cuts.len() + 1];
+            for &stratum in &which {
+                if stratum > 0 {
+                    sizes[stratum - 1] += 1;
+                }
+            }
             let Some((smallest, size)) = sizes
                 .iter()
                 .copied()
@@ -572,14 +579,12 @@ where
             }
             cuts.remove(smallest.min(cuts.len() - 1));
         }
+        // `which` is each row's stratum under the final cuts.
         let strata = cuts.len() + 2;
-        let members: Vec<Vec<usize>> = (0..strata)
-            .map(|which| {
-                (0..rows.len())
-                    .filter(|&index| stratum(rows[index], &cuts) == which)
-                    .collect()
-            })
-            .collect();
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); strata];
+        for (index, &stratum) in which.iter().enumerate() {
+            members[stratum].push(index);
+        }
         let fit = |subset: &[usize]| {
             let rows: Vec<&[f64]> = subset.iter().map(|&index| rows[index]).collect();
             let columns: Vec<Vec<f64>> = targets

@@ -241,7 +241,7 @@ fn candidates_in_truth() {
 fn measure<L>(users: u64, seeds: &[u64], learner: &L, policy_config: &PolicyConfig)
 where
     L: BaseLearner + Sync,
-    L::Model: Send,
+    L::Model: Send + Sync,
 {
     let model = LifecycleModel::preset("retail").unwrap();
     let config = ModelsConfig::default();

@@ -16,8 +16,12 @@
 //! *difference*.
 //!
 //! ## DR-learner (Kennedy 2020)
-//! 1. Cross-fit the arm models: split the issues by user into folds; for
-//!    each fold fit `mu_a` on the other folds and predict on this one.
+//! 1. Cross-fit the arm models: split the issues by user into folds (the
+//!    evaluation's split, [`super::evaluate`]'s salt); for each fold fit
+//!    `mu_a` on the other folds and predict on this one. A caller that
+//!    already has the arm models without a fold passes them in
+//!    ([`fit_effects_with`]): the selection fits the models without each
+//!    pair of its folds once, for both folds of the pair.
 //! 2. Pseudo-outcome per issue and benefit `b`:
 //!    `phi_b = mu_b - mu_0 + [A = b](Y - mu_b)/p - [A = none](Y - mu_0)/p`.
 //!    With known propensities `E[phi_b | x] = tau_b(x)` even when `mu` is
@@ -47,6 +51,7 @@
 //! A benefit with too few issues to learn from is *inactive*: it gets no
 //! estimate (`None`) and is never recommended.
 
+use super::evaluate::FOLD_SALT;
 use super::{OfferIssue, arm_index, fold_of};
 use crate::Error;
 use serde::{Deserialize, Serialize};
@@ -90,10 +95,6 @@ pub enum MetaLearner {
     #[default]
     Dr,
 }
-
-/// Salt of the DR-learner's own cross-fitting split, independent of the
-/// caller's outer folds (so it works inside any training subset).
-const INNER_SALT: u64 = 0x5EED_0FD0_0B1E;
 
 /// Fitted incremental profit per benefit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,6 +213,28 @@ pub fn fit_effects<L: BaseLearner>(
     active: &[bool],
     inner_folds: usize,
 ) -> Result<EffectModel<L::Model>, Error> {
+    fit_effects_with(learner, meta, issues, subset, active, inner_folds, &|_| {
+        None
+    })
+}
+
+/// The arm models (index 0 = no offer) fitted on every issue of a subset
+/// outside fold `f`, if the caller has them: `shared(f)`. They must be what
+/// [`fit_outcomes`] gives on those issues in index order, so a shared fit
+/// and a fresh one are the same bits.
+pub(crate) type SharedOutcomes<'m, M> = dyn Fn(usize) -> Option<&'m [Option<M>]> + 'm;
+
+/// [`fit_effects`], taking the DR-learner's arm models from `shared` where
+/// it has them.
+pub(crate) fn fit_effects_with<'m, L: BaseLearner>(
+    learner: &L,
+    meta: MetaLearner,
+    issues: &[OfferIssue],
+    subset: &[usize],
+    active: &[bool],
+    inner_folds: usize,
+    shared: &SharedOutcomes<'m, L::Model>,
+) -> Result<EffectModel<L::Model>, Error> {
     let benefits = active.len();
     let mut arms_active = Vec::with_capacity(benefits + 1);
     arms_active.push(true);
@@ -224,7 +247,8 @@ pub fn fit_effects<L: BaseLearner>(
             effects: Vec::new(),
         }),
         MetaLearner::Dr => {
-            let targets = pseudo_outcomes(learner, issues, subset, &arms_active, inner_folds)?;
+            let targets =
+                pseudo_outcomes(learner, issues, subset, &arms_active, inner_folds, shared)?;
             let rows: Vec<&[f64]> = subset
                 .iter()
                 .map(|&index| issues[index].features.as_slice())
@@ -249,19 +273,21 @@ pub fn fit_effects<L: BaseLearner>(
 
 /// The DR pseudo-outcomes `phi_b` of every issue in `subset` (in its
 /// order), one vector per benefit (empty for inactive ones), with the arm
-/// models cross-fitted over `inner_folds` folds by user.
-fn pseudo_outcomes<L: BaseLearner>(
+/// models cross-fitted over `inner_folds` folds by user (from `shared`
+/// where it has them).
+fn pseudo_outcomes<'m, L: BaseLearner>(
     learner: &L,
     issues: &[OfferIssue],
     subset: &[usize],
     arms_active: &[bool],
     inner_folds: usize,
+    shared: &SharedOutcomes<'m, L::Model>,
 ) -> Result<Vec<Vec<f64>>, Error> {
     let benefits = arms_active.len() - 1;
     let folds = inner_folds.max(2);
     let fold: Vec<usize> = subset
         .iter()
-        .map(|&index| fold_of(issues[index].unit, INNER_SALT, folds))
+        .map(|&index| fold_of(issues[index].unit, FOLD_SALT, folds))
         .collect();
     let mut targets: Vec<Vec<f64>> = (0..benefits)
         .map(|b| {
@@ -282,13 +308,20 @@ fn pseudo_outcomes<L: BaseLearner>(
         if training.len() == subset.len() {
             continue; // an empty fold: nothing to predict
         }
-        let models = fit_outcomes(learner, issues, &training, arms_active)?;
+        let fitted;
+        let models = match shared(held_out) {
+            Some(models) => models,
+            None => {
+                fitted = fit_outcomes(learner, issues, &training, arms_active)?;
+                &fitted[..]
+            }
+        };
         for (position, &index) in subset.iter().enumerate() {
             if fold[position] != held_out {
                 continue;
             }
             let issue = &issues[index];
-            let mu = predict_arms(&models, &issue.features);
+            let mu = predict_arms(models, &issue.features);
             let logged = arm_index(issue.arm);
             // The residual of the logged arm, inverse-propensity weighted.
             let correction = (issue.outcome - mu[logged]) / issue.propensity;

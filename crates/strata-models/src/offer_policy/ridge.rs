@@ -161,7 +161,16 @@ impl BaseLearner for Ridge {
         targets: &[&[f64]],
         groups: &[u64],
     ) -> Result<Vec<RidgeModel>, Error> {
-        check_input(rows, targets, groups)?;
+        let packed = check_input(rows, targets, groups)?;
+        // Every pass below reads the packed copy: the caller's rows are
+        // often a sparse subset of a larger set, and a pass that reads a
+        // value or two of each (the basis's quantiles, one feature at a
+        // time) waits on memory for each row.
+        let rows: Vec<&[f64]> = match rows[0].len() {
+            0 => rows.to_vec(),
+            width => packed.chunks_exact(width).collect(),
+        };
+        let rows = &rows[..];
         let config = &self.config;
         let basis = Basis::fit(rows, config.knots, config.interactions);
         let terms = basis.len();
@@ -202,7 +211,8 @@ impl BaseLearner for Ridge {
     }
 }
 
-fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<(), Error> {
+/// Checks the input and returns the rows packed back to back, in order.
+fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<Vec<f64>, Error> {
     if rows.is_empty() {
         return Err(Error::NoCustomers {
             model: "ridge",
@@ -210,6 +220,7 @@ fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<()
         });
     }
     let width = rows[0].len();
+    let mut packed = Vec::with_capacity(rows.len() * width);
     for (index, row) in rows.iter().enumerate() {
         if row.len() != width {
             return Err(Error::InvalidInput {
@@ -217,12 +228,14 @@ fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<()
                 reason: format!("has {} values, expected {width}", row.len()),
             });
         }
-        if let Some(column) = row.iter().position(|value| !value.is_finite()) {
-            return Err(Error::InvalidInput {
-                input: format!("rows[{index}][{column}]"),
-                reason: format!("is {}, expected a finite number", row[column]),
-            });
-        }
+        packed.extend_from_slice(row);
+    }
+    if let Some(position) = packed.iter().position(|value| !value.is_finite()) {
+        let (index, column) = (position / width, position % width);
+        return Err(Error::InvalidInput {
+            input: format!("rows[{index}][{column}]"),
+            reason: format!("is {}, expected a finite number", packed[position]),
+        });
     }
     for (number, target) in targets.iter().enumerate() {
         if target.len() != rows.len() {
@@ -244,7 +257,7 @@ fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<()
             reason: format!("has {} values, expected {}", groups.len(), rows.len()),
         });
     }
-    Ok(())
+    Ok(packed)
 }
 
 /// The fixed basis: features, hinges at training quantiles, products.

@@ -20,6 +20,15 @@
 //! are scored once, and the estimate is the value of *fitting the policy*
 //! this way, which is what refitting on all issues serves.
 //!
+//! The DR-learner cross-fits over the same split. Inside fold `o`'s
+//! training folds, the arm models that predict fold `i` are fitted on the
+//! folds other than `o` and `i`: the same issues as inside fold `i`'s
+//! training folds for fold `o`. So those arm models are fitted once per
+//! pair of folds (10 fits for 5 folds instead of 25), and the evaluation's
+//! outcome models (every fold but `o`) are the arm models of the refit on
+//! all issues. A shared fit is the fit each fold would make alone, to the
+//! bit.
+//!
 //! ## The rule
 //! Let `best simple` be the simple candidate (no offer, best single, per
 //! cell) with the highest DR value; ties go to the simpler, so no offer is
@@ -46,7 +55,8 @@
 use super::cells::{CellEffects, EstimateSource};
 use super::evaluate::{Estimate, FOLD_SALT, PolicyValue, compare_policies, evaluate_policy};
 use super::learner::{
-    BaseLearner, EffectModel, MetaLearner, Regressor, fit_effects, fit_outcomes, predict_arms,
+    BaseLearner, EffectModel, MetaLearner, Regressor, SharedOutcomes, fit_effects_with,
+    fit_outcomes, predict_arms,
 };
 use super::{OfferIssue, arm_index, check_issues, fold_of};
 use crate::Error;
@@ -330,16 +340,19 @@ pub fn fit_policy<L: BaseLearner>(
     check_issues(issues, benefits)?;
     let active = active_benefits(issues, benefits, config)?;
     let all: Vec<usize> = (0..issues.len()).collect();
-    fit_on(kind, issues, &all, &active, learner, config)
+    fit_on(kind, issues, &all, &active, learner, config, &|_| None)
 }
 
-fn fit_on<L: BaseLearner>(
+/// Fits `kind` on the issues `subset`; the learned policy takes the
+/// DR-learner's arm models from `shared` where it has them.
+fn fit_on<'m, L: BaseLearner>(
     kind: PolicyKind,
     issues: &[OfferIssue],
     subset: &[usize],
     active: &[bool],
     learner: &L,
     config: &PolicyConfig,
+    shared: &SharedOutcomes<'m, L::Model>,
 ) -> Result<ServedPolicy<L::Model>, Error> {
     Ok(match kind {
         PolicyKind::NoOffer => ServedPolicy::NoOffer {
@@ -357,13 +370,14 @@ fn fit_on<L: BaseLearner>(
             active,
             config.shrink_cells,
         )),
-        PolicyKind::Learned => ServedPolicy::Learned(fit_effects(
+        PolicyKind::Learned => ServedPolicy::Learned(fit_effects_with(
             learner,
             config.meta_learner,
             issues,
             subset,
             active,
             config.folds,
+            shared,
         )?),
     })
 }
@@ -379,7 +393,7 @@ pub fn select_policy<L>(
 ) -> Result<Selection<L::Model>, Error>
 where
     L: BaseLearner + Sync,
-    L::Model: Send,
+    L::Model: Send + Sync,
 {
     check_config(config)?;
     check_issues(issues, benefits)?;
@@ -392,13 +406,22 @@ where
     let mut arms_active = vec![true];
     arms_active.extend_from_slice(&active);
 
+    let outcomes = OutcomeFits::fit(issues, &fold, &arms_active, learner, config);
     let mut predictions: Vec<Vec<f64>> = vec![Vec::new(); issues.len()];
     let mut actions: Vec<Vec<Option<usize>>> =
         vec![vec![None; issues.len()]; PolicyKind::ALL.len()];
     let mut scored = 0;
     // Folds in order, whatever thread fitted them: the first error is the
     // one a fold-by-fold loop would have met.
-    for fitted in cross_fit(issues, &fold, &active, &arms_active, learner, config) {
+    for fitted in cross_fit(
+        issues,
+        &fold,
+        &active,
+        &arms_active,
+        learner,
+        config,
+        &outcomes,
+    ) {
         let Some(mut fitted) = fitted? else {
             continue;
         };
@@ -460,8 +483,123 @@ where
     report.chosen = chosen;
     report.reason = reason;
     let all: Vec<usize> = (0..issues.len()).collect();
-    let policy = fit_on(chosen, issues, &all, &active, learner, config)?;
+    // The arm models without each fold are the refit's own cross-fit.
+    let without = |held_out: usize| outcomes.without(&[held_out]);
+    let policy = fit_on(chosen, issues, &all, &active, learner, config, &without)?;
     Ok(Selection { report, policy })
+}
+
+/// The arm models fitted on every issue outside one fold or a pair of
+/// folds, each fitted once (see the module documentation): the evaluation's
+/// outcome models and the DR-learner's arm models. A slot is `None` where
+/// the fit was not needed or failed: a caller then fits it itself, and meets
+/// the error where a fold-by-fold loop would.
+struct OutcomeFits<M> {
+    folds: usize,
+    /// Without fold `o`, at `o`.
+    singles: Vec<Option<Vec<Option<M>>>>,
+    /// Without folds `o < i`, at [`OutcomeFits::pair`].
+    pairs: Vec<Option<Vec<Option<M>>>>,
+}
+
+impl<M: Send> OutcomeFits<M> {
+    fn fit<L>(
+        issues: &[OfferIssue],
+        fold: &[usize],
+        arms_active: &[bool],
+        learner: &L,
+        config: &PolicyConfig,
+    ) -> OutcomeFits<M>
+    where
+        L: BaseLearner<Model = M> + Sync,
+    {
+        let folds = config.folds;
+        let mut filled = vec![false; folds];
+        for &f in fold {
+            filled[f] = true;
+        }
+        // Every fold's set, then (DR only) every pair of filled folds.
+        let mut sets: Vec<Vec<usize>> = (0..folds).map(|f| vec![f]).collect();
+        if config.meta_learner == MetaLearner::Dr {
+            for first in 0..folds {
+                for second in first + 1..folds {
+                    sets.push(vec![first, second]);
+                }
+            }
+        }
+        let fitted = in_slots(sets.len(), config.threads, |job| {
+            let without = &sets[job];
+            if !without.iter().all(|&f| filled[f]) {
+                return None;
+            }
+            let training: Vec<usize> = (0..issues.len())
+                .filter(|&index| !without.contains(&fold[index]))
+                .collect();
+            fit_outcomes(learner, issues, &training, arms_active).ok()
+        });
+        let mut fitted = fitted.into_iter();
+        let singles = fitted.by_ref().take(folds).collect();
+        OutcomeFits {
+            folds,
+            singles,
+            pairs: fitted.collect(),
+        }
+    }
+}
+
+impl<M> OutcomeFits<M> {
+    /// Index of the pair `{first, second}` (distinct) in `pairs`.
+    fn pair(&self, first: usize, second: usize) -> usize {
+        let (low, high) = (first.min(second), first.max(second));
+        // Pairs (0, 1..), then (1, 2..), ...
+        low * self.folds - low * (low + 1) / 2 + (high - low - 1)
+    }
+
+    /// The arm models without the folds `without` (one or two), if fitted.
+    fn without(&self, without: &[usize]) -> Option<&[Option<M>]> {
+        let slot = match *without {
+            [only] => self.singles.get(only)?,
+            [first, second] if first != second => self.pairs.get(self.pair(first, second))?,
+            _ => return None,
+        };
+        slot.as_deref()
+    }
+}
+
+/// `(0..jobs).map(work)` on up to `threads` threads; each thread takes the
+/// next job not yet taken, and results land in their job's slot.
+fn in_slots<T: Send>(jobs: usize, threads: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = threads.clamp(1, jobs.max(1));
+    if threads == 1 {
+        return (0..jobs).map(work).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<T>>> =
+        (0..jobs).map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let job = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if job >= jobs {
+                        break;
+                    }
+                    let result = work(job);
+                    *slots[job]
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .expect("every job ran")
+        })
+        .collect()
 }
 
 /// One cross-fitting fold: the held-out issues, the arm predictions of
@@ -479,7 +617,7 @@ struct FoldFit {
 type FoldResult = Result<Option<FoldFit>, Error>;
 
 /// Every fold's [`FoldResult`], in fold order, on up to `config.threads`
-/// threads.
+/// threads, with the arm models of `outcomes`.
 fn cross_fit<L>(
     issues: &[OfferIssue],
     fold: &[usize],
@@ -487,10 +625,11 @@ fn cross_fit<L>(
     arms_active: &[bool],
     learner: &L,
     config: &PolicyConfig,
+    outcomes: &OutcomeFits<L::Model>,
 ) -> Vec<FoldResult>
 where
     L: BaseLearner + Sync,
-    L::Model: Send,
+    L::Model: Send + Sync,
 {
     let fit_fold = |held_out: usize| -> FoldResult {
         let (training, testing): (Vec<usize>, Vec<usize>) =
@@ -498,18 +637,27 @@ where
         if testing.is_empty() || training.is_empty() {
             return Ok(None);
         }
-        let outcomes = fit_outcomes(learner, issues, &training, arms_active)?;
+        let fitted;
+        let models = match outcomes.without(&[held_out]) {
+            Some(models) => models,
+            None => {
+                fitted = fit_outcomes(learner, issues, &training, arms_active)?;
+                &fitted[..]
+            }
+        };
         let predictions = testing
             .iter()
-            .map(|&index| predict_arms(&outcomes, &issues[index].features))
+            .map(|&index| predict_arms(models, &issues[index].features))
             .collect();
-        drop(outcomes);
+        // Inside this fold's training folds, fold `i`'s arm models are
+        // those without this fold and `i`.
+        let shared = |inner: usize| outcomes.without(&[held_out, inner]);
         let mut actions = vec![vec![None; testing.len()]; PolicyKind::ALL.len()];
         for kind in PolicyKind::ALL {
             if kind == PolicyKind::NoOffer {
                 continue;
             }
-            let policy = fit_on(kind, issues, &training, active, learner, config)?;
+            let policy = fit_on(kind, issues, &training, active, learner, config, &shared)?;
             for (position, &index) in testing.iter().enumerate() {
                 let issue = &issues[index];
                 actions[kind as usize][position] = policy.action(&issue.features, issue.cell);
@@ -521,40 +669,7 @@ where
             actions,
         }))
     };
-    let threads = config.threads.clamp(1, config.folds);
-    if threads == 1 {
-        return (0..config.folds).map(fit_fold).collect();
-    }
-    // Each thread takes the next fold not yet taken; results land in their
-    // fold's slot.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<FoldResult>>> = (0..config.folds)
-        .map(|_| std::sync::Mutex::new(None))
-        .collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let held_out = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if held_out >= config.folds {
-                        break;
-                    }
-                    let fitted = fit_fold(held_out);
-                    *slots[held_out]
-                        .lock()
-                        .unwrap_or_else(|poison| poison.into_inner()) = Some(fitted);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .unwrap_or_else(|poison| poison.into_inner())
-                .expect("every fold was fitted")
-        })
-        .collect()
+    in_slots(config.folds, config.threads, fit_fold)
 }
 
 fn interval(estimate: &Estimate) -> String {
@@ -630,6 +745,88 @@ fn choose(report: &SelectionReport) -> (PolicyKind, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::offer_policy::Ridge;
+    use crate::offer_policy::world::{BENEFITS, World};
+
+    #[test]
+    fn shared_arm_models_give_the_bits_of_each_fold_fitting_its_own() {
+        let world = World::heterogeneous();
+        let (issues, _) = world.issues(6_000, 5);
+        let learner = Ridge::default();
+        let config = PolicyConfig {
+            threads: 2,
+            ..PolicyConfig::default()
+        };
+        let active = active_benefits(&issues, BENEFITS, &config).unwrap();
+        let mut arms_active = vec![true];
+        arms_active.extend_from_slice(&active);
+        let fold: Vec<usize> = issues
+            .iter()
+            .map(|issue| fold_of(issue.unit, FOLD_SALT, config.folds))
+            .collect();
+        let outcomes = OutcomeFits::fit(&issues, &fold, &arms_active, &learner, &config);
+        assert_eq!(outcomes.pairs.len(), 10);
+        assert!(outcomes.pairs.iter().all(Option::is_some));
+        let bits = |policy: &ServedPolicy<_>| format!("{policy:?}");
+        for held_out in 0..config.folds {
+            let training: Vec<usize> = (0..issues.len())
+                .filter(|&index| fold[index] != held_out)
+                .collect();
+            let shared = |inner: usize| outcomes.without(&[held_out, inner]);
+            let kind = PolicyKind::Learned;
+            let with = fit_on(
+                kind, &issues, &training, &active, &learner, &config, &shared,
+            );
+            let alone = fit_on(
+                kind,
+                &issues,
+                &training,
+                &active,
+                &learner,
+                &config,
+                &|_| None,
+            );
+            assert_eq!(
+                bits(&with.unwrap()),
+                bits(&alone.unwrap()),
+                "fold {held_out}"
+            );
+            // The evaluation's outcome models are the fold's own fit.
+            let own = fit_outcomes(&learner, &issues, &training, &arms_active).unwrap();
+            assert_eq!(
+                format!("{:?}", outcomes.without(&[held_out]).unwrap()),
+                format!("{own:?}")
+            );
+        }
+        // And the refit on all issues takes the fold fits as its own.
+        let all: Vec<usize> = (0..issues.len()).collect();
+        let without = |held_out: usize| outcomes.without(&[held_out]);
+        let kind = PolicyKind::Learned;
+        let refit = fit_on(kind, &issues, &all, &active, &learner, &config, &without).unwrap();
+        let fresh = fit_policy(kind, &issues, BENEFITS, &learner, &config).unwrap();
+        assert_eq!(bits(&refit), bits(&fresh));
+    }
+
+    #[test]
+    fn pairs_of_folds_have_one_slot_each() {
+        let fits: OutcomeFits<()> = OutcomeFits {
+            folds: 5,
+            singles: Vec::new(),
+            pairs: Vec::new(),
+        };
+        let mut seen = Vec::new();
+        for first in 0..5 {
+            for second in 0..5 {
+                if first != second {
+                    assert_eq!(fits.pair(first, second), fits.pair(second, first));
+                    seen.push(fits.pair(first, second));
+                }
+            }
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    }
 
     #[test]
     fn rank_is_best_first_and_keeps_negatives_out_unless_asked() {
