@@ -6,12 +6,16 @@
 //! channel, send-time and uplift models read it, not the layer rules. Memory
 //! per user is bounded: counters per channel, the last [`RECENT_CONTACTS`]
 //! contact times, at most [`HOUR_SLOTS`] hour counters, and one entry per
-//! offer issue (a handful a year).
+//! offer issue (a handful a year); the lists packed once a fold is done
+//! (`packed.rs`).
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+mod packed;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::event::{Event, UnixMillis, kinds};
+use packed::{Issue, Lists, OpenLists};
 
 /// The contact channels, in the order of every per-channel array.
 pub const CHANNELS: [&str; 4] = ["sms", "app_push", "wechat", "email"];
@@ -74,21 +78,49 @@ pub struct OfferIssue {
 
 /// The process's one copy of a benefit id. A run holds a few offer issues
 /// for each of millions of users, all naming a handful of benefits: each
-/// issue points at the shared id (16 bytes) instead of owning a `String`
-/// (24 bytes and a heap block). The table keeps every distinct id a
-/// process has seen, a catalogue's worth.
+/// issue points at the shared id instead of owning a `String` (24 bytes and
+/// a heap block), and a history keeps only the id's index in the table.
 pub fn benefit_id(id: &str) -> Arc<str> {
-    static IDS: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
-    let mut ids = IDS
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    if let Some(known) = ids.get(id) {
-        return Arc::clone(known);
+    let index = benefit_index(id);
+    Arc::clone(&benefits().ids[index as usize])
+}
+
+/// Every distinct benefit id the process has seen (a catalogue's worth),
+/// each with its index, in the order first seen.
+#[derive(Default)]
+struct Benefits {
+    index: HashMap<Arc<str>, u32>,
+    ids: Vec<Arc<str>>,
+}
+
+fn benefit_table() -> &'static RwLock<Benefits> {
+    static BENEFITS: OnceLock<RwLock<Benefits>> = OnceLock::new();
+    BENEFITS.get_or_init(RwLock::default)
+}
+
+fn benefits() -> RwLockReadGuard<'static, Benefits> {
+    benefit_table()
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The index of `id` in the process's table, added if new.
+fn benefit_index(id: &str) -> u32 {
+    if let Some(index) = benefits().index.get(id) {
+        return *index;
     }
-    let fresh: Arc<str> = Arc::from(id);
-    ids.insert(Arc::clone(&fresh));
-    fresh
+    let mut table = benefit_table()
+        .write()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(index) = table.index.get(id) {
+        return *index;
+    }
+    // Four billion distinct ids would take over 100 GB of table first.
+    let index = u32::try_from(table.ids.len()).expect("fewer than 2^32 benefit ids");
+    let id: Arc<str> = Arc::from(id);
+    table.ids.push(Arc::clone(&id));
+    table.index.insert(id, index);
+    index
 }
 
 type Redemption = (UnixMillis, String, Option<f64>);
@@ -96,18 +128,17 @@ type Redemption = (UnixMillis, String, Option<f64>);
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Engagement {
     channels: [ChannelCounts; 4],
-    /// Most recent contact times, newest last, at most [`RECENT_CONTACTS`].
-    recent_contacts: Vec<UnixMillis>,
-    offers: Vec<OfferIssue>,
+    /// The most recent contact times (sorted, at most [`RECENT_CONTACTS`]),
+    /// the offer issues (in fold order) and the hour counters (sends and
+    /// responses on a known channel by hour slot, sorted by slot, only slots
+    /// with a count: most users have a dozen). Packed between folds.
+    lists: Lists,
     /// Redemption times with the benefit redeemed and the logged amount (what
     /// the redemption cost, if the log says). Boxed, and `None` rather than
     /// empty: few users redeem, and an empty `Vec` still takes 24 bytes.
     // The box is the point: 8 bytes in every history, not a `Vec`'s 24.
     #[allow(clippy::box_collection)]
     redemptions: Option<Box<Vec<Redemption>>>,
-    /// Sends and responses on a known channel by hour slot, sorted by slot,
-    /// only slots with a count (most users have a few dozen).
-    hours: Vec<HourCounts>,
 }
 
 /// An [`Engagement`]'s content as plain fields, to write it to a summary
@@ -128,23 +159,24 @@ impl Engagement {
     pub fn observe(&mut self, event: &Event) {
         match event.kind.as_str() {
             kinds::SEND => {
+                let lists = self.lists.open();
                 if let Some(index) = event.channel.as_deref().and_then(channel_index) {
                     self.channels[index].sends += 1;
-                    self.hour_counts(event.at).sends += 1;
+                    lists.hour_counts(event.at).sends += 1;
                 }
-                self.record_contact(event.at);
+                lists.record_contact(event.at);
             }
             kinds::RESPONSE => {
                 if let Some(index) = event.channel.as_deref().and_then(channel_index) {
                     self.channels[index].responses += 1;
-                    self.hour_counts(event.at).responses += 1;
+                    self.lists.open().hour_counts(event.at).responses += 1;
                 }
             }
             kinds::OFFER_ISSUED | kinds::OFFER_CONTROL => {
                 if let Some(benefit_id) = &event.benefit_id {
-                    self.offers.push(OfferIssue {
+                    self.lists.open().offers.push(Issue {
                         at: event.at,
-                        benefit_id: self::benefit_id(benefit_id),
+                        benefit: benefit_index(benefit_id),
                         treated: event.kind == kinds::OFFER_ISSUED,
                     });
                 }
@@ -163,93 +195,62 @@ impl Engagement {
         }
     }
 
-    fn hour_counts(&mut self, at: UnixMillis) -> &mut HourCounts {
-        let slot = (week_parity(at) * HOURS_PER_WEEK + hour_of_week(at)) as u16;
-        self.slot_counts(slot)
-    }
-
-    fn slot_counts(&mut self, slot: u16) -> &mut HourCounts {
-        let position = match self.hours.binary_search_by_key(&slot, |counts| counts.slot) {
-            Ok(position) => position,
-            Err(position) => {
-                self.hours.insert(
-                    position,
-                    HourCounts {
-                        slot,
-                        ..HourCounts::default()
-                    },
-                );
-                position
-            }
-        };
-        &mut self.hours[position]
-    }
-
-    fn record_contact(&mut self, at: UnixMillis) {
-        // Sorted insert keeps the result independent of arrival order.
-        let position = self.recent_contacts.partition_point(|known| *known <= at);
-        self.recent_contacts.insert(position, at);
-        if self.recent_contacts.len() > RECENT_CONTACTS {
-            self.recent_contacts.remove(0);
-        }
-    }
-
     pub fn merge(&mut self, other: Engagement) {
         for (mine, theirs) in self.channels.iter_mut().zip(other.channels) {
             mine.sends += theirs.sends;
             mine.responses += theirs.responses;
         }
-        for at in other.recent_contacts {
-            self.record_contact(at);
+        if !other.lists.is_empty() {
+            let lists = self.lists.open();
+            for at in other.lists.contacts() {
+                lists.record_contact(at);
+            }
+            lists.offers.extend(other.lists.offers());
+            for theirs in other.lists.hours() {
+                let mine = lists.slot_counts(theirs.slot);
+                mine.sends += theirs.sends;
+                mine.responses += theirs.responses;
+            }
         }
-        self.offers.extend(other.offers);
         if let Some(theirs) = other.redemptions {
             match &mut self.redemptions {
                 Some(mine) => mine.extend(*theirs),
                 None => self.redemptions = Some(theirs),
             }
         }
-        for theirs in other.hours {
-            let mine = self.slot_counts(theirs.slot);
-            mine.sends += theirs.sends;
-            mine.responses += theirs.responses;
-        }
     }
 
-    /// Every list in an allocation of its exact length (see
+    /// Packs the lists into one block of their exact size, and moves the
+    /// redemptions into an allocation of their exact length (see
     /// `UserHistory::compact`).
     pub fn compact(&mut self) {
-        crate::history::exact_size(&mut self.recent_contacts);
-        crate::history::exact_size(&mut self.offers);
+        self.lists.pack();
         if let Some(redemptions) = &mut self.redemptions {
             crate::history::exact_size(redemptions);
         }
-        crate::history::exact_size(&mut self.hours);
     }
 
     #[cfg(test)]
     pub(crate) fn slack(&self) -> usize {
-        self.recent_contacts.capacity() - self.recent_contacts.len()
-            + (self.offers.capacity() - self.offers.len())
+        self.lists.slack()
             + self
                 .redemptions
                 .as_ref()
                 .map_or(0, |list| list.capacity() - list.len())
-            + (self.hours.capacity() - self.hours.len())
     }
 
     pub fn to_parts(&self) -> EngagementParts {
         EngagementParts {
             channels: self.channels,
-            recent_contacts: self.recent_contacts.clone(),
-            offers: self.offers.clone(),
+            recent_contacts: self.lists.contacts().collect(),
+            offers: self.offer_issues(),
             redemptions: self.redemption_list().to_vec(),
-            hours: self.hours.clone(),
+            hours: self.lists.hours().collect(),
         }
     }
 
-    /// Back from [`Engagement::to_parts`]; `None` when the contacts or hours
-    /// are not what a fold keeps (contacts sorted, at most
+    /// Back from [`Engagement::to_parts`], compacted; `None` when the
+    /// contacts or hours are not what a fold keeps (contacts sorted, at most
     /// [`RECENT_CONTACTS`]; hours strictly sorted by slot, each below
     /// [`HOUR_SLOTS`]).
     pub fn from_parts(parts: EngagementParts) -> Option<Engagement> {
@@ -265,12 +266,27 @@ impl Engagement {
             && hours
                 .last()
                 .is_none_or(|last| usize::from(last.slot) < HOUR_SLOTS);
-        (sorted && recent_contacts.len() <= RECENT_CONTACTS && hours_valid).then(|| Engagement {
-            channels,
+        if !(sorted && recent_contacts.len() <= RECENT_CONTACTS && hours_valid) {
+            return None;
+        }
+        let offers = offers
+            .iter()
+            .map(|issue| Issue {
+                at: issue.at,
+                benefit: benefit_index(&issue.benefit_id),
+                treated: issue.treated,
+            })
+            .collect();
+        let mut lists = Lists::Open(Box::new(OpenLists {
             recent_contacts,
             offers,
-            redemptions: (!redemptions.is_empty()).then(|| Box::new(redemptions)),
             hours,
+        }));
+        lists.pack();
+        Some(Engagement {
+            channels,
+            lists,
+            redemptions: (!redemptions.is_empty()).then(|| Box::new(redemptions)),
         })
     }
 
@@ -278,9 +294,25 @@ impl Engagement {
         self.redemptions.as_deref().map_or(&[], Vec::as_slice)
     }
 
+    /// The offer issues in fold order, each with its shared benefit id.
+    fn offer_issues(&self) -> Vec<OfferIssue> {
+        if self.lists.is_empty() {
+            return Vec::new();
+        }
+        let benefits = benefits();
+        self.lists
+            .offers()
+            .map(|issue| OfferIssue {
+                at: issue.at,
+                benefit_id: Arc::clone(&benefits.ids[issue.benefit as usize]),
+                treated: issue.treated,
+            })
+            .collect()
+    }
+
     /// Sends and responses on known channels by hour slot, sorted by slot.
-    pub fn hours(&self) -> &[HourCounts] {
-        &self.hours
+    pub fn hours(&self) -> impl Iterator<Item = HourCounts> + '_ {
+        self.lists.hours()
     }
 
     /// Sends and responses per channel, in [`CHANNELS`] order.
@@ -291,15 +323,15 @@ impl Engagement {
     /// Contacts in the `window_days` days up to and including `as_of`.
     pub fn contacts_within(&self, as_of: UnixMillis, window_days: u32) -> usize {
         let since = as_of - i64::from(window_days) * 86_400_000;
-        self.recent_contacts
-            .iter()
-            .filter(|at| **at > since && **at <= as_of)
+        self.lists
+            .contacts()
+            .filter(|at| *at > since && *at <= as_of)
             .count()
     }
 
     /// Offer issues sorted by time (then benefit), whatever the arrival order.
     pub fn offers(&self) -> Vec<OfferIssue> {
-        let mut offers = self.offers.clone();
+        let mut offers = self.offer_issues();
         offers.sort();
         offers
     }
@@ -339,6 +371,39 @@ impl Engagement {
             .iter()
             .filter(|(at, _, _)| *at < until)
             .count()
+    }
+}
+
+impl OpenLists {
+    fn hour_counts(&mut self, at: UnixMillis) -> &mut HourCounts {
+        let slot = (week_parity(at) * HOURS_PER_WEEK + hour_of_week(at)) as u16;
+        self.slot_counts(slot)
+    }
+
+    fn slot_counts(&mut self, slot: u16) -> &mut HourCounts {
+        let position = match self.hours.binary_search_by_key(&slot, |counts| counts.slot) {
+            Ok(position) => position,
+            Err(position) => {
+                self.hours.insert(
+                    position,
+                    HourCounts {
+                        slot,
+                        ..HourCounts::default()
+                    },
+                );
+                position
+            }
+        };
+        &mut self.hours[position]
+    }
+
+    fn record_contact(&mut self, at: UnixMillis) {
+        // Sorted insert keeps the result independent of arrival order.
+        let position = self.recent_contacts.partition_point(|known| *known <= at);
+        self.recent_contacts.insert(position, at);
+        if self.recent_contacts.len() > RECENT_CONTACTS {
+            self.recent_contacts.remove(0);
+        }
     }
 }
 
@@ -390,8 +455,19 @@ mod tests {
         halves.merge(rest);
         assert_eq!(halves.offers(), forward.offers());
         assert_eq!(halves.contacts_within(10 * day, 7), 3);
-        assert_eq!(halves.hours(), forward.hours());
-        assert_eq!(backward.hours(), forward.hours());
+        assert!(halves.hours().eq(forward.hours()));
+        assert!(backward.hours().eq(forward.hours()));
+        assert_eq!(halves, forward);
+        let mut compacted = forward.clone();
+        compacted.compact();
+        assert_eq!(compacted, forward, "packing keeps the content");
+        assert_eq!(compacted.contacts_within(10 * day, 7), 3);
+        assert_eq!(compacted.offers(), forward.offers());
+        // A later event opens packed lists again.
+        let later = event("send", 10 * day + 1, Some("sms"), None);
+        compacted.observe(&later);
+        forward.observe(&later);
+        assert_eq!(compacted, forward);
     }
 
     #[test]
@@ -453,8 +529,8 @@ mod tests {
         ];
         expected.sort_by_key(|counts| counts.slot);
         assert_eq!(
-            engagement.hours(),
-            expected.as_slice(),
+            engagement.hours().collect::<Vec<_>>(),
+            expected,
             "unknown channel left out"
         );
         let round_trip = Engagement::from_parts(engagement.to_parts()).expect("a fold's parts");

@@ -182,8 +182,14 @@ fn parts_round_trip_exactly_for_every_preset() {
         let history = fold(&model, &events);
         let parts = history.to_parts();
         assert_eq!(parts.series.len(), model.tracked_series().len(), "{preset}");
-        let back = UserHistory::new(&model).with_parts(parts).unwrap();
+        let back = UserHistory::new(&model).with_parts(parts.clone()).unwrap();
         assert_eq!(back, history, "{preset}");
+        // Read back, the engagement's lists are packed: they give the same
+        // plain fields, as a history packed by `compact` does.
+        assert_eq!(back.to_parts(), parts, "{preset}");
+        let mut compacted = history.clone();
+        compacted.compact();
+        assert_eq!(compacted.to_parts(), parts, "{preset}");
     }
 }
 
