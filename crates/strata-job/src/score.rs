@@ -127,6 +127,8 @@ pub(crate) fn score(
     let users = owned.len();
     drop(population);
 
+    let started = std::time::Instant::now();
+    let _span = tracing::info_span!("apply").entered();
     let differ = Differ::new(options, &previous, users, card, value)?;
     let mut applier = Applier::new(options, fitted);
     // The diff of each step runs on its own thread while the next step is
@@ -168,6 +170,11 @@ pub(crate) fn score(
     })?;
     let report = applier.report(users);
     let mut scored = differ.finish()?;
+    tracing::info!(
+        users,
+        seconds = started.elapsed().as_secs_f64(),
+        "profiles applied and diffed"
+    );
     scored.models = report;
     scored.cohorts = cohorts.finish();
     forget_or_erase_gone(options, gone, &previous, &mut scored);
