@@ -133,23 +133,28 @@ pub(crate) fn score(
     let mut applier = Applier::new(options, fitted);
     // The diff of each step runs on its own thread while the next step is
     // applied; steps reach it in user order.
-    let (steps, diffed) = std::sync::mpsc::sync_channel::<(Vec<Tallied<'_>>, Vec<Profile>)>(1);
+    let (steps, diffed) = std::sync::mpsc::sync_channel::<Step<'_>>(1);
     let differ = std::thread::scope(|scope| {
         let diff = scope.spawn(move || -> Result<Differ<'_>, RecomputeError> {
             let mut differ = differ;
-            for (segments, profiles) in diffed {
-                differ.add(&segments, profiles)?;
+            for step in diffed {
+                differ.add(step)?;
             }
             Ok(differ)
         });
         if let Some(targeting) = &options.targeting {
             // Tags and campaign arms rank the whole population: every profile
             // is made before any is diffed.
-            let (mut profiles, segments) = applier.apply(owned);
-            targeting.apply(&mut profiles, options.as_of, options.models.currency_code());
+            let mut step = applier.apply(owned, false);
+            targeting.apply(
+                &mut step.profiles,
+                options.as_of,
+                options.models.currency_code(),
+            );
+            step.fingerprints = fingerprints(&step.profiles);
             // A send fails only when the diff stopped on an error, which its
             // join returns.
-            let _ = steps.send((segments, profiles));
+            let _ = steps.send(step);
         } else {
             let mut rest = owned.into_iter();
             loop {
@@ -158,8 +163,7 @@ pub(crate) fn score(
                 if step.is_empty() {
                     break;
                 }
-                let (profiles, segments) = applier.apply(step);
-                if steps.send((segments, profiles)).is_err() {
+                if steps.send(applier.apply(step, true)).is_err() {
                     break;
                 }
             }
@@ -334,6 +338,37 @@ struct ApplyRun<'a> {
     decisions: Decisions<'a>,
     users_with_benefits: u64,
     held_out: u64,
+    /// The encoding buffer of [`fingerprint`].
+    buffer: Vec<u8>,
+}
+
+/// Applied users on their way to the diff, in user order: their profiles,
+/// rules and fingerprints.
+struct Step<'m> {
+    profiles: Vec<Profile>,
+    segments: Vec<Tallied<'m>>,
+    fingerprints: Vec<u64>,
+}
+
+/// XXH3-64 of the profile's encoding; it leaves out computed_at, which
+/// changes every run (set only after).
+fn fingerprint(buffer: &mut Vec<u8>, profile: &Profile) -> u64 {
+    buffer.clear();
+    profile.encode(buffer).expect("a Vec grows as needed");
+    let mut hasher = XxHash3_64::default();
+    hasher.write(buffer);
+    hasher.finish()
+}
+
+/// The fingerprints of `profiles`, on every core.
+fn fingerprints(profiles: &[Profile]) -> Vec<u64> {
+    map_in_order(
+        profiles.iter().collect(),
+        score_threads(),
+        Vec::new,
+        |buffer, profile: &Profile| fingerprint(buffer, profile),
+    )
+    .0
 }
 
 /// The apply stage: each user from the fitted models and their own history
@@ -385,10 +420,10 @@ impl<'a> Applier<'a> {
     /// The profiles of `users`, in their order, on every core (each thread
     /// with its own `Decisions`, which counts the capped users).
     /// Each history is dropped on its thread once its profile is made.
-    fn apply(
-        &mut self,
-        users: Vec<(String, Box<UserHistory>)>,
-    ) -> (Vec<Profile>, Vec<Tallied<'a>>) {
+    /// With `fingerprinted` (the profiles are final: no tags or campaigns to
+    /// add), each profile is fingerprinted where it was made, while still in
+    /// cache; otherwise the step's fingerprints are left empty.
+    fn apply(&mut self, users: Vec<(String, Box<UserHistory>)>, fingerprinted: bool) -> Step<'a> {
         let options = self.options;
         let fitted = self.fitted;
         let (server, global_control, policy) = (&self.server, &self.global_control, &self.policy);
@@ -404,6 +439,7 @@ impl<'a> Applier<'a> {
                 ),
                 users_with_benefits: 0,
                 held_out: 0,
+                buffer: Vec::new(),
             },
             |run, (user_id, history)| {
                 let history = &*history;
@@ -458,7 +494,12 @@ impl<'a> Applier<'a> {
                         .quadrant
                         .map_or(labels::NO_QUADRANT, |kind| kind.name()),
                 };
-                (profile, tallied)
+                let fingerprint = if fingerprinted {
+                    fingerprint(&mut run.buffer, &profile)
+                } else {
+                    0
+                };
+                (profile, tallied, fingerprint)
             },
         );
         for run in &runs {
@@ -470,7 +511,19 @@ impl<'a> Applier<'a> {
             self.tally.users_with_benefits += run.users_with_benefits;
             self.tally.held_out += run.held_out;
         }
-        per_user.into_iter().unzip()
+        let mut step = Step {
+            profiles: Vec::with_capacity(per_user.len()),
+            segments: Vec::with_capacity(per_user.len()),
+            fingerprints: Vec::with_capacity(if fingerprinted { per_user.len() } else { 0 }),
+        };
+        for (profile, tallied, fingerprint) in per_user {
+            step.profiles.push(profile);
+            step.segments.push(tallied);
+            if fingerprinted {
+                step.fingerprints.push(fingerprint);
+            }
+        }
+        step
     }
 
     /// The fit's report with this run's per-user tallies, once all `users`
@@ -646,25 +699,14 @@ impl<'p> Differ<'p> {
         })
     }
 
-    /// Diffs the next users' profiles (`segments` are their rules).
-    fn add(
-        &mut self,
-        segments: &[Tallied<'_>],
-        profiles: Vec<Profile>,
-    ) -> Result<(), RecomputeError> {
-        // The fingerprint leaves out computed_at, which changes every run.
-        let (fingerprints, _) = map_in_order(
-            profiles.iter().collect(),
-            score_threads(),
-            Vec::new,
-            |buffer, profile: &Profile| {
-                buffer.clear();
-                profile.encode(buffer).expect("a Vec grows as needed");
-                let mut hasher = XxHash3_64::default();
-                hasher.write(buffer);
-                hasher.finish()
-            },
-        );
+    /// Diffs the next users' profiles.
+    fn add(&mut self, step: Step<'_>) -> Result<(), RecomputeError> {
+        let Step {
+            profiles,
+            segments,
+            fingerprints,
+        } = step;
+        debug_assert_eq!(fingerprints.len(), profiles.len());
         let scored = &mut self.scored;
         for ((segment, mut profile), fingerprint) in segments.iter().zip(profiles).zip(fingerprints)
         {
