@@ -94,10 +94,18 @@ impl ValueTally {
             self.horizon_days = self.horizon_days.max(value.horizon_days);
         }
         for benefit in &profile.benefits {
+            // Looked up by reference first: the id is copied once per
+            // benefit, not once per user.
+            if !self.benefits.contains_key(&benefit.benefit_id) {
+                self.benefits.insert(
+                    benefit.benefit_id.clone(),
+                    (kind_name(benefit.kind), 0, 0.0),
+                );
+            }
             let entry = self
                 .benefits
-                .entry(benefit.benefit_id.clone())
-                .or_insert_with(|| (kind_name(benefit.kind), 0, 0.0));
+                .get_mut(&benefit.benefit_id)
+                .expect("inserted above");
             entry.1 += 1;
             entry.2 += benefit.expected_incremental_profit;
         }

@@ -136,9 +136,115 @@ pub struct Gbt {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "TreeNodes", into = "TreeNodes")]
 struct Tree {
     /// Node 0 is the root; children always come after their parent.
     nodes: Vec<Node>,
+    /// The same tree laid out complete, for prediction; `None` when it is
+    /// deeper than [`Complete::MAX_DEPTH`]. Built from `nodes`, never stored.
+    complete: Option<Complete>,
+}
+
+/// How a tree is stored (the model file holds only its nodes).
+#[derive(Serialize, Deserialize)]
+struct TreeNodes {
+    nodes: Vec<Node>,
+}
+
+impl From<TreeNodes> for Tree {
+    fn from(stored: TreeNodes) -> Tree {
+        Tree::new(stored.nodes)
+    }
+}
+
+impl From<Tree> for TreeNodes {
+    fn from(tree: Tree) -> TreeNodes {
+        TreeNodes { nodes: tree.nodes }
+    }
+}
+
+/// A tree as a complete binary tree of its greatest depth: the splits in
+/// breadth-first order (the children of slot `i` at `2i + 1` and `2i + 2`),
+/// then `2^depth` leaves. A leaf above that depth fills every leaf slot
+/// beneath it, so the splits in between (feature 0, threshold 0) lead to
+/// its value either way. Every row then takes `depth` steps with no branch
+/// on the path: walking the nodes, each tree's unpredictable exit was most
+/// of a prediction's time (the apply stage predicts once per user).
+#[derive(Debug, Clone, PartialEq)]
+struct Complete {
+    depth: u32,
+    features: Vec<u32>,
+    thresholds: Vec<f64>,
+    leaves: Vec<f64>,
+}
+
+impl Complete {
+    /// Deeper trees keep the node walk (`2^depth` slots each).
+    const MAX_DEPTH: u32 = 10;
+
+    fn of(nodes: &[Node]) -> Option<Complete> {
+        if nodes.is_empty() {
+            return None;
+        }
+        let depth = Self::depth_below(nodes, 0);
+        if depth > Self::MAX_DEPTH {
+            return None;
+        }
+        let splits = (1usize << depth) - 1;
+        let mut complete = Complete {
+            depth,
+            features: vec![0; splits],
+            thresholds: vec![0.0; splits],
+            leaves: vec![0.0; splits + 1],
+        };
+        complete.place(nodes, 0, 0, 0);
+        Some(complete)
+    }
+
+    fn depth_below(nodes: &[Node], id: usize) -> u32 {
+        match nodes[id] {
+            Node::Leaf { .. } => 0,
+            Node::Split { left, right, .. } => {
+                1 + Self::depth_below(nodes, left as usize)
+                    .max(Self::depth_below(nodes, right as usize))
+            }
+        }
+    }
+
+    /// Puts node `id` and its subtree at `slot`, on `level`.
+    fn place(&mut self, nodes: &[Node], id: usize, slot: usize, level: u32) {
+        match nodes[id] {
+            Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+                ..
+            } => {
+                self.features[slot] = feature;
+                self.thresholds[slot] = threshold;
+                self.place(nodes, left as usize, 2 * slot + 1, level + 1);
+                self.place(nodes, right as usize, 2 * slot + 2, level + 1);
+            }
+            Node::Leaf { value } => {
+                let below = self.depth - level;
+                // The leftmost slot beneath `slot` at the last level, as a leaf index.
+                let first = ((slot + 1) << below) - (1usize << self.depth);
+                self.leaves[first..first + (1usize << below)].fill(value);
+            }
+        }
+    }
+
+    fn value(&self, x: &[f64]) -> f64 {
+        let mut slot = 0;
+        for _ in 0..self.depth {
+            // As the node walk: `x <= threshold` goes left, anything else
+            // (NaN too) right.
+            let left = x[self.features[slot] as usize] <= self.thresholds[slot];
+            slot = 2 * slot + 2 - usize::from(left);
+        }
+        self.leaves[slot + 1 - (1usize << self.depth)]
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -159,7 +265,20 @@ enum Node {
 }
 
 impl Tree {
+    fn new(nodes: Vec<Node>) -> Tree {
+        let complete = Complete::of(&nodes);
+        Tree { nodes, complete }
+    }
+
     fn value(&self, x: &[f64]) -> f64 {
+        match &self.complete {
+            Some(complete) => complete.value(x),
+            None => self.walk(x),
+        }
+    }
+
+    /// The prediction through the nodes.
+    fn walk(&self, x: &[f64]) -> f64 {
         let mut index = 0;
         loop {
             match self.nodes[index] {
@@ -436,9 +555,7 @@ fn train<R: AsRef<[f64]>, V: AsRef<[f64]>>(
         };
         grower.grow(&mut sample, root_histogram, root_total, 0);
         spare_histograms = grower.spare;
-        let tree = Tree {
-            nodes: grower.nodes,
-        };
+        let tree = Tree::new(grower.nodes);
         // Rows outside the sample still need the new tree in their margin.
         for &index in &left_out {
             raw[index as usize] += tree.value(rows[index as usize].as_ref());
@@ -1053,6 +1170,54 @@ mod tests {
             })
             .collect();
         (rows, y)
+    }
+
+    /// Trees of every depth up to the layout's limit and past it (those keep
+    /// the node walk), with leaves at mixed depths: the complete layout
+    /// gives each tree's value bit for bit, NaN and infinite features
+    /// included, and a model read back from its JSON predicts the same bits.
+    #[test]
+    fn the_complete_layout_predicts_the_bits_of_the_node_walk() {
+        let (rows, y) = threshold_data(4_000, 7);
+        let mut random = StdRng::seed_from_u64(8);
+        let mut probes: Vec<[f64; 3]> = (0..2_000)
+            .map(|_| std::array::from_fn(|_| random.random::<f64>() * 1.2 - 0.1))
+            .collect();
+        probes.extend(rows.iter().take(500).copied());
+        for special in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.3, 0.5] {
+            probes.push([special, 0.4, 0.6]);
+            probes.push([0.7, special, special]);
+        }
+        let mut complete_trees = 0;
+        for max_depth in [1, 2, 5, Complete::MAX_DEPTH, Complete::MAX_DEPTH + 2] {
+            let config = GbtConfig {
+                trees: 15,
+                max_depth,
+                min_samples_leaf: 5,
+                ..GbtConfig::default()
+            };
+            let model = Gbt::fit(&rows, &y, None, Loss::Squared, &config).expect("fits");
+            for tree in &model.trees {
+                complete_trees += usize::from(tree.complete.is_some());
+                for probe in &probes {
+                    assert_eq!(
+                        tree.value(probe).to_bits(),
+                        tree.walk(probe).to_bits(),
+                        "depth {max_depth}, {probe:?}"
+                    );
+                }
+            }
+            let read: Gbt = serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+            assert_eq!(read, model);
+            for probe in &probes {
+                assert_eq!(
+                    read.predict(probe).to_bits(),
+                    model.predict(probe).to_bits()
+                );
+            }
+        }
+        // Every tree but the deepest model's used the layout.
+        assert!(complete_trees >= 4 * 15, "{complete_trees}");
     }
 
     #[test]

@@ -403,3 +403,11 @@ where
         );
     }
 }
+
+#[test]
+fn served_cell_names_are_the_cell_names() {
+    for cell in std::iter::once(None).chain((0..40).map(Some)) {
+        assert_eq!(served_cell_name(cell), cell_name(cell), "{cell:?}");
+    }
+    assert_eq!(served_cell_name(Some(u32::MAX)), cell_name(Some(u32::MAX)));
+}
