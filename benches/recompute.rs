@@ -13,27 +13,27 @@
 //! `VmHWM`, reset before each phase. The DuckDB rows are skipped, with a
 //! note, when `import duckdb` fails.
 //!
-//! Last run (issue 22, fifth session: the likelihoods' shared logarithms,
-//! propensity trained on at most 200k users, the offer folds side by side,
-//! apply consuming the histories with the diff on its own thread, smaller
-//! histories; 1M users, 39.4M events, 2 cores, nothing else running,
-//! `STRATA_BENCH_SCALING=1`):
+//! Last run (issue 22, sixth session: the offer learner's arm models fitted
+//! once per pair of folds, packed ridge rows, packed engagement lists, a
+//! cheaper apply and diff; 1M users, 39.4M events, 2 cores, nothing else
+//! running, `STRATA_BENCH_SCALING=1`):
 //!
 //! ```text
 //! run                              | threads |   seconds |  vs duckdb |   peak MiB |  KB/user
-//! duckdb 2.0.1 aggregation         |       1 |      3.56 |      1.00x |        633 |     0.66
-//! strata read (summarize)          |       1 |      5.56 |      1.56x |        746 |     0.78
-//! duckdb 2.0.1 aggregation         |       2 |      2.04 |      1.00x |        697 |     0.73
-//! strata read (summarize)          |       2 |      3.05 |      1.49x |        814 |     0.85
-//! strata recompute, no delivery    |       2 |     17.45 |      8.54x |       1074 |     1.13
-//! recompute phases: read 3.04s, score 14.22s, deliver 0.00s
-//! scaling: recompute of 3000000 users 39.10s vs 1000000 users 17.45s = 2.24x (target <= 3.3x); peak 0.93 KB/user
+//! duckdb 2.0.1 aggregation         |       1 |      3.79 |      1.00x |        629 |     0.66
+//! strata read (summarize)          |       1 |      5.82 |      1.54x |        508 |     0.53
+//! duckdb 2.0.1 aggregation         |       2 |      2.18 |      1.00x |        694 |     0.73
+//! strata read (summarize)          |       2 |      3.21 |      1.47x |        572 |     0.60
+//! strata recompute, no delivery    |       2 |     14.62 |      6.72x |        825 |     0.87
+//! recompute phases: read 3.21s, score 11.22s, deliver 0.00s
+//! scaling: recompute of 3000000 users 35.39s vs 1000000 users 14.62s = 2.42x (target <= 3.3x); peak 0.66 KB/user
 //! ```
 //!
-//! The session before ended at: read 5.45 s (1.55x) and 3.04 s (1.49x),
-//! recompute 25.30 s (12.40x) at 1.72 KB/user, 3M in 2.98x.
+//! The fifth session ended at: read 5.56 s (1.56x) and 3.05 s (1.49x),
+//! recompute 17.45 s (8.54x) at 1.13 KB/user, 3M in 2.24x at 0.93 KB/user.
+//! The fourth ended at recompute 25.30 s (12.40x) at 1.72 KB/user.
 //!
-//! The same machine at the start of the session before (huge pages on, the row
+//! The same machine at the start of the fourth session (huge pages on, the row
 //! read, fits one after the other): read 29.36 s on 1 thread (7.34x),
 //! 14.33 s on 2 (6.13x), recompute 72.20 s (30.89x) at 4.56 KB/user.
 
