@@ -56,15 +56,20 @@ impl Estimate {
     /// If the lengths differ or `confidence` is not in `(0, 1)`.
     pub fn from_scores(scores: &[f64], clusters: &[u64], confidence: f64) -> Estimate {
         assert_eq!(scores.len(), clusters.len(), "one cluster per score");
+        Estimate::from_clustered(scores, &Clusters::of(clusters.to_vec()), confidence)
+    }
+
+    /// [`Estimate::from_scores`] with the clusters grouped once for many
+    /// estimates over the same issues (the same bits).
+    pub(crate) fn from_clustered(scores: &[f64], clusters: &Clusters, confidence: f64) -> Estimate {
+        assert_eq!(scores.len(), clusters.keys.len(), "one cluster per score");
         assert!(confidence > 0.0 && confidence < 1.0, "confidence in (0, 1)");
         if scores.is_empty() {
             return Estimate::exact(0.0);
         }
         let count = scores.len() as f64;
         let mean = scores.iter().sum::<f64>() / count;
-        // Sorting by cluster makes the sums independent of input order.
-        let mut order: Vec<usize> = (0..scores.len()).collect();
-        order.sort_by_key(|&index| (clusters[index], index));
+        let (clusters, order) = (&clusters.keys, &clusters.order);
         let (mut groups, mut squares) = (0_usize, 0.0);
         let mut start = 0;
         while start < order.len() {
@@ -91,6 +96,28 @@ impl Estimate {
             lower: mean - z * std_error,
             upper: mean + z * std_error,
         }
+    }
+}
+
+/// Scores' cluster keys with the order the clustered sums run in: by key,
+/// then by position, so the sums are independent of the input's order.
+/// Sorting 400k keys took a tenth of a second, and a selection makes 14
+/// estimates over the same issues.
+pub(crate) struct Clusters {
+    keys: Vec<u64>,
+    order: Vec<usize>,
+}
+
+impl Clusters {
+    pub(crate) fn of(keys: Vec<u64>) -> Clusters {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by_key(|&index| (keys[index], index));
+        Clusters { keys, order }
+    }
+
+    /// The issues' users.
+    pub(crate) fn of_issues(issues: &[OfferIssue]) -> Clusters {
+        Clusters::of(issues.iter().map(|issue| issue.unit).collect())
     }
 }
 
@@ -142,7 +169,18 @@ pub fn evaluate_policy(
     actions: &[Option<usize>],
     confidence: f64,
 ) -> PolicyValue {
-    let clusters: Vec<u64> = issues.iter().map(|issue| issue.unit).collect();
+    let clusters = Clusters::of_issues(issues);
+    evaluate_clustered(issues, predictions, actions, confidence, &clusters)
+}
+
+/// [`evaluate_policy`] with the issues' [`Clusters`] made once.
+pub(crate) fn evaluate_clustered(
+    issues: &[OfferIssue],
+    predictions: &[Vec<f64>],
+    actions: &[Option<usize>],
+    confidence: f64,
+    clusters: &Clusters,
+) -> PolicyValue {
     let dr: Vec<f64> = issues
         .iter()
         .zip(predictions)
@@ -157,8 +195,8 @@ pub fn evaluate_policy(
     let offered = actions.iter().filter(|action| action.is_some()).count() as f64
         / actions.len().max(1) as f64;
     PolicyValue {
-        dr: Estimate::from_scores(&dr, &clusters, confidence),
-        ips: Estimate::from_scores(&ips, &clusters, confidence),
+        dr: Estimate::from_clustered(&dr, clusters, confidence),
+        ips: Estimate::from_clustered(&ips, clusters, confidence),
         offered,
     }
 }
@@ -172,7 +210,19 @@ pub fn compare_policies(
     second: &[Option<usize>],
     confidence: f64,
 ) -> Estimate {
-    let clusters: Vec<u64> = issues.iter().map(|issue| issue.unit).collect();
+    let clusters = Clusters::of_issues(issues);
+    compare_clustered(issues, predictions, first, second, confidence, &clusters)
+}
+
+/// [`compare_policies`] with the issues' [`Clusters`] made once.
+pub(crate) fn compare_clustered(
+    issues: &[OfferIssue],
+    predictions: &[Vec<f64>],
+    first: &[Option<usize>],
+    second: &[Option<usize>],
+    confidence: f64,
+    clusters: &Clusters,
+) -> Estimate {
     let scores: Vec<f64> = issues
         .iter()
         .enumerate()
@@ -185,7 +235,7 @@ pub fn compare_policies(
             }
         })
         .collect();
-    Estimate::from_scores(&scores, &clusters, confidence)
+    Estimate::from_clustered(&scores, clusters, confidence)
 }
 
 /// Salt of the evaluation folds (shared with [`super::select`]).
@@ -264,6 +314,21 @@ mod tests {
         assert!((normal_quantile(0.975) - 1.959_963_985).abs() < 1e-8);
         assert!((normal_quantile(0.5)).abs() < 1e-10);
         assert!((normal_quantile(0.05) + 1.644_853_627).abs() < 1e-8);
+    }
+
+    #[test]
+    fn clusters_grouped_once_give_the_bits_of_each_estimate_alone() {
+        let keys: Vec<u64> = (0..500_u64).map(|index| (index * 7919) % 61).collect();
+        let clusters = Clusters::of(keys.clone());
+        for seed in 0..4_u64 {
+            let scores: Vec<f64> = (0..500_u64)
+                .map(|index| ((index * 31 + seed * 17) % 97) as f64 / 7.0 - 6.0)
+                .collect();
+            let alone = Estimate::from_scores(&scores, &keys, 0.9);
+            let shared = Estimate::from_clustered(&scores, &clusters, 0.9);
+            assert_eq!(format!("{alone:?}"), format!("{shared:?}"));
+            assert!(alone.std_error > 0.0);
+        }
     }
 
     #[test]

@@ -53,7 +53,9 @@
 //! asked for negatives and there is nothing positive.
 
 use super::cells::{CellEffects, EstimateSource};
-use super::evaluate::{Estimate, FOLD_SALT, PolicyValue, compare_policies, evaluate_policy};
+use super::evaluate::{
+    Clusters, Estimate, FOLD_SALT, PolicyValue, compare_clustered, evaluate_clustered,
+};
 use super::learner::{
     BaseLearner, EffectModel, MetaLearner, Regressor, SharedOutcomes, fit_effects_with,
     fit_outcomes, predict_arms,
@@ -440,15 +442,17 @@ where
         });
     }
 
+    let clusters = Clusters::of_issues(issues);
     let candidates: Vec<CandidateReport> = PolicyKind::ALL
         .iter()
         .map(|&policy| CandidateReport {
             policy,
-            value: evaluate_policy(
+            value: evaluate_clustered(
                 issues,
                 &predictions,
                 &actions[policy as usize],
                 config.confidence,
+                &clusters,
             ),
         })
         .collect();
@@ -458,12 +462,13 @@ where
             gains.push(PairedGain {
                 policy,
                 over,
-                gain: compare_policies(
+                gain: compare_clustered(
                     issues,
                     &predictions,
                     &actions[policy as usize],
                     &actions[over as usize],
                     config.confidence,
+                    &clusters,
                 ),
             });
         }
