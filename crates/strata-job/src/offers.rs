@@ -1111,29 +1111,32 @@ fn with_sources(
     list
 }
 
-/// [`cell_name`] from names made once: every served benefit of every
-/// profile carries one (two `format!`s each were about 3% of the apply
-/// stage's time at 1M users).
-fn served_cell_name(cell: Option<u32>) -> String {
+/// A buyer cell's margin and order terciles, by name.
+const TERCILE: [&str; 3] = ["1/3", "2/3", "3/3"];
+
+/// A cell's name for people (see [`Space::describe`] for the cells), copied
+/// from names made once: every served benefit of every profile carries one
+/// (two `format!`s each were about 3% of the apply stage's time at 1M
+/// users).
+pub(crate) fn cell_name(cell: Option<u32>) -> String {
     /// Every cell [`Space::describe`] makes: "all users", then by index.
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let names = NAMES.get_or_init(|| {
-        let cells = TENURE_CUTS.len() as u32 + 1 + 9;
-        std::iter::once(cell_name(None))
-            .chain((0..cells).map(|cell| cell_name(Some(cell))))
+        let cells = TENURE_CUTS.len() + 1 + TERCILE.len() * TERCILE.len();
+        std::iter::once(format_cell_name(None))
+            .chain((0..cells as u32).map(|cell| format_cell_name(Some(cell))))
             .collect()
     });
     let index = cell.map_or(0, |cell| cell as usize + 1);
     match names.get(index) {
         Some(name) => name.clone(),
-        None => cell_name(cell),
+        None => format_cell_name(cell),
     }
 }
 
-/// A cell's name for people (see [`Space::describe`] for the cells).
-pub(crate) fn cell_name(cell: Option<u32>) -> String {
+/// [`cell_name`], made anew.
+fn format_cell_name(cell: Option<u32>) -> String {
     // Short: the name is stored in every benefit of every profile.
-    const TERCILE: [&str; 3] = ["1/3", "2/3", "3/3"];
     let tenure_cells = TENURE_CUTS.len() as u32 + 1;
     match cell {
         None => "all users".to_owned(),
@@ -1467,7 +1470,7 @@ pub(crate) fn benefits(
                 cell: if policy.is_empty() {
                     String::new()
                 } else {
-                    served_cell_name(offer.cell)
+                    cell_name(offer.cell)
                 },
                 estimate_low: half.map(|half| ((offer.estimate - half) * 100.0).floor() / 100.0),
                 estimate_high: half.map(|half| ((offer.estimate + half) * 100.0).ceil() / 100.0),

@@ -136,7 +136,7 @@ pub struct Gbt {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(from = "TreeNodes", into = "TreeNodes")]
+#[serde(try_from = "TreeNodes", into = "TreeNodes")]
 struct Tree {
     /// Node 0 is the root; children always come after their parent.
     nodes: Vec<Node>,
@@ -151,9 +151,32 @@ struct TreeNodes {
     nodes: Vec<Node>,
 }
 
-impl From<TreeNodes> for Tree {
-    fn from(stored: TreeNodes) -> Tree {
-        Tree::new(stored.nodes)
+/// A stored tree is checked before it is laid out: a model file is
+/// human-readable, and a node list with a child before its parent (a
+/// cycle) or past the end would hang or crash the layout and the walk.
+impl TryFrom<TreeNodes> for Tree {
+    type Error = String;
+
+    fn try_from(stored: TreeNodes) -> Result<Tree, String> {
+        let nodes = stored.nodes;
+        if nodes.is_empty() {
+            return Err("a tree has no nodes".to_owned());
+        }
+        for (id, node) in nodes.iter().enumerate() {
+            if let Node::Split { left, right, .. } = node {
+                for child in [*left, *right] {
+                    let child = child as usize;
+                    if child <= id || child >= nodes.len() {
+                        return Err(format!(
+                            "tree node {id} has child {child}, expected one after it and \
+                             below {} (the tree's nodes)",
+                            nodes.len()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(Tree::new(nodes))
     }
 }
 
@@ -1170,6 +1193,39 @@ mod tests {
             })
             .collect();
         (rows, y)
+    }
+
+    /// A model file whose tree points back at a node (a cycle) or past its
+    /// end is refused when read, with the node named; the intact file reads.
+    #[test]
+    fn a_tree_with_a_child_before_its_parent_or_past_its_end_is_refused() {
+        let (rows, y) = threshold_data(1_000, 3);
+        let config = GbtConfig {
+            trees: 3,
+            max_depth: 3,
+            ..GbtConfig::default()
+        };
+        let model = Gbt::fit(&rows, &y, None, Loss::Squared, &config).expect("fits");
+        let json = serde_json::to_value(&model).unwrap();
+        let read: Gbt = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(read, model);
+        for child in [0, 1_000_000] {
+            let mut damaged = json.clone();
+            damaged["trees"][0]["nodes"][0]["Split"]["left"] = child.into();
+            let error = serde_json::from_value::<Gbt>(damaged)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(&format!("tree node 0 has child {child}")),
+                "{error}"
+            );
+        }
+        let mut empty = json;
+        empty["trees"][0]["nodes"] = serde_json::json!([]);
+        let error = serde_json::from_value::<Gbt>(empty)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("a tree has no nodes"), "{error}");
     }
 
     /// Trees of every depth up to the layout's limit and past it (those keep

@@ -298,20 +298,22 @@ fn pseudo_outcomes<'m, L: BaseLearner>(
             }
         })
         .collect();
-    for held_out in 0..folds {
-        let training: Vec<usize> = subset
-            .iter()
-            .zip(&fold)
-            .filter(|(_, fold)| **fold != held_out)
-            .map(|(index, _)| *index)
-            .collect();
-        if training.len() == subset.len() {
-            continue; // an empty fold: nothing to predict
-        }
+    let mut filled = vec![false; folds];
+    for &f in &fold {
+        filled[f] = true;
+    }
+    for (held_out, _) in filled.iter().enumerate().filter(|(_, filled)| **filled) {
+        // (An empty fold has nothing to predict.)
         let fitted;
         let models = match shared(held_out) {
             Some(models) => models,
             None => {
+                let training: Vec<usize> = subset
+                    .iter()
+                    .zip(&fold)
+                    .filter(|(_, fold)| **fold != held_out)
+                    .map(|(index, _)| *index)
+                    .collect();
                 fitted = fit_outcomes(learner, issues, &training, arms_active)?;
                 &fitted[..]
             }

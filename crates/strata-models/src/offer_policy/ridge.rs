@@ -228,14 +228,13 @@ fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<Ve
                 reason: format!("has {} values, expected {width}", row.len()),
             });
         }
+        if let Some(column) = row.iter().position(|value| !value.is_finite()) {
+            return Err(Error::InvalidInput {
+                input: format!("rows[{index}][{column}]"),
+                reason: format!("is {}, expected a finite number", row[column]),
+            });
+        }
         packed.extend_from_slice(row);
-    }
-    if let Some(position) = packed.iter().position(|value| !value.is_finite()) {
-        let (index, column) = (position / width, position % width);
-        return Err(Error::InvalidInput {
-            input: format!("rows[{index}][{column}]"),
-            reason: format!("is {}, expected a finite number", packed[position]),
-        });
     }
     for (number, target) in targets.iter().enumerate() {
         if target.len() != rows.len() {
