@@ -128,6 +128,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use std::hash::Hasher;
@@ -142,8 +143,8 @@ use strata_models::offer_policy::fairness::{
     enforce_least_cost,
 };
 use strata_models::offer_policy::{
-    BaseLearner, Estimate, OfferIssue, PolicyConfig, PolicyKind, Regressor, Ridge, RidgeConfig,
-    RidgeModel, SelectionReport, ServedPolicy, rank, select_policy,
+    BaseLearner, Estimate, OfferIssue, PolicyConfig, PolicyKind, Pool, PoolData, Regressor, Ridge,
+    RidgeConfig, RidgeModel, SelectionReport, ServedPolicy, rank, select_policy,
 };
 use strata_models::{BgNbdParameters, PurchaseDay, summarize_purchases};
 use strata_proto::v1;
@@ -482,15 +483,17 @@ const BUYER_STRATA: [f64; 2] = [0.5, 0.85];
 
 /// A base learner fitted separately per stratum of users: never-buyers,
 /// and buyers by how much they buy anyway (expected natural margin in the
-/// window, split at [`BUYER_STRATA`] of the training rows). Regimes, not
-/// one surface: a never-buyer's outcome is a conversion or nothing; a
-/// one-time buyer's is nearly the same; a frequent buyer's is dominated by
-/// their own orders, with a noise that grows with them. One additive model
-/// lets the frequent buyers' large, noisy outcomes set the slopes and the
-/// penalty everyone else is predicted with (measured on the generator: the
-/// learned policy then offered never-buyers points and free shipping, which
-/// do nothing for them, and missed that discount-15 earns on one-time
-/// buyers). Per stratum, the inner learner chooses its own penalty.
+/// window, split at [`BUYER_STRATA`] of the pool's rows: cut once per
+/// pool, from the features of every issue, so every fit of a selection
+/// shares the strata). Regimes, not one surface: a never-buyer's outcome is
+/// a conversion or nothing; a one-time buyer's is nearly the same; a
+/// frequent buyer's is dominated by their own orders, with a noise that
+/// grows with them. One additive model lets the frequent buyers' large,
+/// noisy outcomes set the slopes and the penalty everyone else is predicted
+/// with (measured on the generator: the learned policy then offered
+/// never-buyers points and free shipping, which do nothing for them, and
+/// missed that discount-15 earns on one-time buyers). Per stratum, the
+/// inner learner chooses its own penalty.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Stratified<L> {
     pub inner: L,
@@ -523,94 +526,222 @@ impl<M: Regressor> Regressor for StratifiedModel<M> {
     }
 }
 
-impl<L: BaseLearner> BaseLearner for Stratified<L>
+/// The buyer strata's cut points over `rows` (at [`BUYER_STRATA`] of the
+/// buyers' expected margins; a stratum too small to fit alone merged with
+/// a neighbour) and each row's stratum under them.
+fn strata_of(rows: &[&[f64]]) -> (Vec<f64>, Vec<usize>) {
+    let mut margins: Vec<f64> = rows
+        .iter()
+        .filter(|row| row[BOUGHT] > 0.0)
+        .map(|row| row[EXPECTED_MARGIN])
+        .collect();
+    // The values a sort would put at the quantiles' ranks, by selection
+    // (ranks increase, so each search starts past the previous one).
+    let mut cuts: Vec<f64> = Vec::with_capacity(BUYER_STRATA.len());
+    let mut start = 0;
+    for q in BUYER_STRATA {
+        if margins.is_empty() {
+            break;
+        }
+        let rank = ((margins.len() - 1) as f64 * q).round() as usize;
+        let (_, cut, _) = margins[start..].select_nth_unstable_by(rank - start, f64::total_cmp);
+        cuts.push(*cut);
+        start = rank;
+    }
+    drop(margins);
+    cuts.dedup();
+    let mut which: Vec<usize> = Vec::with_capacity(rows.len());
+    loop {
+        which.clear();
+        which.extend(rows.iter().map(|row| stratum(row, &cuts)));
+        let mut sizes = vec![0_usize; cuts.len() + 1];
+        for &stratum in &which {
+            if stratum > 0 {
+                sizes[stratum - 1] += 1;
+            }
+        }
+        let Some((smallest, size)) = sizes
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|(_, size)| *size)
+        else {
+            break;
+        };
+        if size >= MIN_STRATUM_ROWS || cuts.is_empty() {
+            break;
+        }
+        cuts.remove(smallest.min(cuts.len() - 1));
+    }
+    (cuts, which)
+}
+
+impl<L> BaseLearner for Stratified<L>
 where
-    L::Model: Clone,
+    L: BaseLearner + Sync,
+    L::Model: Clone + Send + Sync,
 {
     type Model = StratifiedModel<L::Model>;
 
-    fn fit_many(
-        &self,
-        rows: &[&[f64]],
-        targets: &[&[f64]],
-        groups: &[u64],
-    ) -> Result<Vec<Self::Model>, ModelError> {
-        let mut margins: Vec<f64> = rows
-            .iter()
-            .filter(|row| row[BOUGHT] > 0.0)
-            .map(|row| row[EXPECTED_MARGIN])
-            .collect();
-        // The values a sort would put at the quantiles' ranks, by selection
-        // (ranks increase, so each search starts past the previous one).
-        let mut cuts: Vec<f64> = Vec::with_capacity(BUYER_STRATA.len());
-        let mut start = 0;
-        for q in BUYER_STRATA {
-            if margins.is_empty() {
-                break;
-            }
-            let rank = ((margins.len() - 1) as f64 * q).round() as usize;
-            let (_, cut, _) = margins[start..].select_nth_unstable_by(rank - start, f64::total_cmp);
-            cuts.push(*cut);
-            start = rank;
+    /// The strata are cut once, from every row of the pool; each stratum
+    /// pools its own rows in the inner learner.
+    fn pool<'a>(
+        &'a self,
+        data: PoolData<'a>,
+    ) -> Result<Box<dyn Pool<Self::Model> + 'a>, ModelError> {
+        if let Some(index) = data.cell.iter().position(|cell| *cell >= data.cells) {
+            return Err(ModelError::InvalidInput {
+                input: format!("cell[{index}]"),
+                reason: format!(
+                    "is {}, expected a cell below {}",
+                    data.cell[index], data.cells
+                ),
+            });
         }
-        drop(margins);
-        cuts.dedup();
-        // A buyer stratum too small to fit alone merges with a neighbour.
-        let mut which: Vec<usize> = Vec::with_capacity(rows.len());
-        loop {
-            which.clear();
-            which.extend(rows.iter().map(|row| stratum(row, &cuts)));
-            let mut sizes = vec![0_usize; cuts.len() + 1];
-            for &stratum in &which {
-                if stratum > 0 {
-                    sizes[stratum - 1] += 1;
-                }
-            }
-            let Some((smallest, size)) = sizes
-                .iter()
-                .copied()
-                .enumerate()
-                .min_by_key(|(_, size)| *size)
-            else {
-                break;
-            };
-            if size >= MIN_STRATUM_ROWS || cuts.is_empty() {
-                break;
-            }
-            cuts.remove(smallest.min(cuts.len() - 1));
-        }
-        // `which` is each row's stratum under the final cuts.
+        let (cuts, which) = strata_of(&data.rows);
         let strata = cuts.len() + 2;
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); strata];
         for (index, &stratum) in which.iter().enumerate() {
             members[stratum].push(index);
         }
-        let fit = |subset: &[usize]| {
-            let rows: Vec<&[f64]> = subset.iter().map(|&index| rows[index]).collect();
-            let columns: Vec<Vec<f64>> = targets
-                .iter()
-                .map(|target| subset.iter().map(|&index| target[index]).collect())
-                .collect();
-            let columns: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
-            let groups: Vec<u64> = subset.iter().map(|&index| groups[index]).collect();
-            self.inner.fit_many(&rows, &columns, &groups)
-        };
+        let mut counts = vec![vec![0_usize; data.cells]; strata];
+        let mut pools = Vec::with_capacity(strata);
+        for (stratum, rows) in members.iter().enumerate() {
+            for &index in rows {
+                counts[stratum][data.cell[index]] += 1;
+            }
+            pools.push(if rows.is_empty() {
+                None
+            } else {
+                let part = PoolData {
+                    rows: rows.iter().map(|&index| data.rows[index]).collect(),
+                    outcome: rows.iter().map(|&index| data.outcome[index]).collect(),
+                    groups: rows.iter().map(|&index| data.groups[index]).collect(),
+                    cell: rows.iter().map(|&index| data.cell[index]).collect(),
+                    cells: data.cells,
+                };
+                Some(self.inner.pool(part)?)
+            });
+        }
+        Ok(Box::new(StratifiedPool {
+            inner: &self.inner,
+            data,
+            cuts,
+            members,
+            counts,
+            pools,
+            everyone: OnceLock::new(),
+        }))
+    }
+}
+
+/// [`Stratified`]'s pool: one inner pool per stratum, and one of every
+/// row for the strata too small in a fit (made when first needed).
+struct StratifiedPool<'a, L: BaseLearner> {
+    inner: &'a L,
+    data: PoolData<'a>,
+    cuts: Vec<f64>,
+    /// Per stratum: its rows, in order.
+    members: Vec<Vec<usize>>,
+    /// Per stratum, per cell: rows.
+    counts: Vec<Vec<usize>>,
+    pools: Vec<Option<InnerPool<'a, L>>>,
+    everyone: OnceLock<Result<InnerPool<'a, L>, String>>,
+}
+
+/// A pool of [`Stratified`]'s inner learner.
+type InnerPool<'a, L> = Box<dyn Pool<<L as BaseLearner>::Model> + 'a>;
+
+impl<'a, L> StratifiedPool<'a, L>
+where
+    L: BaseLearner + Sync,
+{
+    /// Per stratum: its rows in `cells`.
+    fn sizes(&self, cells: &[usize]) -> Vec<usize> {
+        self.counts
+            .iter()
+            .map(|counts| cells.iter().map(|&cell| counts[cell]).sum())
+            .collect()
+    }
+
+    /// The pool of every row: what a stratum too small to fit alone borrows.
+    fn everyone(&self) -> Result<&(dyn Pool<L::Model> + 'a), ModelError> {
+        self.everyone
+            .get_or_init(|| {
+                self.inner
+                    .pool(self.data.clone())
+                    .map_err(|error| error.to_string())
+            })
+            .as_deref()
+            .map_err(|reason| ModelError::DegenerateInput {
+                model: "stratified learner",
+                reason: reason.clone(),
+            })
+    }
+}
+
+impl<L> Pool<StratifiedModel<L::Model>> for StratifiedPool<'_, L>
+where
+    L: BaseLearner + Sync,
+    L::Model: Clone + Send + Sync,
+{
+    fn fit(&self, cells: &[usize]) -> Result<StratifiedModel<L::Model>, ModelError> {
+        let sizes = self.sizes(cells);
         // A stratum too small (or empty) borrows a model fitted on everyone.
-        let shared = if members.iter().any(|rows| rows.len() < MIN_STRATUM_ROWS) {
-            Some(self.inner.fit_many(rows, targets, groups)?)
-        } else {
-            None
+        let shared = match sizes.iter().any(|size| *size < MIN_STRATUM_ROWS) {
+            true => Some(self.everyone()?.fit(cells)?),
+            false => None,
         };
-        let mut per_stratum: Vec<Vec<L::Model>> = Vec::with_capacity(strata);
-        for subset in &members {
-            per_stratum.push(match &shared {
-                Some(shared) if subset.len() < MIN_STRATUM_ROWS => shared.clone(),
-                _ => fit(subset)?,
+        let models = sizes
+            .iter()
+            .zip(&self.pools)
+            .map(|(size, pool)| match (&shared, pool) {
+                (Some(shared), _) if *size < MIN_STRATUM_ROWS => Ok(shared.clone()),
+                (_, Some(pool)) => pool.fit(cells),
+                (_, None) => unreachable!("an empty stratum is too small"),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(StratifiedModel {
+            cuts: self.cuts.clone(),
+            models,
+        })
+    }
+
+    fn fit_many(
+        &self,
+        cells: &[usize],
+        targets: &[&[f64]],
+    ) -> Result<Vec<StratifiedModel<L::Model>>, ModelError> {
+        let rows = self.data.rows.len();
+        if let Some(number) = targets.iter().position(|target| target.len() != rows) {
+            return Err(ModelError::InvalidInput {
+                input: format!("targets[{number}]"),
+                reason: format!("has {} values, expected {rows}", targets[number].len()),
+            });
+        }
+        let sizes = self.sizes(cells);
+        let shared = match sizes.iter().any(|size| *size < MIN_STRATUM_ROWS) {
+            true => Some(self.everyone()?.fit_many(cells, targets)?),
+            false => None,
+        };
+        let mut per_stratum: Vec<Vec<L::Model>> = Vec::with_capacity(sizes.len());
+        for ((size, pool), members) in sizes.iter().zip(&self.pools).zip(&self.members) {
+            per_stratum.push(match (&shared, pool) {
+                (Some(shared), _) if *size < MIN_STRATUM_ROWS => shared.clone(),
+                (_, Some(pool)) => {
+                    let columns: Vec<Vec<f64>> = targets
+                        .iter()
+                        .map(|target| members.iter().map(|&index| target[index]).collect())
+                        .collect();
+                    let columns: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+                    pool.fit_many(cells, &columns)?
+                }
+                (_, None) => unreachable!("an empty stratum is too small"),
             });
         }
         Ok((0..targets.len())
             .map(|target| StratifiedModel {
-                cuts: cuts.clone(),
+                cuts: self.cuts.clone(),
                 models: per_stratum
                     .iter()
                     .map(|models| models[target].clone())

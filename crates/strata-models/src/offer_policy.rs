@@ -69,7 +69,7 @@ pub use evaluate::{
     Estimate, PolicyValue, compare_policies, cross_fit_outcomes, dr_score, evaluate_policy,
     ips_score,
 };
-pub use learner::{BaseLearner, EffectModel, MetaLearner, Regressor, fit_effects};
+pub use learner::{BaseLearner, EffectModel, MetaLearner, Pool, PoolData, Regressor};
 pub use ridge::{Ridge, RidgeConfig, RidgeModel};
 pub use select::{
     CandidateReport, PairedGain, PolicyConfig, PolicyKind, RankedOffer, Selection, SelectionReport,

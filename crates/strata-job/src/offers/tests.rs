@@ -56,6 +56,59 @@ fn issue_log() -> Vec<Event> {
 }
 
 #[test]
+fn strata_are_cut_once_per_pool_and_a_thin_stratum_borrows_everyones_model() {
+    // Every other row a buyer, with an expected margin that grows with the
+    // row; four cells of about 1,000 rows each.
+    let rows: Vec<Vec<f64>> = (0..4_000)
+        .map(|index| {
+            let mut row = vec![0.0; EXPECTED_MARGIN + 1];
+            row[BOUGHT] = f64::from(u8::from(index % 2 == 1));
+            row[EXPECTED_MARGIN] = f64::from(index) * row[BOUGHT];
+            row
+        })
+        .collect();
+    let outcome: Vec<f64> = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| 0.01 * row[EXPECTED_MARGIN] + f64::from(index as u32 % 7))
+        .collect();
+    let slices: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
+    let data = PoolData {
+        rows: slices.clone(),
+        outcome,
+        groups: (0..4_000).collect(),
+        cell: (0..4_000).map(|index| (index / 7) % 4).collect(),
+        cells: 4,
+    };
+    let learner = Stratified {
+        inner: Ridge::default(),
+    };
+    let pool = learner.pool(data).unwrap();
+    let (cuts, _) = strata_of(&slices);
+    let all = pool.fit(&[0, 1, 2, 3]).unwrap();
+    let one = pool.fit(&[0]).unwrap();
+    // The same strata for every union of cells: those of every row.
+    assert_eq!(all.cuts, cuts);
+    assert_eq!(one.cuts, cuts);
+    assert_eq!(all.models.len(), cuts.len() + 2);
+    // On every row each stratum fits alone; on one cell (about 250 rows per
+    // buyer stratum) the buyer strata are too thin and share one model.
+    assert_ne!(all.models[1], all.models[2]);
+    assert_eq!(one.models[1], one.models[2]);
+    let err = learner
+        .pool(PoolData {
+            rows: slices.clone(),
+            outcome: vec![0.0; 4_000],
+            groups: vec![0; 4_000],
+            cell: vec![4; 4_000],
+            cells: 4,
+        })
+        .err()
+        .expect("a cell past the count is refused");
+    assert!(err.to_string().contains("cell[0]"), "{err}");
+}
+
+#[test]
 fn issue_features_see_nothing_from_the_issue_day_on() {
     let model = LifecycleModel::preset("retail").unwrap();
     let config = ModelsConfig::default();

@@ -24,8 +24,8 @@
 //! `G_i(pi_1(x_i)) - G_i(pi_2(x_i))`: the issues where they agree add exact
 //! zeros, so the interval reflects only where they differ.
 
-use super::learner::{BaseLearner, fit_outcomes, predict_arms};
-use super::{OfferIssue, arm_index, check_issues, fold_of};
+use super::learner::{BaseLearner, IssueFits, predict_arms};
+use super::{OfferIssue, arm_index, check_issues};
 use crate::Error;
 use serde::{Deserialize, Serialize};
 
@@ -257,15 +257,12 @@ pub fn cross_fit_outcomes<L: BaseLearner>(
             reason: format!("is {folds}, expected at least 2"),
         });
     }
-    let fold: Vec<usize> = issues
-        .iter()
-        .map(|issue| fold_of(issue.unit, FOLD_SALT, folds))
-        .collect();
+    let fits = IssueFits::new(learner, issues, folds, benefits + 1)?;
+    let fold = fits.fold();
     let active = vec![true; benefits + 1];
     let mut predictions = vec![Vec::new(); issues.len()];
     for held_out in 0..folds {
-        let training: Vec<usize> = (0..issues.len()).filter(|&i| fold[i] != held_out).collect();
-        let models = fit_outcomes(learner, issues, &training, &active)?;
+        let models = fits.outcomes(&[held_out], &active)?;
         for (index, issue) in issues.iter().enumerate() {
             if fold[index] == held_out {
                 predictions[index] = predict_arms(&models, &issue.features);

@@ -8,6 +8,15 @@
 //! cross-validation and must keep a user's rows in one fold. A fitted model
 //! is any [`Regressor`].
 //!
+//! A learner also makes a [`Pool`] ([`BaseLearner::pool`]): rows split into
+//! cells, and fits on any union of cells. The meta-learners below fit every
+//! model on the issues outside some folds, so the issues are pooled once
+//! with one cell per fold and arm ([`IssueFits`]): ridge then sums its
+//! statistics once per cell, and each fit is a sum and a small solve.
+//! What a learner chooses from the features alone (ridge's knots, the job's
+//! strata) it chooses once per pool, from every issue's features (never
+//! an outcome), so every fit of a selection shares it.
+//!
 //! ## T-learner
 //! `mu_a(x) = E[Y | x, A = a]` fitted separately on each arm's issues;
 //! `tau_b(x) = mu_b(x) - mu_0(x)`. Unbiased when both fits are, but the
@@ -20,8 +29,8 @@
 //!    evaluation's split, [`super::evaluate`]'s salt); for each fold fit
 //!    `mu_a` on the other folds and predict on this one. A caller that
 //!    already has the arm models without a fold passes them in
-//!    ([`fit_effects_with`]): the selection fits the models without each
-//!    pair of its folds once, for both folds of the pair.
+//!    ([`fit_effects`]): the selection fits the models without each pair
+//!    of its folds once, for both folds of the pair.
 //! 2. Pseudo-outcome per issue and benefit `b`:
 //!    `phi_b = mu_b - mu_0 + [A = b](Y - mu_b)/p - [A = none](Y - mu_0)/p`.
 //!    With known propensities `E[phi_b | x] = tau_b(x)` even when `mu` is
@@ -63,9 +72,40 @@ pub trait Regressor {
     fn predict(&self, features: &[f64]) -> f64;
 }
 
+/// Rows to fit on, each in one of `cells` cells: see [`BaseLearner::pool`].
+#[derive(Debug, Clone)]
+pub struct PoolData<'a> {
+    pub rows: Vec<&'a [f64]>,
+    /// The target of [`Pool::fit`].
+    pub outcome: Vec<f64>,
+    /// Each row's user, as in [`BaseLearner::fit_many`].
+    pub groups: Vec<u64>,
+    /// Each row's cell, below `cells`.
+    pub cell: Vec<usize>,
+    pub cells: usize,
+}
+
+/// Fits on the rows of any union of a [`PoolData`]'s cells.
+pub trait Pool<M>: Send + Sync {
+    /// A model of the outcome on the rows of `cells`.
+    fn fit(&self, cells: &[usize]) -> Result<M, Error>;
+
+    /// One model per target on the rows of `cells`. A target has a value
+    /// for every row of the data; those of rows outside `cells` are not
+    /// read.
+    fn fit_many(&self, cells: &[usize], targets: &[&[f64]]) -> Result<Vec<M>, Error>;
+}
+
 /// Fits [`Regressor`]s.
 pub trait BaseLearner {
     type Model: Regressor;
+
+    /// What fits on unions of `data`'s cells share, made once. What a
+    /// learner chooses from the features alone (knots, strata) it chooses
+    /// here, from every row, so every fit of the pool uses the same; what
+    /// it learns from a target (coefficients, penalties) it learns per fit,
+    /// from the fit's rows only.
+    fn pool<'a>(&'a self, data: PoolData<'a>) -> Result<Box<dyn Pool<Self::Model> + 'a>, Error>;
 
     /// One model per entry of `targets`, each `rows.len()` long, all on the
     /// same `rows`. `groups[i]` is row `i`'s user.
@@ -74,7 +114,18 @@ pub trait BaseLearner {
         rows: &[&[f64]],
         targets: &[&[f64]],
         groups: &[u64],
-    ) -> Result<Vec<Self::Model>, Error>;
+    ) -> Result<Vec<Self::Model>, Error> {
+        let data = PoolData {
+            rows: rows.to_vec(),
+            outcome: targets
+                .first()
+                .map_or_else(|| vec![0.0; rows.len()], |target| target.to_vec()),
+            groups: groups.to_vec(),
+            cell: vec![0; rows.len()],
+            cells: 1,
+        };
+        self.pool(data)?.fit_many(&[0], targets)
+    }
 
     fn fit(&self, rows: &[&[f64]], target: &[f64], groups: &[u64]) -> Result<Self::Model, Error> {
         let mut models = self.fit_many(rows, &[target], groups)?;
@@ -154,35 +205,115 @@ impl<M: Regressor> EffectModel<M> {
     }
 }
 
-/// Fits one outcome model per arm on the issues `subset` (indices into
-/// `issues`); arms that are not `active` (index 0 = no offer) or have no
-/// issue in the subset get `None`.
-pub(crate) fn fit_outcomes<L: BaseLearner>(
-    learner: &L,
-    issues: &[OfferIssue],
-    subset: &[usize],
-    active: &[bool],
-) -> Result<Vec<Option<L::Model>>, Error> {
-    let mut by_arm: Vec<Vec<usize>> = vec![Vec::new(); active.len()];
-    for &index in subset {
-        by_arm[arm_index(issues[index].arm)].push(index);
-    }
-    by_arm
-        .iter()
-        .zip(active)
-        .map(|(members, active)| {
-            if !active || members.is_empty() {
-                return Ok(None);
-            }
-            let rows: Vec<&[f64]> = members
+/// Offer issues in one [`Pool`] of the learner, one cell per fold and arm:
+/// the arm models and the effect models of the issues outside any set of
+/// folds are fits on unions of cells.
+pub(crate) struct IssueFits<'a, M> {
+    pool: Box<dyn Pool<M> + 'a>,
+    /// Each issue's fold.
+    fold: Vec<usize>,
+    folds: usize,
+    arms: usize,
+    /// Issues per cell (`fold * arms + arm`).
+    counts: Vec<usize>,
+}
+
+impl<'a, M> IssueFits<'a, M> {
+    /// `issues` split into `folds` folds by user ([`FOLD_SALT`]), with
+    /// `arms` arms (index 0 = no offer).
+    pub(crate) fn new<L>(
+        learner: &'a L,
+        issues: &'a [OfferIssue],
+        folds: usize,
+        arms: usize,
+    ) -> Result<IssueFits<'a, M>, Error>
+    where
+        L: BaseLearner<Model = M>,
+    {
+        let fold: Vec<usize> = issues
+            .iter()
+            .map(|issue| fold_of(issue.unit, FOLD_SALT, folds))
+            .collect();
+        let cell: Vec<usize> = issues
+            .iter()
+            .zip(&fold)
+            .map(|(issue, fold)| fold * arms + arm_index(issue.arm))
+            .collect();
+        let mut counts = vec![0; folds * arms];
+        for &cell in &cell {
+            counts[cell] += 1;
+        }
+        let data = PoolData {
+            rows: issues
                 .iter()
-                .map(|&index| issues[index].features.as_slice())
-                .collect();
-            let target: Vec<f64> = members.iter().map(|&index| issues[index].outcome).collect();
-            let groups: Vec<u64> = members.iter().map(|&index| issues[index].unit).collect();
-            learner.fit(&rows, &target, &groups).map(Some)
+                .map(|issue| issue.features.as_slice())
+                .collect(),
+            outcome: issues.iter().map(|issue| issue.outcome).collect(),
+            groups: issues.iter().map(|issue| issue.unit).collect(),
+            cell,
+            cells: folds * arms,
+        };
+        Ok(IssueFits {
+            pool: learner.pool(data)?,
+            fold,
+            folds,
+            arms,
+            counts,
         })
-        .collect()
+    }
+
+    /// Each issue's fold.
+    pub(crate) fn fold(&self) -> &[usize] {
+        &self.fold
+    }
+
+    /// Whether fold `fold` has any issue.
+    pub(crate) fn filled(&self, fold: usize) -> bool {
+        self.counts[fold * self.arms..(fold + 1) * self.arms]
+            .iter()
+            .any(|count| *count > 0)
+    }
+
+    /// The cells of the folds outside `without`, of arm `arm` (`None`:
+    /// every arm).
+    fn cells(&self, without: &[usize], arm: Option<usize>) -> Vec<usize> {
+        let arms = self.arms;
+        (0..self.folds)
+            .filter(|fold| !without.contains(fold))
+            .flat_map(|fold| {
+                match arm {
+                    Some(arm) => arm..arm + 1,
+                    None => 0..arms,
+                }
+                .map(move |arm| fold * arms + arm)
+            })
+            .collect()
+    }
+
+    /// One outcome model per arm on the issues outside the folds
+    /// `without`; arms that are not `active` (index 0 = no offer) or have
+    /// no issue there get `None`.
+    pub(crate) fn outcomes(
+        &self,
+        without: &[usize],
+        active: &[bool],
+    ) -> Result<Vec<Option<M>>, Error> {
+        (0..self.arms)
+            .map(|arm| {
+                let cells = self.cells(without, Some(arm));
+                if !active[arm] || cells.iter().all(|&cell| self.counts[cell] == 0) {
+                    return Ok(None);
+                }
+                self.pool.fit(&cells).map(Some)
+            })
+            .collect()
+    }
+
+    /// One model per target (a value per issue) on the issues outside the
+    /// folds `without`.
+    fn fit_many(&self, without: &[usize], targets: &[&[f64]]) -> Result<Vec<M>, Error> {
+        self.pool.fit_many(&self.cells(without, None), targets)
+    }
 }
 
 /// Predictions of every arm's model for one row; an arm without a model
@@ -202,39 +333,24 @@ pub(crate) fn predict_arms<M: Regressor>(models: &[Option<M>], features: &[f64])
     out
 }
 
-/// Fits an [`EffectModel`] on the issues `subset`. `active[b]` says whether
-/// benefit `b` is learned; `inner_folds` is the DR-learner's cross-fitting
-/// split (ignored by the T-learner).
-pub fn fit_effects<L: BaseLearner>(
-    learner: &L,
-    meta: MetaLearner,
-    issues: &[OfferIssue],
-    subset: &[usize],
-    active: &[bool],
-    inner_folds: usize,
-) -> Result<EffectModel<L::Model>, Error> {
-    fit_effects_with(learner, meta, issues, subset, active, inner_folds, &|_| {
-        None
-    })
-}
-
-/// The arm models (index 0 = no offer) fitted on every issue of a subset
-/// outside fold `f`, if the caller has them: `shared(f)`. They must be what
-/// [`fit_outcomes`] gives on those issues in index order, so a shared fit
-/// and a fresh one are the same bits.
+/// The arm models (index 0 = no offer) fitted on every issue outside the
+/// folds of a fit and fold `f`, if the caller has them: `shared(f)`. They
+/// must be what [`IssueFits::outcomes`] gives, so a shared fit and a fresh
+/// one are the same bits.
 pub(crate) type SharedOutcomes<'m, M> = dyn Fn(usize) -> Option<&'m [Option<M>]> + 'm;
 
-/// [`fit_effects`], taking the DR-learner's arm models from `shared` where
-/// it has them.
-pub(crate) fn fit_effects_with<'m, L: BaseLearner>(
-    learner: &L,
+/// Fits an [`EffectModel`] on the issues outside the folds `without` (none:
+/// every issue). `active[b]` says whether benefit `b` is learned. The
+/// DR-learner cross-fits its arm models over the same folds, taking them
+/// from `shared` where it has them.
+pub(crate) fn fit_effects<'m, M: Regressor>(
+    fits: &IssueFits<'_, M>,
     meta: MetaLearner,
     issues: &[OfferIssue],
-    subset: &[usize],
+    without: &[usize],
     active: &[bool],
-    inner_folds: usize,
-    shared: &SharedOutcomes<'m, L::Model>,
-) -> Result<EffectModel<L::Model>, Error> {
+    shared: &SharedOutcomes<'m, M>,
+) -> Result<EffectModel<M>, Error> {
     let benefits = active.len();
     let mut arms_active = Vec::with_capacity(benefits + 1);
     arms_active.push(true);
@@ -243,21 +359,15 @@ pub(crate) fn fit_effects_with<'m, L: BaseLearner>(
         MetaLearner::T => Ok(EffectModel {
             meta,
             benefits,
-            outcomes: fit_outcomes(learner, issues, subset, &arms_active)?,
+            outcomes: fits.outcomes(without, &arms_active)?,
             effects: Vec::new(),
         }),
         MetaLearner::Dr => {
-            let targets =
-                pseudo_outcomes(learner, issues, subset, &arms_active, inner_folds, shared)?;
-            let rows: Vec<&[f64]> = subset
-                .iter()
-                .map(|&index| issues[index].features.as_slice())
-                .collect();
-            let groups: Vec<u64> = subset.iter().map(|&index| issues[index].unit).collect();
+            let targets = pseudo_outcomes(fits, issues, without, &arms_active, shared)?;
             let learned: Vec<usize> = (0..benefits).filter(|&b| active[b]).collect();
             let columns: Vec<&[f64]> = learned.iter().map(|&b| targets[b].as_slice()).collect();
-            let mut fitted = learner.fit_many(&rows, &columns, &groups)?.into_iter();
-            let mut effects: Vec<Option<L::Model>> = (0..benefits).map(|_| None).collect();
+            let mut fitted = fits.fit_many(without, &columns)?.into_iter();
+            let mut effects: Vec<Option<M>> = (0..benefits).map(|_| None).collect();
             for &benefit in &learned {
                 effects[benefit] = fitted.next();
             }
@@ -271,58 +381,47 @@ pub(crate) fn fit_effects_with<'m, L: BaseLearner>(
     }
 }
 
-/// The DR pseudo-outcomes `phi_b` of every issue in `subset` (in its
-/// order), one vector per benefit (empty for inactive ones), with the arm
-/// models cross-fitted over `inner_folds` folds by user (from `shared`
-/// where it has them).
-fn pseudo_outcomes<'m, L: BaseLearner>(
-    learner: &L,
+/// The DR pseudo-outcomes `phi_b` of every issue outside the folds
+/// `without` (0 for the others), one vector per benefit (empty for inactive
+/// ones), with the arm models of each fold `f` fitted without `f` (from
+/// `shared` where it has them).
+fn pseudo_outcomes<'m, M: Regressor>(
+    fits: &IssueFits<'_, M>,
     issues: &[OfferIssue],
-    subset: &[usize],
+    without: &[usize],
     arms_active: &[bool],
-    inner_folds: usize,
-    shared: &SharedOutcomes<'m, L::Model>,
+    shared: &SharedOutcomes<'m, M>,
 ) -> Result<Vec<Vec<f64>>, Error> {
     let benefits = arms_active.len() - 1;
-    let folds = inner_folds.max(2);
-    let fold: Vec<usize> = subset
-        .iter()
-        .map(|&index| fold_of(issues[index].unit, FOLD_SALT, folds))
-        .collect();
+    let fold = fits.fold();
     let mut targets: Vec<Vec<f64>> = (0..benefits)
         .map(|b| {
             if arms_active[b + 1] {
-                vec![0.0; subset.len()]
+                vec![0.0; issues.len()]
             } else {
                 Vec::new()
             }
         })
         .collect();
-    let mut filled = vec![false; folds];
-    for &f in &fold {
-        filled[f] = true;
-    }
-    for (held_out, _) in filled.iter().enumerate().filter(|(_, filled)| **filled) {
+    for held_out in 0..fits.folds {
         // (An empty fold has nothing to predict.)
+        if without.contains(&held_out) || !fits.filled(held_out) {
+            continue;
+        }
         let fitted;
         let models = match shared(held_out) {
             Some(models) => models,
             None => {
-                let training: Vec<usize> = subset
-                    .iter()
-                    .zip(&fold)
-                    .filter(|(_, fold)| **fold != held_out)
-                    .map(|(index, _)| *index)
-                    .collect();
-                fitted = fit_outcomes(learner, issues, &training, arms_active)?;
+                let mut outside = without.to_vec();
+                outside.push(held_out);
+                fitted = fits.outcomes(&outside, arms_active)?;
                 &fitted[..]
             }
         };
-        for (position, &index) in subset.iter().enumerate() {
-            if fold[position] != held_out {
+        for (index, issue) in issues.iter().enumerate() {
+            if fold[index] != held_out {
                 continue;
             }
-            let issue = &issues[index];
             let mu = predict_arms(models, &issue.features);
             let logged = arm_index(issue.arm);
             // The residual of the logged arm, inverse-propensity weighted.
@@ -338,7 +437,7 @@ fn pseudo_outcomes<'m, L: BaseLearner>(
                 } else if logged == 0 {
                     phi -= correction;
                 }
-                target[position] = phi;
+                target[index] = phi;
             }
         }
     }

@@ -4,7 +4,7 @@
 //!
 //! ## Basis
 //! Per feature `x_j`: the feature itself and `knots` hinges
-//! `max(0, x_j - k)` at evenly spaced quantiles of the training rows (an
+//! `max(0, x_j - k)` at evenly spaced quantiles of the pool's rows (an
 //! additive piecewise-linear spline: thresholds such as "order value under
 //! 30" are within reach without trees); optionally every pairwise product
 //! `x_j x_l` (effects that depend on two features at once, such as a new
@@ -12,7 +12,7 @@
 //! the feature's extremes are dropped, so a 0/1 feature stays one term.
 //!
 //! ## Fit
-//! Terms are standardised with the training means and standard deviations
+//! Terms are standardised with the fit's means and standard deviations
 //! (a constant term gets weight 0), then `beta` minimises
 //! `sum_i (y_i - beta_0 - w . z_i)^2 + lambda |w|^2`, intercept unpenalised,
 //! `lambda = alpha * n`. Standardising makes one `alpha` grid fit every
@@ -29,6 +29,19 @@
 //! "intercept only" (`alpha = infinity`): with heavy-tailed profit and small
 //! effects the right amount of heterogeneity is often none.
 //!
+//! ## One pass for many fits ([`Pool`])
+//! The offer selection fits hundreds of models on unions of the same
+//! cells of issues (folds x arms). A pool chooses the basis once, from every
+//! row's features (never a target), and sums `G`, `h` and `sum y^2` once
+//! per cell and fold, of the terms less their mean over every row (so a
+//! union's moments, taken from sums of values near 0, keep their
+//! precision). A fit on a union of cells adds its cells' sums, standardises
+//! them from the sums alone (means, deviations and the standardised Gram
+//! matrix per fold follow from `sum t`, `sum t t'` and the row counts) and
+//! solves as above: no pass over the rows. Only a fit of new targets (the
+//! DR-learner's pseudo-outcomes) passes over its rows, for `h` and
+//! `sum y^2`. [`BaseLearner::fit_many`] is a pool of one cell.
+//!
 //! The penalty with the lowest held-out error wins. The
 //! **one-standard-error rule** (the largest penalty within one standard
 //! error of the best, the standard error being that of the per-fold
@@ -38,7 +51,7 @@
 //! policy reached 52% of the oracle's value with it against 68% without at
 //! 20k issues (69% against 74% at 50k, 5 seeds each).
 
-use super::learner::{BaseLearner, Regressor};
+use super::learner::{BaseLearner, Pool, PoolData, Regressor};
 use super::mix;
 use crate::Error;
 use serde::{Deserialize, Serialize};
@@ -155,64 +168,238 @@ impl Regressor for RidgeModel {
 impl BaseLearner for Ridge {
     type Model = RidgeModel;
 
-    fn fit_many(
-        &self,
-        rows: &[&[f64]],
-        targets: &[&[f64]],
-        groups: &[u64],
-    ) -> Result<Vec<RidgeModel>, Error> {
-        let packed = check_input(rows, targets, groups)?;
-        // Every pass below reads the packed copy: the caller's rows are
-        // often a sparse subset of a larger set, and a pass that reads a
-        // value or two of each (the basis's quantiles, one feature at a
-        // time) waits on memory for each row.
-        let rows: Vec<&[f64]> = match rows[0].len() {
-            0 => rows.to_vec(),
-            width => packed.chunks_exact(width).collect(),
-        };
-        let rows = &rows[..];
-        let config = &self.config;
-        let basis = Basis::fit(rows, config.knots, config.interactions);
-        let terms = basis.len();
-        let (means, scales) = term_moments(&basis, rows);
+    fn pool<'a>(&'a self, data: PoolData<'a>) -> Result<Box<dyn Pool<RidgeModel> + 'a>, Error> {
+        Ok(Box::new(RidgePool::new(self, data)?))
+    }
+}
+
+/// [`Ridge`]'s statistics of a [`PoolData`]: the basis (knots at the
+/// quantiles of every row) and, per cell and cross-validation fold, the
+/// sums of the basis terms' products. A fit on a union of cells sums its
+/// cells, standardises the sums and solves; only a fit of new targets
+/// passes over its rows again, for their cross products.
+struct RidgePool<'a> {
+    ridge: &'a Ridge,
+    rows: Vec<&'a [f64]>,
+    cell: Vec<u32>,
+    /// Each row's cross-validation fold (by user).
+    fold: Vec<u32>,
+    basis: Basis,
+    /// Per term, its mean over every row, subtracted before anything is
+    /// summed: a union's moments then come from sums of values near 0, and
+    /// keep their precision whatever the features' offsets.
+    shift: Vec<f64>,
+    /// Per cell, then per fold (`cell * folds + fold`): rows, Gram matrix
+    /// and the outcome's sums, of the shifted terms.
+    stats: FoldStats,
+}
+
+impl<'a> RidgePool<'a> {
+    fn new(ridge: &'a Ridge, data: PoolData<'a>) -> Result<RidgePool<'a>, Error> {
+        let PoolData {
+            rows,
+            outcome,
+            groups,
+            cell,
+            cells,
+        } = data;
+        check_input(&rows, &[&outcome], &groups)?;
+        check_cells(&cell, cells, rows.len())?;
+        let config = &ridge.config;
+        let basis = Basis::fit(&rows, config.knots, config.interactions);
+        let shift = term_means(&basis, &rows);
+        let folds = config.folds;
+        let fold: Vec<u32> = groups
+            .iter()
+            .map(|group| (mix(*group, CV_SALT) % folds as u64) as u32)
+            .collect();
+        let block: Vec<usize> = cell
+            .iter()
+            .zip(&fold)
+            .map(|(cell, fold)| cell * folds + *fold as usize)
+            .collect();
         let design = Design {
             basis: &basis,
-            means: &means,
-            scales: &scales,
-            rows,
-            targets,
-            groups,
-            folds: config.folds,
+            shift: &shift,
+            rows: &rows,
+            targets: &[&outcome],
+            block: &block,
+            blocks: cells * folds,
         };
-        let stats = FoldStats::accumulate(&design, self.threads);
-        targets
-            .iter()
-            .enumerate()
-            .map(|(target, _)| {
+        let stats = FoldStats::accumulate(&design, ridge.threads);
+        drop(block);
+        Ok(RidgePool {
+            ridge,
+            rows,
+            // Below `cells`, which a u32 holds (checked).
+            cell: cell.into_iter().map(|cell| cell as u32).collect(),
+            fold,
+            basis,
+            shift,
+            stats,
+        })
+    }
+
+    fn folds(&self) -> usize {
+        self.ridge.config.folds
+    }
+
+    /// The sums of the cells `cells` per fold (rows, Gram matrix and, when
+    /// `outcome`, the outcome's sums; else no target).
+    fn summed(&self, cells: &[usize], outcome: bool) -> Result<FoldStats, Error> {
+        let mut cells = cells.to_vec();
+        cells.sort_unstable();
+        cells.dedup();
+        let blocks = self.stats.rows.len() / self.folds();
+        if let Some(bad) = cells.iter().find(|cell| **cell >= blocks) {
+            return Err(Error::InvalidArgument {
+                name: "cells",
+                reason: format!("contains {bad}, expected cells below {blocks}"),
+            });
+        }
+        let size = self.stats.size;
+        let folds = self.folds();
+        let targets = usize::from(outcome);
+        let mut sums = FoldStats {
+            size,
+            rows: vec![0.0; folds],
+            gram: vec![vec![0.0; size * size]; folds],
+            cross: vec![vec![vec![0.0; size]; targets]; folds],
+            squares: vec![vec![0.0; targets]; folds],
+        };
+        for cell in cells {
+            for fold in 0..folds {
+                let block = cell * folds + fold;
+                sums.rows[fold] += self.stats.rows[block];
+                add(&mut sums.gram[fold], &self.stats.gram[block]);
+                if outcome {
+                    add(&mut sums.cross[fold][0], &self.stats.cross[block][0]);
+                    sums.squares[fold][0] += self.stats.squares[block][0];
+                }
+            }
+        }
+        if sums.rows.iter().sum::<f64>() == 0.0 {
+            return Err(Error::NoCustomers {
+                model: "ridge",
+                detail: " (no row in the cells fitted)".into(),
+            });
+        }
+        Ok(sums)
+    }
+
+    /// The models of every target of `sums` (shifted terms).
+    fn solve(&self, sums: &FoldStats) -> Vec<RidgeModel> {
+        let config = &self.ridge.config;
+        let (stats, means, scales) = sums.standardised(&self.shift);
+        let terms = self.basis.len();
+        (0..sums.cross.first().map_or(0, Vec::len))
+            .map(|target| {
                 let penalty = stats.choose_penalty(target, config);
                 let beta = stats.solve_all(target, penalty);
-                // Back to raw terms: w_j z_j = (w_j / s_j) t_j - w_j m_j / s_j.
+                // Back to raw terms: w_j z_j = (w_j / s_j) t_j - w_j m_j / s_j,
+                // with m_j the raw term's mean (the shift added back).
                 let mut intercept = beta[0];
                 let mut coefficients = vec![0.0; terms];
                 for term in 0..terms {
                     if scales[term] > 0.0 {
                         coefficients[term] = beta[term + 1] / scales[term];
-                        intercept -= coefficients[term] * means[term];
+                        intercept -= coefficients[term] * (means[term] + self.shift[term]);
                     }
                 }
-                Ok(RidgeModel {
-                    basis: basis.clone(),
+                RidgeModel {
+                    basis: self.basis.clone(),
                     intercept,
                     coefficients,
                     penalty,
-                })
+                }
             })
             .collect()
     }
 }
 
-/// Checks the input and returns the rows packed back to back, in order.
-fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<Vec<f64>, Error> {
+impl Pool<RidgeModel> for RidgePool<'_> {
+    fn fit(&self, cells: &[usize]) -> Result<RidgeModel, Error> {
+        let sums = self.summed(cells, true)?;
+        Ok(self.solve(&sums).pop().expect("one target"))
+    }
+
+    fn fit_many(&self, cells: &[usize], targets: &[&[f64]]) -> Result<Vec<RidgeModel>, Error> {
+        let mut sums = self.summed(cells, false)?;
+        let rows = self.rows.len();
+        for (number, target) in targets.iter().enumerate() {
+            if target.len() != rows {
+                return Err(Error::InvalidInput {
+                    input: format!("targets[{number}]"),
+                    reason: format!("has {} values, expected {rows}", target.len()),
+                });
+            }
+        }
+        let size = sums.size;
+        let mut chosen = vec![false; self.stats.rows.len() / self.folds()];
+        for &cell in cells {
+            chosen[cell] = true;
+        }
+        sums.cross = vec![vec![vec![0.0; size]; targets.len()]; self.folds()];
+        sums.squares = vec![vec![0.0; targets.len()]; self.folds()];
+        let mut u = vec![0.0; size];
+        u[0] = 1.0;
+        for index in 0..rows {
+            if !chosen[self.cell[index] as usize] {
+                continue;
+            }
+            self.basis.for_each(self.rows[index], |term, value| {
+                u[term + 1] = value - self.shift[term];
+            });
+            let fold = self.fold[index] as usize;
+            for (number, target) in targets.iter().enumerate() {
+                let y = target[index];
+                if !y.is_finite() {
+                    return Err(Error::InvalidInput {
+                        input: format!("targets[{number}][{index}]"),
+                        reason: format!("is {y}, expected a finite number"),
+                    });
+                }
+                for (sum, ua) in sums.cross[fold][number].iter_mut().zip(&u) {
+                    *sum += ua * y;
+                }
+                sums.squares[fold][number] += y * y;
+            }
+        }
+        Ok(self.solve(&sums))
+    }
+}
+
+fn add(sums: &mut [f64], values: &[f64]) {
+    for (sum, value) in sums.iter_mut().zip(values) {
+        *sum += value;
+    }
+}
+
+/// Every row has a cell below `cells`.
+fn check_cells(cell: &[usize], cells: usize, rows: usize) -> Result<(), Error> {
+    if u32::try_from(cells).is_err() {
+        return Err(Error::InvalidArgument {
+            name: "cells",
+            reason: format!("is {cells}, expected at most {}", u32::MAX),
+        });
+    }
+    if cell.len() != rows {
+        return Err(Error::InvalidInput {
+            input: "cell".into(),
+            reason: format!("has {} values, expected {rows}", cell.len()),
+        });
+    }
+    if let Some(index) = cell.iter().position(|cell| *cell >= cells) {
+        return Err(Error::InvalidInput {
+            input: format!("cell[{index}]"),
+            reason: format!("is {}, expected a cell below {cells}", cell[index]),
+        });
+    }
+    Ok(())
+}
+
+/// Checks the input.
+fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<(), Error> {
     if rows.is_empty() {
         return Err(Error::NoCustomers {
             model: "ridge",
@@ -220,7 +407,6 @@ fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<Ve
         });
     }
     let width = rows[0].len();
-    let mut packed = Vec::with_capacity(rows.len() * width);
     for (index, row) in rows.iter().enumerate() {
         if row.len() != width {
             return Err(Error::InvalidInput {
@@ -234,7 +420,6 @@ fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<Ve
                 reason: format!("is {}, expected a finite number", row[column]),
             });
         }
-        packed.extend_from_slice(row);
     }
     for (number, target) in targets.iter().enumerate() {
         if target.len() != rows.len() {
@@ -256,7 +441,7 @@ fn check_input(rows: &[&[f64]], targets: &[&[f64]], groups: &[u64]) -> Result<Ve
             reason: format!("has {} values, expected {}", groups.len(), rows.len()),
         });
     }
-    Ok(packed)
+    Ok(())
 }
 
 /// The fixed basis: features, hinges at training quantiles, products.
@@ -338,82 +523,57 @@ impl Basis {
     }
 }
 
-/// Means and standard deviations of the basis terms (two passes, for
-/// accuracy on large offsets); a constant term gets scale 0.
-fn term_moments(basis: &Basis, rows: &[&[f64]]) -> (Vec<f64>, Vec<f64>) {
-    let terms = basis.len();
-    let count = rows.len() as f64;
-    let mut means = vec![0.0; terms];
+/// The basis terms' means over `rows`.
+fn term_means(basis: &Basis, rows: &[&[f64]]) -> Vec<f64> {
+    let mut means = vec![0.0; basis.len()];
     for row in rows {
         basis.for_each(row, |term, value| means[term] += value);
     }
+    let count = rows.len() as f64;
     means.iter_mut().for_each(|mean| *mean /= count);
-    let mut variances = vec![0.0; terms];
-    for row in rows {
-        basis.for_each(row, |term, value| {
-            variances[term] += (value - means[term]).powi(2);
-        });
-    }
-    let scales = variances
-        .iter()
-        .zip(&means)
-        .map(|(variance, mean)| {
-            let scale = (variance / count).sqrt();
-            // Relative cut-off: a term equal up to rounding is constant.
-            if scale > 1e-12 * (1.0 + mean.abs()) {
-                scale
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    (means, scales)
+    means
 }
 
 /// Salt of the penalty's cross-validation split, so it is independent of
 /// any split the caller made by the same user keys.
 const CV_SALT: u64 = 0x419E_C0DE_CAFE;
 
-/// Per-fold sufficient statistics of the standardised design.
+/// Sufficient statistics per block of rows (a pool's cell and fold, or a
+/// fit's fold) of a design with a leading 1.
 struct FoldStats {
     /// Design size: terms + 1 (intercept first).
     size: usize,
     rows: Vec<f64>,
-    /// Per fold: the Gram matrix (full, symmetric), `size * size`.
+    /// Per block: the Gram matrix (full, symmetric), `size * size`.
     gram: Vec<Vec<f64>>,
-    /// Per fold, per target: `sum u y`.
+    /// Per block, per target: `sum u y`.
     cross: Vec<Vec<Vec<f64>>>,
-    /// Per fold, per target: `sum y^2`.
+    /// Per block, per target: `sum y^2`.
     squares: Vec<Vec<f64>>,
 }
 
-/// The standardised design [`FoldStats::accumulate`] sums over.
+/// The design [`FoldStats::accumulate`] sums over: the basis terms less
+/// `shift`, each row in block `block[row]`.
 struct Design<'a> {
     basis: &'a Basis,
-    means: &'a [f64],
-    scales: &'a [f64],
+    shift: &'a [f64],
     rows: &'a [&'a [f64]],
     targets: &'a [&'a [f64]],
-    groups: &'a [u64],
-    folds: usize,
+    block: &'a [usize],
+    blocks: usize,
 }
 
 impl Design<'_> {
-    /// Calls `f(index, fold, u)` for every row in order, `u` the row's
-    /// standardised terms after a leading 1.
+    /// Calls `f(index, block, u)` for every row in order, `u` the row's
+    /// shifted terms after a leading 1.
     fn for_each_row(&self, size: usize, mut f: impl FnMut(usize, usize, &[f64])) {
         let mut u = vec![0.0; size];
         u[0] = 1.0;
         for (index, row) in self.rows.iter().enumerate() {
-            let fold = (mix(self.groups[index], CV_SALT) % self.folds as u64) as usize;
             self.basis.for_each(row, |term, value| {
-                u[term + 1] = if self.scales[term] > 0.0 {
-                    (value - self.means[term]) / self.scales[term]
-                } else {
-                    0.0
-                };
+                u[term + 1] = value - self.shift[term];
             });
-            f(index, fold, &u);
+            f(index, self.block[index], &u);
         }
     }
 }
@@ -454,11 +614,11 @@ impl LineBlock {
         let width = lines.len();
         let targets = design.targets.len();
         let mut block = LineBlock {
-            gram: vec![vec![0.0; width * size]; design.folds],
-            cross: vec![vec![vec![0.0; width]; targets]; design.folds],
+            gram: vec![vec![0.0; width * size]; design.blocks],
+            cross: vec![vec![vec![0.0; width]; targets]; design.blocks],
             lines,
         };
-        let mut pending: Vec<Pending> = (0..design.folds)
+        let mut pending: Vec<Pending> = (0..design.blocks)
             .map(|_| Pending {
                 rows: vec![0.0; SWEEP * size],
                 indices: [0; SWEEP],
@@ -558,7 +718,7 @@ impl FoldStats {
     /// number of threads.
     fn accumulate(design: &Design<'_>, threads: usize) -> FoldStats {
         let size = design.basis.len() + 1;
-        let folds = design.folds;
+        let folds = design.blocks;
         let targets = design.targets.len();
         let work = design.rows.len() * size * (size + 1) / 2;
         let threads = if work < PARALLEL_WORK {
@@ -603,7 +763,7 @@ impl FoldStats {
             }
         }
         for index in 0..design.rows.len() {
-            let fold = (mix(design.groups[index], CV_SALT) % folds as u64) as usize;
+            let fold = design.block[index];
             stats.rows[fold] += 1.0;
             for (square, values) in stats.squares[fold].iter_mut().zip(design.targets) {
                 *square += values[index] * values[index];
@@ -617,6 +777,94 @@ impl FoldStats {
             }
         }
         stats
+    }
+
+    /// These sums (per fold, of terms less `shift`) in the terms
+    /// standardised with the means and standard deviations of all their
+    /// rows, with those means (of the shifted terms) and deviations; a term
+    /// constant on the rows gets deviation 0 and weight 0. From the sums
+    /// alone: with `t` a shifted term, `m` its mean and `s` its deviation,
+    /// `sum z_a z_b = (sum t_a t_b - m_a sum t_b - m_b sum t_a + n m_a m_b)
+    /// / (s_a s_b)`, per fold.
+    fn standardised(&self, shift: &[f64]) -> (FoldStats, Vec<f64>, Vec<f64>) {
+        let size = self.size;
+        let terms = size - 1;
+        let rows: f64 = self.rows.iter().sum();
+        let mut means = vec![0.0; terms];
+        let mut seconds = vec![0.0; terms];
+        for gram in &self.gram {
+            for term in 0..terms {
+                means[term] += gram[term + 1];
+                seconds[term] += gram[(term + 1) * size + term + 1];
+            }
+        }
+        let scales: Vec<f64> = (0..terms)
+            .map(|term| {
+                means[term] /= rows;
+                let second = seconds[term] / rows;
+                let variance = second - means[term] * means[term];
+                let scale = variance.max(0.0).sqrt();
+                // Constant up to rounding: a variance lost in the rounding
+                // of the second moment, or tiny against the raw mean.
+                let raw_mean = means[term] + shift[term];
+                if variance > 1e-9 * second && scale > 1e-12 * (1.0 + raw_mean.abs()) {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        // Per design column: (mean, 1 / scale), the intercept (0, 1); a
+        // constant term's column is all zeros.
+        let column = |index: usize| -> Option<(f64, f64)> {
+            match index {
+                0 => Some((0.0, 1.0)),
+                _ => (scales[index - 1] > 0.0).then(|| (means[index - 1], 1.0 / scales[index - 1])),
+            }
+        };
+        let columns: Vec<Option<(f64, f64)>> = (0..size).map(column).collect();
+        let mut out = FoldStats {
+            size,
+            rows: self.rows.clone(),
+            gram: Vec::with_capacity(self.gram.len()),
+            cross: Vec::with_capacity(self.cross.len()),
+            squares: self.squares.clone(),
+        };
+        for (fold, gram) in self.gram.iter().enumerate() {
+            let n = self.rows[fold];
+            let mut z = vec![0.0; size * size];
+            for a in 0..size {
+                let Some((mean_a, inverse_a)) = columns[a] else {
+                    continue;
+                };
+                for b in a..size {
+                    let Some((mean_b, inverse_b)) = columns[b] else {
+                        continue;
+                    };
+                    let value = (gram[a * size + b] - mean_a * gram[b] - mean_b * gram[a]
+                        + n * mean_a * mean_b)
+                        * inverse_a
+                        * inverse_b;
+                    z[a * size + b] = value;
+                    z[b * size + a] = value;
+                }
+            }
+            out.gram.push(z);
+            out.cross.push(
+                self.cross[fold]
+                    .iter()
+                    .map(|cross| {
+                        (0..size)
+                            .map(|a| match columns[a] {
+                                Some((mean, inverse)) => (cross[a] - mean * cross[0]) * inverse,
+                                None => 0.0,
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            );
+        }
+        (out, means, scales)
     }
 
     /// Solves the ridge system on every fold except `skip` (`None` = all);
@@ -832,8 +1080,8 @@ mod tests {
     /// The sums row by row, every product added in row order: what the
     /// sweeps of [`LineBlock::accumulate`] must equal to the bit.
     fn sums_row_by_row(design: &Design<'_>, size: usize) -> (Vec<Vec<f64>>, Vec<Vec<Vec<f64>>>) {
-        let mut gram = vec![vec![0.0; size * size]; design.folds];
-        let mut cross = vec![vec![vec![0.0; size]; design.targets.len()]; design.folds];
+        let mut gram = vec![vec![0.0; size * size]; design.blocks];
+        let mut cross = vec![vec![vec![0.0; size]; design.targets.len()]; design.blocks];
         design.for_each_row(size, |index, fold, u| {
             for a in 0..size {
                 for b in a..size {
@@ -862,15 +1110,18 @@ mod tests {
         let targets: Vec<&[f64]> = targets.iter().map(|target| &target[..rows.len()]).collect();
         let groups = &groups[..rows.len()];
         let basis = Basis::fit(&rows, 3, true);
-        let (means, scales) = term_moments(&basis, &rows);
+        let shift = term_means(&basis, &rows);
+        let block: Vec<usize> = groups
+            .iter()
+            .map(|group| (mix(*group, CV_SALT) % 5) as usize)
+            .collect();
         let design = Design {
             basis: &basis,
-            means: &means,
-            scales: &scales,
+            shift: &shift,
             rows: &rows,
             targets: &targets,
-            groups,
-            folds: 5,
+            block: &block,
+            blocks: 5,
         };
         let size = basis.len() + 1;
         let (gram, cross) = sums_row_by_row(&design, size);
@@ -1027,6 +1278,105 @@ mod tests {
         assert_eq!(models.len(), 2);
         assert!((models[0].predict(&[0.5, 5.0]) - 1.5).abs() < 0.02);
         assert!((models[1].predict(&[0.5, 5.0]) + 1.0).abs() < 0.02);
+    }
+
+    /// `wide_problem`'s rows in 5 cells (by user), as a pool's data.
+    fn cells_of<'a>(rows: &'a [Vec<f64>], target: &[f64], groups: &[u64]) -> PoolData<'a> {
+        PoolData {
+            cell: groups
+                .iter()
+                .map(|group| (mix(*group, 7) % 5) as usize)
+                .collect(),
+            rows: rows.iter().map(Vec::as_slice).collect(),
+            outcome: target.to_vec(),
+            groups: groups.to_vec(),
+            cells: 5,
+        }
+    }
+
+    #[test]
+    fn a_pooled_fit_on_some_cells_is_the_fit_on_their_rows() {
+        let (rows, targets, groups) = wide_problem(21);
+        let data = cells_of(&rows, &targets[0], &groups);
+        let chosen = [0, 2, 3];
+        let subset: Vec<usize> = (0..rows.len())
+            .filter(|&index| chosen.contains(&data.cell[index]))
+            .collect();
+        let pick = |values: &[f64]| -> Vec<f64> { subset.iter().map(|&i| values[i]).collect() };
+        let subset_rows: Vec<&[f64]> = subset.iter().map(|&i| rows[i].as_slice()).collect();
+        let subset_groups: Vec<u64> = subset.iter().map(|&i| groups[i]).collect();
+        // No knots: the basis does not depend on the rows, so the pool's
+        // fit and a fit on the cells' rows alone are the same model, up to
+        // the order of the sums.
+        let ridge = Ridge::new(RidgeConfig {
+            knots: 0,
+            ..RidgeConfig::default()
+        })
+        .unwrap();
+        let pool = ridge.pool(data.clone()).unwrap();
+        let alone = |target: &[f64]| {
+            ridge
+                .fit(&subset_rows, &pick(target), &subset_groups)
+                .unwrap()
+        };
+        let pooled = [
+            pool.fit(&chosen).unwrap(),
+            pool.fit_many(&chosen, &[&targets[1]]).unwrap().remove(0),
+        ];
+        for (pooled, target) in pooled.iter().zip(&targets) {
+            let alone = alone(target);
+            assert_eq!(pooled.penalty(), alone.penalty());
+            for row in rows.iter().take(200) {
+                let (a, b) = (pooled.predict(row), alone.predict(row));
+                assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()), "{a} against {b}");
+            }
+        }
+        // The cells' order does not matter; an unknown cell is refused.
+        assert_eq!(pool.fit(&[3, 0, 2]).unwrap(), pooled[0]);
+        let err = pool.fit(&[5]).unwrap_err();
+        assert!(err.to_string().contains("cells"), "{err}");
+    }
+
+    #[test]
+    fn features_far_from_zero_and_terms_constant_on_the_cells_fit_cleanly() {
+        let mut rng = StdRng::seed_from_u64(4);
+        // Feature 0 sits a million away from 0 with a spread of 1; feature
+        // 1 is 1 in cell 0 and 0 elsewhere, so it is constant on cell 0.
+        let rows: Vec<Vec<f64>> = (0..6_000)
+            .map(|index| {
+                vec![
+                    1e6 + rng.random_range(0.0..1.0),
+                    f64::from(u8::from(index % 3 == 0)),
+                ]
+            })
+            .collect();
+        let truth = |x: &[f64]| 2.0 * (x[0] - 1e6) + 0.5 * x[1];
+        let y: Vec<f64> = rows
+            .iter()
+            .map(|x| truth(x) + 0.01 * rng.random_range(-1.0..1.0))
+            .collect();
+        let groups: Vec<u64> = (0..rows.len() as u64).collect();
+        let mut data = cells_of(&rows, &y, &groups);
+        data.cells = 2;
+        data.cell = (0..rows.len())
+            .map(|index| usize::from(index % 3 != 0))
+            .collect();
+        let ridge = Ridge::new(RidgeConfig {
+            knots: 0,
+            interactions: false,
+            ..RidgeConfig::default()
+        })
+        .unwrap();
+        let pool = ridge.pool(data).unwrap();
+        for cells in [&[0][..], &[1], &[0, 1]] {
+            let model = pool.fit(cells).unwrap();
+            for (index, row) in rows.iter().enumerate().take(300) {
+                if cells.contains(&usize::from(index % 3 != 0)) {
+                    let error = (model.predict(row) - truth(row)).abs();
+                    assert!(error < 0.01, "cells {cells:?}: off by {error}");
+                }
+            }
+        }
     }
 
     #[test]

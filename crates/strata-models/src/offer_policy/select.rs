@@ -53,14 +53,12 @@
 //! asked for negatives and there is nothing positive.
 
 use super::cells::{CellEffects, EstimateSource};
-use super::evaluate::{
-    Clusters, Estimate, FOLD_SALT, PolicyValue, compare_clustered, evaluate_clustered,
-};
+use super::evaluate::{Clusters, Estimate, PolicyValue, compare_clustered, evaluate_clustered};
 use super::learner::{
-    BaseLearner, EffectModel, MetaLearner, Regressor, SharedOutcomes, fit_effects_with,
-    fit_outcomes, predict_arms,
+    BaseLearner, EffectModel, IssueFits, MetaLearner, Regressor, SharedOutcomes, fit_effects,
+    predict_arms,
 };
-use super::{OfferIssue, arm_index, check_issues, fold_of};
+use super::{OfferIssue, arm_index, check_issues};
 use crate::Error;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -341,21 +339,25 @@ pub fn fit_policy<L: BaseLearner>(
     check_config(config)?;
     check_issues(issues, benefits)?;
     let active = active_benefits(issues, benefits, config)?;
+    let fits = IssueFits::new(learner, issues, config.folds, benefits + 1)?;
     let all: Vec<usize> = (0..issues.len()).collect();
-    fit_on(kind, issues, &all, &active, learner, config, &|_| None)
+    fit_on(kind, issues, &all, &[], &active, &fits, config, &|_| None)
 }
 
-/// Fits `kind` on the issues `subset`; the learned policy takes the
-/// DR-learner's arm models from `shared` where it has them.
-fn fit_on<'m, L: BaseLearner>(
+/// Fits `kind` on the issues `subset`, which are those outside the folds
+/// `without`; the learned policy takes the DR-learner's arm models from
+/// `shared` where it has them.
+#[allow(clippy::too_many_arguments)]
+fn fit_on<'m, M: Regressor>(
     kind: PolicyKind,
     issues: &[OfferIssue],
     subset: &[usize],
+    without: &[usize],
     active: &[bool],
-    learner: &L,
+    fits: &IssueFits<'_, M>,
     config: &PolicyConfig,
-    shared: &SharedOutcomes<'m, L::Model>,
-) -> Result<ServedPolicy<L::Model>, Error> {
+    shared: &SharedOutcomes<'m, M>,
+) -> Result<ServedPolicy<M>, Error> {
     Ok(match kind {
         PolicyKind::NoOffer => ServedPolicy::NoOffer {
             benefits: active.len(),
@@ -372,13 +374,12 @@ fn fit_on<'m, L: BaseLearner>(
             active,
             config.shrink_cells,
         )),
-        PolicyKind::Learned => ServedPolicy::Learned(fit_effects_with(
-            learner,
+        PolicyKind::Learned => ServedPolicy::Learned(fit_effects(
+            fits,
             config.meta_learner,
             issues,
-            subset,
+            without,
             active,
-            config.folds,
             shared,
         )?),
     })
@@ -401,29 +402,18 @@ where
     check_issues(issues, benefits)?;
     let active = active_benefits(issues, benefits, config)?;
     let folds = config.folds;
-    let fold: Vec<usize> = issues
-        .iter()
-        .map(|issue| fold_of(issue.unit, FOLD_SALT, folds))
-        .collect();
+    let fits = IssueFits::new(learner, issues, folds, benefits + 1)?;
     let mut arms_active = vec![true];
     arms_active.extend_from_slice(&active);
 
-    let outcomes = OutcomeFits::fit(issues, &fold, &arms_active, learner, config);
+    let outcomes = OutcomeFits::fit(&fits, &arms_active, config);
     let mut predictions: Vec<Vec<f64>> = vec![Vec::new(); issues.len()];
     let mut actions: Vec<Vec<Option<usize>>> =
         vec![vec![None; issues.len()]; PolicyKind::ALL.len()];
     let mut scored = 0;
     // Folds in order, whatever thread fitted them: the first error is the
     // one a fold-by-fold loop would have met.
-    for fitted in cross_fit(
-        issues,
-        &fold,
-        &active,
-        &arms_active,
-        learner,
-        config,
-        &outcomes,
-    ) {
+    for fitted in cross_fit(issues, &fits, &active, &arms_active, config, &outcomes) {
         let Some(mut fitted) = fitted? else {
             continue;
         };
@@ -490,7 +480,7 @@ where
     let all: Vec<usize> = (0..issues.len()).collect();
     // The arm models without each fold are the refit's own cross-fit.
     let without = |held_out: usize| outcomes.without(&[held_out]);
-    let policy = fit_on(chosen, issues, &all, &active, learner, config, &without)?;
+    let policy = fit_on(chosen, issues, &all, &[], &active, &fits, config, &without)?;
     Ok(Selection { report, policy })
 }
 
@@ -508,21 +498,8 @@ struct OutcomeFits<M> {
 }
 
 impl<M: Send> OutcomeFits<M> {
-    fn fit<L>(
-        issues: &[OfferIssue],
-        fold: &[usize],
-        arms_active: &[bool],
-        learner: &L,
-        config: &PolicyConfig,
-    ) -> OutcomeFits<M>
-    where
-        L: BaseLearner<Model = M> + Sync,
-    {
+    fn fit(fits: &IssueFits<'_, M>, arms_active: &[bool], config: &PolicyConfig) -> OutcomeFits<M> {
         let folds = config.folds;
-        let mut filled = vec![false; folds];
-        for &f in fold {
-            filled[f] = true;
-        }
         // Every fold's set, then (DR only) every pair of filled folds.
         let mut sets: Vec<Vec<usize>> = (0..folds).map(|f| vec![f]).collect();
         if config.meta_learner == MetaLearner::Dr {
@@ -534,13 +511,10 @@ impl<M: Send> OutcomeFits<M> {
         }
         let fitted = in_slots(sets.len(), config.threads, |job| {
             let without = &sets[job];
-            if !without.iter().all(|&f| filled[f]) {
+            if !without.iter().all(|&f| fits.filled(f)) {
                 return None;
             }
-            let training: Vec<usize> = (0..issues.len())
-                .filter(|&index| !without.contains(&fold[index]))
-                .collect();
-            fit_outcomes(learner, issues, &training, arms_active).ok()
+            fits.outcomes(without, arms_active).ok()
         });
         let mut fitted = fitted.into_iter();
         let singles = fitted.by_ref().take(folds).collect();
@@ -623,19 +597,18 @@ type FoldResult = Result<Option<FoldFit>, Error>;
 
 /// Every fold's [`FoldResult`], in fold order, on up to `config.threads`
 /// threads, with the arm models of `outcomes`.
-fn cross_fit<L>(
+fn cross_fit<M>(
     issues: &[OfferIssue],
-    fold: &[usize],
+    fits: &IssueFits<'_, M>,
     active: &[bool],
     arms_active: &[bool],
-    learner: &L,
     config: &PolicyConfig,
-    outcomes: &OutcomeFits<L::Model>,
+    outcomes: &OutcomeFits<M>,
 ) -> Vec<FoldResult>
 where
-    L: BaseLearner + Sync,
-    L::Model: Send + Sync,
+    M: Regressor + Send + Sync,
 {
+    let fold = fits.fold();
     let fit_fold = |held_out: usize| -> FoldResult {
         let (training, testing): (Vec<usize>, Vec<usize>) =
             (0..issues.len()).partition(|&index| fold[index] != held_out);
@@ -646,7 +619,7 @@ where
         let models = match outcomes.without(&[held_out]) {
             Some(models) => models,
             None => {
-                fitted = fit_outcomes(learner, issues, &training, arms_active)?;
+                fitted = fits.outcomes(&[held_out], arms_active)?;
                 &fitted[..]
             }
         };
@@ -662,7 +635,16 @@ where
             if kind == PolicyKind::NoOffer {
                 continue;
             }
-            let policy = fit_on(kind, issues, &training, active, learner, config, &shared)?;
+            let policy = fit_on(
+                kind,
+                issues,
+                &training,
+                &[held_out],
+                active,
+                fits,
+                config,
+                &shared,
+            )?;
             for (position, &index) in testing.iter().enumerate() {
                 let issue = &issues[index];
                 actions[kind as usize][position] = policy.action(&issue.features, issue.cell);
@@ -765,11 +747,9 @@ mod tests {
         let active = active_benefits(&issues, BENEFITS, &config).unwrap();
         let mut arms_active = vec![true];
         arms_active.extend_from_slice(&active);
-        let fold: Vec<usize> = issues
-            .iter()
-            .map(|issue| fold_of(issue.unit, FOLD_SALT, config.folds))
-            .collect();
-        let outcomes = OutcomeFits::fit(&issues, &fold, &arms_active, &learner, &config);
+        let fits = IssueFits::new(&learner, &issues, config.folds, BENEFITS + 1).unwrap();
+        let fold = fits.fold();
+        let outcomes = OutcomeFits::fit(&fits, &arms_active, &config);
         assert_eq!(outcomes.pairs.len(), 10);
         assert!(outcomes.pairs.iter().all(Option::is_some));
         let bits = |policy: &ServedPolicy<_>| format!("{policy:?}");
@@ -779,25 +759,26 @@ mod tests {
                 .collect();
             let shared = |inner: usize| outcomes.without(&[held_out, inner]);
             let kind = PolicyKind::Learned;
-            let with = fit_on(
-                kind, &issues, &training, &active, &learner, &config, &shared,
-            );
-            let alone = fit_on(
-                kind,
-                &issues,
-                &training,
-                &active,
-                &learner,
-                &config,
-                &|_| None,
-            );
+            let fit = |shared: &SharedOutcomes<'_, _>| {
+                fit_on(
+                    kind,
+                    &issues,
+                    &training,
+                    &[held_out],
+                    &active,
+                    &fits,
+                    &config,
+                    shared,
+                )
+                .unwrap()
+            };
             assert_eq!(
-                bits(&with.unwrap()),
-                bits(&alone.unwrap()),
+                bits(&fit(&shared)),
+                bits(&fit(&|_| None)),
                 "fold {held_out}"
             );
             // The evaluation's outcome models are the fold's own fit.
-            let own = fit_outcomes(&learner, &issues, &training, &arms_active).unwrap();
+            let own = fits.outcomes(&[held_out], &arms_active).unwrap();
             assert_eq!(
                 format!("{:?}", outcomes.without(&[held_out]).unwrap()),
                 format!("{own:?}")
@@ -807,7 +788,7 @@ mod tests {
         let all: Vec<usize> = (0..issues.len()).collect();
         let without = |held_out: usize| outcomes.without(&[held_out]);
         let kind = PolicyKind::Learned;
-        let refit = fit_on(kind, &issues, &all, &active, &learner, &config, &without).unwrap();
+        let refit = fit_on(kind, &issues, &all, &[], &active, &fits, &config, &without).unwrap();
         let fresh = fit_policy(kind, &issues, BENEFITS, &learner, &config).unwrap();
         assert_eq!(bits(&refit), bits(&fresh));
     }
