@@ -867,42 +867,30 @@ impl FoldStats {
         (out, means, scales)
     }
 
-    /// Solves the ridge system on every fold except `skip` (`None` = all);
-    /// `alpha = None` is intercept only. `None` if the system is singular.
-    fn solve(&self, target: usize, alpha: Option<f64>, skip: Option<usize>) -> Option<Vec<f64>> {
+    /// The sums of every fold except `skip` (`None` = all), for `target`.
+    fn without(&self, target: usize, skip: Option<usize>) -> Without {
         let size = self.size;
-        let mut gram = vec![0.0; size * size];
-        let mut cross = vec![0.0; size];
-        let mut rows = 0.0;
+        let mut sums = Without {
+            size,
+            rows: 0.0,
+            gram: vec![0.0; size * size],
+            cross: vec![0.0; size],
+        };
         for fold in 0..self.rows.len() {
             if Some(fold) == skip {
                 continue;
             }
-            rows += self.rows[fold];
-            for (sum, value) in gram.iter_mut().zip(&self.gram[fold]) {
-                *sum += value;
-            }
-            for (sum, value) in cross.iter_mut().zip(&self.cross[fold][target]) {
-                *sum += value;
-            }
+            sums.rows += self.rows[fold];
+            add(&mut sums.gram, &self.gram[fold]);
+            add(&mut sums.cross, &self.cross[fold][target]);
         }
-        if rows == 0.0 {
-            return None;
-        }
-        let Some(alpha) = alpha else {
-            let mut beta = vec![0.0; size];
-            beta[0] = cross[0] / rows;
-            return Some(beta);
-        };
-        for term in 1..size {
-            gram[term * size + term] += alpha * rows;
-        }
-        cholesky_solve(&mut gram, size, &mut cross).then_some(cross)
+        sums
     }
 
     fn solve_all(&self, target: usize, alpha: Option<f64>) -> Vec<f64> {
-        self.solve(target, alpha, None)
-            .or_else(|| self.solve(target, None, None))
+        let sums = self.without(target, None);
+        sums.solve(alpha)
+            .or_else(|| sums.solve(None))
             .expect("at least one row")
     }
 
@@ -939,13 +927,19 @@ impl FoldStats {
         });
         candidates.push(None);
         // Per candidate: per-fold mean squared error, or None if singular.
+        // Each fold's complement is summed once for every candidate.
+        let training: Vec<Without> = folds
+            .iter()
+            .map(|&fold| self.without(target, Some(fold)))
+            .collect();
         let errors: Vec<Option<Vec<f64>>> = candidates
             .iter()
             .map(|alpha| {
                 folds
                     .iter()
-                    .map(|&fold| {
-                        let beta = self.solve(target, *alpha, Some(fold))?;
+                    .zip(&training)
+                    .map(|(&fold, training)| {
+                        let beta = training.solve(*alpha)?;
                         Some(self.held_out_error(target, fold, &beta) / self.rows[fold])
                     })
                     .collect()
@@ -991,6 +985,36 @@ impl FoldStats {
             }
         }
         candidates[best]
+    }
+}
+
+/// A design's sums over some folds: see [`FoldStats::without`].
+struct Without {
+    size: usize,
+    rows: f64,
+    gram: Vec<f64>,
+    cross: Vec<f64>,
+}
+
+impl Without {
+    /// Solves the ridge system; `alpha = None` is intercept only. `None` if
+    /// there is no row or the system is singular.
+    fn solve(&self, alpha: Option<f64>) -> Option<Vec<f64>> {
+        let size = self.size;
+        if self.rows == 0.0 {
+            return None;
+        }
+        let Some(alpha) = alpha else {
+            let mut beta = vec![0.0; size];
+            beta[0] = self.cross[0] / self.rows;
+            return Some(beta);
+        };
+        let mut gram = self.gram.clone();
+        for term in 1..size {
+            gram[term * size + term] += alpha * self.rows;
+        }
+        let mut cross = self.cross.clone();
+        cholesky_solve(&mut gram, size, &mut cross).then_some(cross)
     }
 }
 
