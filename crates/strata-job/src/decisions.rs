@@ -16,8 +16,8 @@ use strata_core::{CHANNELS, HOURS_PER_WEEK, QuadrantKind, Tier, UnixMillis, User
 use strata_models::channel::{ChannelConfig as ChannelModelConfig, ChannelModel, Counts};
 use strata_models::send_time::{SendTimeBacktest, SendTimeModel, WeekCounts};
 use strata_models::{
-    BgNbdParameters, CustomerSummary, GammaGammaParameters, PurchaseDay, fit_bg_nbd,
-    fit_gamma_gamma, summarize_purchases,
+    BgNbdParameters, CustomerSummary, ExpectedPurchases, GammaGammaParameters, PurchaseDay,
+    fit_bg_nbd, fit_gamma_gamma, summarize_purchases,
 };
 
 use serde::{Deserialize, Serialize};
@@ -140,6 +140,11 @@ pub struct Decisions<'a> {
     as_of: UnixMillis,
     pub models: DecisionModels,
     pub report: ModelReport,
+    /// The BG/NBD's expected purchases over the lifetime horizon and over
+    /// the propensity window, kept across the users this instance decides
+    /// (each is evaluated once per distinct x and T).
+    lifetime_expectations: Option<ExpectedPurchases>,
+    propensity_expectations: Option<ExpectedPurchases>,
 }
 
 /// What the models decided for one user.
@@ -312,6 +317,8 @@ impl<'a> Decisions<'a> {
             as_of,
             models,
             report: ModelReport::default(),
+            lifetime_expectations: None,
+            propensity_expectations: None,
         }
     }
 
@@ -446,7 +453,13 @@ impl<'a> Decisions<'a> {
         let summary = summary_at(history, today);
         let lifetime_value = match (&self.models.bg_nbd, &self.models.gamma_gamma, &summary) {
             (Some(bg_nbd), Some(gamma_gamma), Some(summary)) => {
-                let expected = bg_nbd.expected_purchases(horizon_weeks, summary).ok();
+                let expected = ExpectedPurchases::kept_in(
+                    &mut self.lifetime_expectations,
+                    bg_nbd,
+                    horizon_weeks,
+                )
+                .of(summary)
+                .ok();
                 let spend = gamma_gamma.expected_average_spend(summary).ok();
                 match (expected, spend) {
                     (Some(expected_purchases), Some(spend)) => Some(v1::LifetimeValue {
@@ -466,8 +479,15 @@ impl<'a> Decisions<'a> {
         };
 
         let propensity = self.models.propensity.as_ref().and_then(|propensity| {
+            let expectations = self.models.bg_nbd.as_ref().map(|bg_nbd| {
+                ExpectedPurchases::kept_in(
+                    &mut self.propensity_expectations,
+                    bg_nbd,
+                    propensity.window_weeks(),
+                )
+            });
             propensity
-                .predict(history, today, self.models.bg_nbd.as_ref())
+                .predict(history, today, expectations)
                 .map(|probability| round_to(probability, ESTIMATE_DECIMALS))
         });
 
