@@ -14,7 +14,7 @@
 use strata_core::history::day_of;
 use strata_core::{CHANNELS, HOURS_PER_WEEK, QuadrantKind, Tier, UnixMillis, UserHistory};
 use strata_models::channel::{ChannelConfig as ChannelModelConfig, ChannelModel, Counts};
-use strata_models::send_time::{SendTimeBacktest, SendTimeModel, WeekCounts};
+use strata_models::send_time::{FoldedCounts, SendTimeBacktest, SendTimeModel, WeekCounts};
 use strata_models::{
     BgNbdParameters, CustomerSummary, ExpectedPurchases, GammaGammaParameters, PurchaseDay,
     fit_bg_nbd, fit_gamma_gamma, summarize_purchases,
@@ -430,7 +430,7 @@ impl<'a> Decisions<'a> {
                 let mut backtest = SendTimeBacktest::default();
                 for (_, history) in users {
                     let (train, test) = week_counts(history);
-                    backtest.add(&training, &train, &test);
+                    backtest.add_folded(&training, &train, &test);
                 }
                 model.personal = backtest.personal_wins();
                 self.report.send_time = Some(backtest);
@@ -529,12 +529,13 @@ impl<'a> Decisions<'a> {
             today,
         };
         let send_time = self.models.send_time.as_ref().map(|model| {
-            let (mut counts, test) = week_counts(history);
-            for hour in 0..HOURS_PER_WEEK {
-                counts.sends[hour] += test.sends[hour];
-                counts.responses[hour] += test.responses[hour];
+            // Both weeks' counts in one (whole numbers: the same sums as
+            // adding the two weeks hour by hour).
+            let mut counts = FoldedCounts::default();
+            for hour in history.engagement().hours() {
+                counts.add(usize::from(hour.slot), hour.sends, hour.responses);
             }
-            let choice = model.choose(&counts);
+            let choice = model.choose_folded(&counts);
             if choice.fallback {
                 self.report.send_time_fallbacks += 1;
             } else {
@@ -561,9 +562,9 @@ impl<'a> Decisions<'a> {
 }
 
 /// A user's sends and responses by hour of the week: (even weeks, odd weeks).
-fn week_counts(history: &UserHistory) -> (WeekCounts, WeekCounts) {
-    let mut even = WeekCounts::default();
-    let mut odd = WeekCounts::default();
+fn week_counts(history: &UserHistory) -> (FoldedCounts, FoldedCounts) {
+    let mut even = FoldedCounts::default();
+    let mut odd = FoldedCounts::default();
     for counts in history.engagement().hours() {
         let slot = usize::from(counts.slot);
         let weeks = if slot < HOURS_PER_WEEK {
