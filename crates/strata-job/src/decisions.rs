@@ -14,10 +14,10 @@
 use strata_core::history::day_of;
 use strata_core::{CHANNELS, HOURS_PER_WEEK, QuadrantKind, Tier, UnixMillis, UserHistory};
 use strata_models::channel::{ChannelConfig as ChannelModelConfig, ChannelModel, Counts};
-use strata_models::send_time::{SendTimeBacktest, SendTimeModel, WeekCounts};
+use strata_models::send_time::{FoldedCounts, SendTimeBacktest, SendTimeModel, WeekCounts};
 use strata_models::{
-    BgNbdParameters, CustomerSummary, GammaGammaParameters, PurchaseDay, fit_bg_nbd,
-    fit_gamma_gamma, summarize_purchases,
+    BgNbdParameters, CustomerSummary, ExpectedPurchases, GammaGammaParameters, PurchaseDay,
+    fit_bg_nbd, fit_gamma_gamma, summarize_purchases,
 };
 
 use serde::{Deserialize, Serialize};
@@ -140,6 +140,11 @@ pub struct Decisions<'a> {
     as_of: UnixMillis,
     pub models: DecisionModels,
     pub report: ModelReport,
+    /// The BG/NBD's expected purchases over the lifetime horizon and over
+    /// the propensity window, kept across the users this instance decides
+    /// (each is evaluated once per distinct x and T).
+    lifetime_expectations: Option<ExpectedPurchases>,
+    propensity_expectations: Option<ExpectedPurchases>,
 }
 
 /// What the models decided for one user.
@@ -312,6 +317,8 @@ impl<'a> Decisions<'a> {
             as_of,
             models,
             report: ModelReport::default(),
+            lifetime_expectations: None,
+            propensity_expectations: None,
         }
     }
 
@@ -423,7 +430,7 @@ impl<'a> Decisions<'a> {
                 let mut backtest = SendTimeBacktest::default();
                 for (_, history) in users {
                     let (train, test) = week_counts(history);
-                    backtest.add(&training, &train, &test);
+                    backtest.add_folded(&training, &train, &test);
                 }
                 model.personal = backtest.personal_wins();
                 self.report.send_time = Some(backtest);
@@ -446,7 +453,13 @@ impl<'a> Decisions<'a> {
         let summary = summary_at(history, today);
         let lifetime_value = match (&self.models.bg_nbd, &self.models.gamma_gamma, &summary) {
             (Some(bg_nbd), Some(gamma_gamma), Some(summary)) => {
-                let expected = bg_nbd.expected_purchases(horizon_weeks, summary).ok();
+                let expected = ExpectedPurchases::kept_in(
+                    &mut self.lifetime_expectations,
+                    bg_nbd,
+                    horizon_weeks,
+                )
+                .of(summary)
+                .ok();
                 let spend = gamma_gamma.expected_average_spend(summary).ok();
                 match (expected, spend) {
                     (Some(expected_purchases), Some(spend)) => Some(v1::LifetimeValue {
@@ -466,8 +479,15 @@ impl<'a> Decisions<'a> {
         };
 
         let propensity = self.models.propensity.as_ref().and_then(|propensity| {
+            let expectations = self.models.bg_nbd.as_ref().map(|bg_nbd| {
+                ExpectedPurchases::kept_in(
+                    &mut self.propensity_expectations,
+                    bg_nbd,
+                    propensity.window_weeks(),
+                )
+            });
             propensity
-                .predict(history, today, self.models.bg_nbd.as_ref())
+                .predict(history, today, expectations)
                 .map(|probability| round_to(probability, ESTIMATE_DECIMALS))
         });
 
@@ -509,12 +529,13 @@ impl<'a> Decisions<'a> {
             today,
         };
         let send_time = self.models.send_time.as_ref().map(|model| {
-            let (mut counts, test) = week_counts(history);
-            for hour in 0..HOURS_PER_WEEK {
-                counts.sends[hour] += test.sends[hour];
-                counts.responses[hour] += test.responses[hour];
+            // Both weeks' counts in one (whole numbers: the same sums as
+            // adding the two weeks hour by hour).
+            let mut counts = FoldedCounts::default();
+            for hour in history.engagement().hours() {
+                counts.add(usize::from(hour.slot), hour.sends, hour.responses);
             }
-            let choice = model.choose(&counts);
+            let choice = model.choose_folded(&counts);
             if choice.fallback {
                 self.report.send_time_fallbacks += 1;
             } else {
@@ -541,9 +562,9 @@ impl<'a> Decisions<'a> {
 }
 
 /// A user's sends and responses by hour of the week: (even weeks, odd weeks).
-fn week_counts(history: &UserHistory) -> (WeekCounts, WeekCounts) {
-    let mut even = WeekCounts::default();
-    let mut odd = WeekCounts::default();
+fn week_counts(history: &UserHistory) -> (FoldedCounts, FoldedCounts) {
+    let mut even = FoldedCounts::default();
+    let mut odd = FoldedCounts::default();
     for counts in history.engagement().hours() {
         let slot = usize::from(counts.slot);
         let weeks = if slot < HOURS_PER_WEEK {

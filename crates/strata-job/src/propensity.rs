@@ -55,7 +55,7 @@ use strata_models::propensity_choice::{
     choose_propensity,
 };
 use strata_models::{
-    BgNbdParameters, CustomerSummary, PurchaseDay, fit_bg_nbd, summarize_purchases,
+    CustomerSummary, ExpectedPurchases, PurchaseDay, fit_bg_nbd, summarize_purchases,
 };
 use twox_hash::XxHash3_64;
 
@@ -97,11 +97,11 @@ pub fn baseline_scores(row: &Row) -> [f64; 2] {
 const HOLDOUT_BUCKETS: usize = 8;
 
 /// What a feature row needs besides the history.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct FeatureContext<'a> {
-    /// The BG/NBD fitted on purchases up to the row's day, if one could be.
-    bg_nbd: Option<&'a BgNbdParameters>,
-    window_weeks: f64,
+    /// The BG/NBD fitted on purchases up to the row's day, if one could be,
+    /// with its expectations over the window remembered per (x, T).
+    bg_nbd: Option<&'a mut ExpectedPurchases>,
     /// A treated offer issued fewer than this many days before the day is
     /// still open: its outcome window reaches into the predicted one.
     offer_days: u32,
@@ -122,7 +122,7 @@ fn days_within(purchases: &[DayTotal], day: i32, days: i32) -> f64 {
 
 /// The user's features as of the end of `day`; `None` for a user not yet
 /// seen by then. See the module documentation for why these and no others.
-fn features(history: &UserHistory, day: i32, context: FeatureContext<'_>) -> Option<Row> {
+fn features(history: &UserHistory, day: i32, context: &mut FeatureContext<'_>) -> Option<Row> {
     let first_seen = day_of(history.first_seen()?);
     if first_seen > day {
         return None;
@@ -144,13 +144,11 @@ fn features(history: &UserHistory, day: i32, context: FeatureContext<'_>) -> Opt
             row[8] = days_within(purchases, day, 90);
             row[9] = (spend / count).ln_1p();
             row[10] = f64::from(day - first.day);
-            if let Some(parameters) = context.bg_nbd {
+            if let Some(expected) = context.bg_nbd.as_deref_mut() {
                 let days: Vec<PurchaseDay> = purchases.iter().map(purchase_day).collect();
                 if let Ok(summary) = summarize_purchases(&days, day) {
-                    row[EXPECTED] = parameters
-                        .expected_purchases(context.window_weeks, &summary)
-                        .unwrap_or(0.0);
-                    row[6] = parameters.probability_alive(&summary);
+                    row[EXPECTED] = expected.of(&summary).unwrap_or(0.0);
+                    row[6] = expected.parameters().probability_alive(&summary);
                 }
             }
         }
@@ -215,20 +213,26 @@ pub struct Propensity {
 impl Propensity {
     /// The calibrated probability of a purchase in the window after `day`,
     /// for a user known by then. `bg_nbd` is the run's own fit (the one that
-    /// saw every purchase up to `day`).
+    /// saw every purchase up to `day`) over [`Propensity::window_weeks`],
+    /// kept across users.
     pub fn predict(
         &self,
         history: &UserHistory,
         day: i32,
-        bg_nbd: Option<&BgNbdParameters>,
+        bg_nbd: Option<&mut ExpectedPurchases>,
     ) -> Option<f64> {
-        let context = FeatureContext {
+        let mut context = FeatureContext {
             bg_nbd,
-            window_weeks: self.window_weeks,
             offer_days: self.offer_days,
         };
-        let row = features(history, day, context)?;
+        let row = features(history, day, &mut context)?;
         Some(self.served.predict(&row, &baseline_scores(&row)))
+    }
+
+    /// The window predicted, in weeks: the horizon of the BG/NBD
+    /// expectation among the features.
+    pub fn window_weeks(&self) -> f64 {
+        self.window_weeks
     }
 
     pub fn served(&self) -> &ServedPropensity {
@@ -297,9 +301,10 @@ pub fn fit(
         .collect();
     let cutoff_bg_nbd = fit_bg_nbd(&cutoff_summaries).ok().map(|fit| fit.parameters);
     drop(cutoff_summaries);
-    let context = FeatureContext {
-        bg_nbd: cutoff_bg_nbd.as_ref(),
-        window_weeks,
+    let mut expectations =
+        cutoff_bg_nbd.map(|parameters| ExpectedPurchases::new(parameters, window_weeks));
+    let mut context = FeatureContext {
+        bg_nbd: expectations.as_mut(),
         offer_days,
     };
 
@@ -320,7 +325,7 @@ pub fn fit(
     // (buyers, predicted, actual) per calibration repeat-purchase bucket.
     let mut fit_check = [(0u64, 0.0f64, 0.0f64); HOLDOUT_BUCKETS];
     for (user_id, history) in users {
-        let Some(row) = features(history, cutoff, context) else {
+        let Some(row) = features(history, cutoff, &mut context) else {
             continue;
         };
         let later = history
@@ -564,7 +569,6 @@ mod tests {
     fn context() -> FeatureContext<'static> {
         FeatureContext {
             bg_nbd: None,
-            window_weeks: 30.0 / 7.0,
             offer_days: 14,
         }
     }
@@ -654,8 +658,8 @@ mod tests {
         let cut = history(&early);
         let all: Vec<Event> = early.iter().chain(&late).cloned().collect();
         let full = history(&all);
-        let row = features(&full, 100, context()).unwrap();
-        assert_eq!(row, features(&cut, 100, context()).unwrap());
+        let row = features(&full, 100, &mut context()).unwrap();
+        assert_eq!(row, features(&cut, 100, &mut context()).unwrap());
         assert_eq!(row[RECENCY], 20.0);
         assert_eq!(row[FREQUENCY], 2.0);
         assert_eq!(row[2], 80f64.ln_1p());
@@ -668,17 +672,22 @@ mod tests {
         assert_eq!(row[12], 2.0, "treated issues only");
         assert_eq!(row[13], 1.0, "the day-102 redemption is after the day");
         // Later, the redemption and the new purchase count.
-        let row = features(&full, 110, context()).unwrap();
+        let row = features(&full, 110, &mut context()).unwrap();
         assert_eq!(row[FREQUENCY], 3.0);
         assert_eq!(row[13], 2.0);
         assert_eq!(row[11], 1.0, "day 95 is no longer open, day 105 is");
         // Before the first event the user is unknown.
-        assert!(features(&full, 9, context()).is_none());
+        assert!(features(&full, 9, &mut context()).is_none());
     }
 
     #[test]
     fn never_buyers_rank_last_by_recency_and_have_no_expectation() {
-        let row = features(&history(&[event("browse", 10, None, None)]), 40, context()).unwrap();
+        let row = features(
+            &history(&[event("browse", 10, None, None)]),
+            40,
+            &mut context(),
+        )
+        .unwrap();
         assert_eq!(row[RECENCY], 30.0 + 365.0);
         assert_eq!(row[BOUGHT], 0.0);
         assert_eq!(baseline_scores(&row), [-395.0, 0.0]);

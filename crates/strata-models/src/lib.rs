@@ -23,6 +23,7 @@ pub mod send_time;
 pub mod uplift;
 
 pub use lifetime::{
-    BgNbdFit, BgNbdParameters, CustomerSummary, GammaGammaFit, GammaGammaParameters, PurchaseDay,
-    fit_bg_nbd, fit_gamma_gamma, predicted_value, summarize_purchases,
+    BgNbdFit, BgNbdParameters, CustomerSummary, ExpectedPurchases, GammaGammaFit,
+    GammaGammaParameters, PurchaseDay, fit_bg_nbd, fit_gamma_gamma, predicted_value,
+    summarize_purchases,
 };

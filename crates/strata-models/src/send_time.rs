@@ -117,6 +117,82 @@ impl WeekCounts {
     }
 }
 
+/// A user's counts folded to what a choice reads: per hour of day (not yet
+/// smoothed), per day of week, and in all. A user has a handful of the 168
+/// hours, so adding them here skips the week's two arrays; the counts are
+/// whole numbers, so the sums are exact in any order and a choice has the
+/// bits of one over the [`WeekCounts`] of the same [`WeekCounts::add`]s.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FoldedCounts {
+    hour_sends: [f64; HOURS_PER_DAY],
+    hour_responses: [f64; HOURS_PER_DAY],
+    day_sends: [f64; DAYS_PER_WEEK],
+    day_responses: [f64; DAYS_PER_WEEK],
+    sends: f64,
+    responses: f64,
+}
+
+impl FoldedCounts {
+    /// As [`WeekCounts::add`].
+    pub fn add(&mut self, hour_of_week: usize, sends: u32, responses: u32) {
+        let hour = hour_of_week % HOURS_PER_WEEK;
+        let (sends, responses) = (f64::from(sends), f64::from(responses));
+        self.hour_sends[hour_of_day(hour)] += sends;
+        self.hour_responses[hour_of_day(hour)] += responses;
+        self.day_sends[hour / HOURS_PER_DAY] += sends;
+        self.day_responses[hour / HOURS_PER_DAY] += responses;
+        self.sends += sends;
+        self.responses += responses;
+    }
+
+    /// The folded counts of `week`, summed in the order [`WeekCounts`]'s
+    /// own sums take (so the same bits for any counts, whole or not).
+    pub fn of(week: &WeekCounts) -> FoldedCounts {
+        let mut folded = FoldedCounts {
+            sends: week.total_sends(),
+            responses: week.total_responses(),
+            ..FoldedCounts::default()
+        };
+        for day in 0..DAYS_PER_WEEK {
+            let start = day * HOURS_PER_DAY;
+            for hour in 0..HOURS_PER_DAY {
+                folded.hour_sends[hour] += week.sends[start + hour];
+                folded.hour_responses[hour] += week.responses[start + hour];
+            }
+        }
+        (folded.day_sends, folded.day_responses) = week.by_day();
+        folded
+    }
+
+    pub fn total_sends(&self) -> f64 {
+        self.sends
+    }
+
+    pub fn total_responses(&self) -> f64 {
+        self.responses
+    }
+
+    /// As [`WeekCounts::around`], for whole-number counts.
+    pub fn around(&self, hour_of_day_chosen: usize) -> (f64, f64) {
+        let mut sends = 0.0;
+        let mut responses = 0.0;
+        for hour in 0..HOURS_PER_DAY {
+            if hours_apart(hour, hour_of_day_chosen) <= 1 {
+                sends += self.hour_sends[hour];
+                responses += self.hour_responses[hour];
+            }
+        }
+        (sends, responses)
+    }
+
+    fn totals(&self) -> Totals {
+        Totals {
+            sends: self.sends,
+            responses: self.responses,
+        }
+    }
+}
+
 fn smooth(values: &[f64; HOURS_PER_DAY]) -> [f64; HOURS_PER_DAY] {
     let mut smoothed = [0.0; HOURS_PER_DAY];
     for (hour, value) in smoothed.iter_mut().enumerate() {
@@ -231,7 +307,12 @@ impl SendTimeModel {
 
     /// The hour to send to a user with these counts.
     pub fn choose(&self, user: &WeekCounts) -> SendTimeChoice {
-        let totals = Totals::of(user);
+        self.choose_folded(&FoldedCounts::of(user))
+    }
+
+    /// [`SendTimeModel::choose`] from folded counts.
+    pub fn choose_folded(&self, user: &FoldedCounts) -> SendTimeChoice {
+        let totals = user.totals();
         let rates = self.user_rates(user, totals);
         let fallback = self.falls_back(totals);
         let hour_of_week = if fallback {
@@ -256,15 +337,16 @@ impl SendTimeModel {
 
     /// The user's shrunk response rate at `hour_of_week` (module docs).
     pub fn user_rate(&self, user: &WeekCounts, hour_of_week: usize) -> f64 {
-        self.user_rates(user, Totals::of(user)).at(hour_of_week)
+        let folded = FoldedCounts::of(user);
+        self.user_rates(&folded, folded.totals()).at(hour_of_week)
     }
 
-    fn user_rates(&self, user: &WeekCounts, totals: Totals) -> UserRates {
+    fn user_rates(&self, user: &FoldedCounts, totals: Totals) -> UserRates {
         let k = self.config.prior_sends;
         let day_prior = k * HOURS_PER_DAY as f64 / DAYS_PER_WEEK as f64;
         let all_prior = k * HOURS_PER_DAY as f64;
-        let (hour_sends, hour_responses) = user.by_hour_of_day();
-        let (day_sends, day_responses) = user.by_day();
+        let (hour_sends, hour_responses) = (smooth(&user.hour_sends), smooth(&user.hour_responses));
+        let (day_sends, day_responses) = (user.day_sends, user.day_responses);
         let mut rates = UserRates {
             hour: [0.0; HOURS_PER_DAY],
             day: [0.0; DAYS_PER_WEEK],
@@ -279,6 +361,32 @@ impl SendTimeModel {
                 / (day_sends[day] + day_prior);
         }
         rates
+    }
+}
+
+/// What the backtest reads of a user's held-out counts.
+trait HeldOut {
+    fn total_sends(&self) -> f64;
+    fn around(&self, hour_of_day_chosen: usize) -> (f64, f64);
+}
+
+impl HeldOut for WeekCounts {
+    fn total_sends(&self) -> f64 {
+        WeekCounts::total_sends(self)
+    }
+
+    fn around(&self, hour_of_day_chosen: usize) -> (f64, f64) {
+        WeekCounts::around(self, hour_of_day_chosen)
+    }
+}
+
+impl HeldOut for FoldedCounts {
+    fn total_sends(&self) -> f64 {
+        self.sends
+    }
+
+    fn around(&self, hour_of_day_chosen: usize) -> (f64, f64) {
+        FoldedCounts::around(self, hour_of_day_chosen)
     }
 }
 
@@ -356,6 +464,28 @@ impl SendTimeBacktest {
             return;
         }
         let choice = model.choose(train);
+        self.score(model, choice, test);
+    }
+
+    /// [`SendTimeBacktest::add`] from folded counts (whole numbers, as
+    /// [`FoldedCounts::add`] makes them).
+    pub fn add_folded(&mut self, model: &SendTimeModel, train: &FoldedCounts, test: &FoldedCounts) {
+        self.population_best = model.population_best;
+        if model.falls_back(train.totals()) {
+            return;
+        }
+        let choice = model.choose_folded(train);
+        self.score(model, choice, test);
+    }
+
+    /// Scores a personal `choice` against the population's hour on the
+    /// user's held-out counts.
+    fn score<Counts: HeldOut>(
+        &mut self,
+        model: &SendTimeModel,
+        choice: SendTimeChoice,
+        test: &Counts,
+    ) {
         self.personal_users += 1;
         if test.total_sends() <= 0.0 {
             return;
@@ -462,6 +592,52 @@ mod tests {
         let often = counts(|hour| u32::from(hour % 24 == 8));
         let lift = |user: &WeekCounts| model.user_rate(user, 8) / model.user_rate(user, 20);
         assert!(lift(&often) > lift(&once), "more evidence, less shrinkage");
+    }
+
+    #[test]
+    fn folded_counts_choose_and_backtest_with_the_bits_of_the_week() {
+        let model = SendTimeModel::fit(&population(), SendTimeConfig::default()).expect("fits");
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        let (mut personal, mut folded_backtest) =
+            (SendTimeBacktest::default(), SendTimeBacktest::default());
+        for user in 0..3_000 {
+            let (mut week, mut folded) = (WeekCounts::default(), FoldedCounts::default());
+            let (mut test_week, mut test_folded) = (WeekCounts::default(), FoldedCounts::default());
+            // A few slots each, some hours twice (two weeks in one hour).
+            for _ in 0..(user % 9) {
+                let hour = next(2 * HOURS_PER_WEEK as u64) as usize;
+                let sends = 1 + next(40) as u32;
+                let responses = next(u64::from(sends) + 1) as u32 * u32::from(next(3) == 0);
+                week.add(hour, sends, responses);
+                folded.add(hour, sends, responses);
+                let hour = next(HOURS_PER_WEEK as u64) as usize;
+                test_week.add(hour, sends, responses / 2);
+                test_folded.add(hour, sends, responses / 2);
+            }
+            assert_eq!(FoldedCounts::of(&week), folded);
+            let (from_week, from_folded) = (model.choose(&week), model.choose_folded(&folded));
+            assert_eq!(from_week.hour_of_week, from_folded.hour_of_week);
+            assert_eq!(from_week.fallback, from_folded.fallback);
+            assert_eq!(from_week.rate.to_bits(), from_folded.rate.to_bits());
+            assert_eq!(week.total_sends().to_bits(), folded.total_sends().to_bits());
+            assert_eq!(
+                week.total_responses().to_bits(),
+                folded.total_responses().to_bits()
+            );
+            for hour in 0..HOURS_PER_DAY {
+                assert_eq!(test_week.around(hour), test_folded.around(hour));
+            }
+            personal.add(&model, &week, &test_week);
+            folded_backtest.add_folded(&model, &folded, &test_folded);
+        }
+        assert!(personal.scored_users > 100, "{personal:?}");
+        assert_eq!(personal, folded_backtest);
     }
 
     #[test]

@@ -361,6 +361,72 @@ impl BgNbdParameters {
     }
 }
 
+/// [`BgNbdParameters::expected_purchases`] for many customers under one fit
+/// and horizon. Eq. 10's factor without P(alive) (the hypergeometric series,
+/// most of the cost) depends on the customer's x and T only, and at day
+/// resolution a population takes a few thousand distinct pairs: each is
+/// evaluated once and kept. The same bits as the direct call; an error is
+/// not kept (it is met again, as the direct call meets it).
+#[derive(Debug, Clone)]
+pub struct ExpectedPurchases {
+    parameters: BgNbdParameters,
+    horizon: f64,
+    /// `(x, T's bits)` -> the factor without P(alive).
+    if_alive: std::collections::HashMap<(u32, u64), f64>,
+}
+
+impl ExpectedPurchases {
+    pub fn new(parameters: BgNbdParameters, horizon: f64) -> ExpectedPurchases {
+        ExpectedPurchases {
+            parameters,
+            horizon,
+            if_alive: std::collections::HashMap::new(),
+        }
+    }
+
+    pub fn parameters(&self) -> &BgNbdParameters {
+        &self.parameters
+    }
+
+    pub fn horizon(&self) -> f64 {
+        self.horizon
+    }
+
+    /// The expectations kept in `slot` when they are those of `parameters`
+    /// over `horizon`; otherwise new ones, put there.
+    pub fn kept_in<'slot>(
+        slot: &'slot mut Option<ExpectedPurchases>,
+        parameters: &BgNbdParameters,
+        horizon: f64,
+    ) -> &'slot mut ExpectedPurchases {
+        let fits = |kept: &ExpectedPurchases| {
+            kept.parameters == *parameters && kept.horizon.to_bits() == horizon.to_bits()
+        };
+        if !slot.as_ref().is_some_and(fits) {
+            *slot = Some(ExpectedPurchases::new(*parameters, horizon));
+        }
+        slot.as_mut().expect("just kept")
+    }
+
+    /// E[Y(horizon) | x, t_x, T] of `customer`.
+    pub fn of(&mut self, customer: &CustomerSummary) -> Result<f64, Error> {
+        let key = (customer.frequency(), customer.age().to_bits());
+        let if_alive = match self.if_alive.get(&key) {
+            Some(&if_alive) => if_alive,
+            None => {
+                let if_alive = self.parameters.expected_purchases_if_alive(
+                    self.horizon,
+                    customer.frequency(),
+                    customer.age(),
+                )?;
+                self.if_alive.insert(key, if_alive);
+                if_alive
+            }
+        };
+        Ok(if_alive * self.parameters.probability_alive(customer))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,6 +487,42 @@ mod tests {
         // and the overflowing odds must give 0, not NaN.
         let gone = CDNOW.probability_alive(&customer(2_000, 1.0, 500.0));
         assert!((0.0..1e-100).contains(&gone), "{gone}");
+    }
+
+    #[test]
+    fn remembered_expectations_give_the_bits_of_the_direct_call() {
+        let unit_a = BgNbdParameters {
+            a: 1.00005,
+            ..CDNOW
+        };
+        let broken = BgNbdParameters { r: -1.0, ..CDNOW };
+        for parameters in [CDNOW, unit_a, broken] {
+            for horizon in [0.0, 4.3, 52.0, -1.0] {
+                let mut remembered = ExpectedPurchases::new(parameters, horizon);
+                // Every (x, T) twice, with different t_x.
+                for _ in 0..2 {
+                    for frequency in 0..12u32 {
+                        for age_days in (0..400).step_by(9) {
+                            let age = f64::from(age_days) / 7.0;
+                            let recency = if frequency == 0 {
+                                0.0
+                            } else {
+                                age * f64::from(age_days % 5) / 5.0
+                            };
+                            let summary = customer(frequency, recency, age);
+                            let direct = parameters.expected_purchases(horizon, &summary);
+                            match (remembered.of(&summary), direct) {
+                                (Ok(left), Ok(right)) => {
+                                    assert_eq!(left.to_bits(), right.to_bits(), "{summary:?}")
+                                }
+                                (Err(_), Err(_)) => {}
+                                (left, right) => panic!("{left:?} against {right:?}"),
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use argmin::solver::neldermead::NelderMead;
 
 use crate::error::Error;
 
-pub use bgnbd::{BgNbdFit, BgNbdParameters, fit_bg_nbd};
+pub use bgnbd::{BgNbdFit, BgNbdParameters, ExpectedPurchases, fit_bg_nbd};
 pub use gamma_gamma::{GammaGammaFit, GammaGammaParameters, fit_gamma_gamma};
 
 /// Days in the week the models count time in.
