@@ -146,7 +146,9 @@ use strata_models::offer_policy::{
     BaseLearner, Estimate, OfferIssue, PolicyConfig, PolicyKind, Pool, PoolData, Regressor, Ridge,
     RidgeConfig, RidgeModel, SelectionReport, ServedPolicy, rank, select_policy,
 };
-use strata_models::{BgNbdParameters, PurchaseDay, summarize_purchases};
+use strata_models::{
+    BgNbdParameters, CustomerSummary, ExpectedPurchases, PurchaseDay, summarize_purchases,
+};
 use strata_proto::v1;
 use twox_hash::XxHash3_64;
 
@@ -297,6 +299,29 @@ pub(crate) struct SpaceCuts {
     margin_cuts: [f64; 2],
 }
 
+thread_local! {
+    /// This thread's BG/NBD expectations ([`ExpectedPurchases`]): the series
+    /// behind a user's expected purchases depends on x and T alone, and the
+    /// users and issues a thread describes take a few thousand distinct
+    /// pairs at day resolution.
+    static EXPECTATIONS: std::cell::RefCell<Option<ExpectedPurchases>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `parameters`' expected purchases of `customer` over `horizon` weeks (the
+/// bits of [`BgNbdParameters::expected_purchases`]), `None` on an error.
+fn expected_purchases(
+    parameters: &BgNbdParameters,
+    horizon: f64,
+    customer: &CustomerSummary,
+) -> Option<f64> {
+    EXPECTATIONS.with_borrow_mut(|kept| {
+        ExpectedPurchases::kept_in(kept, parameters, horizon)
+            .of(customer)
+            .ok()
+    })
+}
+
 impl<'a> Space<'a> {
     fn new(
         config: &ModelsConfig,
@@ -338,9 +363,7 @@ impl<'a> Space<'a> {
                         })
                         .collect();
                     let summary = summarize_purchases(&purchases, today).ok()?;
-                    let expected = parameters
-                        .expected_purchases(horizon_weeks, &summary)
-                        .ok()?;
+                    let expected = expected_purchases(parameters, horizon_weeks, &summary)?;
                     Some(config.economics.margin_rate * expected * spend)
                 })
                 .collect(),
@@ -409,8 +432,7 @@ impl<'a> Space<'a> {
                     .ok()
                     .map_or((0.0, 0.0), |summary| {
                         (
-                            parameters
-                                .expected_purchases(self.cuts.horizon_weeks, &summary)
+                            expected_purchases(parameters, self.cuts.horizon_weeks, &summary)
                                 .unwrap_or(0.0),
                             parameters.probability_alive(&summary),
                         )

@@ -56,6 +56,32 @@ fn issue_log() -> Vec<Event> {
 }
 
 #[test]
+fn kept_expectations_are_the_direct_calls_bits_across_parameters() {
+    let first = BgNbdParameters {
+        r: 0.243,
+        alpha: 4.414,
+        a: 0.793,
+        b: 2.426,
+    };
+    let second = BgNbdParameters { a: 1.2, ..first };
+    let customers: Vec<CustomerSummary> = [(0, 0.0, 30.0), (3, 12.5, 40.0), (26, 30.86, 31.0)]
+        .into_iter()
+        .map(|(x, t_x, age)| CustomerSummary::new(x, t_x, age, 0.0).unwrap())
+        .collect();
+    // Twice each, the parameters and horizons alternating: what one thread
+    // keeps for one model is never read for another.
+    for _ in 0..2 {
+        for (parameters, horizon) in [(&first, 2.0), (&second, 2.0), (&first, 4.0)] {
+            for customer in &customers {
+                let direct = parameters.expected_purchases(horizon, customer).unwrap();
+                let kept = expected_purchases(parameters, horizon, customer).unwrap();
+                assert_eq!(kept.to_bits(), direct.to_bits());
+            }
+        }
+    }
+}
+
+#[test]
 fn strata_are_cut_once_per_pool_and_a_thin_stratum_borrows_everyones_model() {
     // Every other row a buyer, with an expected margin that grows with the
     // row; four cells of about 1,000 rows each.
