@@ -28,7 +28,7 @@ use crate::model_file::{DataWindow, FittedModels, ModelFile};
 use crate::offers::{self, OfferServer, ServedList};
 use crate::options::{Delivery, RecomputeOptions};
 use crate::push::PlanFiles;
-use crate::state::{JobState, StateHeader, UserEntry};
+use crate::state::{JobState, StateHeader, UserEntry, Users};
 use crate::threads::{map_in_order, score_threads};
 use crate::wire::{self, full_snapshot_header, millis_to_timestamp, now_timestamp};
 
@@ -113,17 +113,17 @@ pub(crate) fn score(
         cohorts.add_user(history.purchase_days().iter().map(|day| day.day));
         value.add_history(history);
     }
-    let mut gone: Vec<String> = previous
+    // In id order, as the state keeps its users.
+    let gone: Vec<String> = previous
         .users
         .keys()
         .filter(|user_id| {
             owned
-                .binary_search_by(|(known, _)| known.as_str().cmp(user_id.as_str()))
+                .binary_search_by(|(known, _)| known.as_str().cmp(user_id))
                 .is_err()
         })
-        .cloned()
+        .map(str::to_owned)
         .collect();
-    gone.sort_unstable();
     let users = owned.len();
     drop(population);
 
@@ -558,6 +558,8 @@ struct Differ<'p> {
     computed_at: prost_types::Timestamp,
     snapshot: Option<SnapshotWriter>,
     write_everything: bool,
+    /// Where the last lookup in `previous` stopped: users come in id order.
+    previous_cursor: usize,
     counts: Counts<'p>,
     scored: Scored,
 }
@@ -677,7 +679,7 @@ impl<'p> Differ<'p> {
                     // Set by the run once the delivery is acknowledged.
                     server: None,
                 },
-                users: HashMap::with_capacity(users),
+                users: Users::with_capacity(users),
             },
             layers: BTreeMap::new(),
             tiers: BTreeMap::new(),
@@ -694,6 +696,7 @@ impl<'p> Differ<'p> {
             computed_at,
             snapshot,
             write_everything: matches!(options.delivery, Delivery::Snapshot { .. }),
+            previous_cursor: 0,
             counts: Counts::default(),
             scored,
         })
@@ -719,7 +722,10 @@ impl<'p> Differ<'p> {
             scored.value.add_profile(&profile);
             profile.computed_at = Some(self.computed_at);
 
-            let before = self.previous.users.get(&profile.user_id);
+            let before = self
+                .previous
+                .users
+                .get_after(&mut self.previous_cursor, &profile.user_id);
             let changed = self.options.full_push
                 || before.is_none_or(|entry| entry.fingerprint != fingerprint);
             let from = before.map_or("(none)", |entry| entry.layer.as_str());
@@ -768,8 +774,9 @@ fn forget_or_erase_gone(
     previous: &JobState,
     scored: &mut Scored,
 ) {
+    let mut kept = Vec::new();
     for user_id in gone {
-        let entry = &previous.users[&user_id];
+        let entry = &previous.users[user_id.as_str()];
         if options.delete_missing {
             scored.deletes.push(user_id.clone());
             *scored
@@ -782,9 +789,10 @@ fn forget_or_erase_gone(
                     .push((user_id, entry.layer.clone(), "(erased)".to_owned()));
             }
         } else {
-            scored.next_state.users.insert(user_id, entry.clone());
+            kept.push((user_id, entry.clone()));
         }
     }
+    scored.next_state.users.extend(kept);
 }
 
 /// The rule-based fields of one user.
