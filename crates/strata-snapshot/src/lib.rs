@@ -91,12 +91,19 @@ impl SnapshotWriter {
             path: self.path.clone(),
             source,
         };
-        let mut length = Vec::with_capacity(10);
-        prost::encoding::encode_varint(self.buffer.len() as u64, &mut length);
-        self.out.write_all(&length).map_err(io)?;
+        // No allocation per profile: the length on the stack, the last id
+        // copied into the same string.
+        let mut length = [0u8; 10];
+        let mut unused = &mut length[..];
+        prost::encoding::encode_varint(self.buffer.len() as u64, &mut unused);
+        let used = 10 - unused.len();
+        self.out.write_all(&length[..used]).map_err(io)?;
         self.out.write_all(&self.buffer).map_err(io)?;
         self.profiles += 1;
-        self.last_user_id = Some(profile.user_id.clone());
+        match &mut self.last_user_id {
+            Some(last) => last.clone_from(&profile.user_id),
+            None => self.last_user_id = Some(profile.user_id.clone()),
+        }
         Ok(())
     }
 
@@ -302,6 +309,39 @@ mod tests {
         assert_eq!(read_trailer, trailer);
         assert_eq!(seen, ["a", "b", "c"]);
         assert!(!path.with_extension("partial").exists());
+    }
+
+    #[test]
+    fn records_of_every_length_prefix_read_back_and_stay_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.snapshot");
+        // Lengths written in 1, 2 and 3 bytes, then a shorter id after a
+        // longer one.
+        let ids = [
+            "a".to_owned(),
+            "b".repeat(200),
+            "c".repeat(20_000),
+            "d".to_owned(),
+        ];
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let trailer = write(&path, &refs);
+        assert_eq!(trailer.profiles, 4);
+        let mut seen = Vec::new();
+        let (_, read_trailer) = read_snapshot(&path, |p| seen.push(p.user_id)).unwrap();
+        assert_eq!(read_trailer, trailer);
+        assert_eq!(seen, ids);
+
+        let mut writer =
+            SnapshotWriter::create(&dir.path().join("t"), &SnapshotHeader::default()).unwrap();
+        writer.write(&profile(&"c".repeat(300))).unwrap();
+        writer.write(&profile("d")).unwrap();
+        for earlier in ["c", "cz", "d"] {
+            let error = writer.write(&profile(earlier)).unwrap_err();
+            assert!(
+                error.to_string().contains("ascending user id order"),
+                "{earlier}: {error}"
+            );
+        }
     }
 
     #[test]
