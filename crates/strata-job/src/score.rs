@@ -360,6 +360,9 @@ struct Step<'a> {
     benefits: Vec<Vec<(Cow<'a, str>, i32, f64)>>,
     /// The currency of the first predicted value in the step.
     currency: Option<String>,
+    /// The encodings of the profiles to write, in user order, in one
+    /// buffer per thread that prepared them.
+    written: Vec<Vec<u8>>,
 }
 
 impl<'a> Step<'a> {
@@ -369,9 +372,11 @@ impl<'a> Step<'a> {
             users,
             benefits: Vec::with_capacity(runs.len()),
             currency: None,
+            written: Vec::with_capacity(runs.len()),
         };
         for run in runs {
             step.benefits.push(run.benefits);
+            step.written.push(run.written);
             if step.currency.is_none() {
                 step.currency = run.currency;
             }
@@ -385,20 +390,17 @@ impl<'a> Step<'a> {
 /// on another thread is mimalloc's slow path; the diff thread spent about
 /// half its time freeing profiles at 1M when it freed them).
 struct Applied<'a> {
-    /// The profile when the diff writes it (a snapshot, or a push plan's
-    /// changed users), else just the user's id.
-    record: Record,
+    user_id: String,
+    /// When the diff writes the profile (a snapshot, or a push plan's
+    /// changed users): the length of its encoding (with its computed-at
+    /// time) in the step's `written` bytes, never 0.
+    written: Option<usize>,
     fingerprint: u64,
     /// What was delivered to the user before, if anything.
     before: Option<&'a UserEntry>,
     changed: bool,
     segment: Tallied<'a>,
     value: ProfileValue,
-}
-
-enum Record {
-    Id(String),
-    Written(Box<Profile>),
 }
 
 /// How each applied user is made ready for the diff, on the thread that
@@ -411,6 +413,8 @@ struct ForDiff<'a> {
     writes: bool,
     /// ...every one of them, changed or not (a snapshot).
     write_everything: bool,
+    /// The run's time, set in every profile written.
+    computed_at: prost_types::Timestamp,
     /// The benefit ids the profiles name, borrowed instead of copied.
     catalog: &'a [crate::config::BenefitSpec],
 }
@@ -426,12 +430,14 @@ struct DiffRun<'a> {
     benefits: Vec<(Cow<'a, str>, i32, f64)>,
     /// The currency of the first predicted value met.
     currency: Option<String>,
+    /// The encodings of the profiles to write, one after the other.
+    written: Vec<u8>,
 }
 
 impl<'a> ForDiff<'a> {
     /// Fingerprints the final profile (while it is still in cache), looks
-    /// it up in the previous state, and takes what the diff reads of it.
-    /// The profile itself goes on only when the diff writes it.
+    /// it up in the previous state, takes what the diff reads of it, and
+    /// encodes it with its computed-at time when the diff writes it.
     fn prepare(
         &self,
         run: &mut DiffRun<'a>,
@@ -464,13 +470,17 @@ impl<'a> ForDiff<'a> {
                 benefit.expected_incremental_profit,
             ));
         }
-        let record = if self.writes && (changed || self.write_everything) {
-            Record::Written(Box::new(profile))
-        } else {
-            Record::Id(std::mem::take(&mut profile.user_id))
-        };
+        let written = (self.writes && (changed || self.write_everything)).then(|| {
+            profile.computed_at = Some(self.computed_at);
+            let start = run.written.len();
+            profile
+                .encode(&mut run.written)
+                .expect("a Vec grows as needed");
+            run.written.len() - start
+        });
         Applied {
-            record,
+            user_id: std::mem::take(&mut profile.user_id),
+            written,
             fingerprint,
             before,
             changed,
@@ -813,6 +823,7 @@ impl<'p> Differ<'p> {
             full_push: self.options.full_push,
             writes: self.snapshot.is_some(),
             write_everything: self.write_everything,
+            computed_at: self.computed_at,
             catalog: &self.options.models.benefits,
         }
     }
@@ -823,14 +834,20 @@ impl<'p> Differ<'p> {
             users,
             benefits,
             currency,
+            written,
         } = step;
+        // The written profiles' encodings, in user order: each lies whole in
+        // one thread's buffer, and none is empty.
+        let mut buffers = written.iter().map(Vec::as_slice);
+        let mut encodings: &[u8] = &[];
         let scored = &mut self.scored;
         if let Some(currency) = &currency {
             scored.value.add_currency(currency);
         }
         for user in users {
             let Applied {
-                record,
+                user_id,
+                written,
                 fingerprint,
                 before,
                 changed,
@@ -844,17 +861,16 @@ impl<'p> Differ<'p> {
             *counts.quadrants.entry(segment.quadrant).or_default() += 1;
             scored.value.add_lifetime(value.layer, value.lifetime);
 
-            // Only profiles to write come this far (`ForDiff::prepare`).
-            let user_id = match record {
-                Record::Id(user_id) => user_id,
-                Record::Written(mut profile) => {
-                    profile.computed_at = Some(self.computed_at);
-                    if let Some(writer) = self.snapshot.as_mut() {
-                        writer.write(&profile)?;
-                    }
-                    std::mem::take(&mut profile.user_id)
+            if let Some(length) = written {
+                while encodings.is_empty() {
+                    encodings = buffers.next().expect("each written profile is encoded");
                 }
-            };
+                let (encoded, rest) = encodings.split_at(length);
+                encodings = rest;
+                if let Some(writer) = self.snapshot.as_mut() {
+                    writer.write_encoded(&user_id, encoded)?;
+                }
+            }
             let from = before.map_or("(none)", |entry| entry.layer.as_str());
             if from != layer {
                 *counts.transitions.entry((from, to)).or_default() += 1;

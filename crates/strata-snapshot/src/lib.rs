@@ -71,22 +71,28 @@ impl SnapshotWriter {
     }
 
     pub fn write(&mut self, profile: &Profile) -> Result<(), SnapshotError> {
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        profile.encode(&mut buffer).expect("a Vec grows as needed");
+        let written = self.write_encoded(&profile.user_id, &buffer);
+        self.buffer = buffer;
+        written
+    }
+
+    /// [`SnapshotWriter::write`] of a profile already encoded
+    /// (`Profile::encode`): for a caller that encodes on other threads.
+    pub fn write_encoded(&mut self, user_id: &str, encoded: &[u8]) -> Result<(), SnapshotError> {
         if let Some(last) = &self.last_user_id
-            && profile.user_id.as_str() <= last.as_str()
+            && user_id <= last.as_str()
         {
             return Err(SnapshotError::Invalid {
                 path: self.path.clone(),
                 reason: format!(
-                    "profiles must be written in ascending user id order: {:?} after {last:?}",
-                    profile.user_id
+                    "profiles must be written in ascending user id order: {user_id:?} after {last:?}"
                 ),
             });
         }
-        self.buffer.clear();
-        profile
-            .encode(&mut self.buffer)
-            .expect("a Vec grows as needed");
-        self.hasher.write(&self.buffer);
+        self.hasher.write(encoded);
         let io = |source| SnapshotError::Io {
             path: self.path.clone(),
             source,
@@ -95,14 +101,14 @@ impl SnapshotWriter {
         // copied into the same string.
         let mut length = [0u8; 10];
         let mut unused = &mut length[..];
-        prost::encoding::encode_varint(self.buffer.len() as u64, &mut unused);
+        prost::encoding::encode_varint(encoded.len() as u64, &mut unused);
         let used = 10 - unused.len();
         self.out.write_all(&length[..used]).map_err(io)?;
-        self.out.write_all(&self.buffer).map_err(io)?;
+        self.out.write_all(encoded).map_err(io)?;
         self.profiles += 1;
         match &mut self.last_user_id {
-            Some(last) => last.clone_from(&profile.user_id),
-            None => self.last_user_id = Some(profile.user_id.clone()),
+            Some(last) => user_id.clone_into(last),
+            None => self.last_user_id = Some(user_id.to_owned()),
         }
         Ok(())
     }
