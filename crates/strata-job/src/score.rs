@@ -115,17 +115,16 @@ pub(crate) fn score(
         cohorts.add_user(history.purchase_days().iter().map(|day| day.day));
         value.add_history(history);
     }
-    // In id order, as the state keeps its users.
-    let gone: Vec<String> = previous
-        .users
-        .keys()
-        .filter(|user_id| {
-            owned
-                .binary_search_by(|(known, _)| known.as_str().cmp(user_id))
-                .is_err()
-        })
-        .map(str::to_owned)
-        .collect();
+    // Both lists are in id order, so one walk over the two finds them (a
+    // binary search per delivered user read scattered ids), in id order.
+    let mut gone: Vec<String> = Vec::new();
+    let mut now = owned.iter().map(|(user_id, _)| user_id.as_str()).peekable();
+    for user_id in previous.users.keys() {
+        while now.next_if(|known| *known < user_id).is_some() {}
+        if now.peek() != Some(&user_id) {
+            gone.push(user_id.to_owned());
+        }
+    }
     let users = owned.len();
     drop(population);
 
