@@ -45,6 +45,6 @@ pub use options::{DeleteGuard, Delivery, RecomputeOptions};
 pub use partition::Partition;
 pub use push::{PlanFiles, PushError, PushOutcome, PushPlan, PushTarget, Sink, UpdateSink};
 pub use run::{apply_partition, fit, run, run_partition};
-pub use state::{JobState, ServerMark, StateError, StateHeader, UserEntry};
+pub use state::{JobState, ServerMark, StateError, StateHeader, UserEntry, Users};
 pub use summarize::{SummarizeOptions, SummarizeOutcome, summarize};
 pub use summary::RunSummary;

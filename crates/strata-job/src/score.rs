@@ -11,6 +11,7 @@
 //! own encoding, so it serves exactly what workers applying the written
 //! file serve.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
 
@@ -28,7 +29,8 @@ use crate::model_file::{DataWindow, FittedModels, ModelFile};
 use crate::offers::{self, OfferServer, ServedList};
 use crate::options::{Delivery, RecomputeOptions};
 use crate::push::PlanFiles;
-use crate::state::{JobState, StateHeader, UserEntry};
+use crate::state::{JobState, StateHeader, UserEntry, Users};
+use crate::summary::ProfileValue;
 use crate::threads::{map_in_order, score_threads};
 use crate::wire::{self, full_snapshot_header, millis_to_timestamp, now_timestamp};
 
@@ -113,23 +115,23 @@ pub(crate) fn score(
         cohorts.add_user(history.purchase_days().iter().map(|day| day.day));
         value.add_history(history);
     }
-    let mut gone: Vec<String> = previous
-        .users
-        .keys()
-        .filter(|user_id| {
-            owned
-                .binary_search_by(|(known, _)| known.as_str().cmp(user_id.as_str()))
-                .is_err()
-        })
-        .cloned()
-        .collect();
-    gone.sort_unstable();
+    // Both lists are in id order, so one walk over the two finds them (a
+    // binary search per delivered user read scattered ids), in id order.
+    let mut gone: Vec<String> = Vec::new();
+    let mut now = owned.iter().map(|(user_id, _)| user_id.as_str()).peekable();
+    for user_id in previous.users.keys() {
+        while now.next_if(|known| *known < user_id).is_some() {}
+        if now.peek() != Some(&user_id) {
+            gone.push(user_id.to_owned());
+        }
+    }
     let users = owned.len();
     drop(population);
 
     let started = std::time::Instant::now();
     let _span = tracing::info_span!("apply").entered();
     let differ = Differ::new(options, &previous, users, card, value)?;
+    let for_diff = differ.for_diff();
     let mut applier = Applier::new(options, fitted);
     // The diff of each step runs on its own thread while the next step is
     // applied; steps reach it in user order.
@@ -145,16 +147,19 @@ pub(crate) fn score(
         if let Some(targeting) = &options.targeting {
             // Tags and campaign arms rank the whole population: every profile
             // is made before any is diffed.
-            let mut step = applier.apply(owned, false);
-            targeting.apply(
-                &mut step.profiles,
-                options.as_of,
-                options.models.currency_code(),
+            let (made, _) = applier.apply(owned, |_, profile, segment| (profile, segment));
+            let (mut profiles, segments): (Vec<Profile>, Vec<Tallied<'_>>) =
+                made.into_iter().unzip();
+            targeting.apply(&mut profiles, options.as_of, options.models.currency_code());
+            let (users, runs) = map_in_order(
+                profiles.into_iter().zip(segments).collect(),
+                score_threads(),
+                DiffRun::default,
+                |run, (profile, segment)| for_diff.prepare(run, profile, segment),
             );
-            step.fingerprints = fingerprints(&step.profiles);
             // A send fails only when the diff stopped on an error, which its
             // join returns.
-            let _ = steps.send(step);
+            let _ = steps.send(Step::of(users, runs));
         } else {
             let mut rest = owned.into_iter();
             loop {
@@ -163,7 +168,11 @@ pub(crate) fn score(
                 if step.is_empty() {
                     break;
                 }
-                if steps.send(applier.apply(step, true)).is_err() {
+                let (users, runs) = applier.apply(step, |run, profile, segment| {
+                    for_diff.prepare(&mut run.for_diff, profile, segment)
+                });
+                let runs = runs.into_iter().map(|run| run.for_diff).collect();
+                if steps.send(Step::of(users, runs)).is_err() {
                     break;
                 }
             }
@@ -338,16 +347,146 @@ struct ApplyRun<'a> {
     decisions: Decisions<'a>,
     users_with_benefits: u64,
     held_out: u64,
-    /// The encoding buffer of [`fingerprint`].
-    buffer: Vec<u8>,
+    for_diff: DiffRun<'a>,
 }
 
-/// Applied users on their way to the diff, in user order: their profiles,
-/// rules and fingerprints.
-struct Step<'m> {
-    profiles: Vec<Profile>,
-    segments: Vec<Tallied<'m>>,
-    fingerprints: Vec<u64>,
+/// Applied users on their way to the diff, in user order, as the diff
+/// reads them, and the benefits recommended to them.
+struct Step<'a> {
+    users: Vec<Applied<'a>>,
+    /// (benefit id, kind, expected profit) of each benefit recommended, in
+    /// user order, in one list per thread that prepared them.
+    benefits: Vec<Vec<(Cow<'a, str>, i32, f64)>>,
+    /// The currency of the first predicted value in the step.
+    currency: Option<String>,
+    /// The encodings of the profiles to write, in user order, in one
+    /// buffer per thread that prepared them.
+    written: Vec<Vec<u8>>,
+}
+
+impl<'a> Step<'a> {
+    /// The users prepared by `runs`, each a contiguous run of them in order.
+    fn of(users: Vec<Applied<'a>>, runs: Vec<DiffRun<'a>>) -> Step<'a> {
+        let mut step = Step {
+            users,
+            benefits: Vec::with_capacity(runs.len()),
+            currency: None,
+            written: Vec::with_capacity(runs.len()),
+        };
+        for run in runs {
+            step.benefits.push(run.benefits);
+            step.written.push(run.written);
+            if step.currency.is_none() {
+                step.currency = run.currency;
+            }
+        }
+        step
+    }
+}
+
+/// One applied user as the diff reads it: taken from the profile on the
+/// thread that made it, which then frees the profile itself (a block freed
+/// on another thread is mimalloc's slow path; the diff thread spent about
+/// half its time freeing profiles at 1M when it freed them).
+struct Applied<'a> {
+    user_id: String,
+    /// When the diff writes the profile (a snapshot, or a push plan's
+    /// changed users): the length of its encoding (with its computed-at
+    /// time) in the step's `written` bytes, never 0.
+    written: Option<usize>,
+    fingerprint: u64,
+    /// What was delivered to the user before, if anything.
+    before: Option<&'a UserEntry>,
+    changed: bool,
+    segment: Tallied<'a>,
+    value: ProfileValue,
+}
+
+/// How each applied user is made ready for the diff, on the thread that
+/// applied it ([`ForDiff::prepare`]).
+#[derive(Clone, Copy)]
+struct ForDiff<'a> {
+    previous: &'a Users,
+    full_push: bool,
+    /// The diff writes profiles (a snapshot or a push plan)...
+    writes: bool,
+    /// ...every one of them, changed or not (a snapshot).
+    write_everything: bool,
+    /// The run's time, set in every profile written.
+    computed_at: prost_types::Timestamp,
+    /// The benefit ids the profiles name, borrowed instead of copied.
+    catalog: &'a [crate::config::BenefitSpec],
+}
+
+/// What one thread gathers as it prepares users for the diff.
+#[derive(Default)]
+struct DiffRun<'a> {
+    /// Where the last lookup in the previous state stopped: a thread's
+    /// users come in id order.
+    cursor: usize,
+    /// The encoding buffer of [`fingerprint`].
+    buffer: Vec<u8>,
+    benefits: Vec<(Cow<'a, str>, i32, f64)>,
+    /// The currency of the first predicted value met.
+    currency: Option<String>,
+    /// The encodings of the profiles to write, one after the other.
+    written: Vec<u8>,
+}
+
+impl<'a> ForDiff<'a> {
+    /// Fingerprints the final profile (while it is still in cache), looks
+    /// it up in the previous state, takes what the diff reads of it, and
+    /// encodes it with its computed-at time when the diff writes it.
+    fn prepare(
+        &self,
+        run: &mut DiffRun<'a>,
+        mut profile: Profile,
+        segment: Tallied<'a>,
+    ) -> Applied<'a> {
+        let fingerprint = fingerprint(&mut run.buffer, &profile);
+        let before = self.previous.get_after(&mut run.cursor, &profile.user_id);
+        let changed = self.full_push || before.is_none_or(|entry| entry.fingerprint != fingerprint);
+        let value = ProfileValue::of(&profile);
+        if run.currency.is_none()
+            && value.lifetime.is_some()
+            && let Some(lifetime) = &profile.lifetime_value
+            && !lifetime.currency.is_empty()
+        {
+            run.currency = Some(lifetime.currency.clone());
+        }
+        for benefit in &profile.benefits {
+            let benefit_id = self
+                .catalog
+                .iter()
+                .find(|spec| spec.benefit_id == benefit.benefit_id)
+                .map_or_else(
+                    || Cow::Owned(benefit.benefit_id.clone()),
+                    |spec| Cow::Borrowed(spec.benefit_id.as_str()),
+                );
+            run.benefits.push((
+                benefit_id,
+                benefit.kind,
+                benefit.expected_incremental_profit,
+            ));
+        }
+        let written = (self.writes && (changed || self.write_everything)).then(|| {
+            profile.computed_at = Some(self.computed_at);
+            let start = run.written.len();
+            profile
+                .encode(&mut run.written)
+                .expect("a Vec grows as needed");
+            run.written.len() - start
+        });
+        Applied {
+            user_id: std::mem::take(&mut profile.user_id),
+            written,
+            fingerprint,
+            before,
+            changed,
+            segment,
+            value,
+        }
+    }
 }
 
 /// XXH3-64 of the profile's encoding; it leaves out computed_at, which
@@ -358,17 +497,6 @@ fn fingerprint(buffer: &mut Vec<u8>, profile: &Profile) -> u64 {
     let mut hasher = XxHash3_64::default();
     hasher.write(buffer);
     hasher.finish()
-}
-
-/// The fingerprints of `profiles`, on every core.
-fn fingerprints(profiles: &[Profile]) -> Vec<u64> {
-    map_in_order(
-        profiles.iter().collect(),
-        score_threads(),
-        Vec::new,
-        |buffer, profile: &Profile| fingerprint(buffer, profile),
-    )
-    .0
 }
 
 /// The apply stage: each user from the fitted models and their own history
@@ -418,12 +546,17 @@ impl<'a> Applier<'a> {
     }
 
     /// The profiles of `users`, in their order, on every core (each thread
-    /// with its own `Decisions`, which counts the capped users).
-    /// Each history is dropped on its thread once its profile is made.
-    /// With `fingerprinted` (the profiles are final: no tags or campaigns to
-    /// add), each profile is fingerprinted where it was made, while still in
-    /// cache; otherwise the step's fingerprints are left empty.
-    fn apply(&mut self, users: Vec<(String, Box<UserHistory>)>, fingerprinted: bool) -> Step<'a> {
+    /// with its own `Decisions`, which counts the capped users), each passed
+    /// with the user's rules to `finish` on the thread that made it (which
+    /// [`ForDiff::prepare`]s final profiles for the diff there, while they
+    /// are still in cache). Each history is dropped on its thread once its
+    /// profile is made. Returns what `finish` made, in the users' order, and
+    /// each thread's state.
+    fn apply<U: Send>(
+        &mut self,
+        users: Vec<(String, Box<UserHistory>)>,
+        finish: impl Fn(&mut ApplyRun<'a>, Profile, Tallied<'a>) -> U + Sync,
+    ) -> (Vec<U>, Vec<ApplyRun<'a>>) {
         let options = self.options;
         let fitted = self.fitted;
         let (server, global_control, policy) = (&self.server, &self.global_control, &self.policy);
@@ -439,7 +572,7 @@ impl<'a> Applier<'a> {
                 ),
                 users_with_benefits: 0,
                 held_out: 0,
-                buffer: Vec::new(),
+                for_diff: DiffRun::default(),
             },
             |run, (user_id, history)| {
                 let history = &*history;
@@ -494,12 +627,7 @@ impl<'a> Applier<'a> {
                         .quadrant
                         .map_or(labels::NO_QUADRANT, |kind| kind.name()),
                 };
-                let fingerprint = if fingerprinted {
-                    fingerprint(&mut run.buffer, &profile)
-                } else {
-                    0
-                };
-                (profile, tallied, fingerprint)
+                finish(run, profile, tallied)
             },
         );
         for run in &runs {
@@ -511,19 +639,7 @@ impl<'a> Applier<'a> {
             self.tally.users_with_benefits += run.users_with_benefits;
             self.tally.held_out += run.held_out;
         }
-        let mut step = Step {
-            profiles: Vec::with_capacity(per_user.len()),
-            segments: Vec::with_capacity(per_user.len()),
-            fingerprints: Vec::with_capacity(if fingerprinted { per_user.len() } else { 0 }),
-        };
-        for (profile, tallied, fingerprint) in per_user {
-            step.profiles.push(profile);
-            step.segments.push(tallied);
-            if fingerprinted {
-                step.fingerprints.push(fingerprint);
-            }
-        }
-        step
+        (per_user, runs)
     }
 
     /// The fit's report with this run's per-user tallies, once all `users`
@@ -677,7 +793,7 @@ impl<'p> Differ<'p> {
                     // Set by the run once the delivery is acknowledged.
                     server: None,
                 },
-                users: HashMap::with_capacity(users),
+                users: Users::with_capacity(users),
             },
             layers: BTreeMap::new(),
             tiers: BTreeMap::new(),
@@ -699,35 +815,67 @@ impl<'p> Differ<'p> {
         })
     }
 
-    /// Diffs the next users' profiles.
-    fn add(&mut self, step: Step<'_>) -> Result<(), RecomputeError> {
+    /// How the apply threads make users ready for this diff.
+    fn for_diff(&self) -> ForDiff<'p> {
+        ForDiff {
+            previous: &self.previous.users,
+            full_push: self.options.full_push,
+            writes: self.snapshot.is_some(),
+            write_everything: self.write_everything,
+            computed_at: self.computed_at,
+            catalog: &self.options.models.benefits,
+        }
+    }
+
+    /// Diffs the next users.
+    fn add(&mut self, step: Step<'p>) -> Result<(), RecomputeError> {
         let Step {
-            profiles,
-            segments,
-            fingerprints,
+            users,
+            benefits,
+            currency,
+            written,
         } = step;
-        debug_assert_eq!(fingerprints.len(), profiles.len());
+        // The written profiles' encodings, in user order: each lies whole in
+        // one thread's buffer, and none is empty.
+        let mut buffers = written.iter().map(Vec::as_slice);
+        let mut encodings: &[u8] = &[];
         let scored = &mut self.scored;
-        for ((segment, mut profile), fingerprint) in segments.iter().zip(profiles).zip(fingerprints)
-        {
+        if let Some(currency) = &currency {
+            scored.value.add_currency(currency);
+        }
+        for user in users {
+            let Applied {
+                user_id,
+                written,
+                fingerprint,
+                before,
+                changed,
+                segment,
+                value,
+            } = user;
             let counts = &mut self.counts;
             let to = counts.layer(&segment.stage);
             let layer = counts.layers[to].label.as_str();
             *counts.tiers.entry(segment.tier).or_default() += 1;
             *counts.quadrants.entry(segment.quadrant).or_default() += 1;
+            scored.value.add_lifetime(value.layer, value.lifetime);
 
-            scored.value.add_profile(&profile);
-            profile.computed_at = Some(self.computed_at);
-
-            let before = self.previous.users.get(&profile.user_id);
-            let changed = self.options.full_push
-                || before.is_none_or(|entry| entry.fingerprint != fingerprint);
+            if let Some(length) = written {
+                while encodings.is_empty() {
+                    encodings = buffers.next().expect("each written profile is encoded");
+                }
+                let (encoded, rest) = encodings.split_at(length);
+                encodings = rest;
+                if let Some(writer) = self.snapshot.as_mut() {
+                    writer.write_encoded(&user_id, encoded)?;
+                }
+            }
             let from = before.map_or("(none)", |entry| entry.layer.as_str());
             if from != layer {
                 *counts.transitions.entry((from, to)).or_default() += 1;
                 if self.options.transitions_file.is_some() {
                     scored.transition_rows.push((
-                        profile.user_id.clone(),
+                        user_id.clone(),
                         from.to_owned(),
                         layer.to_owned(),
                     ));
@@ -736,16 +884,14 @@ impl<'p> Differ<'p> {
             if changed {
                 scored.changed += 1;
             }
-            if let Some(writer) = self.snapshot.as_mut()
-                && (changed || self.write_everything)
-            {
-                writer.write(&profile)?;
-            }
             let layer = layer.to_owned();
             scored
                 .next_state
                 .users
-                .insert(profile.user_id, UserEntry { fingerprint, layer });
+                .insert(user_id, UserEntry { fingerprint, layer });
+        }
+        for (benefit_id, kind, profit) in benefits.iter().flatten() {
+            scored.value.add_benefit(benefit_id, *kind, *profit);
         }
         Ok(())
     }
@@ -768,8 +914,9 @@ fn forget_or_erase_gone(
     previous: &JobState,
     scored: &mut Scored,
 ) {
+    let mut kept = Vec::new();
     for user_id in gone {
-        let entry = &previous.users[&user_id];
+        let entry = &previous.users[user_id.as_str()];
         if options.delete_missing {
             scored.deletes.push(user_id.clone());
             *scored
@@ -782,9 +929,10 @@ fn forget_or_erase_gone(
                     .push((user_id, entry.layer.clone(), "(erased)".to_owned()));
             }
         } else {
-            scored.next_state.users.insert(user_id, entry.clone());
+            kept.push((user_id, entry.clone()));
         }
     }
+    scored.next_state.users.extend(kept);
 }
 
 /// The rule-based fields of one user.

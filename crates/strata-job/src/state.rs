@@ -6,7 +6,6 @@
 //! atomically: written to a temporary file, synced, renamed, and the folder
 //! synced, so a crash leaves either the old state or the new one.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -113,10 +112,165 @@ struct UserLine {
     entry: UserEntry,
 }
 
+/// A [`UserLine`] to write, borrowing the state's entry.
+#[derive(Serialize)]
+struct UserLineRef<'a> {
+    #[serde(rename = "u")]
+    user_id: &'a str,
+    #[serde(flatten)]
+    entry: &'a UserEntry,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobState {
     pub header: StateHeader,
-    pub users: HashMap<String, UserEntry>,
+    pub users: Users,
+}
+
+/// A state's users in id order, each once: a lookup is a binary search (or
+/// a short step forward from the last one, [`Users::get_after`]), and a run's
+/// users, which come in id order, are appended. Half the memory of a hash
+/// map of the same entries and no hashing; the file is written in this order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Users {
+    entries: Vec<(String, UserEntry)>,
+}
+
+impl Users {
+    pub fn with_capacity(users: usize) -> Users {
+        Users {
+            entries: Vec::with_capacity(users),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn position(&self, user_id: &str) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by(|(known, _)| known.as_str().cmp(user_id))
+    }
+
+    pub fn get(&self, user_id: &str) -> Option<&UserEntry> {
+        self.position(user_id)
+            .ok()
+            .map(|index| &self.entries[index].1)
+    }
+
+    /// [`Users::get`] for lookups in ascending id order: `cursor` (0 at
+    /// first) is where the last lookup stopped, and the next user is
+    /// usually at it or a few entries on. Any order still finds the entry.
+    pub fn get_after(&self, cursor: &mut usize, user_id: &str) -> Option<&UserEntry> {
+        let start = (*cursor).min(self.entries.len());
+        if start > 0 && self.entries[start - 1].0.as_str() >= user_id {
+            // Not after the last lookup: search the whole list.
+            return self.get(user_id);
+        }
+        let rest = &self.entries[start..];
+        let near = rest
+            .iter()
+            .take(8)
+            .position(|(known, _)| known.as_str() >= user_id);
+        let offset =
+            near.unwrap_or_else(|| rest.partition_point(|(known, _)| known.as_str() < user_id));
+        *cursor = start + offset;
+        match rest.get(offset) {
+            Some((known, entry)) if known == user_id => {
+                *cursor += 1;
+                Some(entry)
+            }
+            _ => None,
+        }
+    }
+
+    /// Sets the user's entry, returning the one it replaces; appending in
+    /// id order costs no search.
+    pub fn insert(&mut self, user_id: String, entry: UserEntry) -> Option<UserEntry> {
+        if self
+            .entries
+            .last()
+            .is_none_or(|(last, _)| last.as_str() < user_id.as_str())
+        {
+            self.entries.push((user_id, entry));
+            return None;
+        }
+        match self.position(&user_id) {
+            Ok(index) => Some(std::mem::replace(&mut self.entries[index].1, entry)),
+            Err(index) => {
+                self.entries.insert(index, (user_id, entry));
+                None
+            }
+        }
+    }
+
+    /// Adds users that are not in the state yet, in any order, in one
+    /// merge (an [`Users::insert`] each would move the entries after it).
+    /// A user already there takes the added entry.
+    pub fn extend(&mut self, users: impl IntoIterator<Item = (String, UserEntry)>) {
+        let before = self.entries.len();
+        self.entries.extend(users);
+        if self.entries[before..].is_sorted_by(|(left, _), (right, _)| left < right)
+            && (before == 0
+                || self.entries.len() == before
+                || self.entries[before - 1].0 < self.entries[before].0)
+        {
+            return;
+        }
+        self.settle();
+    }
+
+    /// Sorts the entries by id (stable: of one id's entries, the last
+    /// added is kept, as a map's insert would).
+    fn settle(&mut self) {
+        self.entries
+            .sort_by(|(left, _), (right, _)| left.cmp(right));
+        self.entries.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                std::mem::swap(later, earlier);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &UserEntry) -> bool) {
+        self.entries
+            .retain(|(user_id, entry)| keep(user_id.as_str(), entry));
+    }
+
+    /// Every user in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &UserEntry)> {
+        self.entries
+            .iter()
+            .map(|(user_id, entry)| (user_id.as_str(), entry))
+    }
+
+    /// Every user id in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(user_id, _)| user_id.as_str())
+    }
+}
+
+impl std::ops::Index<&str> for Users {
+    type Output = UserEntry;
+
+    fn index(&self, user_id: &str) -> &UserEntry {
+        self.get(user_id).expect("the user is in the state")
+    }
+}
+
+impl FromIterator<(String, UserEntry)> for Users {
+    fn from_iter<I: IntoIterator<Item = (String, UserEntry)>>(users: I) -> Users {
+        let mut all = Users::default();
+        all.extend(users);
+        all
+    }
 }
 
 impl JobState {
@@ -151,13 +305,16 @@ impl JobState {
                 format!("format {} is not the supported {FORMAT}", header.format),
             ));
         }
-        let mut users = HashMap::new();
+        // Written in id order, so read in one pass; a file in another order
+        // (or naming a user twice: the last line counts) is sorted once.
+        let mut entries = Vec::new();
         for (index, line) in lines.enumerate() {
             let line = line.map_err(io)?;
             let user: UserLine = serde_json::from_str(&line)
                 .map_err(|error| invalid(index + 2, error.to_string()))?;
-            users.insert(user.user_id, user.entry);
+            entries.push((user.user_id, user.entry));
         }
+        let users = Users::from_iter(entries);
         Ok(JobState { header, users })
     }
 
@@ -168,14 +325,9 @@ impl JobState {
             header.format = FORMAT;
             serde_json::to_writer(&mut *out, &header).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
-            // Sorted, so the file is the same for the same state.
-            let mut user_ids: Vec<&String> = self.users.keys().collect();
-            user_ids.sort_unstable();
-            for user_id in user_ids {
-                let line = UserLine {
-                    user_id: user_id.clone(),
-                    entry: self.users[user_id].clone(),
-                };
+            // In id order, so the file is the same for the same state.
+            for (user_id, entry) in self.users.iter() {
+                let line = UserLineRef { user_id, entry };
                 serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::from)?;
                 out.write_all(b"\n")?;
             }
@@ -232,7 +384,7 @@ mod tests {
                     sequence: 7,
                 }),
             },
-            users: HashMap::new(),
+            users: Users::default(),
         };
         for (user_id, fingerprint, layer) in [("b", 2, "new"), ("a", u64::MAX, "growth (churned)")]
         {
@@ -252,6 +404,63 @@ mod tests {
             text.lines().nth(1).unwrap().starts_with(r#"{"u":"a""#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn users_keep_id_order_and_the_last_entry_of_an_id_like_a_map() {
+        let entry = |fingerprint: u64| UserEntry {
+            fingerprint,
+            layer: format!("layer {fingerprint}"),
+        };
+        // Out of order and with a user twice, as a hand-made file could be.
+        let added = [("c", 1), ("a", 2), ("b", 3), ("a", 4), ("d", 5)];
+        let mut map = std::collections::HashMap::new();
+        for (user_id, fingerprint) in added {
+            map.insert(user_id.to_owned(), entry(fingerprint));
+        }
+        let users: Users = added
+            .iter()
+            .map(|(user_id, fingerprint)| ((*user_id).to_owned(), entry(*fingerprint)))
+            .collect();
+        let mut expected: Vec<(&str, &UserEntry)> = map
+            .iter()
+            .map(|(user_id, entry)| (user_id.as_str(), entry))
+            .collect();
+        expected.sort_unstable_by_key(|(user_id, _)| *user_id);
+        assert_eq!(users.iter().collect::<Vec<_>>(), expected);
+        assert_eq!(users.len(), 4);
+        for (user_id, entry) in &map {
+            assert_eq!(users.get(user_id), Some(entry));
+            assert_eq!(&users[user_id.as_str()], entry);
+        }
+        assert_eq!(users.get("e"), None);
+
+        // Lookups in id order from a cursor, with misses between, then out
+        // of order: the same answers as the map's.
+        let mut cursor = 0;
+        for user_id in ["0", "a", "aa", "b", "c", "cc", "d", "e", "b", "a", "d"] {
+            assert_eq!(
+                users.get_after(&mut cursor, user_id),
+                map.get(user_id),
+                "{user_id}"
+            );
+        }
+
+        // Inserting in order appends; out of order finds its place; an id
+        // already there takes the new entry.
+        let mut inserted = Users::with_capacity(3);
+        for (user_id, fingerprint) in added {
+            inserted.insert(user_id.to_owned(), entry(fingerprint));
+        }
+        assert_eq!(inserted, users);
+        let mut merged: Users = [("b", 3), ("d", 5)]
+            .iter()
+            .map(|(user_id, fingerprint)| ((*user_id).to_owned(), entry(*fingerprint)))
+            .collect();
+        merged.extend([("c".to_owned(), entry(1)), ("a".to_owned(), entry(4))]);
+        assert_eq!(merged, users);
+        merged.retain(|user_id, _| user_id != "c");
+        assert_eq!(merged.keys().collect::<Vec<_>>(), ["a", "b", "d"]);
     }
 
     #[test]

@@ -80,35 +80,52 @@ impl ValueTally {
 
     /// A user's profile as the run made it.
     pub fn add_profile(&mut self, profile: &Profile) {
-        let layer = profile
-            .lifecycle
-            .as_ref()
-            .map_or(0, |stage| stage.layer_index);
-        if let Some(value) = &profile.lifetime_value {
-            let entry = self.layers.entry(layer).or_default();
-            entry.0 += 1;
-            entry.1 += value.predicted_value;
-            if self.currency.is_empty() {
-                self.currency.clone_from(&value.currency);
-            }
-            self.horizon_days = self.horizon_days.max(value.horizon_days);
+        let share = ProfileValue::of(profile);
+        self.add_lifetime(share.layer, share.lifetime);
+        if share.lifetime.is_some()
+            && let Some(value) = &profile.lifetime_value
+        {
+            self.add_currency(&value.currency);
         }
         for benefit in &profile.benefits {
-            // Looked up by reference first: the id is copied once per
-            // benefit, not once per user.
-            if !self.benefits.contains_key(&benefit.benefit_id) {
-                self.benefits.insert(
-                    benefit.benefit_id.clone(),
-                    (kind_name(benefit.kind), 0, 0.0),
-                );
-            }
-            let entry = self
-                .benefits
-                .get_mut(&benefit.benefit_id)
-                .expect("inserted above");
-            entry.1 += 1;
-            entry.2 += benefit.expected_incremental_profit;
+            self.add_benefit(
+                &benefit.benefit_id,
+                benefit.kind,
+                benefit.expected_incremental_profit,
+            );
         }
+    }
+
+    /// A profile's predicted value, in the layer it counts under
+    /// ([`ProfileValue`]); each layer's sum adds in the order users come.
+    pub(crate) fn add_lifetime(&mut self, layer: u32, lifetime: Option<(f64, u32)>) {
+        if let Some((predicted_value, horizon_days)) = lifetime {
+            let entry = self.layers.entry(layer).or_default();
+            entry.0 += 1;
+            entry.1 += predicted_value;
+            self.horizon_days = self.horizon_days.max(horizon_days);
+        }
+    }
+
+    /// The currency of a predicted value: the first one given counts.
+    pub(crate) fn add_currency(&mut self, currency: &str) {
+        if self.currency.is_empty() {
+            currency.clone_into(&mut self.currency);
+        }
+    }
+
+    /// One benefit recommended to one user; each benefit's sum adds in the
+    /// order users come.
+    pub(crate) fn add_benefit(&mut self, benefit_id: &str, kind: i32, profit: f64) {
+        // Looked up by reference first: the id is copied once per
+        // benefit, not once per user.
+        if !self.benefits.contains_key(benefit_id) {
+            self.benefits
+                .insert(benefit_id.to_owned(), (kind_name(kind), 0, 0.0));
+        }
+        let entry = self.benefits.get_mut(benefit_id).expect("inserted above");
+        entry.1 += 1;
+        entry.2 += profit;
     }
 
     /// The report's view, layers named by `layer_names` (every layer, in
@@ -150,6 +167,32 @@ impl ValueTally {
                 })
                 .collect(),
             benefits,
+        }
+    }
+}
+
+/// What [`ValueTally`] reads of a profile besides its benefits and its
+/// currency: the layer it counts under, and its predicted value with the
+/// horizon. Small and owning nothing, so the thread that made the profile
+/// can take it and free the profile itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProfileValue {
+    pub(crate) layer: u32,
+    /// The predicted value and its horizon in days.
+    pub(crate) lifetime: Option<(f64, u32)>,
+}
+
+impl ProfileValue {
+    pub(crate) fn of(profile: &Profile) -> ProfileValue {
+        ProfileValue {
+            layer: profile
+                .lifecycle
+                .as_ref()
+                .map_or(0, |stage| stage.layer_index),
+            lifetime: profile
+                .lifetime_value
+                .as_ref()
+                .map(|value| (value.predicted_value, value.horizon_days)),
         }
     }
 }

@@ -71,32 +71,45 @@ impl SnapshotWriter {
     }
 
     pub fn write(&mut self, profile: &Profile) -> Result<(), SnapshotError> {
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        profile.encode(&mut buffer).expect("a Vec grows as needed");
+        let written = self.write_encoded(&profile.user_id, &buffer);
+        self.buffer = buffer;
+        written
+    }
+
+    /// [`SnapshotWriter::write`] of a profile already encoded
+    /// (`Profile::encode`): for a caller that encodes on other threads.
+    pub fn write_encoded(&mut self, user_id: &str, encoded: &[u8]) -> Result<(), SnapshotError> {
         if let Some(last) = &self.last_user_id
-            && profile.user_id.as_str() <= last.as_str()
+            && user_id <= last.as_str()
         {
             return Err(SnapshotError::Invalid {
                 path: self.path.clone(),
                 reason: format!(
-                    "profiles must be written in ascending user id order: {:?} after {last:?}",
-                    profile.user_id
+                    "profiles must be written in ascending user id order: {user_id:?} after {last:?}"
                 ),
             });
         }
-        self.buffer.clear();
-        profile
-            .encode(&mut self.buffer)
-            .expect("a Vec grows as needed");
-        self.hasher.write(&self.buffer);
+        self.hasher.write(encoded);
         let io = |source| SnapshotError::Io {
             path: self.path.clone(),
             source,
         };
-        let mut length = Vec::with_capacity(10);
-        prost::encoding::encode_varint(self.buffer.len() as u64, &mut length);
-        self.out.write_all(&length).map_err(io)?;
-        self.out.write_all(&self.buffer).map_err(io)?;
+        // No allocation per profile: the length on the stack, the last id
+        // copied into the same string.
+        let mut length = [0u8; 10];
+        let mut unused = &mut length[..];
+        prost::encoding::encode_varint(encoded.len() as u64, &mut unused);
+        let used = 10 - unused.len();
+        self.out.write_all(&length[..used]).map_err(io)?;
+        self.out.write_all(encoded).map_err(io)?;
         self.profiles += 1;
-        self.last_user_id = Some(profile.user_id.clone());
+        match &mut self.last_user_id {
+            Some(last) => user_id.clone_into(last),
+            None => self.last_user_id = Some(user_id.to_owned()),
+        }
         Ok(())
     }
 
@@ -302,6 +315,39 @@ mod tests {
         assert_eq!(read_trailer, trailer);
         assert_eq!(seen, ["a", "b", "c"]);
         assert!(!path.with_extension("partial").exists());
+    }
+
+    #[test]
+    fn records_of_every_length_prefix_read_back_and_stay_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.snapshot");
+        // Lengths written in 1, 2 and 3 bytes, then a shorter id after a
+        // longer one.
+        let ids = [
+            "a".to_owned(),
+            "b".repeat(200),
+            "c".repeat(20_000),
+            "d".to_owned(),
+        ];
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let trailer = write(&path, &refs);
+        assert_eq!(trailer.profiles, 4);
+        let mut seen = Vec::new();
+        let (_, read_trailer) = read_snapshot(&path, |p| seen.push(p.user_id)).unwrap();
+        assert_eq!(read_trailer, trailer);
+        assert_eq!(seen, ids);
+
+        let mut writer =
+            SnapshotWriter::create(&dir.path().join("t"), &SnapshotHeader::default()).unwrap();
+        writer.write(&profile(&"c".repeat(300))).unwrap();
+        writer.write(&profile("d")).unwrap();
+        for earlier in ["c", "cz", "d"] {
+            let error = writer.write(&profile(earlier)).unwrap_err();
+            assert!(
+                error.to_string().contains("ascending user id order"),
+                "{earlier}: {error}"
+            );
+        }
     }
 
     #[test]
