@@ -224,13 +224,9 @@ impl<'a> Decisions<'a> {
             let reach = scope.spawn(|| {
                 let mut reach = Decisions::from_models(config, as_of, DecisionModels::default());
                 timed("propensity", || reach.fit_propensity(users));
+                timed("channel", || reach.fit_channel(users));
+                timed("send time", || reach.fit_send_time(users));
                 reach
-            });
-            let contact = scope.spawn(|| {
-                let mut contact = Decisions::from_models(config, as_of, DecisionModels::default());
-                timed("channel", || contact.fit_channel(users));
-                timed("send time", || contact.fit_send_time(users));
-                contact
             });
             let mut decisions = Decisions::from_models(config, as_of, DecisionModels::default());
             decisions.report.currency = config.currency_code().to_owned();
@@ -250,28 +246,13 @@ impl<'a> Decisions<'a> {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             decisions.models.predictions = predictions;
             decisions.report.predictions = Some(check);
-            let mut reach = reach
+            let reach = reach
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            reach.take_contact(
-                contact
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
             (decisions, reach, after)
         });
         decisions.absorb_reach(reach);
         (decisions, after)
-    }
-
-    /// Takes what the channel and send-time fits of `contact` set (their
-    /// models, the send-time backtest, their notes after ours): as if they
-    /// had run on this instance after its propensity fit.
-    fn take_contact(&mut self, contact: Decisions<'_>) {
-        self.models.channel = contact.models.channel;
-        self.models.send_time = contact.models.send_time;
-        self.report.send_time = contact.report.send_time;
-        self.report.notes.extend(contact.report.notes);
     }
 
     /// Takes what the propensity, channel and send-time fits of `reach`

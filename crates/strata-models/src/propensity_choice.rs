@@ -277,7 +277,7 @@ impl ServedPropensity {
 /// with one class, say) is reported with its error and left out; the call
 /// fails only on invalid input, a holdout without both classes, or when
 /// neither a model nor a baseline is left.
-pub fn choose_propensity<R: AsRef<[f64]> + Sync>(
+pub fn choose_propensity<R: AsRef<[f64]>>(
     data: &PropensityData<'_, R>,
     config: &PropensityChoiceConfig,
 ) -> Result<PropensityChoice, Error> {
@@ -320,25 +320,15 @@ pub fn choose_propensity<R: AsRef<[f64]> + Sync>(
     let mut candidates = Vec::new();
     // (candidate index, source, holdout scores) of the fitted models.
     let mut models: Vec<(usize, PropensitySource, Vec<f64>)> = Vec::new();
-    // The two fits read only the training rows: side by side, the same
-    // models as one after the other.
-    let (logistic, gbt) = std::thread::scope(|scope| {
-        let gbt = scope.spawn(|| {
-            fit_gbt(data.train_rows, data.train_labels, config).map(|model| {
-                let note = format!(
-                    "{} trees kept by early stopping on {:.0}% of the training rows",
-                    model.tree_count(),
-                    config.early_stopping_share * 100.0
-                );
-                (PropensitySource::Gbt(model), Some(note))
-            })
-        });
-        let logistic = LogisticModel::fit(data.train_rows, data.train_labels, &config.logistic)
-            .map(|model| (PropensitySource::Logistic(model), None));
-        let gbt = gbt
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (logistic, gbt)
+    let logistic = LogisticModel::fit(data.train_rows, data.train_labels, &config.logistic)
+        .map(|model| (PropensitySource::Logistic(model), None));
+    let gbt = fit_gbt(data.train_rows, data.train_labels, config).map(|model| {
+        let note = format!(
+            "{} trees kept by early stopping on {:.0}% of the training rows",
+            model.tree_count(),
+            config.early_stopping_share * 100.0
+        );
+        (PropensitySource::Gbt(model), Some(note))
     });
     for (name, fitted) in [(LOGISTIC, logistic), (GBT, gbt)] {
         let fitted = fitted.and_then(|(source, note)| {
