@@ -13,24 +13,25 @@
 //! `VmHWM`, reset before each phase. The DuckDB rows are skipped, with a
 //! note, when `import duckdb` fails.
 //!
-//! Last run (issue 22, sixth session: the offer learner's arm models fitted
-//! once per pair of folds, packed ridge rows, packed engagement lists, a
-//! cheaper apply and diff; 1M users, 39.4M events, 2 cores, nothing else
-//! running, `STRATA_BENCH_SCALING=1`):
+//! Last run (issue 22, seventh session: the offer selection from pooled
+//! statistics, kept BG/NBD expectations, the diff on the apply threads; 1M
+//! users, 39.4M events, 2 cores, nothing else running,
+//! `STRATA_BENCH_SCALING=1`):
 //!
 //! ```text
 //! run                              | threads |   seconds |  vs duckdb |   peak MiB |  KB/user
-//! duckdb 2.0.1 aggregation         |       1 |      3.79 |      1.00x |        629 |     0.66
-//! strata read (summarize)          |       1 |      5.82 |      1.54x |        508 |     0.53
-//! duckdb 2.0.1 aggregation         |       2 |      2.18 |      1.00x |        694 |     0.73
-//! strata read (summarize)          |       2 |      3.21 |      1.47x |        572 |     0.60
-//! strata recompute, no delivery    |       2 |     14.62 |      6.72x |        825 |     0.87
-//! recompute phases: read 3.21s, score 11.22s, deliver 0.00s
-//! scaling: recompute of 3000000 users 35.39s vs 1000000 users 14.62s = 2.42x (target <= 3.3x); peak 0.66 KB/user
+//! duckdb 2.0.1 aggregation         |       1 |      3.55 |      1.00x |        633 |     0.66
+//! strata read (summarize)          |       1 |      5.24 |      1.48x |        487 |     0.51
+//! duckdb 2.0.1 aggregation         |       2 |      1.98 |      1.00x |        690 |     0.72
+//! strata read (summarize)          |       2 |      2.87 |      1.45x |        570 |     0.60
+//! strata recompute, no delivery    |       2 |      9.86 |      4.99x |        851 |     0.89
+//! recompute phases: read 2.90s, score 6.91s, deliver 0.00s
+//! scaling: recompute of 3000000 users 25.81s vs 1000000 users 9.86s = 2.62x (target <= 3.3x); peak 0.68 KB/user
 //! ```
 //!
-//! The fifth session ended at: read 5.56 s (1.56x) and 3.05 s (1.49x),
-//! recompute 17.45 s (8.54x) at 1.13 KB/user, 3M in 2.24x at 0.93 KB/user.
+//! The sixth session ended at: read 5.82 s (1.54x) and 3.21 s (1.47x),
+//! recompute 14.62 s (6.72x) at 0.87 KB/user, 3M in 2.42x at 0.66 KB/user.
+//! The fifth ended at recompute 17.45 s (8.54x) at 1.13 KB/user.
 //! The fourth ended at recompute 25.30 s (12.40x) at 1.72 KB/user.
 //!
 //! The same machine at the start of the fourth session (huge pages on, the row
