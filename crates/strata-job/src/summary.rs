@@ -78,24 +78,6 @@ impl ValueTally {
         }
     }
 
-    /// A user's profile as the run made it.
-    pub fn add_profile(&mut self, profile: &Profile) {
-        let share = ProfileValue::of(profile);
-        self.add_lifetime(share.layer, share.lifetime);
-        if share.lifetime.is_some()
-            && let Some(value) = &profile.lifetime_value
-        {
-            self.add_currency(&value.currency);
-        }
-        for benefit in &profile.benefits {
-            self.add_benefit(
-                &benefit.benefit_id,
-                benefit.kind,
-                benefit.expected_incremental_profit,
-            );
-        }
-    }
-
     /// A profile's predicted value, in the layer it counts under
     /// ([`ProfileValue`]); each layer's sum adds in the order users come.
     pub(crate) fn add_lifetime(&mut self, layer: u32, lifetime: Option<(f64, u32)>) {

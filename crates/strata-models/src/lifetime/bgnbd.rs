@@ -388,10 +388,6 @@ impl ExpectedPurchases {
         &self.parameters
     }
 
-    pub fn horizon(&self) -> f64 {
-        self.horizon
-    }
-
     /// The expectations kept in `slot` when they are those of `parameters`
     /// over `horizon`; otherwise new ones, put there.
     pub fn kept_in<'slot>(
